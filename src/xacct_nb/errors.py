@@ -1,0 +1,142 @@
+"""User-facing errors.
+
+Every error the package raises on purpose is an `XacctError`: its `str()` is ONE line that names
+what is wrong and how to fix it, and never contains a credential. The CLI prints that line and
+exits with `exit_code` (2 = refused or invalid input, nothing was changed; 1 = AWS failure).
+"""
+
+from __future__ import annotations
+
+import re
+
+from botocore.exceptions import ClientError
+
+# Error codes that mean "IAM said no". moto answers a denied DynamoDB call with an XML body and
+# HTTP 403, which botocore's JSON parser cannot read, so the code it reports is the bare status
+# "403"; real DynamoDB says AccessDeniedException, IAM/STS say AccessDenied.
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "403", "UnauthorizedOperation", "AuthorizationError"}
+)
+EXPIRED_CODES = frozenset(
+    {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
+     "UnrecognizedClientException", "InvalidToken"}
+)
+THROTTLE_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+     "Throttling", "TooManyRequestsException"}
+)
+
+
+class XacctError(Exception):
+    """An expected failure with a one-line message for a person."""
+
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+class InputError(XacctError):
+    """Bad or refused input. Raised before any AWS call, so nothing changed."""
+
+    exit_code = 2
+
+
+class SpecError(InputError):
+    """An invalid access spec (params file); `field` is the dotted path of the offending key."""
+
+    def __init__(self, field: str, problem: str, fix: str = ""):
+        self.field = field
+        msg = f"{field}: {problem}"
+        if fix:
+            msg += f" — {fix}"
+        super().__init__(msg)
+
+
+class ConfirmationRequired(InputError):
+    """A change was asked for without the explicit confirmation it needs."""
+
+
+class AwsError(XacctError):
+    """AWS refused or failed a call; `code` is the AWS error code when there was one."""
+
+    def __init__(self, message: str, code: str | None = None):
+        self.code = code
+        super().__init__(message)
+
+
+class AccessDenied(AwsError):
+    """IAM denied the call."""
+
+
+class CredentialsExpired(AwsError):
+    """The credentials in use are expired, invalid or missing."""
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace so the message is a single line, and strip any markup AWS sent."""
+    text = re.sub(r"<[^>]+>", " ", str(text))  # moto's XML bodies must never reach a person
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def error_code(err: BaseException) -> str:
+    if isinstance(err, ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def http_status(err: BaseException) -> int | None:
+    if isinstance(err, ClientError):
+        return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def is_access_denied(err: BaseException) -> bool:
+    """True for an IAM denial, whether it arrives as JSON (AWS) or as a bare XML 403 (moto)."""
+    if not isinstance(err, ClientError):
+        return False
+    return error_code(err) in ACCESS_DENIED_CODES or http_status(err) == 403
+
+
+def is_throttle(err: BaseException) -> bool:
+    return isinstance(err, ClientError) and error_code(err) in THROTTLE_CODES
+
+
+def is_expired(err: BaseException) -> bool:
+    return isinstance(err, ClientError) and error_code(err) in EXPIRED_CODES
+
+
+def aws_message(err: ClientError) -> str:
+    """AWS's own message, made safe to show: one line, no XML."""
+    msg = err.response.get("Error", {}).get("Message") or ""
+    if not msg or msg.strip().startswith("<") or msg == error_code(err):
+        msg = ""
+    return one_line(msg)
+
+
+def explain(err: BaseException, action: str, fix: str = "") -> XacctError:
+    """Turn a botocore error into our one-line error: what was being done, why it failed, what to do."""
+    if isinstance(err, XacctError):
+        return err
+    if isinstance(err, ClientError):
+        code = error_code(err)
+        detail = aws_message(err)
+        if is_access_denied(err):
+            text = f"{action}: access denied" + (f" ({detail})" if detail else "")
+            return AccessDenied(text + (f" — {fix}" if fix else ""), code or "AccessDenied")
+        if is_expired(err):
+            return CredentialsExpired(
+                f"{action}: the credentials are expired or invalid ({code}) — "
+                "refresh them (aws sso login / new keys) or re-run the assume step", code)
+        text = f"{action}: {code}" + (f": {detail}" if detail else "")
+        return AwsError(text + (f" — {fix}" if fix else ""), code)
+    name = type(err).__name__
+    if name in {"NoCredentialsError", "PartialCredentialsError"}:
+        return CredentialsExpired(
+            f"{action}: no AWS credentials found — set a profile (AWS_PROFILE or the params' *_profile) "
+            "or start the sandbox and export its AWS_CONFIG_FILE/AWS_SHARED_CREDENTIALS_FILE")
+    if name == "ProfileNotFound":
+        return InputError(f"{action}: {err} — add the profile to your AWS config or fix the name in the params")
+    if name in {"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"}:
+        return AwsError(f"{action}: cannot reach the AWS endpoint ({err}) — is the sandbox running / the network up?")
+    return AwsError(f"{action}: {name}: {err}")

@@ -1,0 +1,239 @@
+"""A local rehearsal of the two-account world: moto's server on loopback with IAM enforcement on.
+
+Three accounts — main (owns the tables), consumer (gets access), outsider (must never get in) —
+each with an admin user, plus an unprivileged `analyst` user in the consumer account. The sandbox
+writes an ordinary AWS config + credentials file pair whose profiles carry `endpoint_url`, so plain
+`boto3.Session(profile_name="sandbox-main")` reaches it: the same code path as a real account.
+
+    with Sandbox() as sb:                      # starts, bootstraps, seeds, enforces IAM
+        os.environ.update(sb.env)              # or: sb.session("sandbox-analyst")
+
+`xacct-nb sandbox` runs one in the foreground until Ctrl-C. The fixes this module makes to moto's
+IAM evaluation are in `patches.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+
+from ..errors import InputError
+from . import patches
+from .seed import seed_tables
+
+DEFAULT_PORT = 41111
+DEFAULT_DIR = ".sandbox"
+REGION = "us-east-1"
+ACCOUNTS = {"main": "111111111111", "consumer": "222222222222", "outsider": "333333333333"}
+# profile -> (account, IAM user); admins get full rights, the analyst gets nothing until
+# provisioning attaches the assume-role policy.
+PROFILES = {
+    "sandbox-main": ("main", "admin"),
+    "sandbox-consumer": ("consumer", "admin"),
+    "sandbox-analyst": ("consumer", "analyst"),
+    "sandbox-outsider": ("outsider", "admin"),
+}
+ADMIN_POLICY = {"Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+DEFAULT_COUNTS = {"orders": 2000, "customers": 50, "payments": 20}
+
+
+class Sandbox:
+    """moto server + three accounts + profiles. Use as a context manager, or start()/stop()."""
+
+    def __init__(self, port: int = DEFAULT_PORT, state_dir: str | os.PathLike = DEFAULT_DIR,
+                 counts: dict[str, int] | None = None, enforce: bool = True, seed: bool = True):
+        self.port = port
+        self.state_dir = Path(state_dir).resolve()
+        self.counts = dict(DEFAULT_COUNTS if counts is None else counts)
+        self.enforce = enforce
+        self.seed = seed
+        self.accounts = dict(ACCOUNTS)
+        self._server = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        self._prepare_state_dir()
+        self._start_server()
+        try:
+            self._post("/moto-api/reset", b"")  # moto's state is per process: start clean
+            self.set_enforcement(False)
+            keys = self._bootstrap_accounts()
+            self._write_profiles(keys)
+            if self.seed:
+                seed_tables(self._bootstrap_client("dynamodb", "main"), self.counts,
+                            customers=max(1, self.counts.get("customers", 50)))
+            self.set_enforcement(self.enforce)
+            (self.state_dir / "sandbox.json").write_text(json.dumps(
+                {"endpoint_url": self.endpoint_url, "pid": os.getpid(), "accounts": self.accounts,
+                 "profiles": sorted(PROFILES), "started": time.time()}, indent=2))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._socket.close()
+            self._thread.join(timeout=10)
+            self._server = None
+        info = self.state_dir / "sandbox.json"
+        if info.exists():
+            info.unlink()
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- what callers use --------------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.state_dir / "config"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.state_dir / "credentials"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment that points boto3 (and child processes: kernels, CLIs) at the sandbox."""
+        return {"AWS_CONFIG_FILE": str(self.config_file),
+                "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_file),
+                "AWS_DEFAULT_REGION": REGION}
+
+    def export_lines(self) -> str:
+        return "\n".join(f"export {k}={v}" for k, v in self.env.items())
+
+    def session(self, profile: str) -> boto3.Session:
+        """A boto3.Session for one of the sandbox profiles, without touching os.environ."""
+        core = botocore.session.Session()
+        core.set_config_variable("config_file", str(self.config_file))
+        core.set_config_variable("credentials_file", str(self.credentials_file))
+        core.set_config_variable("profile", profile)
+        return boto3.Session(botocore_session=core)
+
+    def set_enforcement(self, on: bool) -> None:
+        """IAM enforcement: '0' = check every request from now on, 'inf' = never (bootstrap)."""
+        self._post("/moto-api/reset-auth", b"0" if on else b"inf")
+
+    # -- internals ---------------------------------------------------------------------------
+    def _prepare_state_dir(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise InputError(f"sandbox folder {self.state_dir} is not writable ({err.strerror}) — "
+                             "pass --dir with a writable folder") from None
+
+    def _start_server(self) -> None:
+        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication,
+                                                   MotoRequestHandler, create_backend_app)
+        from werkzeug.serving import make_server
+
+        patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
+        # Bind here, in this thread: werkzeug reports a taken port by printing and exiting, and
+        # moto's ThreadedMotoServer would then wait forever. A socket we bound ourselves gives a
+        # clear error at once, and werkzeug serves on it through `fd`.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", self.port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            other = _describe_owner(self.state_dir)
+            raise InputError(f"port {self.port} on 127.0.0.1 is already in use{other} — "
+                             "stop that process or pass --port with a free port") from None
+        self._server = make_server("127.0.0.1", sock.getsockname()[1],
+                                   DomainDispatcherApplication(create_backend_app),
+                                   threaded=True, request_handler=MotoRequestHandler,
+                                   fd=sock.fileno())
+        self._socket = sock
+        self.port = sock.getsockname()[1]  # port=0 asks the OS for a free one
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-sandbox",
+                                        daemon=True)
+        self._thread.start()
+
+    def _post(self, path: str, body: bytes) -> None:
+        import urllib.request
+
+        # Raw bytes on purpose: with a form content type Flask consumes the body and moto reads "".
+        req = urllib.request.Request(self.endpoint_url + path, data=body, method="POST",
+                                     headers={"Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            resp.read()
+
+    def _bootstrap_client(self, service: str, account: str, **creds: str):
+        """A client acting in `account` before enforcement: moto picks the account from a header."""
+        client = boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url,
+                              aws_access_key_id=creds.get("key", "bootstrap"),
+                              aws_secret_access_key=creds.get("secret", "bootstrap"))
+        account_id = self.accounts[account]
+
+        def add_account_header(request, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account_id
+
+        client.meta.events.register_first("before-sign.*.*", add_account_header)
+        return client
+
+    def _bootstrap_accounts(self) -> dict[str, tuple[str, str]]:
+        keys: dict[str, tuple[str, str]] = {}
+        for profile, (account, user) in PROFILES.items():
+            iam = self._bootstrap_client("iam", account)
+            iam.create_user(UserName=user, Tags=[{"Key": "sandbox", "Value": "xacct-nb"}])
+            if user == "admin":
+                iam.put_user_policy(UserName=user, PolicyName="SandboxAdministratorAccess",
+                                    PolicyDocument=json.dumps(ADMIN_POLICY))
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[profile] = (key["AccessKeyId"], key["SecretAccessKey"])
+        return keys
+
+    def _write_profiles(self, keys: dict[str, tuple[str, str]]) -> None:
+        config, creds = [], []
+        for profile, (key_id, secret) in keys.items():
+            config += [f"[profile {profile}]", f"region = {REGION}",
+                       f"endpoint_url = {self.endpoint_url}", "output = json", ""]
+            creds += [f"[{profile}]", f"aws_access_key_id = {key_id}",
+                      f"aws_secret_access_key = {secret}", ""]
+        self.config_file.write_text("\n".join(config))
+        # The credentials are fake and local, but treat them like real ones anyway.
+        fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(creds))
+
+
+def _describe_owner(state_dir: Path) -> str:
+    info = state_dir / "sandbox.json"
+    try:
+        pid = json.loads(info.read_text())["pid"]
+        return f" (a sandbox started by pid {pid} may be running: see {info})"
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+def load_running(state_dir: str | os.PathLike = DEFAULT_DIR) -> dict[str, Any] | None:
+    """The description a running sandbox left in its folder, or None."""
+    try:
+        return json.loads((Path(state_dir) / "sandbox.json").read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,121 @@
+"""Demo tables for the sandbox's main account.
+
+Deterministic (seeded RNG), in DynamoDB's wire format so they go straight to BatchWriteItem. The
+`orders` table exercises every type a reader must handle: strings (empty, unicode), numbers of
+varied precision and beyond 2**53, booleans, NULL, string/number/binary sets, binary, nested maps
+and lists, attributes missing from some items, and reserved words as names (`status`, `name`).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Iterator
+from typing import Any
+
+STATUSES = ("PENDING", "SHIPPED", "DELIVERED", "CANCELLED")
+CITIES = ("Kyiv", "Lisboa", "München", "São Paulo", "東京", "Zürich")
+
+# name -> (key schema, attribute definitions, GSIs); PAY_PER_REQUEST like most real tables.
+TABLES: dict[str, dict[str, Any]] = {
+    "orders": {
+        "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"},
+                      {"AttributeName": "order_id", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": "customer_id", "AttributeType": "S"},
+                                 {"AttributeName": "order_id", "AttributeType": "S"},
+                                 {"AttributeName": "status", "AttributeType": "S"},
+                                 {"AttributeName": "created_at", "AttributeType": "S"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": "by_status",
+            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                          {"AttributeName": "created_at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    },
+    "customers": {
+        "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "customer_id", "AttributeType": "S"}],
+    },
+    # Deliberately NOT granted by params/local.yaml: verification proves it stays unreachable.
+    "payments": {
+        "KeySchema": [{"AttributeName": "payment_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "payment_id", "AttributeType": "S"}],
+    },
+}
+
+
+def customer_id(i: int) -> str:
+    return f"C{i:04d}"
+
+
+def order_item(rng: random.Random, n: int, customers: int) -> dict[str, Any]:
+    day = 1 + n % 28
+    item: dict[str, Any] = {
+        "customer_id": {"S": customer_id(n % customers)},
+        "order_id": {"S": f"O{n:06d}"},
+        "status": {"S": STATUSES[n % len(STATUSES)]},
+        "created_at": {"S": f"2026-{1 + n % 12:02d}-{day:02d}T{n % 24:02d}:00:00Z"},
+        # varied precision on purpose: awswrangler cannot merge decimal128(5,3) with (6,3)
+        "amount": {"N": str(round(rng.uniform(1, 5000), rng.choice((0, 1, 2, 3))))},
+        "quantity": {"N": str(rng.randint(1, 20))},
+        "express": {"BOOL": rng.random() < 0.3},
+        "shipping": {"M": {"city": {"S": rng.choice(CITIES)},
+                           "zip": {"S": f"{rng.randint(0, 99999):05d}"},
+                           "weight_kg": {"N": str(round(rng.uniform(0.1, 30), 2))}}},
+        "lines": {"L": [{"M": {"sku": {"S": f"SKU-{rng.randint(1, 500)}"},
+                               "qty": {"N": str(rng.randint(1, 5))}}}
+                        for _ in range(rng.randint(1, 3))]},
+    }
+    if n % 5 == 0:
+        item["tags"] = {"SS": sorted({rng.choice(("gift", "vip", "fragile", "bulk")) for _ in range(2)})}
+    if n % 7 == 0:
+        item["lucky_numbers"] = {"NS": sorted({str(rng.randint(1, 99)) for _ in range(3)})}
+    if n % 11 == 0:
+        item["signature"] = {"B": base64.b64encode(rng.randbytes(16)).decode()}
+    if n % 13 == 0:
+        item["note"] = {"NULL": True}
+    elif n % 13 == 1:
+        item["note"] = {"S": ""}  # empty strings are legal in non-key attributes
+    if n % 97 == 0:
+        item["ledger_ref"] = {"N": str(2**63 + n)}  # past int64 and 2**53: must not lose precision
+    return item
+
+
+def customer_item(rng: random.Random, i: int) -> dict[str, Any]:
+    return {
+        "customer_id": {"S": customer_id(i)},
+        "name": {"S": rng.choice(("Olena", "João", "Mia", "Kenji", "Ada", "Noor")) + f" #{i}"},
+        "tier": {"S": rng.choice(("basic", "gold", "platinum"))},
+        "balance": {"N": f"{rng.uniform(-100, 10000):.2f}"},
+        "active": {"BOOL": rng.random() < 0.8},
+    }
+
+
+def payment_item(rng: random.Random, i: int) -> dict[str, Any]:
+    return {"payment_id": {"S": f"P{i:05d}"}, "amount": {"N": f"{rng.uniform(1, 900):.2f}"},
+            "card_last4": {"S": f"{rng.randint(0, 9999):04d}"}}
+
+
+def items(table: str, count: int, customers: int = 50, seed: int = 7) -> Iterator[dict[str, Any]]:
+    rng = random.Random(f"{seed}-{table}")
+    for n in range(count):
+        if table == "orders":
+            yield order_item(rng, n, customers)
+        elif table == "customers":
+            yield customer_item(rng, n)
+        else:
+            yield payment_item(rng, n)
+
+
+def seed_tables(client, counts: dict[str, int], customers: int = 50) -> None:
+    """Create the demo tables with a low-level DynamoDB client of the main account and fill them."""
+    for name, count in counts.items():
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLES[name])
+        batch: list[dict[str, Any]] = []
+        for item in items(name, count, customers=customers):
+            batch.append({"PutRequest": {"Item": item}})
+            if len(batch) == 25:  # BatchWriteItem's limit
+                client.batch_write_item(RequestItems={name: batch})
+                batch = []
+        if batch:
+            client.batch_write_item(RequestItems={name: batch})

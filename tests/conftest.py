@@ -1,0 +1,33 @@
+"""Shared fixtures: one sandbox (moto server on loopback, IAM enforced) for the whole session.
+
+Tests talk to it over HTTP with ordinary boto3 sessions chosen by profile name, exactly like a
+user with real accounts; nothing is stubbed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from xacct_nb.sandbox import Sandbox
+
+# Ambient credentials on a developer's machine must never leak into a test.
+for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+             "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    sb = Sandbox(port=0, state_dir=tmp_path_factory.mktemp("sandbox"))
+    sb.start()
+    saved = {k: os.environ.get(k) for k in sb.env}
+    os.environ.update(sb.env)  # so boto3.Session(profile_name=...) and child processes find it
+    yield sb
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    sb.stop()
