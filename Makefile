@@ -1,0 +1,40 @@
+# The two commands (see README): `make demo` and `make test`. Both create .venv and install
+# everything on first use; only Python 3.11+ (and make) must be on the machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.xacct-nb-installed
+
+.PHONY: demo test bench lab sandbox browser-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) -m ipykernel install --sys-prefix --name xacct-nb --display-name "Python (xacct-nb)"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/xacct-nb demo
+
+test: $(STAMP) browser-deps
+	$(PY) -m pytest
+
+# The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
+# Best effort: installs it when we are root with apt; otherwise that test skips and says why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: chromium not installed; the browser test will be skipped"; }
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_read.py
+
+lab: $(STAMP)
+	$(VENV)/bin/xacct-nb lab --sandbox
+
+sandbox: $(STAMP)
+	$(VENV)/bin/xacct-nb sandbox
+
+clean:
+	rm -rf $(VENV) .sandbox runs artifacts .pytest_cache

@@ -1,0 +1,326 @@
+"""Batch runs of the runbook notebooks with papermill, each leaving an immutable audit record.
+
+    record = run_notebook("01", env="dev", overrides={"confirm": "dev"})
+
+Before a kernel starts, everything that can be checked is checked — the notebook exists, the
+params file validates, every override names a declared parameter and parses as its type, the
+kernel is registered — so bad input changes nothing. Papermill itself only warns about unknown
+parameters.
+
+A run writes `runs/ENV/UTC-TIMESTAMP-NOTEBOOK.ipynb` (never overwritten, read-only afterwards)
+and a JSON sidecar next to it: parameters, caller identity, git commit, start/end, what the
+notebook recorded (plan, results) and the error if any. Notebooks publish facts for the sidecar
+with `xacct_nb.notebook.record(...)`; see RECORD_MIME.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, XacctError
+
+NOTEBOOKS = (
+    "01_main_account_setup",
+    "02_consumer_account_setup",
+    "03_assume_and_explore",
+    "04_verify_access",
+    "05_teardown",
+)
+RUN_ALL = NOTEBOOKS[:4]  # run-all stops before teardown on purpose
+KERNEL = "xacct-nb"
+RECORD_MIME = "application/vnd.xacct-nb.record+json"
+# What credentials look like; a record containing one is redacted and the sidecar says so.
+SECRET_PATTERNS = (
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+    re.compile(r"(?i)(aws_secret_access_key|secretaccesskey|sessiontoken|aws_session_token)"
+               r"(['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9/+=]{16,}"),
+)
+
+
+@dataclass
+class RunRecord:
+    notebook: str
+    env: str
+    ok: bool
+    output: str
+    sidecar: str
+    started: str
+    finished: str
+    seconds: float
+    parameters: dict[str, Any]
+    git_commit: str | None
+    recorded: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    redactions: int = 0
+    html: str | None = None
+
+    def line(self) -> str:
+        status = "ok" if self.ok else f"FAILED at cell {self.error.get('cell')}: {self.error.get('ename')}: {self.error.get('evalue')}"
+        return f"{self.notebook}: {status} ({self.seconds:.1f} s) -> {self.output}"
+
+
+# -- resolving inputs (no kernel yet) ------------------------------------------------------
+
+def notebook_path(name: str, notebooks_dir: str | os.PathLike = "notebooks") -> Path:
+    """`01`, `01_main_account_setup`, `…ipynb` or a path → the notebook file."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.exists():
+        return path.resolve()
+    stem = path.stem
+    matches = [n for n in NOTEBOOKS if n == stem or n.startswith(stem + "_")]
+    if len(matches) == 1:
+        candidate = Path(notebooks_dir) / f"{matches[0]}.ipynb"
+        if candidate.exists():
+            return candidate.resolve()
+    raise InputError(f"notebook {name!r} not found in {notebooks_dir} — use one of: "
+                     + ", ".join(NOTEBOOKS))
+
+
+def params_file(env: str, params_dir: str | os.PathLike = "params") -> Path:
+    path = Path(params_dir) / f"{env}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in Path(params_dir).glob("*.yaml"))
+        raise InputError(f"--env {env}: no {path} — create it (see params/dev.yaml.example) "
+                         f"or use one of: {', '.join(known) or 'none yet'}")
+    return path.resolve()
+
+
+def declared_parameters(nb: Path) -> dict[str, dict[str, Any]]:
+    """The notebook's `parameters` cell: name -> {type, default, help} (papermill's inference)."""
+    import papermill
+
+    return {name: {"type": _type_name(p), "default": p["default"], "help": p["help"]}
+            for name, p in papermill.inspect_notebook(str(nb)).items()}
+
+
+def _type_name(param: dict[str, Any]) -> str:
+    """The annotation's type if there is one (`limit: int = 10`), else the default literal's type
+    (papermill infers types from annotations only)."""
+    if param["inferred_type_name"] not in ("None", None):
+        return param["inferred_type_name"].split("[")[0]
+    try:
+        value = ast.literal_eval(param["default"])
+    except (ValueError, SyntaxError):
+        return "str"
+    return "str" if value is None else type(value).__name__
+
+
+def coerce(name: str, text: Any, type_name: str) -> Any:
+    """Parse a `-p key=value` string as the declared type, or raise InputError naming it."""
+    if not isinstance(text, str):
+        return text
+    try:
+        if type_name == "bool":
+            lowered = text.strip().lower()
+            if lowered in {"true", "yes", "1", "on"}:
+                return True
+            if lowered in {"false", "no", "0", "off"}:
+                return False
+            raise ValueError
+        if type_name == "int":
+            return int(text)
+        if type_name == "float":
+            return float(text)
+        if type_name in {"list", "dict", "tuple"}:
+            value = ast.literal_eval(text)
+            if type(value).__name__ != type_name:
+                raise ValueError
+            return value
+    except (ValueError, SyntaxError):
+        raise InputError(f"parameter {name}: {text!r} is not a valid {type_name} — "
+                         f"pass e.g. -p {name}={_example(type_name)}") from None
+    return text  # str, or a type papermill could not infer: passed through as text
+
+
+def _example(type_name: str) -> str:
+    return {"bool": "true", "int": "10", "float": "0.5", "list": "'[\"a\"]'", "dict": "'{}'"}.get(type_name, "text")
+
+
+def build_parameters(nb: Path, env: str, overrides: Mapping[str, Any] | None,
+                     params_dir: str | os.PathLike = "params") -> dict[str, Any]:
+    declared = declared_parameters(nb)
+    parameters: dict[str, Any] = {}
+    if "params_file" in declared:
+        parameters["params_file"] = str(params_file(env, params_dir))
+    for name, value in (overrides or {}).items():
+        if name not in declared:
+            raise InputError(f"parameter {name} is not declared by {nb.name} — accepted: "
+                             + ", ".join(sorted(declared)))
+        parameters[name] = coerce(name, value, declared[name]["type"])
+    return parameters
+
+
+def check_kernel(kernel: str = KERNEL) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if kernel not in KernelSpecManager().find_kernel_specs():
+        raise InputError(f"Jupyter kernel {kernel!r} is not registered — run: "
+                         f"python -m ipykernel install --sys-prefix --name {kernel}")
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
+    """CLI `-p key=value` pairs → dict (values stay text until `coerce` knows the type)."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"-p {pair!r}: expected key=value — e.g. -p confirm=dev")
+        out[key.strip()] = value
+    return out
+
+
+# -- running ------------------------------------------------------------------------------
+
+def run_notebook(notebook: str, env: str, overrides: Mapping[str, Any] | None = None, *,
+                 notebooks_dir: str | os.PathLike = "notebooks",
+                 params_dir: str | os.PathLike = "params", runs_dir: str | os.PathLike = "runs",
+                 kernel: str = KERNEL, html: bool = False,
+                 log: Callable[[str], None] | None = None) -> RunRecord:
+    """Run one notebook for `env`; always leaves a record, raises nothing for a failed cell."""
+    nb = notebook_path(notebook, notebooks_dir)
+    path = params_file(env, params_dir)
+    from .spec import load_spec
+
+    load_spec(path)  # the params file must validate before any kernel starts
+    parameters = build_parameters(nb, env, overrides, params_dir)
+    check_kernel(kernel)
+    output = _new_record_path(Path(runs_dir) / env, nb.stem)
+    started = _utcnow()
+    t0 = time.monotonic()
+    error = _execute(nb, output, parameters, kernel)
+    seconds = time.monotonic() - t0
+    recorded, redactions = _collect_and_redact(output)
+    record = RunRecord(
+        notebook=nb.stem, env=env, ok=error is None, output=str(output),
+        sidecar=str(output.with_suffix(".json")), started=started, finished=_utcnow(),
+        seconds=round(seconds, 2), parameters=parameters, git_commit=_git_commit(nb.parent),
+        recorded=recorded, error=error, redactions=redactions,
+    )
+    if html:
+        record.html = str(_render_html(output))
+    _write_sidecar(record)
+    os.chmod(output, 0o444)  # the record is evidence: read-only once written
+    if log:
+        log(record.line())
+    return record
+
+
+def run_all(env: str, overrides: Mapping[str, Any] | None = None, *,
+            notebooks: tuple[str, ...] = RUN_ALL, **kwargs: Any) -> list[RunRecord]:
+    """Run notebooks in order; stop at the first failure. Overrides go to the notebooks that declare them."""
+    records = []
+    for name in notebooks:
+        nb = notebook_path(name, kwargs.get("notebooks_dir", "notebooks"))
+        declared = declared_parameters(nb)
+        mine = {k: v for k, v in (overrides or {}).items() if k in declared}
+        record = run_notebook(name, env, mine, **kwargs)
+        records.append(record)
+        if not record.ok:
+            break
+    return records
+
+
+def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str) -> dict[str, Any] | None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    # The kernel inherits our environment: XACCT_NB_QUIET turns progress bars off in batch runs
+    # (tqdm output garbles papermill records: papermill #617, #765).
+    saved = os.environ.get("XACCT_NB_QUIET")
+    os.environ["XACCT_NB_QUIET"] = "1"
+    try:
+        papermill.execute_notebook(str(nb), str(output), parameters=parameters, kernel_name=kernel,
+                                   cwd=str(nb.parent), progress_bar=False, log_output=False)
+    except PapermillExecutionError as err:
+        # Our XacctError messages are one line; papermill keeps the cell's own traceback in the record.
+        return {"cell": err.cell_index, "exec_count": err.exec_count, "ename": err.ename,
+                "evalue": _redact(str(err.evalue))[0]}
+    finally:
+        if saved is None:
+            os.environ.pop("XACCT_NB_QUIET", None)
+        else:
+            os.environ["XACCT_NB_QUIET"] = saved
+    return None
+
+
+def _new_record_path(folder: Path, stem: str) -> Path:
+    """A fresh path, created exclusively so two runs can never share (and overwrite) a record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    for n in range(1000):
+        path = folder / f"{stamp}{'' if n == 0 else f'-{n}'}-{stem}.ipynb"
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise XacctError(f"could not create a new record in {folder}")
+
+
+def _collect_and_redact(output: Path) -> tuple[dict[str, Any], int]:
+    """Gather what the notebook record()ed, and scrub anything that looks like a credential."""
+    import nbformat
+
+    nb = nbformat.read(output, as_version=4)
+    recorded: dict[str, Any] = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if RECORD_MIME in data:
+                recorded.update(data[RECORD_MIME])
+    text, redactions = _redact(nbformat.writes(nb))
+    if redactions:
+        output.write_text(text)
+    return recorded, redactions
+
+
+def _redact(text: str) -> tuple[str, int]:
+    total = 0
+    for pattern in SECRET_PATTERNS:
+        text, n = pattern.subn(lambda m: (m.group(1) + m.group(2) if m.groups() else "") + "[REDACTED]", text)
+        total += n
+    return text, total
+
+
+def _write_sidecar(record: RunRecord) -> None:
+    text, _ = _redact(json.dumps(asdict(record), indent=2, default=str))
+    fd = os.open(record.sidecar, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def _render_html(output: Path) -> Path:
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_filename(str(output))
+    html = output.with_suffix(".html")
+    fd = os.open(html, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(_redact(body)[0])
+    return html
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (sha + ("+dirty" if dirty else "")) if sha else None
+
+
+def _utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

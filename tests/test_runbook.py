@@ -1,0 +1,135 @@
+"""The runbook runner on small purpose-built notebooks: checks before the kernel, records, redaction.
+
+The real notebooks run end to end in tests/test_notebooks.py; here each behaviour of the runner is
+isolated so a failure points at it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from xacct_nb import runbook
+from xacct_nb.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebook(folder: Path, name: str, params: str, body: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "xacct-nb", "display_name": "Python (xacct-nb)",
+                                 "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def project(tmp_path):
+    """A throwaway project layout: notebooks/, params/local.yaml, runs/."""
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params").mkdir()
+    shutil.copy(ROOT / "params" / "local.yaml", tmp_path / "params" / "local.yaml")
+    return tmp_path
+
+
+def _run(project, notebook, overrides=None):
+    return runbook.run_notebook(str(project / "notebooks" / f"{notebook}.ipynb"), "local", overrides,
+                                notebooks_dir=project / "notebooks", params_dir=project / "params",
+                                runs_dir=project / "runs")
+
+
+def test_overrides_are_parsed_and_typed():
+    assert runbook.parse_overrides(["confirm=dev", "limit=5", "x="]) == {"confirm": "dev", "limit": "5", "x": ""}
+    with pytest.raises(InputError, match="key=value"):
+        runbook.parse_overrides(["novalue"])
+    assert runbook.coerce("dry_run", "false", "bool") is False
+    assert runbook.coerce("limit", "12", "int") == 12
+    with pytest.raises(InputError, match="parameter limit: 'ten' is not a valid int"):
+        runbook.coerce("limit", "ten", "int")
+
+
+def test_unknown_parameter_is_rejected_before_any_kernel(project):
+    _notebook(project / "notebooks", "nb", 'params_file = ""  # spec\nlimit = 10  # rows', "print(limit)")
+    with pytest.raises(InputError) as err:
+        _run(project, "nb", {"limt": "5"})
+    assert "limt" in str(err.value) and "limit" in str(err.value) and "params_file" in str(err.value)
+    assert not (project / "runs").exists()  # no record, so no kernel was started
+
+
+def test_ill_typed_parameter_is_rejected_before_any_kernel(project):
+    _notebook(project / "notebooks", "nb", "limit = 10  # rows", "print(limit)")
+    with pytest.raises(InputError, match="limit"):
+        _run(project, "nb", {"limit": "lots"})
+    assert not (project / "runs").exists()
+
+
+def test_missing_params_file_is_rejected(project):
+    _notebook(project / "notebooks", "nb", 'params_file = ""', "pass")
+    with pytest.raises(InputError, match="--env prod: no .*prod.yaml"):
+        runbook.run_notebook(str(project / "notebooks" / "nb.ipynb"), "prod",
+                             params_dir=project / "params", runs_dir=project / "runs")
+
+
+def test_missing_kernel_is_detected_up_front(project):
+    _notebook(project / "notebooks", "nb", "x = 1", "pass")
+    with pytest.raises(InputError, match="ipykernel install --sys-prefix --name no-such-kernel"):
+        runbook.run_notebook(str(project / "notebooks" / "nb.ipynb"), "local",
+                             params_dir=project / "params", runs_dir=project / "runs",
+                             kernel="no-such-kernel")
+
+
+def test_successful_run_leaves_record_and_sidecar(project):
+    _notebook(project / "notebooks", "nb", 'params_file = ""  # spec\nlimit = 10',
+              "from xacct_nb.notebook import record\nrecord(rows=limit * 2, spec=params_file)")
+    rec = _run(project, "nb", {"limit": "21"})
+    assert rec.ok and rec.error is None
+    assert Path(rec.output).parent == project / "runs" / "local"
+    assert not os.access(rec.output, os.W_OK) or os.geteuid() == 0  # read-only (root ignores it)
+    assert oct(Path(rec.output).stat().st_mode & 0o222) == "0o0"
+    side = json.loads(Path(rec.sidecar).read_text())
+    assert side["parameters"]["limit"] == 21
+    assert side["recorded"]["rows"] == 42  # computed in the kernel, carried to the sidecar
+    assert side["recorded"]["spec"].endswith("params/local.yaml")
+    assert side["started"] and side["finished"] and side["seconds"] > 0
+
+
+def test_failed_run_records_the_error(project):
+    _notebook(project / "notebooks", "nb", "x = 1",
+              "from xacct_nb.notebook import stop\nstop('main_profile is account 2, expected 1')")
+    rec = _run(project, "nb")
+    assert not rec.ok
+    assert rec.error["cell"] == 1 and rec.error["ename"] == "InputError"
+    assert "expected 1" in rec.error["evalue"]
+    side = json.loads(Path(rec.sidecar).read_text())
+    assert side["ok"] is False and side["error"]["ename"] == "InputError"
+    assert Path(rec.output).exists()  # papermill still wrote the notebook with the error
+
+
+def test_records_are_never_overwritten(project):
+    _notebook(project / "notebooks", "nb", "x = 1", "print(x)")
+    first, second = _run(project, "nb"), _run(project, "nb")
+    assert first.output != second.output and first.sidecar != second.sidecar
+    assert Path(first.output).exists() and Path(second.output).exists()
+
+
+def test_credentials_are_redacted_from_records(project):
+    fake_key = "AKIA" + "ABCDEFGHIJKLMNOP"  # built at run time so no key-like literal sits in git
+    body = (f"print('{fake_key}')\n"
+            "print('aws_secret_access_key = ' + 'x' * 40)\n"
+            f"from xacct_nb.notebook import record\nrecord(leak='{fake_key}')")
+    _notebook(project / "notebooks", "nb", "x = 1", body)
+    rec = _run(project, "nb")
+    assert rec.redactions >= 2
+    for path in (rec.output, rec.sidecar):
+        text = Path(path).read_text()
+        assert fake_key not in text and "x" * 40 not in text
+        assert "[REDACTED]" in text
