@@ -1,0 +1,600 @@
+"""The access spec: which consumer may read which main-account tables, validated, plus the names.
+
+A spec is the parsed params file (``params/*.yaml``). `parse_spec` turns any YAML value into an
+`AccessSpec` or raises `SpecError` with ONE line naming the offending key as a dotted path
+(``table_access_list[1].access_type``) and how to fix it; it never raises anything else.
+
+Naming conventions (from the reference Terraform module; keep them exactly, the role ARN is
+what consumers hard-code):
+
+* role (main account):           ``{env}-ddb_cross_acc_access_role-{consumer_account_id}``
+* one policy per table (main):   ``{env}-DynamoDBTableAccess-{consumer_account_id}-{table}``
+* assume policy (consumer):      ``{env}-AssumeDdbCrossAccRole-{main_account_id}``
+* table ARN:                     ``arn:aws:dynamodb:{region}:{main_account_id}:table/{table}``
+
+Character sets. IAM names allow ``[A-Za-z0-9+=,.@_-]``; ``env`` is restricted to
+``[A-Za-z0-9_-]``, starting with a letter or digit, 1-32 chars, because it also appears in tags,
+Terraform identifiers and file names where ``+=,.@`` are awkward. Table names use DynamoDB's own
+set ``[A-Za-z0-9_.-]`` (3-255 chars), a subset of IAM's, but the policy name built from one must
+still fit in IAM's 128 characters. Only the ``aws`` partition is supported: every ARN built here
+starts ``arn:aws:``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import re
+import reprlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+ACCESS_LEVELS = ("Read", "ReadWriteUpdate", "Full")
+
+MANAGED_BY = "xacct-nb"
+MAX_TABLES = 100           # one managed policy per table; keeps the role's attachments reviewable
+MAX_TRUSTED_PRINCIPALS = 20  # keeps the trust policy within IAM's 2048-character default quota for usual ARNs
+MAX_TAGS = 40              # IAM allows 50 per resource; we add RESERVED_TAG_KEYS ourselves
+MAX_ROLE_NAME = 64
+MAX_POLICY_NAME = 128
+SESSION_DURATION_RANGE = (3600, 43200)  # IAM's MaxSessionDuration bounds, in seconds
+RESERVED_TAG_KEYS = ("managed-by", "env", "consumer-account")
+
+# fullmatch everywhere (a `$` would accept a trailing newline) and ASCII classes only (`\d`
+# and `\w` would otherwise accept e.g. Arabic-Indic digits, which AWS rejects later).
+_ACCOUNT = re.compile(r"[0-9]{12}")
+_ENV = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
+_OTHER_PARTITION_REGION = re.compile(r"(cn|us-gov|us-iso[a-z]?|eu-isoe)-.*")
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_IAM_NAME = r"[A-Za-z0-9+=,.@_-]"
+_PRINCIPAL = re.compile(
+    rf"arn:aws:iam::(?P<account>[0-9]{{12}}):(?:user|role)/(?:{_IAM_NAME}+/)*(?P<name>{_IAM_NAME}{{1,64}})")
+# aws:PrincipalArn patterns may use the ArnLike wildcards * and ?.
+_TRUSTED = re.compile(rf"arn:aws:iam::(?P<account>[0-9]{{12}}):(?:user|role)/[A-Za-z0-9+=,.@_/*?-]{{1,512}}")
+_POLICY_ARN = re.compile(rf"arn:aws:iam::(?P<account>[0-9]{{12}}|aws):policy/(?:{_IAM_NAME}+/)*{_IAM_NAME}{{1,128}}")
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_+=,.@:/-]{2,1224}")
+_SESSION_NAME = re.compile(rf"{_IAM_NAME}{{2,64}}")
+_TAG_TEXT = re.compile(r"[A-Za-z0-9_ .:/=+@-]*")  # IAM's tag charset, ASCII letters only
+
+
+# ---------------------------------------------------------------------------------------------
+# Naming conventions (the reference's, exactly)
+
+def role_name(env: str, consumer_account_id: str) -> str:
+    return f"{env}-ddb_cross_acc_access_role-{consumer_account_id}"
+
+
+def table_policy_name(env: str, consumer_account_id: str, table: str) -> str:
+    return f"{env}-DynamoDBTableAccess-{consumer_account_id}-{table}"
+
+
+def consumer_policy_name(env: str, main_account_id: str) -> str:
+    return f"{env}-AssumeDdbCrossAccRole-{main_account_id}"
+
+
+def table_arn(region: str, account: str, table: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+
+
+def iam_arn(account: str, kind: str, name: str) -> str:
+    """ARN of an IAM role or customer-managed policy at the default path."""
+    return f"arn:aws:iam::{account}:{kind}/{name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec
+
+class FrozenMap(Mapping[str, str]):
+    """A read-only, hashable str→str mapping, so a frozen `AccessSpec` is really immutable.
+
+    Unlike `types.MappingProxyType` it survives `copy.deepcopy`, pickling and
+    `dataclasses.asdict`, which other code may reasonably apply to a spec.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, str] | None = None):
+        self._data = dict(data or {})
+
+    def __getitem__(self, key: str) -> str:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    table_name: str
+    access_type: str  # one of ACCESS_LEVELS
+
+
+@dataclass(frozen=True)
+class AccessSpec:
+    """Who (consumer_principal in consumer_account_id) may do what (access_type) to which tables
+    of main_account_id. Build it with `parse_spec`/`load_spec`, which validate every field."""
+
+    env: str
+    region: str
+    main_account_id: str
+    consumer_account_id: str
+    main_profile: str | None
+    consumer_profile: str | None
+    analyst_profile: str | None
+    consumer_principal: str
+    table_access_list: tuple[TableAccess, ...]
+    external_id: str | None = None
+    max_session_duration: int = 3600
+    permissions_boundary_arn: str | None = None
+    trusted_principal_arns: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=FrozenMap)
+    outsider_profile: str | None = None
+    session_name: str = "xacct-nb"
+
+    def __post_init__(self) -> None:
+        # Copy, so a caller mutating the dict it passed cannot change a frozen spec.
+        object.__setattr__(self, "tags", FrozenMap(self.tags))
+
+    # names and ARNs -------------------------------------------------------------------------
+    @property
+    def role_name(self) -> str:
+        return role_name(self.env, self.consumer_account_id)
+
+    @property
+    def role_arn(self) -> str:
+        return iam_arn(self.main_account_id, "role", self.role_name)
+
+    @property
+    def consumer_policy_name(self) -> str:
+        return consumer_policy_name(self.env, self.main_account_id)
+
+    @property
+    def consumer_policy_arn(self) -> str:
+        return iam_arn(self.consumer_account_id, "policy", self.consumer_policy_name)
+
+    def table_policy_name(self, table_name: str) -> str:
+        return table_policy_name(self.env, self.consumer_account_id, table_name)
+
+    def table_policy_arn(self, table_name: str) -> str:
+        return iam_arn(self.main_account_id, "policy", self.table_policy_name(table_name))
+
+    def table_arn(self, table_name: str) -> str:
+        return table_arn(self.region, self.main_account_id, table_name)
+
+    # descriptions, shared by the IAM provisioning and the Terraform export ---------------------
+    @property
+    def role_description(self) -> str:
+        return (f"Role that provides access to DynamoDB tables for account "
+                f"{self.consumer_account_id} on {self.env} env")
+
+    def table_policy_description(self, table_name: str) -> str:
+        return (f"Access policy to DynamoDB {table_name} table for account "
+                f"{self.consumer_account_id} on {self.env} env")
+
+    @property
+    def consumer_policy_description(self) -> str:
+        return f"Allows assuming {self.role_arn} to access DynamoDB tables on {self.env} env"
+
+    # the consumer principal ------------------------------------------------------------------
+    @property
+    def principal_kind(self) -> str:
+        """"user" or "role": decides which attach call / Terraform resource the consumer side uses."""
+        return self.consumer_principal.split(":", 5)[5].split("/", 1)[0]
+
+    @property
+    def principal_name(self) -> str:
+        """The user or role name without its path, as IAM's Attach*Policy calls want it."""
+        return self.consumer_principal.rsplit("/", 1)[1]
+
+    # tables and tags -------------------------------------------------------------------------
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        return tuple(t.table_name for t in self.table_access_list)
+
+    def table(self, name: str) -> TableAccess:
+        for entry in self.table_access_list:
+            if entry.table_name == name:
+                return entry
+        raise SpecError("table_access_list", f"has no table {_show(name)}",
+                        f"use one of: {', '.join(self.table_names)}")
+
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        """Tags for every IAM resource we create; ours come last so user tags cannot override them
+        (`parse_spec` also rejects user tags with our keys)."""
+        return {**self.tags, "managed-by": MANAGED_BY, "env": self.env,
+                "consumer-account": self.consumer_account_id}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML/JSON-ready) that `parse_spec` turns back into an equal spec."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, TableAccess):
+        return {"table_name": value.table_name, "access_type": value.access_type}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+FIELDS = tuple(f.name for f in dataclasses.fields(AccessSpec))
+REQUIRED = ("env", "region", "main_account_id", "consumer_account_id", "consumer_principal",
+            "table_access_list")
+TABLE_KEYS = ("table_name", "access_type")
+_INT_FIELDS = frozenset({"max_session_duration"})
+_HINTS = {
+    "env": "e.g. env: dev",
+    "region": "e.g. region: us-east-1",
+    "main_account_id": "e.g. main_account_id: '111111111111' (quoted)",
+    "consumer_account_id": "e.g. consumer_account_id: '222222222222' (quoted)",
+    "consumer_principal": "e.g. consumer_principal: arn:aws:iam::222222222222:user/analyst",
+    "table_access_list": "e.g. table_access_list: [{table_name: orders, access_type: Read}]",
+}
+
+
+def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> AccessSpec:
+    """Read and validate a params YAML file; any problem with the file itself names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise SpecError(str(path), f"cannot read the params file ({reason})",
+                        "check the path (see params/*.yaml) and that it is a UTF-8 text file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise SpecError(str(path), f"is not valid YAML{where}: {problem}",
+                        "fix the YAML syntax (indentation, quotes, colons)") from None
+    return parse_spec(data, overrides)
+
+
+def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessSpec:
+    """Validate `data` (the parsed YAML) plus CLI-style `overrides` (top-level key → value;
+    strings of digits are coerced for integer keys) into an `AccessSpec`.
+
+    Raises only `SpecError`, whose `field` is the dotted path of the first offending key.
+    """
+    if not isinstance(data, Mapping):
+        raise SpecError("params", f"must be a mapping of keys to values, got {_type(data)}",
+                        f"write `key: value` lines with the keys {', '.join(REQUIRED)}")
+    data = {**data, **_coerce_overrides(overrides)}
+    _reject_unknown(data, FIELDS, "")
+    for key in REQUIRED:
+        if data.get(key) is None:
+            raise SpecError(key, "is required", _HINTS[key])
+
+    main = _account(data["main_account_id"], "main_account_id")
+    consumer = _account(data["consumer_account_id"], "consumer_account_id")
+    if main == consumer:
+        raise SpecError("consumer_account_id", "equals main_account_id",
+                        "cross-account access needs two different accounts")
+    env = _env(data["env"], consumer)
+    spec = AccessSpec(
+        env=env,
+        region=_region(data["region"]),
+        main_account_id=main,
+        consumer_account_id=consumer,
+        main_profile=_profile(data, "main_profile"),
+        consumer_profile=_profile(data, "consumer_profile"),
+        analyst_profile=_profile(data, "analyst_profile"),
+        outsider_profile=_profile(data, "outsider_profile"),
+        consumer_principal=_consumer_principal(data["consumer_principal"], consumer),
+        table_access_list=_table_access_list(data["table_access_list"], env, consumer),
+        external_id=_optional(data, "external_id", _external_id),
+        max_session_duration=_optional(data, "max_session_duration", _session_duration, 3600),
+        permissions_boundary_arn=_optional(data, "permissions_boundary_arn",
+                                           lambda v: _boundary_arn(v, main)),
+        trusted_principal_arns=_optional(data, "trusted_principal_arns",
+                                         lambda v: _trusted_arns(v, consumer), ()),
+        tags=FrozenMap(_optional(data, "tags", _tags, {})),
+        session_name=_optional(data, "session_name", _session_name, "xacct-nb"),
+    )
+    _check_trust_admits_principal(spec)
+    return spec
+
+
+def _coerce_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """CLI `-p key=value` values arrive as strings; integer keys get ints. Others stay as given
+    and are validated like file values."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise SpecError("overrides", f"must be a mapping of key to value, got {_type(overrides)}",
+                        "pass -p key=value")
+    # At most 9 digits: int() of a huge digit string is slow/refused, and no valid value is that long.
+    return {key: int(value) if key in _INT_FIELDS and isinstance(value, str)
+            and re.fullmatch(r"[0-9]{1,9}", value) else value
+            for key, value in overrides.items()}
+
+
+# --- field validators: each takes the raw value and returns the clean one or raises -----------
+
+def _optional(data: Mapping[Any, Any], key: str, check: Callable[[Any], Any], default: Any = None) -> Any:
+    """An absent key and an explicit null (e.g. an empty `tags:` in YAML) both mean the default."""
+    value = data.get(key)
+    return default if value is None else check(value)
+
+
+def _string(value: Any, field_name: str) -> str:
+    if isinstance(value, str):
+        return value
+    fix = "quote it" if isinstance(value, (int, float)) else "write a plain string"
+    raise SpecError(field_name, f"must be a string, got {_type(value)}", fix)
+
+
+def _account(value: Any, field_name: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML reads 012345678901 as the int 12345678901: the leading zero is gone, so refuse
+        # rather than guess which digits were meant.
+        raise SpecError(field_name, "is a number; an account id is a 12-digit string",
+                        f"quote it, e.g. {field_name}: '012345678901' (unquoted, YAML drops leading zeros)")
+    value = _string(value, field_name)
+    if not _ACCOUNT.fullmatch(value):
+        raise SpecError(field_name, f"must be exactly 12 digits, got {_show(value)}",
+                        "copy the id from the account menu of the AWS console (quoted)")
+    return value
+
+
+def _env(value: Any, consumer: str) -> str:
+    value = _string(value, "env")
+    if not _ENV.fullmatch(value):
+        raise SpecError("env", f"{_show(value)} is not a valid env name",
+                        "use 1-32 letters, digits, '_' or '-', starting with a letter or digit")
+    name = role_name(value, consumer)
+    if len(name) > MAX_ROLE_NAME:
+        room = MAX_ROLE_NAME - len(role_name("", consumer))
+        raise SpecError("env", f"makes the role name {len(name)} characters; IAM allows {MAX_ROLE_NAME}",
+                        f"shorten env to at most {room} characters")
+    return value
+
+
+def _region(value: Any) -> str:
+    value = _string(value, "region")
+    if not _REGION.fullmatch(value):
+        raise SpecError("region", f"{_show(value)} is not an AWS region name", "e.g. us-east-1")
+    if _OTHER_PARTITION_REGION.fullmatch(value):
+        raise SpecError("region", f"{value} is outside the standard 'aws' partition",
+                        "only commercial regions are supported (ARNs are built as arn:aws:...)")
+    return value
+
+
+def _profile(data: Mapping[Any, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    value = _string(value, key)
+    if not value or value != value.strip() or not value.isprintable():
+        raise SpecError(key, f"{_show(value)} is not a usable profile name",
+                        "use the profile's name as in ~/.aws/config, or remove the key")
+    return value
+
+
+def _consumer_principal(value: Any, consumer: str) -> str:
+    value = _string(value, "consumer_principal")
+    match = _PRINCIPAL.fullmatch(value)
+    if not match:
+        raise SpecError("consumer_principal", f"{_show(value)} is not an IAM user or role ARN",
+                        f"use arn:aws:iam::{consumer}:user/NAME or arn:aws:iam::{consumer}:role/NAME")
+    if match["account"] != consumer:
+        raise SpecError("consumer_principal", f"is in account {match['account']}, not in "
+                        f"consumer_account_id {consumer}", "use a user or role of the consumer account")
+    return value
+
+
+def _table_access_list(value: Any, env: str, consumer: str) -> tuple[TableAccess, ...]:
+    if not isinstance(value, list):
+        raise SpecError("table_access_list", f"must be a list, got {_type(value)}", _HINTS["table_access_list"])
+    if not value:
+        raise SpecError("table_access_list", "is empty", "grant at least one table")
+    if len(value) > MAX_TABLES:  # checked before touching the entries: a huge list is not processed
+        raise SpecError("table_access_list", f"has {len(value)} entries; at most {MAX_TABLES} are allowed",
+                        "split the tables over several envs/specs")
+    tables: list[TableAccess] = []
+    seen: dict[str, int] = {}  # lower-cased name → index; IAM policy names are case-insensitive
+    for i, entry in enumerate(value):
+        table = _table_entry(entry, f"table_access_list[{i}]", env, consumer)
+        first = seen.setdefault(table.table_name.lower(), i)
+        if first != i:
+            same = "the same name" if tables[first].table_name == table.table_name else \
+                "a name differing only in case (IAM policy names are case-insensitive)"
+            raise SpecError(f"table_access_list[{i}].table_name",
+                            f"{table.table_name} has {same} as table_access_list[{first}]",
+                            "list each table once, with the highest access it needs")
+        tables.append(table)
+    return tuple(tables)
+
+
+def _table_entry(entry: Any, path: str, env: str, consumer: str) -> TableAccess:
+    if not isinstance(entry, Mapping):
+        raise SpecError(path, f"must be a mapping, got {_type(entry)}",
+                        "write {table_name: NAME, access_type: Read|ReadWriteUpdate|Full}")
+    _reject_unknown(entry, TABLE_KEYS, path + ".")
+    for key in TABLE_KEYS:
+        if entry.get(key) is None:
+            raise SpecError(f"{path}.{key}", "is required", "write {table_name: NAME, access_type: Read}")
+    name = _table_name(entry["table_name"], f"{path}.table_name", env, consumer)
+    return TableAccess(name, _access_type(entry["access_type"], f"{path}.access_type"))
+
+
+def _table_name(value: Any, field_name: str, env: str, consumer: str) -> str:
+    value = _string(value, field_name)
+    if not _TABLE.fullmatch(value):
+        raise SpecError(field_name, f"{_show(value)} is not a DynamoDB table name",
+                        "use 3-255 characters from letters, digits, '_', '.', '-'")
+    policy = table_policy_name(env, consumer, value)
+    if len(policy) > MAX_POLICY_NAME:
+        room = MAX_POLICY_NAME - len(table_policy_name(env, consumer, ""))
+        raise SpecError(field_name, f"makes the policy name {len(policy)} characters; IAM allows "
+                        f"{MAX_POLICY_NAME}", f"with env {env!r} the table name can have at most {room} "
+                        "characters; shorten env or grant a table with a shorter name")
+    return value
+
+
+def _access_type(value: Any, field_name: str) -> str:
+    if isinstance(value, str) and value in ACCESS_LEVELS:
+        return value
+    valid = ", ".join(ACCESS_LEVELS)
+    by_case = {level.lower(): level for level in ACCESS_LEVELS}
+    if isinstance(value, str) and value.lower() in by_case:
+        raise SpecError(field_name, f"{_show(value)} has the wrong case",
+                        f"write {by_case[value.lower()]} (valid: {valid})")
+    raise SpecError(field_name, f"{_show(value)} is not an access level", f"use one of: {valid}")
+
+
+def _external_id(value: Any) -> str:
+    value = _string(value, "external_id")
+    if not _EXTERNAL_ID.fullmatch(value):
+        # The value is a shared secret of sorts: describe it, never echo it.
+        raise SpecError("external_id", f"is {len(value)} characters or has characters STS rejects",
+                        "use 2-1224 characters from letters, digits and _+=,.@:/-")
+    return value
+
+
+def _session_duration(value: Any) -> int:
+    low, high = SESSION_DURATION_RANGE
+    if isinstance(value, bool) or not isinstance(value, int):  # bool is an int subclass
+        raise SpecError("max_session_duration", f"must be an integer number of seconds, got {_type(value)}",
+                        f"write a whole number from {low} to {high}")
+    if not low <= value <= high:
+        raise SpecError("max_session_duration", f"{value} is outside {low}..{high} seconds",
+                        f"IAM accepts {low} (1 h) to {high} (12 h)")
+    return value
+
+
+def _boundary_arn(value: Any, main: str) -> str:
+    value = _string(value, "permissions_boundary_arn")
+    match = _POLICY_ARN.fullmatch(value)
+    if not match:
+        raise SpecError("permissions_boundary_arn", f"{_show(value)} is not an IAM policy ARN",
+                        f"use arn:aws:iam::{main}:policy/NAME or arn:aws:iam::aws:policy/NAME")
+    if match["account"] not in (main, "aws"):
+        raise SpecError("permissions_boundary_arn", f"is a policy of account {match['account']}",
+                        f"the boundary of a role in {main} must be a policy of {main} or an AWS managed one")
+    return value
+
+
+def _trusted_arns(value: Any, consumer: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise SpecError("trusted_principal_arns", f"must be a list of ARNs, got {_type(value)}",
+                        f"e.g. ['arn:aws:iam::{consumer}:role/analyst']")
+    if len(value) > MAX_TRUSTED_PRINCIPALS:
+        raise SpecError("trusted_principal_arns", f"has {len(value)} entries; at most "
+                        f"{MAX_TRUSTED_PRINCIPALS} fit in a trust policy", "use a wildcard pattern (role/analysts-*)")
+    arns: list[str] = []
+    for i, arn in enumerate(value):
+        path = f"trusted_principal_arns[{i}]"
+        arn = _string(arn, path)
+        match = _TRUSTED.fullmatch(arn)
+        if not match:
+            raise SpecError(path, f"{_show(arn)} is not an IAM user or role ARN",
+                            f"use arn:aws:iam::{consumer}:role/NAME (wildcards * and ? allowed)")
+        if match["account"] != consumer:
+            raise SpecError(path, f"is in account {match['account']}",
+                            f"only principals of {consumer} can assume the role")
+        if arn in arns:
+            raise SpecError(path, "is listed twice", "remove the duplicate")
+        arns.append(arn)
+    return tuple(arns)
+
+
+def _check_trust_admits_principal(spec: AccessSpec) -> None:
+    """A narrowed trust that leaves out consumer_principal would make every assume fail."""
+    patterns = spec.trusted_principal_arns
+    if patterns and not any(fnmatch.fnmatchcase(spec.consumer_principal, p) for p in patterns):
+        raise SpecError("trusted_principal_arns", "does not include consumer_principal",
+                        f"add {spec.consumer_principal} (or a pattern matching it)")
+
+
+def _tags(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise SpecError("tags", f"must be a mapping of key to value, got {_type(value)}", "e.g. tags: {team: data}")
+    if len(value) > MAX_TAGS:
+        raise SpecError("tags", f"has {len(value)} entries; at most {MAX_TAGS} are allowed",
+                        "IAM allows 50 tags and xacct-nb adds its own")
+    tags: dict[str, str] = {}
+    for key, text in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or not _TAG_TEXT.fullmatch(key):
+            raise SpecError(f"tags.{_key(key)}", "is not a valid tag key",
+                            "use 1-128 characters from letters, digits, spaces and _.:/=+-@")
+        path = f"tags.{key}"
+        if key in RESERVED_TAG_KEYS or key.lower().startswith("aws:"):
+            raise SpecError(path, "is a reserved tag key", f"xacct-nb sets {', '.join(RESERVED_TAG_KEYS)}; "
+                            "AWS reserves aws:*; pick another key")
+        text = _string(text, path)
+        if len(text) > 256 or not _TAG_TEXT.fullmatch(text):
+            raise SpecError(path, "is not a valid tag value",
+                            "use at most 256 characters from letters, digits, spaces and _.:/=+-@")
+        tags[key] = text
+    return tags
+
+
+def _session_name(value: Any) -> str:
+    value = _string(value, "session_name")
+    if not _SESSION_NAME.fullmatch(value):
+        raise SpecError("session_name", f"{_show(value)} is not a valid role session name",
+                        "use 2-64 characters from letters, digits and +=,.@_-")
+    return value
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _reject_unknown(data: Mapping[Any, Any], accepted: tuple[str, ...], prefix: str) -> None:
+    for key in data:
+        if key not in accepted:
+            close = difflib.get_close_matches(str(key), accepted, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(f"{prefix}{_key(key)}", "is not a known key",
+                            f"{hint}accepted keys: {', '.join(accepted)}")
+
+
+def _type(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _make_repr() -> reprlib.Repr:
+    short = reprlib.Repr()  # keyword arguments need Python 3.12; set the limits instead
+    short.maxlevel, short.maxstring, short.maxother, short.maxlist, short.maxdict = 2, 60, 60, 4, 4
+    return short
+
+
+_REPR = _make_repr()
+
+
+def _show(value: Any) -> str:
+    """A short rendering of a user value: errors stay one readable line even for a huge value
+    (reprlib never renders more than a few elements, so this is cheap too)."""
+    return _REPR.repr(value)
+
+
+def _key(key: Any) -> str:
+    """A mapping key as a field-path segment: plain when it is a usable name, else its repr."""
+    if isinstance(key, str) and key and key.isprintable():
+        return key if len(key) <= 60 else key[:57] + "..."
+    return _show(key)

@@ -1,0 +1,149 @@
+"""Export an `AccessSpec` as Terraform JSON (``*.tf.json``), for teams that apply IAM with Terraform.
+
+The main side mirrors the reference module — ``aws_iam_role.ddb_access_role``, one
+``aws_iam_policy`` per table and one attachment per table — but with one resource block per
+table instead of ``for_each``, so the file is plain data that needs no variables. The consumer
+side is the assume policy and its attachment to ``consumer_principal``. Both sides use the very
+documents of `xacct_nb.policies` (serialised with `policies.to_json`), so Terraform and the
+Python provisioning cannot drift apart.
+
+Each side has its own aliased provider (``aws.main`` / ``aws.consumer``) pinned with
+``allowed_account_ids``: applying with credentials of the wrong account fails before any change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from . import policies
+from .errors import InputError
+from .spec import AccessSpec, TableAccess
+
+SIDES = ("main", "consumer", "both")
+ROLE_KEY = "ddb_access_role"
+CONSUMER_POLICY_KEY = "ddb_cross_acc_assume_policy"
+CONSUMER_ATTACHMENT_KEY = "ddb_cross_acc_assume_attachment"
+
+
+def export_terraform(spec: AccessSpec, side: str = "both") -> dict[str, Any]:
+    """Terraform JSON for the main account's role and table policies, the consumer's assume
+    policy, or both (one configuration applying to two accounts through two providers)."""
+    if side not in SIDES:
+        raise InputError(f"side: {side!r} is not one of {', '.join(SIDES)}")
+    sides = ("main", "consumer") if side == "both" else (side,)
+    resources: dict[str, dict[str, Any]] = {}
+    for name in sides:
+        part = _main_resources(spec) if name == "main" else _consumer_resources(spec)
+        for rtype, blocks in part.items():
+            resources.setdefault(rtype, {}).update(blocks)
+    return {
+        "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}},
+        "provider": {"aws": [_provider(spec, name) for name in sides]},
+        "resource": resources,
+    }
+
+
+def write_terraform(spec: AccessSpec, path: str | Path, side: str = "both") -> Path:
+    """Write `export_terraform(spec, side)` to `path` (a ``.tf.json`` file, or a directory to put
+    ``xacct-nb-{env}.tf.json`` in) and return the file written."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / f"xacct-nb-{spec.env}.tf.json"
+    if not path.name.endswith(".tf.json"):
+        raise InputError(f"{path}: Terraform only reads files named *.tf.json — use e.g. {path.stem}.tf.json")
+    text = json.dumps(export_terraform(spec, side), indent=2, sort_keys=True) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def table_key(table_name: str) -> str:
+    """A Terraform identifier for a table, stable whatever other tables the spec lists.
+
+    Identifiers allow letters, digits, '_' and '-', so only '.' needs replacing; when it was,
+    a short hash of the real name keeps "a.b" and "a_b" apart.
+    """
+    ident = table_name.replace(".", "_")
+    if ident != table_name:
+        ident += "_" + hashlib.sha256(table_name.encode()).hexdigest()[:8]
+    return ident
+
+
+def _main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
+    role: dict[str, Any] = {
+        "provider": "aws.main",
+        "name": spec.role_name,
+        "description": spec.role_description,
+        "assume_role_policy": _literal(policies.to_json(policies.trust_policy(spec))),
+        "max_session_duration": spec.max_session_duration,
+        "tags": spec.resource_tags,
+    }
+    if spec.permissions_boundary_arn:
+        role["permissions_boundary"] = spec.permissions_boundary_arn
+    table_policies = {f"ddb_table_policy_{table_key(t.table_name)}": _table_policy(spec, t)
+                      for t in spec.table_access_list}
+    attachments = {
+        f"ddb_access_policy_attachment_{table_key(t.table_name)}": {
+            "provider": "aws.main",
+            "role": f"${{aws_iam_role.{ROLE_KEY}.name}}",
+            "policy_arn": f"${{aws_iam_policy.ddb_table_policy_{table_key(t.table_name)}.arn}}",
+        }
+        for t in spec.table_access_list
+    }
+    return {
+        "aws_iam_role": {ROLE_KEY: role},
+        "aws_iam_policy": table_policies,
+        "aws_iam_role_policy_attachment": attachments,
+    }
+
+
+def _table_policy(spec: AccessSpec, table: TableAccess) -> dict[str, Any]:
+    return {
+        "provider": "aws.main",
+        "name": spec.table_policy_name(table.table_name),
+        "description": spec.table_policy_description(table.table_name),
+        "policy": _literal(policies.to_json(policies.table_policy(spec, table))),
+        "tags": spec.resource_tags,
+    }
+
+
+def _consumer_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
+    policy = {
+        "provider": "aws.consumer",
+        "name": spec.consumer_policy_name,
+        "description": spec.consumer_policy_description,
+        "policy": _literal(policies.to_json(policies.consumer_policy(spec))),
+        "tags": spec.resource_tags,
+    }
+    # A user principal and a role principal need different attachment resources.
+    kind = spec.principal_kind
+    attachment = {
+        "provider": "aws.consumer",
+        kind: spec.principal_name,
+        "policy_arn": f"${{aws_iam_policy.{CONSUMER_POLICY_KEY}.arn}}",
+    }
+    return {
+        "aws_iam_policy": {CONSUMER_POLICY_KEY: policy},
+        f"aws_iam_{kind}_policy_attachment": {CONSUMER_ATTACHMENT_KEY: attachment},
+    }
+
+
+def _provider(spec: AccessSpec, side: str) -> dict[str, Any]:
+    account = spec.main_account_id if side == "main" else spec.consumer_account_id
+    profile = spec.main_profile if side == "main" else spec.consumer_profile
+    block: dict[str, Any] = {"alias": side, "region": spec.region, "allowed_account_ids": [account]}
+    if profile:
+        block["profile"] = _literal(profile)
+    return block
+
+
+def _literal(text: str) -> str:
+    """Escape a literal for Terraform JSON, where every string is a template: "${" and "%{"
+    would start an interpolation or directive. Names, descriptions and tags cannot contain '$'
+    or '%' (spec validation), but policy documents (IAM policy variables are "${aws:...}") and
+    profile names can."""
+    return re.sub(r"([$%])\{", r"\1\1{", text)
