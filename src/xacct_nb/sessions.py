@@ -1,0 +1,295 @@
+"""Sessions: a named profile, the assumed cross-account role, and who a session really is.
+
+`assume()` returns an ordinary `boto3.Session` in the main account whose credentials renew
+themselves, using botocore's own machinery (the same pieces botocore uses for a config profile
+with `role_arn`, which boto3 does not expose for a role chosen at run time — boto3 issue #443):
+
+* `AssumeRoleCredentialFetcher` calls sts:AssumeRole with a client made from the SOURCE session,
+  re-reading the source credentials on every call (so a source that itself refreshes — an SSO
+  profile, another assumed role — keeps working);
+* `RefreshableCredentials` holds the result and calls the fetcher again inside its refresh
+  windows (advisory: one caller refreshes, the rest keep using the old keys; mandatory: everyone
+  waits), under a lock, so threads (parallel scans) share one renewal.
+
+The first AssumeRole is done here, eagerly, so a denial surfaces at once with a useful message —
+and can be retried while a freshly created role propagates through IAM.
+
+Nothing returned here shows a credential in its repr/str: boto3.Session's repr shows the region
+only, botocore's credential objects have the default object repr, and `Identity` holds no keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+import botocore.session
+from botocore.credentials import (AssumeRoleCredentialFetcher, CredentialProvider,
+                                  CredentialResolver, RefreshableCredentials)
+from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
+
+from .errors import AccessDenied, InputError, explain, is_access_denied
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .spec import AccessSpec
+
+Progress = Callable[[str], None]
+
+# AWS's AssumeRole DurationSeconds bounds; role chaining caps a session at one hour.
+MIN_DURATION, MAX_DURATION, CHAINED_MAX_DURATION = 900, 43200, 3600
+# botocore's default refresh windows (credentials.py: _DEFAULT_ADVISORY/MANDATORY_REFRESH_TIMEOUT).
+ADVISORY_REFRESH, MANDATORY_REFRESH = 15 * 60, 10 * 60
+# First-AssumeRole retry while IAM propagates: jittered exponential backoff, 0.5 s doubling to 8 s.
+FIRST_DELAY, MAX_DELAY = 0.5, 8.0
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+def profile_session(profile: str | None, region: str | None = None, *,
+                    field: str = "profile") -> boto3.Session:
+    """A session for an explicitly named profile. Never falls back to ambient credentials."""
+    if not profile:
+        raise InputError(f"{field} is not set — name an AWS profile; xacct-nb never falls back "
+                         "to default or environment credentials")
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound:
+        known = botocore.session.Session().available_profiles  # reads the files, not the profile
+        listed = ", ".join(sorted(known)[:20]) or "none"
+        raise InputError(f"{field}: AWS profile {profile!r} not found (available: {listed}) — add it "
+                         "to your AWS config or fix the name") from None
+
+
+# --- identity ---------------------------------------------------------------------------------
+
+_KINDS = {"user": "user", "assumed-role": "assumed-role", "role": "role",
+          "federated-user": "federated", "root": "root"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a session is (sts:GetCallerIdentity) and until when its credentials last."""
+
+    account: str
+    arn: str
+    user_id: str
+    kind: str  # user | assumed-role | role | root | federated
+    expires: dt.datetime | None
+    region: str | None
+    endpoint: str | None
+
+    @property
+    def principal_arn(self) -> str:
+        """The ARN a trust policy sees: an assumed-role session is its role."""
+        if self.kind != "assumed-role":
+            return self.arn
+        role = self.arn.split(":", 5)[5].split("/")[1]
+        return f"arn:aws:iam::{self.account}:role/{role}"
+
+    def minutes_left(self) -> int | None:
+        if self.expires is None:
+            return None
+        return int((self.expires - dt.datetime.now(dt.timezone.utc)).total_seconds() // 60)
+
+    def frame(self) -> "pd.DataFrame":
+        import pandas as pd
+
+        return pd.DataFrame({"value": list(asdict(self).values())}, index=list(asdict(self)))
+
+    def _repr_html_(self) -> str:
+        return self.frame().to_html()
+
+    def __str__(self) -> str:
+        text = f"{self.arn} (account {self.account})"
+        left = self.minutes_left()
+        if left is None:
+            return text
+        return text + (f", credentials expire in {left} min" if left >= 0
+                       else f", credentials EXPIRED {-left} min ago")
+
+
+def whoami(session: boto3.Session) -> Identity:
+    sts = session.client("sts")
+    try:
+        reply = sts.get_caller_identity()
+    except (ClientError, BotoCoreError) as err:
+        raise explain(err, "identifying the caller (sts:GetCallerIdentity)") from None
+    arn = reply["Arn"]
+    resource = arn.split(":", 5)[5]
+    return Identity(account=reply["Account"], arn=arn, user_id=reply["UserId"],
+                    kind=_KINDS.get(resource.split("/")[0], resource.split("/")[0]),
+                    expires=_expiry(session), region=session.region_name,
+                    endpoint=sts.meta.endpoint_url)
+
+
+def _expiry(session: boto3.Session) -> dt.datetime | None:
+    # botocore has no public accessor for the expiry: RefreshableCredentials (and its Deferred
+    # subclass used for role_arn/SSO profiles) keep it in `_expiry_time`; static keys have none.
+    # Read after the GetCallerIdentity call above, which renewed the credentials if they needed it.
+    expiry = getattr(session.get_credentials(), "_expiry_time", None)
+    return expiry.astimezone(dt.timezone.utc) if expiry else None  # botocore parses to tzlocal
+
+
+def require_account(session: boto3.Session, account_id: str, field: str) -> Identity:
+    ident = whoami(session)
+    if ident.account != account_id:
+        raise InputError(f"{field} is account {ident.account}, expected {account_id} — "
+                         f"{ident.arn} belongs to another account; use a profile of {account_id}")
+    return ident
+
+
+# --- assuming the role ------------------------------------------------------------------------
+
+def assume(source: boto3.Session | str, role_arn: str, *, session_name: str = "xacct-nb",
+           external_id: str | None = None, duration: int = 3600, region: str | None = None,
+           wait: float = 0, progress: Progress | None = None) -> boto3.Session:
+    """Assume `role_arn` from `source` (a Session or a profile name); return a Session in the
+    role's account that keeps the source's profile config (region, endpoint_url) and renews its
+    credentials before they expire. `region` overrides the source's region.
+
+    `wait` > 0 retries an AccessDenied first AssumeRole for up to that many seconds (a new role or
+    trust policy takes a while to propagate), reporting each retry to `progress`.
+    """
+    if isinstance(source, str):
+        source = profile_session(source, region)
+    caller = whoami(source)
+    duration = _check_duration(duration, caller, progress)
+    args = {"RoleSessionName": session_name, "DurationSeconds": duration}
+    if external_id:
+        args["ExternalId"] = external_id
+    advisory, mandatory = _refresh_windows(duration)
+    core = source._session  # boto3 keeps its botocore session here; there is no public accessor
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=_client_creator(core, region or source.region_name),
+        source_credentials=core.get_credentials(), role_arn=role_arn, extra_args=args,
+        # The fetcher caches the last response and re-uses it until this window: make it the
+        # same as the credentials' advisory window, so every refresh really calls AssumeRole.
+        expiry_window_seconds=advisory)
+    try:
+        first = _first_assume(fetcher, role_arn, wait, progress or (lambda _msg: None))
+    except (ClientError, BotoCoreError) as err:
+        raise _assume_error(err, role_arn, caller, external_id, wait) from None
+    credentials = RefreshableCredentials.create_from_metadata(
+        first, refresh_using=fetcher.fetch_credentials, method="assume-role",
+        advisory_timeout=advisory, mandatory_timeout=mandatory)
+    return _session_like(core, credentials, region)
+
+
+def assume_from_spec(spec: "AccessSpec", *, source: boto3.Session | None = None, wait: float = 0,
+                     progress: Progress | None = None) -> boto3.Session:
+    """Assume the spec's role as its analyst profile (or `source`), in the spec's region."""
+    if source is None:
+        source = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+    return assume(source, spec.role_arn, session_name=spec.session_name,
+                  external_id=spec.external_id, duration=spec.max_session_duration,
+                  region=spec.region, wait=wait, progress=progress)
+
+
+def _check_duration(duration: int, caller: Identity, progress: Progress | None) -> int:
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise InputError(f"duration {duration} s is outside AWS's {MIN_DURATION}-{MAX_DURATION} s "
+                         "range for AssumeRole — pass a value in range")
+    if caller.kind == "assumed-role" and duration > CHAINED_MAX_DURATION:
+        # Role chaining: AWS rejects DurationSeconds > 3600 whatever the role's maximum.
+        msg = (f"{caller.arn} is itself an assumed role (role chaining): AWS caps the session at "
+               f"{CHAINED_MAX_DURATION} s, so asking for {CHAINED_MAX_DURATION} instead of {duration}")
+        if progress:
+            progress(msg)
+        else:
+            warnings.warn(msg, stacklevel=3)
+        return CHAINED_MAX_DURATION
+    return duration
+
+
+def _refresh_windows(duration: int) -> tuple[int, int]:
+    """botocore's 15/10 min windows, shrunk for short sessions: with a 900 s session the default
+    advisory window would be open from the start and every request would call AssumeRole."""
+    return min(ADVISORY_REFRESH, duration // 3), min(MANDATORY_REFRESH, duration // 6)
+
+
+def _client_creator(core: botocore.session.Session, region: str | None):
+    # The fetcher passes the source's current keys explicitly; the client still takes endpoint_url
+    # and the rest of its config from the source session's profile. Handlers registered on the
+    # source session (e.g. before-call.sts.AssumeRole) see every refresh.
+    def create(service: str, **kwargs):
+        return core.create_client(service, region_name=region, **kwargs)
+
+    return create
+
+
+def _first_assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str, wait: float,
+                  progress: Progress) -> dict:
+    """Call AssumeRole now; while it is denied and `wait` allows, back off and try again."""
+    deadline = time.monotonic() + wait
+    delay, attempt = FIRST_DELAY, 1
+    while True:
+        try:
+            return fetcher.fetch_credentials()
+        except ClientError as err:
+            remaining = deadline - time.monotonic()
+            if not is_access_denied(err) or remaining <= 0:
+                raise
+            pause = min(remaining, random.uniform(delay / 2, delay))  # jitter: don't retry in step
+            progress(f"AssumeRole on {role_arn} denied (attempt {attempt}); IAM changes take a "
+                     f"while to propagate — retrying in {pause:.1f} s")
+            time.sleep(pause)
+            delay, attempt = min(delay * 2, MAX_DELAY), attempt + 1
+
+
+def _assume_error(err: Exception, role_arn: str, caller: Identity, external_id: str | None,
+                  wait: float):
+    action = f"assuming {role_arn} as {caller.arn}"
+    if not is_access_denied(err):
+        return explain(err, action)
+    # From the consumer side the three causes look identical (AWS answers AccessDenied for a
+    # missing role too), so say what to check, most common first.
+    extid = ("and its sts:ExternalId condition equals the external id given" if external_id else
+             "(if it requires sts:ExternalId, pass external_id)")
+    waited = f" (still denied after retrying for {wait:g} s)" if wait > 0 else ""
+    return AccessDenied(
+        f"{action}: access denied{waited} — check, most likely first: "
+        f"1) trust policy: the role's trust policy must admit {caller.principal_arn} or "
+        f"arn:aws:iam::{caller.account}:root {extid}; "
+        f"2) consumer policy: {caller.principal_arn} needs an identity policy allowing "
+        f"sts:AssumeRole on {role_arn}; "
+        f"3) the role must exist in account {role_arn.split(':')[4]} (a missing role is also "
+        "reported as access denied)", "AccessDenied")
+
+
+# --- the returned session ---------------------------------------------------------------------
+
+class _AssumedRoleProvider(CredentialProvider):
+    """A one-entry provider chain that hands botocore our refreshing credentials."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: RefreshableCredentials):
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> RefreshableCredentials:
+        return self._credentials
+
+
+def _session_like(source: botocore.session.Session, credentials: RefreshableCredentials,
+                  region: str | None) -> boto3.Session:
+    """A new session with the source's profile/config (so endpoint_url, region, retries and the
+    config files stay the same) but the given credentials instead of the profile's own."""
+    core = botocore.session.Session()
+    for name, value in source.instance_variables().items():  # profile, region, config files...
+        core.set_config_variable(name, value)
+    if region:
+        core.set_config_variable("region", region)
+    core.set_default_client_config(source.get_default_client_config())
+    # Replacing the provider chain (instead of set_credentials, which stores static keys) keeps the
+    # RefreshableCredentials object itself, so every client signs with renewed keys.
+    core.register_component("credential_provider", CredentialResolver([_AssumedRoleProvider(credentials)]))
+    return boto3.Session(botocore_session=core)
