@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from .errors import XacctError
+from .errors import InputError, XacctError
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -36,6 +36,130 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whoami(args: argparse.Namespace) -> int:
+    from .sessions import assume_from_spec, profile_session, require_account, whoami
+
+    if args.params is None:
+        if args.assume:
+            raise InputError("--assume needs --params (the role ARN comes from the params file)")
+        print(whoami(profile_session(args.profile, field="--profile")))
+        return 0
+    from .spec import load_spec
+
+    spec = load_spec(args.params)
+    analyst = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+    print(f"analyst: {require_account(analyst, spec.consumer_account_id, 'analyst_profile')}")
+    if args.assume:
+        role = assume_from_spec(spec, source=analyst, progress=lambda msg: print(msg, file=sys.stderr))
+        print(f"role:    {whoami(role)}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runbook import parse_overrides, run_notebook
+
+    record = run_notebook(args.notebook, args.env, parse_overrides(args.param), html=args.html,
+                          runs_dir=args.runs_dir, log=print)
+    print(f"record: {record.sidecar}")
+    return 0 if record.ok else 1
+
+
+def cmd_run_all(args: argparse.Namespace) -> int:
+    from .runbook import parse_overrides, run_all
+
+    records = run_all(args.env, parse_overrides(args.param), html=args.html,
+                      runs_dir=args.runs_dir, log=print)
+    return 0 if all(r.ok for r in records) else 1
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from .sandbox import load_running
+
+    env = dict(os.environ)
+    if args.sandbox:
+        running = load_running(args.dir)
+        if running is None:
+            raise InputError(f"no running sandbox found in {args.dir} — start one with "
+                             "`xacct-nb sandbox` in another terminal, or drop --sandbox")
+        state = os.path.abspath(args.dir)
+        env.update(AWS_CONFIG_FILE=os.path.join(state, "config"),
+                   AWS_SHARED_CREDENTIALS_FILE=os.path.join(state, "credentials"))
+    cmd = [sys.executable, "-m", "jupyterlab", "--notebook-dir", args.notebooks,
+           "--ServerApp.ip=127.0.0.1"]
+    return subprocess.call(cmd, env=env)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(runs_dir=args.runs_dir)
+
+
+def _spec_from_params(args: argparse.Namespace):
+    from .runbook import parse_overrides
+    from .spec import load_spec
+
+    return load_spec(args.params, parse_overrides(args.param))
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # stdout carries only the plan/result table
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .provisioning import plan, plan_destroy
+
+    spec = _spec_from_params(args)
+    print((plan_destroy if args.destroy else plan)(spec).text())
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from .provisioning import apply, plan
+
+    spec = _spec_from_params(args)
+    shown = plan(spec)
+    print(shown.text())
+    if not args.yes and shown.has_changes:
+        print(f"dry run: nothing changed; re-run with --yes to apply plan {shown.id}")
+        return 0
+    # Confirms exactly the plan shown: if the live state moved meanwhile, apply refuses (exit 2).
+    result = apply(spec, confirm=shown.id, wait=not args.no_wait, progress=_progress)
+    print(result.text())
+    return 1 if result.assumable is False else 0
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    from .provisioning import destroy, plan_destroy
+
+    spec = _spec_from_params(args)
+    shown = plan_destroy(spec)
+    print(shown.text())
+    if not args.yes and shown.has_changes:
+        print(f"dry run: nothing changed; re-run with --yes to destroy plan {shown.id}")
+        return 0
+    print(destroy(spec, confirm=shown.id).text())
+    return 0
+
+
+def cmd_export_terraform(args: argparse.Namespace) -> int:
+    from .terraform import write_terraform
+
+    spec = _spec_from_params(args)
+    path = write_terraform(spec, args.out or f"{spec.env}-xacct-nb.tf.json", side=args.side)
+    print(f"wrote {path} ({args.side} side{'s' if args.side == 'both' else ''} of env {spec.env})")
+    return 0
+
+
+def _params_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", required=True, metavar="FILE", help="the access spec, e.g. params/dev.yaml")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="override a top-level key of the params file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .sandbox import DEFAULT_DIR, DEFAULT_PORT
 
@@ -51,6 +175,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders", type=int, default=2000, help="items seeded into the orders table")
     p.add_argument("--no-enforce", action="store_true", help="leave IAM enforcement off (debugging only)")
     p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("whoami", help="show the account/ARN of a profile, or of the params' analyst and role")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--profile", help="an AWS profile name")
+    who.add_argument("--params", metavar="FILE", help="params file: its analyst_profile (checked against the consumer account)")
+    p.add_argument("--assume", action="store_true", help="with --params: also assume the role and show it")
+    p.set_defaults(func=cmd_whoami)
+
+    p = sub.add_parser("run", help="run one runbook notebook with papermill, leaving a record in runs/ENV/")
+    p.add_argument("notebook", help="01..05, a notebook name, or a path")
+    p.add_argument("--env", required=True, help="environment: uses params/ENV.yaml")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="override a notebook parameter (checked against its parameters cell)")
+    p.add_argument("--html", action="store_true", help="also write an HTML rendering of the record")
+    p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("run-all", help="run notebooks 01→04 in order, stopping at the first failure")
+    p.add_argument("--env", required=True, help="environment: uses params/ENV.yaml")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="override a parameter in every notebook that declares it")
+    p.add_argument("--html", action="store_true", help="also write HTML renderings")
+    p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.set_defaults(func=cmd_run_all)
+
+    p = sub.add_parser("lab", help="open JupyterLab on the notebooks")
+    p.add_argument("--sandbox", action="store_true", help="point it at the running sandbox's profiles")
+    p.add_argument("--dir", default=DEFAULT_DIR, help=f"the sandbox's folder (default {DEFAULT_DIR})")
+    p.add_argument("--notebooks", default="notebooks", help="folder to open (default notebooks/)")
+    p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser("demo", help="the whole job on a fresh local sandbox: notebooks 01→05 via papermill")
+    p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("plan", help="show what apply (or --destroy) would change in both accounts")
+    _params_arguments(p)
+    p.add_argument("--destroy", action="store_true", help="plan a destroy instead")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("apply", help="create/update the role, table policies and consumer policy (dry run without --yes)")
+    _params_arguments(p)
+    p.add_argument("--yes", action="store_true", help="apply the plan shown")
+    p.add_argument("--no-wait", action="store_true", help="do not wait until the analyst can assume the role")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("destroy", help="delete what xacct-nb created for the env (dry run without --yes)")
+    _params_arguments(p)
+    p.add_argument("--yes", action="store_true", help="destroy the plan shown")
+    p.set_defaults(func=cmd_destroy)
+
+    p = sub.add_parser("export-terraform", help="write the same IAM resources as Terraform JSON (*.tf.json)")
+    _params_arguments(p)
+    p.add_argument("--side", choices=("main", "consumer", "both"), default="both", help="which account's resources")
+    p.add_argument("--out", metavar="FILE", help="output file (default ENV-xacct-nb.tf.json)")
+    p.set_defaults(func=cmd_export_terraform)
     return parser
 
 
