@@ -154,6 +154,36 @@ def cmd_export_terraform(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    return _read_table(args, "scan")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    return _read_table(args, "query")
+
+
+def _read_table(args: argparse.Namespace, mode: str) -> int:
+    from .sessions import assume_from_spec
+    from .tables import cli_read, cli_request
+
+    spec = _spec_from_params(args)
+    extra = ({"segments": args.segments, "full": args.all} if mode == "scan"
+             else {"key": args.key, "sort": args.sort})
+    request = cli_request(mode, table=args.table, out=args.out, granted=spec.table_names,
+                          index=args.index, filters=args.filter or (), limit=args.limit,
+                          max_rcu=args.max_rcu, **extra)  # checked before any AWS call
+    _progress(cli_read(assume_from_spec(spec), request))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify_access
+
+    matrix = verify_access(_spec_from_params(args), progress=_progress)
+    print(matrix.text())
+    return 0 if matrix.ok else 1  # a FAIL is reality differing from the spec: exit 1
+
+
 def _params_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", required=True, metavar="FILE", help="the access spec, e.g. params/dev.yaml")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
@@ -231,6 +261,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side", choices=("main", "consumer", "both"), default="both", help="which account's resources")
     p.add_argument("--out", metavar="FILE", help="output file (default ENV-xacct-nb.tf.json)")
     p.set_defaults(func=cmd_export_terraform)
+
+    for name, func in (("scan", cmd_scan), ("query", cmd_query)):
+        p = sub.add_parser(name, help=f"{name} a granted table as the analyst (assumes the role) "
+                           "into a .csv/.parquet/.jsonl file; one summary line on stderr")
+        _params_arguments(p)
+        p.add_argument("--table", required=True, help="a table of the spec's table_access_list")
+        p.add_argument("--index", help="read this GSI/LSI instead of the table")
+        if name == "query":
+            p.add_argument("--key", required=True, metavar="NAME=VALUE", help="the partition key")
+            p.add_argument("--sort", metavar="OP:VALUE",
+                           help="sort-key condition: =:V, <:V, <=:V, >:V, >=:V, begins_with:V, between:A:B")
+        p.add_argument("--filter", action="append", metavar="NAME=VALUE",
+                       help="AND-ed condition (=, !=, <, <=, >, >=, ^= begins_with); repeatable")
+        p.add_argument("--limit", type=int, help="stop after N rows")
+        p.add_argument("--max-rcu", type=float, help="stop once this much read capacity is used")
+        if name == "scan":
+            p.add_argument("--segments", type=int, default=1, help="parallel scan threads (default 1)")
+            p.add_argument("--all", action="store_true",
+                           help="allow a full scan of a table of more than 10,000 items")
+        p.add_argument("--out", required=True, metavar="FILE", help="FILE.csv, FILE.parquet or FILE.jsonl")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("verify", help="probe (harmlessly) what the role can and cannot do; exit 1 on any FAIL")
+    _params_arguments(p)
+    p.set_defaults(func=cmd_verify)
     return parser
 
 
