@@ -27,7 +27,6 @@ import boto3
 import botocore.session
 
 from ..errors import InputError
-from . import patches
 from .seed import seed_tables
 
 DEFAULT_PORT = 41111
@@ -149,6 +148,8 @@ class Sandbox:
         from moto.moto_server.werkzeug_app import (DomainDispatcherApplication,
                                                    MotoRequestHandler, create_backend_app)
         from werkzeug.serving import make_server
+
+        from . import patches  # imports moto: only when a server really starts (keeps the CLI fast)
 
         patches.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
