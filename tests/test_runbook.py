@@ -133,3 +133,16 @@ def test_credentials_are_redacted_from_records(project):
         text = Path(path).read_text()
         assert fake_key not in text and "x" * 40 not in text
         assert "[REDACTED]" in text
+
+
+def test_profile_secrets_are_redacted_even_without_a_pattern(project, sandbox):
+    """A bare secret key matches no pattern; the runner redacts the spec's profiles' secrets verbatim."""
+    import boto3
+
+    secret = boto3.Session(profile_name="sandbox-analyst").get_credentials().get_frozen_credentials().secret_key
+    body = ("import boto3\n"
+            "print(boto3.Session(profile_name='sandbox-analyst').get_credentials().get_frozen_credentials().secret_key)")
+    _notebook(project / "notebooks", "nb", "x = 1", body)
+    rec = _run(project, "nb")
+    assert rec.ok and rec.redactions >= 1
+    assert secret not in Path(rec.output).read_text()

@@ -191,7 +191,7 @@ def run_notebook(notebook: str, env: str, overrides: Mapping[str, Any] | None = 
     path = params_file(env, params_dir)
     from .spec import load_spec
 
-    load_spec(path)  # the params file must validate before any kernel starts
+    spec = load_spec(path)  # the params file must validate before any kernel starts
     parameters = build_parameters(nb, env, overrides, params_dir)
     check_kernel(kernel)
     output = _new_record_path(Path(runs_dir) / env, nb.stem)
@@ -199,7 +199,8 @@ def run_notebook(notebook: str, env: str, overrides: Mapping[str, Any] | None = 
     t0 = time.monotonic()
     error = _execute(nb, output, parameters, kernel)
     seconds = time.monotonic() - t0
-    recorded, redactions = _collect_and_redact(output)
+    secrets = _profile_secrets(spec)
+    recorded, redactions = _collect_and_redact(output, secrets)
     record = RunRecord(
         notebook=nb.stem, env=env, ok=error is None, output=str(output),
         sidecar=str(output.with_suffix(".json")), started=started, finished=_utcnow(),
@@ -207,8 +208,8 @@ def run_notebook(notebook: str, env: str, overrides: Mapping[str, Any] | None = 
         recorded=recorded, error=error, redactions=redactions,
     )
     if html:
-        record.html = str(_render_html(output))
-    _write_sidecar(record)
+        record.html = str(_render_html(output, secrets))
+    _write_sidecar(record, secrets)
     os.chmod(output, 0o444)  # the record is evidence: read-only once written
     if log:
         log(record.line())
@@ -268,7 +269,25 @@ def _new_record_path(folder: Path, stem: str) -> Path:
     raise XacctError(f"could not create a new record in {folder}")
 
 
-def _collect_and_redact(output: Path) -> tuple[dict[str, Any], int]:
+def _profile_secrets(spec) -> frozenset[str]:
+    """The key ids, secrets and tokens of the spec's profiles: redacted verbatim wherever they
+    appear (a bare secret key has no pattern to catch it by)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    found: set[str] = set()
+    for profile in {spec.main_profile, spec.consumer_profile, spec.analyst_profile, spec.outsider_profile} - {None}:
+        try:
+            creds = boto3.Session(profile_name=profile).get_credentials()
+        except (BotoCoreError, OSError):
+            continue  # a profile that cannot load cannot leak either
+        if creds is not None:
+            frozen = creds.get_frozen_credentials()
+            found.update(v for v in (frozen.access_key, frozen.secret_key, frozen.token) if v and len(v) >= 8)
+    return frozenset(found)
+
+
+def _collect_and_redact(output: Path, secrets: frozenset[str] = frozenset()) -> tuple[dict[str, Any], int]:
     """Gather what the notebook record()ed, and scrub anything that looks like a credential."""
     import nbformat
 
@@ -279,35 +298,38 @@ def _collect_and_redact(output: Path) -> tuple[dict[str, Any], int]:
             data = out.get("data", {})
             if RECORD_MIME in data:
                 recorded.update(data[RECORD_MIME])
-    text, redactions = _redact(nbformat.writes(nb))
+    text, redactions = _redact(nbformat.writes(nb), secrets)
     if redactions:
         output.write_text(text)
     return recorded, redactions
 
 
-def _redact(text: str) -> tuple[str, int]:
+def _redact(text: str, secrets: frozenset[str] = frozenset()) -> tuple[str, int]:
     total = 0
+    for secret in secrets:
+        total += text.count(secret)
+        text = text.replace(secret, "[REDACTED]")
     for pattern in SECRET_PATTERNS:
         text, n = pattern.subn(lambda m: (m.group(1) + m.group(2) if m.groups() else "") + "[REDACTED]", text)
         total += n
     return text, total
 
 
-def _write_sidecar(record: RunRecord) -> None:
-    text, _ = _redact(json.dumps(asdict(record), indent=2, default=str))
+def _write_sidecar(record: RunRecord, secrets: frozenset[str] = frozenset()) -> None:
+    text, _ = _redact(json.dumps(asdict(record), indent=2, default=str), secrets)
     fd = os.open(record.sidecar, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
 
 
-def _render_html(output: Path) -> Path:
+def _render_html(output: Path, secrets: frozenset[str] = frozenset()) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_filename(str(output))
     html = output.with_suffix(".html")
     fd = os.open(html, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
     with os.fdopen(fd, "w") as fh:
-        fh.write(_redact(body)[0])
+        fh.write(_redact(body, secrets)[0])
     return html
 
 

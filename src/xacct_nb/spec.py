@@ -595,6 +595,6 @@ def _show(value: Any) -> str:
 
 def _key(key: Any) -> str:
     """A mapping key as a field-path segment: plain when it is a usable name, else its repr."""
-    if isinstance(key, str) and key and key.isprintable():
+    if isinstance(key, str) and key.strip() == key and key and key.isprintable():
         return key if len(key) <= 60 else key[:57] + "..."
     return _show(key)
