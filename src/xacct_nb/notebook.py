@@ -17,17 +17,38 @@ def record(**facts: Any) -> None:
     display({RECORD_MIME: payload, "text/plain": ""}, raw=True)
 
 
-def show(df, *, caption: str | None = None, max_rows: int = 20) -> None:
-    """An interactive, paginated table (itables) that also works in exported HTML."""
-    from IPython.display import display
+_ITABLES_READY = False
+PAGE_LENGTHS = [10, 25, 50, 100]
 
-    try:
-        from itables import show as itable
 
-        itable(df, caption=caption, lengthMenu=[10, 25, 50, 100], pageLength=max_rows,
-               maxBytes=0, classes="display compact")
-    except ImportError:  # a plain table is better than none
-        display(df.head(max_rows))
+def prepare_tables() -> None:
+    """Load the table viewer into the notebook once (call it from a top-level cell)."""
+    global _ITABLES_READY
+    if _ITABLES_READY:
+        return
+    import itables
+
+    # connected=False embeds the DataTables bundle: by default itables loads it from the
+    # internet, and on machines without it every table stays at "Loading…".
+    itables.init_notebook_mode(all_interactive=False, connected=False)
+    _ITABLES_READY = True
+
+
+def table_html(df, *, caption: str | None = None, page_length: int = 10) -> str:
+    """A paginated, sortable, searchable HTML table (itables) that also works in exported HTML."""
+    import itables
+
+    return itables.to_html_datatable(df, caption=caption, lengthMenu=PAGE_LENGTHS,
+                                     pageLength=page_length, maxBytes=0,
+                                     classes="display compact nowrap")
+
+
+def show(df, *, caption: str | None = None, page_length: int = 10) -> None:
+    """Display `df` as an interactive, paginated table."""
+    from IPython.display import HTML, display
+
+    prepare_tables()
+    display(HTML(table_html(df, caption=caption, page_length=page_length)))
 
 
 def stop(message: str) -> None:
