@@ -1,0 +1,193 @@
+"""The explorer panel of notebook 03: pick a granted table, scan or query it, see a paginated table.
+
+Every widget action is also a plain function call: the Run button calls `ExplorerPanel.run()`,
+which calls `read(...)` — the same function batch runs and tests call directly.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pandas as pd
+
+from .errors import XacctError
+from .tables import RemoteTable
+
+SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
+# Scoped to the panel. ToggleButtons put their description on a line of its own (its label is an
+# inline element, the buttons a block); wide results get one line per row with a horizontal
+# scrollbar instead of nested maps/lists wrapped into towers of one word per line.
+_PANEL_CSS = """<style>
+.xacct-explorer .widget-toggle-buttons { display: flex; align-items: baseline; }
+.xacct-explorer .widget-toggle-buttons > .widget-label {
+  flex: 0 0 auto; text-align: right; margin-right: calc(var(--jp-widgets-inline-margin) * 2); }
+.xacct-explorer .widget-output { overflow-x: auto; max-width: 100%; }
+.xacct-explorer table.dataTable th,
+.xacct-explorer table.dataTable td { white-space: nowrap; }
+.xacct-explorer table.dataTable td { max-width: 24em; overflow: hidden; text-overflow: ellipsis; }
+</style>"""
+RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), so its menu shows it
+_FILTER_PART = re.compile(r"^\s*([^<>=!\s]+)\s*(<>|!=|<=|>=|=|<|>| begins_with | contains )\s*(.*?)\s*$")
+
+
+def read(session, table: str, *, mode: str = "scan", index: str | None = None, key: Any = None,
+         sort: tuple | None = None, filter: dict | None = None, projection: list[str] | None = None,
+         limit: int = 100) -> pd.DataFrame:
+    """One read as the panel does it: a query when mode is 'query', else a bounded scan."""
+    remote = RemoteTable(session, table)
+    if mode == "query":
+        if key in (None, ""):
+            raise XacctError("query needs a partition key value — type one in the Key box")
+        return remote.query(key, sort=sort, index=index or None, filter=filter or None,
+                            projection=projection or None, max_items=limit or None)
+    return remote.scan(index=index or None, filter=filter or None, projection=projection or None,
+                       max_items=limit or None)
+
+
+def parse_value(text: str) -> Any:
+    """Typed value from a text box: numbers become numbers, true/false booleans, else text."""
+    stripped = text.strip().strip("'\"") if text.strip()[:1] in "'\"" else text.strip()
+    if stripped != text.strip():
+        return stripped  # quoted: always text
+    if stripped.lower() in ("true", "false"):
+        return stripped.lower() == "true"
+    try:
+        number = Decimal(stripped)
+    except InvalidOperation:
+        return stripped
+    return int(number) if number == number.to_integral_value() and "." not in stripped else number
+
+
+def parse_filter(text: str) -> dict[str, Any]:
+    """`status=SHIPPED, amount>100` → {"status": "SHIPPED", "amount": (">", 100)} (AND-ed)."""
+    result: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = _FILTER_PART.match(part)
+        if not match:
+            raise XacctError(f"filter {part!r}: write name=value, name>value, name begins_with value … "
+                             "separated by commas")
+        name, op, value = match.group(1), match.group(2).strip(), parse_value(match.group(3))
+        op = "<>" if op == "!=" else op
+        result[name] = value if op == "=" else (op, value)
+    return result
+
+
+def parse_projection(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+class ExplorerPanel:
+    """ipywidgets panel over `read`. `panel.result` holds the last DataFrame."""
+
+    def __init__(self, session, tables: list[str], *, limit: int = 100):
+        import ipywidgets as w
+
+        self.session = session
+        self.result: pd.DataFrame | None = None
+        self.error: str | None = None
+        style = {"description_width": "90px"}
+        wide = w.Layout(width="420px")
+        self.table = w.Dropdown(options=list(tables), description="Table", style=style, layout=wide)
+        self.mode = w.ToggleButtons(options=[("Scan", "scan"), ("Query", "query")], value="scan",
+                                    description="Mode", style=style)
+        self.index = w.Dropdown(options=[("(table)", "")], description="Index", style=style, layout=wide)
+        self.key = w.Text(description="Key", placeholder="partition key value", style=style, layout=wide)
+        self.sort_op = w.Dropdown(options=[(op or "(any)", op) for op in SORT_OPS], value="",
+                                  description="Sort key", style=style, layout=w.Layout(width="200px"))
+        self.sort_value = w.Text(placeholder="value", layout=w.Layout(width="140px"))
+        self.sort_value2 = w.Text(placeholder="and (between)", layout=w.Layout(width="140px"))
+        self.filter = w.Text(description="Filter", placeholder="status=SHIPPED, amount>100",
+                             style=style, layout=wide)
+        self.projection = w.Text(description="Columns", placeholder="all; or: order_id, status",
+                                 style=style, layout=wide)
+        self.limit = w.BoundedIntText(value=limit, min=1, max=1_000_000, description="Max rows",
+                                      style=style, layout=w.Layout(width="200px"))
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.status = w.HTML()
+        self.output = w.Output(layout=w.Layout(width="100%"))
+        self.run_button.on_click(lambda _: self.run())
+        self.table.observe(lambda _: self._refresh_indexes(), names="value")
+        self.mode.observe(lambda _: self._sync_mode(), names="value")
+        self.sort_op.observe(lambda _: self._sync_mode(), names="value")
+        self._refresh_indexes()
+        self._sync_mode()
+        self.widget = w.VBox([
+            self.table, self.mode, self.index, self.key,
+            w.HBox([self.sort_op, self.sort_value, self.sort_value2]),
+            self.filter, self.projection, w.HBox([self.limit, self.run_button]),
+            self.status, self.output, w.HTML(_PANEL_CSS),
+        ])
+        self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        from .notebook import prepare_tables
+
+        prepare_tables()  # here, in the cell's own output: a button callback's display goes nowhere
+        display(self.widget)
+
+    def _refresh_indexes(self) -> None:
+        if not self.table.value:
+            return
+        try:
+            info = RemoteTable(self.session, self.table.value).describe()
+        except XacctError as err:
+            self.status.value = f"<span style='color:#b00'>{_html(str(err))}</span>"
+            return
+        self.index.options = [("(table)", "")] + [(name, name) for name in info.index_names]
+        self.key.placeholder = f"{info.partition_key} value"
+
+    def _sync_mode(self) -> None:
+        query = self.mode.value == "query"
+        for widget in (self.key, self.sort_op):
+            widget.disabled = not query
+        # the value boxes only when the chosen condition uses them
+        self.sort_value.disabled = not query or not self.sort_op.value
+        self.sort_value2.disabled = not query or self.sort_op.value != "between"
+
+    def sort_condition(self) -> tuple | None:
+        op = self.sort_op.value
+        if not op or self.mode.value != "query":
+            return None
+        if op == "between":
+            return ("between", parse_value(self.sort_value.value), parse_value(self.sort_value2.value))
+        return (op, parse_value(self.sort_value.value))
+
+    def run(self) -> pd.DataFrame | None:
+        """What the Run button does; returns the frame (None after an error, shown in the panel)."""
+        from IPython.display import HTML
+
+        from .notebook import table_html
+
+        self.status.value = "running…"
+        self.error = None
+        try:
+            df = read(self.session, self.table.value, mode=self.mode.value,
+                      index=self.index.value or None, key=self.key.value.strip() or None,
+                      sort=self.sort_condition(), filter=parse_filter(self.filter.value),
+                      projection=parse_projection(self.projection.value), limit=self.limit.value)
+        except XacctError as err:
+            self.error = str(err)
+            self.status.value = f"<span style='color:#b00'>{_html(self.error)}</span>"
+            return None
+        self.result = df
+        meta = df.attrs.get("xacct", {})
+        partial = " — partial (budget reached)" if meta.get("partial") else ""
+        self.status.value = (f"<b>{len(df)}</b> rows × {len(df.columns)} columns from "
+                             f"<code>{_html(self.table.value)}</code>{partial}")
+        self.output.clear_output()
+        # append_display_data (not `with self.output: display(...)`) also works outside a
+        # kernel, so the headless tests see exactly what the browser gets.
+        self.output.append_display_data(
+            HTML("<p>No items matched.</p>") if df.empty
+            else HTML(table_html(df, page_length=RESULT_PAGE_LENGTH)))
+        return df
+
+
+def _html(text: str) -> str:
+    import html
+
+    return html.escape(text)

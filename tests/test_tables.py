@@ -1,0 +1,642 @@
+"""tables.py against the sandbox: real HTTP, IAM enforced, nothing stubbed or mocked.
+
+The module fixture builds its own world, independent of the provisioning code: a table in MAIN
+seeded with every DynamoDB type and edge case, a read-only role named the way a spec names it
+(so the CLI can assume it from a params file), a role that lacks the table's indexes, and a
+consumer user (with its own profile in a COPY of the sandbox's config files) allowed to assume
+both. Tables stay small: moto spends about 1 ms of server time per scanned item.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from types import SimpleNamespace
+
+import boto3
+import pandas as pd
+import pytest
+import yaml
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+
+from xacct_nb import tables
+from xacct_nb.cli import main as cli_main
+from xacct_nb.errors import AccessDenied, AwsError, CredentialsExpired, InputError
+from xacct_nb.policies import READ_ACTIONS
+from xacct_nb.sessions import assume
+from xacct_nb.spec import role_name
+from xacct_nb.tables import RemoteTable
+
+MAIN, CONSUMER = "111111111111", "222222222222"
+TABLE = "tabletest-fidelity"
+TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{MAIN}:table/{TABLE}"
+PROFILE = "tabletest-user"
+ENV = "tabletest"  # the reader role is the one a spec with env "tabletest" names
+NO_INDEX_ROLE = "tabletest-noindex"
+N_ITEMS = 240
+KEYS = ["pk", "sk"]
+PRECISE = "123456789.123456789"  # 18 significant digits: no float holds it
+
+
+def _doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _allow(action, resource) -> dict:
+    return {"Effect": "Allow", "Action": action, "Resource": resource}
+
+
+def _role_arn(name: str) -> str:
+    return f"arn:aws:iam::{MAIN}:role/{name}"
+
+
+def fidelity_item(i: int) -> dict:
+    """Item i in wire format; every type and edge case appears, most attributes only sometimes."""
+    item = {
+        "pk": {"S": f"P{i % 8}"},
+        "sk": {"N": str(i)},
+        "status": {"S": ("PENDING", "SHIPPED", "DELIVERED")[i % 3]},  # reserved word, GSI key
+        "date": {"S": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}"},  # reserved word, GSI sort key
+        "name": {"S": ("Olena", "João", "東京", "", "Zoë 🚀")[i % 5]},  # reserved; "" is legal
+        # two decimals on the first pages, three later: the awswrangler merge failure
+        "amount": {"N": f"{i}.5" if i < N_ITEMS // 2 else f"{i}.125"},
+        "flag": {"BOOL": i % 2 == 0},
+        "doc": {"M": {"city": {"S": ("Kyiv", "Zürich")[i % 2]}, "n": {"N": str(i)},
+                      "none": {"NULL": True}, "deep": {"L": [{"N": "1.5"}, {"S": "x"},
+                                                            {"M": {"ok": {"BOOL": True}}}]}}},
+    }
+    if i % 4:
+        item["qty"] = {"N": str(i * 3)}  # integers with gaps → Int64
+    if i % 10 == 0:
+        item["big"] = {"N": str((2**63 + 5, 10**30, -(2**64))[i // 10 % 3])}
+    if i % 10 == 5:
+        item["precise"] = {"N": ("0.1", PRECISE)[i // 10 % 2]}
+    if i % 6 == 0:
+        item["tags"] = {"SS": sorted({"gift", "vip", f"t{i % 4}"})}
+        item["lucky"] = {"NS": ["7", "3.25", str(10**25 + i)]}
+        item["blobs"] = {"BS": [b"\x00\x01", bytes([255, i % 256])]}
+    if i % 7 == 0:
+        item["raw"] = {"B": bytes([0, 255, 128, i % 256])}  # the client's input takes bytes
+    if i % 9 == 0:
+        item["note"] = {"NULL": True}
+    if i % 11 == 0:
+        item["mixed"] = {"S": "eleven"} if i % 22 else {"N": "22"}  # one column, two types
+    return item
+
+
+ITEMS = [fidelity_item(i) for i in range(N_ITEMS)]
+
+
+@pytest.fixture(scope="module")
+def world(sandbox, tmp_path_factory):
+    main = sandbox.session("sandbox-main")
+    ddb, iam_main = main.client("dynamodb"), main.client("iam")
+    iam_consumer = sandbox.session("sandbox-consumer").client("iam")
+    ddb.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in
+                              (("pk", "S"), ("sk", "N"), ("status", "S"), ("date", "S"))],
+        GlobalSecondaryIndexes=[{"IndexName": "by_status", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                               {"AttributeName": "date", "KeyType": "RANGE"}]}])
+    for start in range(0, N_ITEMS, 25):
+        ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": it}}
+                                                   for it in ITEMS[start:start + 25]]})
+
+    trust = _doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"},
+                  "Action": "sts:AssumeRole"})
+    reader = role_name(ENV, CONSUMER)
+    policies = {reader: [TABLE_ARN, f"{TABLE_ARN}/index/*"], NO_INDEX_ROLE: [TABLE_ARN]}
+    for name, resources in policies.items():
+        iam_main.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+        iam_main.put_role_policy(RoleName=name, PolicyName="read",
+                                 PolicyDocument=_doc(_allow(list(READ_ACTIONS), resources)))
+    iam_consumer.create_user(UserName=PROFILE)
+    iam_consumer.put_user_policy(UserName=PROFILE, PolicyName="assume", PolicyDocument=_doc(
+        _allow("sts:AssumeRole", [_role_arn(n) for n in policies])))
+    key = iam_consumer.create_access_key(UserName=PROFILE)["AccessKey"]
+
+    files = tmp_path_factory.mktemp("aws")
+    config, creds = files / "config", files / "credentials"
+    shutil.copy(sandbox.config_file, config)
+    shutil.copy(sandbox.credentials_file, creds)
+    with config.open("a") as fh:
+        fh.write(f"\n[profile {PROFILE}]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
+    with creds.open("a") as fh:
+        fh.write(f"\n[{PROFILE}]\naws_access_key_id = {key['AccessKeyId']}\n"
+                 f"aws_secret_access_key = {key['SecretAccessKey']}\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_CONFIG_FILE", str(config))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+        mp.setenv(tables.QUIET_ENV, "1")
+        yield SimpleNamespace(reader=assume(PROFILE, _role_arn(reader)),
+                              no_index=assume(PROFILE, _role_arn(NO_INDEX_ROLE)),
+                              admin=main, files=files, env=dict(os.environ))
+    for name in policies:
+        iam_main.delete_role_policy(RoleName=name, PolicyName="read")
+        iam_main.delete_role(RoleName=name)
+    iam_consumer.delete_access_key(UserName=PROFILE, AccessKeyId=key["AccessKeyId"])
+    iam_consumer.delete_user_policy(UserName=PROFILE, PolicyName="assume")
+    iam_consumer.delete_user(UserName=PROFILE)
+    ddb.delete_table(TableName=TABLE)
+
+
+@pytest.fixture(scope="module")
+def table(world) -> RemoteTable:
+    return RemoteTable(world.reader, TABLE)
+
+
+@pytest.fixture(scope="module")
+def full(table) -> pd.DataFrame:
+    """The whole table in one read: the reference the other reads are compared with."""
+    return table.scan()
+
+
+def _by_key(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by key, columns by name: page order decides both, and may differ between reads."""
+    return df.sort_values(KEYS).reset_index(drop=True).sort_index(axis=1)
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Values only: dtypes differ when a partial read saw fewer kinds of value (e.g. a column
+    that is all-int in the first 25 rows but mixed in the whole table)."""
+    df = _by_key(df).astype(object)
+    return df.where(df.notna(), None)
+
+
+def _rows(df: pd.DataFrame) -> dict[tuple, pd.Series]:
+    return {(row.pk, int(row.sk)): row for _, row in df.iterrows()}
+
+
+# --- an independent check of one value against what was written --------------------------------
+
+def _is_missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def _number_matches(actual, text: str) -> bool:
+    if isinstance(actual, bool) or _is_missing(actual):
+        return False
+    if isinstance(actual, float):  # a float column: the printed float must be the written number
+        return Decimal(repr(actual)) == Decimal(text)
+    return Decimal(str(actual)) == Decimal(text)  # int (any size), numpy int, Decimal: exact
+
+
+def _matches(actual, wire: dict) -> bool:
+    ((tag, value),) = wire.items()
+    if tag == "NULL":
+        return _is_missing(actual)
+    if tag == "S":
+        return type(actual) is str and actual == value
+    if tag == "BOOL":
+        return bool(actual) is value
+    if tag == "N":
+        return _number_matches(actual, value)
+    if tag == "B":
+        return actual == value
+    if tag in ("SS", "BS"):
+        return actual == set(value)
+    if tag == "NS":
+        return {Decimal(str(v)) for v in actual} == {Decimal(v) for v in value}
+    if tag == "M":
+        return set(actual) == set(value) and all(_matches(actual[k], v) for k, v in value.items())
+    return len(actual) == len(value) and all(_matches(a, v) for a, v in zip(actual, value))
+
+
+# --- describe -----------------------------------------------------------------------------------
+
+def test_describe(table):
+    info = table.describe()
+    assert (info.partition_key, info.sort_key) == ("pk", "sk")
+    assert (info.key.partition_type, info.key.sort_type) == ("S", "N")
+    gsi = info.index("by_status")
+    assert (gsi.kind, gsi.key.partition_key, gsi.key.sort_key) == ("GSI", "status", "date")
+    assert info.item_count == N_ITEMS and info.account == MAIN and info.index_names == ("by_status",)
+    assert info.billing_mode == "PAY_PER_REQUEST" and info.stream is None
+    frame = info.frame()
+    assert list(frame.index) == ["(table)", "by_status"]
+    assert frame.loc["by_status", "partition_key"] == "status (S)"
+    assert TABLE in table._repr_html_() and table.describe() is info  # cached
+
+
+def test_describe_all(world):
+    overview = tables.describe_all(world.reader, [TABLE, "tabletest-nope"])
+    assert overview.loc[TABLE, "indexes"] == "by_status (GSI)" and overview.loc[TABLE, "error"] == ""
+    assert overview.loc[TABLE, "items"] == N_ITEMS
+    assert "access denied" in overview.loc["tabletest-nope", "error"]
+
+
+# --- fidelity -----------------------------------------------------------------------------------
+
+def test_round_trip_fidelity(full):
+    assert len(full) == N_ITEMS
+    union = set().union(*ITEMS)
+    assert set(full.columns) == union and list(full.columns[:2]) == KEYS
+    rows = _rows(full)
+    for item in ITEMS:
+        row = rows[(item["pk"]["S"], int(item["sk"]["N"]))]
+        for column in union:
+            wire = item.get(column, {"NULL": True})  # absent → missing, like NULL
+            assert _matches(row[column], wire), (item["sk"], column, row[column], wire)
+
+
+def test_types_are_the_documented_ones(full):
+    assert str(full["qty"].dtype) == "Int64" and full["qty"].isna().sum() == N_ITEMS // 4
+    assert full["amount"].dtype == "float64"  # 2 and 3 decimals across pages: one float column
+    assert str(full["flag"].dtype) == "boolean"
+    assert full["big"].dtype == object
+    rows = _rows(full)
+    assert rows[("P0", 0)]["big"] == 2**63 + 5 and type(rows[("P0", 0)]["big"]) is int
+    assert rows[("P2", 10)]["big"] == 10**30 and rows[("P4", 20)]["big"] == -(2**64)
+    assert rows[("P7", 15)]["precise"] == Decimal(PRECISE)  # never rounded through a float
+    assert rows[("P5", 5)]["precise"] == Decimal("0.1")
+    assert rows[("P3", 3)]["name"] == "" and rows[("P4", 4)]["name"] == "Zoë 🚀"
+    assert rows[("P3", 11)]["mixed"] == "eleven" and rows[("P6", 22)]["mixed"] == 22
+
+
+def test_numbers_decimal_and_sets_list(table):
+    df = table.scan(numbers="decimal", sets="list", max_items=12)
+    row = _rows(df)[("P0", 0)]
+    assert row["amount"] == Decimal("0.5") and isinstance(row["amount"], Decimal)
+    assert row["tags"] == sorted(row["tags"]) and isinstance(row["tags"], list)
+
+
+def test_flatten_maps(table):
+    df = table.scan(flatten_maps=True, max_items=5)
+    assert {"doc.city", "doc.n", "doc.deep"} <= set(df.columns) and "doc" not in df.columns
+
+
+# --- pages, segments, iteration -------------------------------------------------------------
+
+def test_multi_page_scan_equals_single_read(table, full):
+    paged = table.scan(page_size=17)
+    meta = paged.attrs["xacct"]
+    assert meta["pages"] == -(-N_ITEMS // 17) + (N_ITEMS % 17 == 0)
+    assert meta["partial"] is False and meta["last_evaluated_key"] is None
+    pd.testing.assert_frame_equal(_by_key(paged), _by_key(full))
+
+
+def test_parallel_scan_equals_single_segment(table, full):
+    parallel = table.scan(segments=4, page_size=25)
+    assert parallel.attrs["xacct"]["segments"] == 4 and parallel.attrs["xacct"]["pages"] >= 4
+    pd.testing.assert_frame_equal(_by_key(parallel), _by_key(full))
+
+
+def test_iter_pages(table):
+    frames = list(table.iter_pages("scan", page_size=50, projection=["status"]))
+    assert [len(f) for f in frames] == [50, 50, 50, 50, 40]
+    assert frames[-1].attrs["xacct"]["items"] == N_ITEMS
+    assert list(frames[0].columns) == ["pk", "sk", "status"]  # keys are always projected
+    pages = list(table.iter_pages("query", "P1", sort=(">=", 100)))
+    assert sorted(pages[0]["sk"]) == [i for i in range(100, N_ITEMS) if i % 8 == 1]
+
+
+def test_progress(world, table, monkeypatch):
+    seen: list[dict] = []
+    df = RemoteTable(world.reader, TABLE, progress=seen.append).scan(page_size=100)
+    assert [s["items"] for s in seen] == [100, 200, N_ITEMS] and df.attrs["xacct"]["pages"] == 3
+    assert len(RemoteTable(world.reader, TABLE, progress=True).scan(page_size=100)) == N_ITEMS
+    monkeypatch.setenv(tables.QUIET_ENV, "1")
+    assert tables._auto_progress() is False
+
+
+# --- query ----------------------------------------------------------------------------------
+
+SORT_CASES = [(("=", 9), lambda s: s == 9), (("<", 40), lambda s: s < 40),
+              (("<=", 41), lambda s: s <= 41), ((">", 200), lambda s: s > 200),
+              ((">=", 201), lambda s: s >= 201), (("between", 17, 65), lambda s: 17 <= s <= 65),
+              (9, lambda s: s == 9), (("=", "9"), lambda s: s == 9)]  # numeric text for an N key
+
+
+@pytest.mark.parametrize("sort,keep", SORT_CASES, ids=[repr(c[0]) for c in SORT_CASES])
+def test_query_sort_conditions(table, sort, keep):
+    df = table.query("P1", sort=sort)
+    assert sorted(df["sk"]) == [i for i in range(N_ITEMS) if i % 8 == 1 and keep(i)]
+
+
+def test_query_descending_and_named_partition(table):
+    df = table.query({"pk": "P2"}, descending=True, page_size=4)
+    assert list(df["sk"]) == sorted((i for i in range(N_ITEMS) if i % 8 == 2), reverse=True)
+    assert df.attrs["xacct"]["pages"] > 1
+
+
+def test_query_gsi(table, full):
+    df = table.query("SHIPPED", index="by_status", sort=("begins_with", "2026-02"))
+    expected = full[(full["status"] == "SHIPPED") & full["date"].str.startswith("2026-02")]
+    assert sorted(df["sk"]) == sorted(expected["sk"]) and len(df) > 0
+    assert list(df.columns[:4]) == ["status", "date", "pk", "sk"]
+    between = table.query("PENDING", index="by_status", sort=("between", "2026-02", "2026-05"))
+    assert set(between["date"].str[:7]) <= {"2026-02", "2026-03", "2026-04"}
+
+
+# --- filters and projections ------------------------------------------------------------------
+
+def test_reserved_words_in_filter_and_projection(table, full):
+    df = table.scan(filter={"status": "SHIPPED", "name": ("begins_with", "Jo"),
+                            "doc.city": "Zürich", "qty": ("exists",)},
+                    projection=["name", "status", "date", "doc.city"])
+    expected = full[(full["status"] == "SHIPPED") & (full["name"] == "João")
+                    & full["qty"].notna() & full["doc"].map(lambda d: d["city"] == "Zürich")]
+    assert sorted(df["sk"]) == sorted(expected["sk"]) and len(df) > 0
+    assert set(df.columns) == {"pk", "sk", "name", "status", "date", "doc"}
+    assert all(d == {"city": "Zürich"} for d in df["doc"])
+
+
+def test_filter_operators(table):
+    df = table.scan(filter={"amount": ("between", 10, 40.5), "tags": ("contains", "vip"),
+                            "note": ("not_exists",), "sk": ("<>", 12)})
+    # written data, not the frame: a NULL attribute exists for DynamoDB but is NA in a frame
+    assert sorted(df["sk"]) == [i for i in range(10, 41) if i % 6 == 0 and i % 9 and i != 12]
+
+
+def test_raw_filter_expression(table):
+    df = table.scan(filter="#s = :s AND #n > :n", names={"#s": "status", "#n": "sk"},
+                    values={":s": "DELIVERED", ":n": 200}, projection="status, sk")
+    assert sorted(df["sk"]) == [i for i in range(201, N_ITEMS) if i % 3 == 2]
+    with pytest.raises(InputError, match="#a0"):
+        table.scan(filter="#a0 = :x", names={"#a0": "status"}, values={":x": "A"},
+                   projection=["name"])
+
+
+# --- budgets and guards ------------------------------------------------------------------------
+
+def test_max_items_stops_exactly_and_resumes(table, full):
+    first = table.scan(max_items=25, page_size=10)
+    meta = first.attrs["xacct"]
+    assert len(first) == 25 and meta["partial"] is True and meta["reason"] == "max_items"
+    assert meta["pages"] == 3 and meta["consumed_rcu"] > 0
+    assert set(meta["last_evaluated_key"]) == {"pk", "sk"}
+    rest = table.scan(start_key=meta["last_evaluated_key"])
+    assert rest.attrs["xacct"]["partial"] is False
+    pd.testing.assert_frame_equal(_plain(pd.concat([first, rest])), _plain(full))
+
+
+def test_max_items_with_filter_truncates_a_page(table):
+    df = table.scan(filter={"status": "PENDING"}, max_items=7, page_size=30)
+    assert len(df) == 7 and set(df["status"]) == {"PENDING"}
+    resume = df.attrs["xacct"]["last_evaluated_key"]
+    rest = table.scan(filter={"status": "PENDING"}, start_key=resume)
+    assert len(df) + len(rest) == N_ITEMS // 3
+    assert not set(zip(df["pk"], df["sk"])) & set(zip(rest["pk"], rest["sk"]))
+
+
+def test_max_rcu_stops_early(table):
+    df = table.scan(max_rcu=2, page_size=10)
+    meta = df.attrs["xacct"]
+    assert meta["partial"] is True and meta["reason"] == "max_rcu"
+    assert meta["consumed_rcu"] >= 2 and meta["pages"] == 2 and len(df) == 20
+
+
+def test_parallel_budget_resumes_per_segment(table, full):
+    first = table.scan(segments=3, max_items=50, page_size=10)
+    keys = first.attrs["xacct"]["last_evaluated_key"]
+    assert len(first) == 50 and isinstance(keys, list) and len(keys) == 3
+    rest = table.scan(segments=3, start_key=keys)
+    both = pd.concat([first, rest])
+    assert len(both) == N_ITEMS and not both.duplicated(KEYS).any()
+
+
+def test_full_scan_guard(table, monkeypatch):
+    monkeypatch.setattr(tables, "FULL_SCAN_ITEM_LIMIT", 100)
+    with pytest.raises(InputError) as refused:
+        table.scan(filter={"status": "SHIPPED"})  # a filter still reads everything
+    assert str(refused.value).startswith(f"full scan of table {TABLE} (~{N_ITEMS} items, ~")
+    assert "allow_full_scan=True" in str(refused.value) and "max_items" in str(refused.value)
+    assert len(table.scan(allow_full_scan=True, projection=["sk"])) == N_ITEMS
+    assert len(table.scan(max_items=3)) == 3
+
+
+# --- throttling: real botocore retries + our resume --------------------------------------------
+
+class _Throttler:
+    """A before-send hook that answers chosen Scan requests with a real HTTP 400 throttling
+    error, as DynamoDB does, and records every request's ExclusiveStartKey."""
+
+    BODY = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#"
+                                 "ProvisionedThroughputExceededException",
+                       "message": "The level of configured provisioned throughput for the table "
+                                  "was exceeded."}).encode()
+
+    def __init__(self, throttle):
+        self.throttle = throttle  # request number (from 1) -> throttle it?
+        self.sent: list[tuple[str | None, bool]] = []
+
+    def __call__(self, request, **_):
+        start = json.loads(request.body).get("ExclusiveStartKey")
+        throttled = self.throttle(len(self.sent) + 1)
+        self.sent.append((json.dumps(start, sort_keys=True) if start else None, throttled))
+        if throttled:
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"},
+                               SimpleNamespace(stream=lambda **_: iter([self.BODY])))
+        return None
+
+
+@pytest.fixture
+def throttled_table(world, monkeypatch):
+    """A fresh session (hooks must not leak into other tests) and botocore allowed one retry."""
+    monkeypatch.setattr(tables, "THROTTLE_BASE_DELAY", 0.01)
+
+    def make(throttle) -> tuple[RemoteTable, _Throttler]:
+        session = assume(PROFILE, _role_arn(role_name(ENV, CONSUMER)))
+        hook = _Throttler(throttle)
+        session.events.register("before-send.dynamodb.Scan", hook)
+        config = Config(retries={"mode": "legacy", "max_attempts": 1})
+        return RemoteTable(session, TABLE, config=config), hook
+
+    return make
+
+
+def test_throttling_resumes_from_the_last_key(throttled_table, full):
+    # requests 3,4 / 8,9 / ...: botocore's retry of #3 is throttled too (#4), so botocore gives up
+    # and ours asks for the same page again (#5); every 5th pair repeats that
+    remote, hook = throttled_table(lambda n: n % 5 in (3, 4))
+    df = remote.scan(page_size=20)
+    pd.testing.assert_frame_equal(_by_key(df), _by_key(full))
+    failed = [n for n, (_, throttled) in enumerate(hook.sent) if throttled]
+    assert failed and len(hook.sent) == df.attrs["xacct"]["pages"] + len(failed)
+    assert [start for start, _ in hook.sent].count(None) == 1  # never restarted from the top
+    for n in failed:  # the request after a throttled one asks for the same page
+        assert hook.sent[n + 1][0] == hook.sent[n][0]
+
+
+def test_throttling_gives_up_with_a_clear_error(throttled_table, monkeypatch):
+    monkeypatch.setattr(tables, "THROTTLE_ATTEMPTS", 3)
+    remote, hook = throttled_table(lambda n: n > 1)
+    with pytest.raises(AwsError) as err:
+        remote.scan(page_size=100)
+    text = str(err.value)
+    assert f"table {TABLE} is throttled" in text and "segments" in text and "max_rcu" in text
+    assert len(hook.sent) == 1 + 3 * 2  # first page, then 3 of ours × (1 + botocore's 1 retry)
+
+
+# --- get / get_many ---------------------------------------------------------------------------
+
+def test_get_and_get_many(table, full):
+    one = table.get({"pk": "P1", "sk": "9"})
+    assert len(one) == 1 and _matches(one.loc[0, "doc"], ITEMS[9]["doc"])
+    absent = table.get({"pk": "P1", "sk": 10})
+    assert absent.empty and list(absent.columns) == KEYS
+    keys = [{"pk": f"P{i % 8}", "sk": i} for i in range(N_ITEMS - 1, -1, -2)]  # 120, reversed
+    many = table.get_many(keys + keys[:3] + [{"pk": "P0", "sk": 1}])  # duplicates, one absent
+    assert list(many["sk"]) == [k["sk"] for k in keys]
+    with pytest.raises(InputError, match="exactly its key attributes"):
+        table.get({"pk": "P1"})
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+def _one_line(err: BaseException) -> str:
+    text = str(err)
+    assert "\n" not in text and "<" not in text, text
+    return text
+
+
+def test_read_role_denied_a_write(table):
+    with pytest.raises(AccessDenied) as denied:
+        table.call("PutItem", Item={"pk": {"S": "P9"}, "sk": {"N": "1"}})
+    text = _one_line(denied.value)
+    assert f"dynamodb:PutItem on table {TABLE}" in text and "access denied" in text
+    assert "access level is probably Read" in text and "verify" in text
+
+
+def test_index_not_granted_is_denied(world):
+    with pytest.raises(AccessDenied) as denied:
+        RemoteTable(world.no_index, TABLE).query("SHIPPED", index="by_status")
+    text = _one_line(denied.value)
+    assert f"dynamodb:Query on index by_status of table {TABLE}" in text
+    assert f"{TABLE}/index/*" in text
+
+
+def test_unknown_table(world):
+    with pytest.raises(InputError) as missing:  # an admin sees "not found"...
+        RemoteTable(world.admin, "tabletest-nope").describe()
+    assert _one_line(missing.value) == (
+        f"table tabletest-nope not found in account {MAIN} (region us-east-1) — check the name "
+        "/ the granted tables")
+    with pytest.raises(AccessDenied) as denied:  # ...the role is denied: it is not granted
+        RemoteTable(world.reader, "tabletest-nope").describe()
+    assert "dynamodb:DescribeTable on table tabletest-nope" in _one_line(denied.value)
+
+
+def test_unknown_index(table):
+    with pytest.raises(InputError) as err:
+        table.scan(index="by_nothing", max_items=1)
+    assert "has no index 'by_nothing'" in _one_line(err.value) and "by_status" in str(err.value)
+
+
+def test_key_condition_on_a_non_key_attribute(table):
+    with pytest.raises(InputError) as err:
+        table.query({"status": "SHIPPED"})
+    text = _one_line(err.value)
+    assert "pk (partition, S) + sk (sort, N)" in text and "index by_status" in text
+    with pytest.raises(InputError, match="no sort key|sort"):
+        table.query("SHIPPED", index="by_status", sort={"sk": 3})
+
+
+def test_wrong_key_type(table):
+    with pytest.raises(InputError) as err:
+        table.query("P1", sort=(">", "abc"))
+    assert "key sk of table" in _one_line(err.value) and "type N" in str(err.value)
+    with pytest.raises(InputError, match="begins_with needs a string"):
+        table.query("P1", sort=("begins_with", 1))
+    with pytest.raises(InputError, match="segments"):
+        table.scan(segments=0, max_items=1)
+
+
+def test_invalid_credentials(sandbox, monkeypatch):
+    bogus = boto3.Session(aws_access_key_id="AKIAIOSFODNN7BOGUS00", aws_secret_access_key="x" * 40,
+                          region_name="us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint_url)  # a bare-keys session has none
+    with pytest.raises(CredentialsExpired) as err:
+        RemoteTable(bogus, TABLE).describe()
+    assert "expired or invalid (InvalidClientTokenId)" in _one_line(err.value)
+
+
+# --- export -----------------------------------------------------------------------------------
+
+def test_exports_round_trip(full, tmp_path):
+    rows = _rows(full)
+    tables.to_csv(full, tmp_path / "t.csv")
+    tables.to_parquet(full, tmp_path / "t.parquet")
+    tables.write_frame(full, tmp_path / "t.jsonl")
+    csv = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
+    parquet = pd.read_parquet(tmp_path / "t.parquet")
+    lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert len(csv) == len(parquet) == len(lines) == N_ITEMS
+    for n, row in enumerate(lines):
+        original = rows[(row["pk"], row["sk"])]
+        assert csv.loc[n, "pk"] == row["pk"] == parquet.loc[n, "pk"]
+        if "big" in row:
+            assert row["big"] == original["big"] and csv.loc[n, "big"] == str(original["big"])
+            assert parquet.loc[n, "big"] == str(original["big"])
+        if "precise" in row:
+            assert Decimal(str(row["precise"])) == original["precise"]
+            assert Decimal(csv.loc[n, "precise"]) == original["precise"]
+        if "raw" in row:
+            assert base64.b64decode(row["raw"]) == original["raw"]
+        if "tags" in row:
+            assert row["tags"] == sorted(original["tags"]) == json.loads(csv.loc[n, "tags"])
+        assert row["doc"]["deep"][0] == 1.5 and row["doc"]["none"] is None
+        assert json.loads(parquet.loc[n, "doc"]) == row["doc"]
+    assert str(parquet["qty"].dtype) == "Int64"
+    with pytest.raises(InputError, match=".csv, .parquet, .jsonl"):
+        tables.write_frame(full, tmp_path / "t.xlsx")
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def params(world, tmp_path_factory) -> str:
+    spec = {"env": ENV, "region": "us-east-1", "main_account_id": MAIN,
+            "consumer_account_id": CONSUMER, "analyst_profile": PROFILE,
+            "consumer_principal": f"arn:aws:iam::{CONSUMER}:user/{PROFILE}",
+            "table_access_list": [{"table_name": TABLE, "access_type": "Read"}]}
+    path = tmp_path_factory.mktemp("params") / "tabletest.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
+
+
+def test_cli_scan(params, tmp_path, capsys):
+    out = tmp_path / "scan.csv"
+    code = cli_main(["scan", "--params", params, "--table", TABLE, "--filter", "status=SHIPPED",
+                     "--filter", "sk>=100", "--limit", "30", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    df = pd.read_csv(out)
+    assert len(df) == 30 and set(df["status"]) == {"SHIPPED"} and df["sk"].min() >= 100
+    summary = err.strip().splitlines()[-1]
+    assert "30 rows" in summary and "pages" in summary and "RCU" in summary and "partial" in summary
+
+
+def test_cli_query_subprocess(world, params, tmp_path):
+    out = tmp_path / "q.parquet"
+    proc = subprocess.run(
+        [sys.executable, "-m", "xacct_nb.cli", "query", "--params", params, "--table", TABLE,
+         "--index", "by_status", "--key", "status=DELIVERED", "--sort", "between:2026-02:2026-04",
+         "--out", str(out)], env=world.env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(out)
+    assert len(df) > 0 and set(df["status"]) == {"DELIVERED"}
+    assert df["date"].between("2026-02", "2026-04").all()
+    assert len(proc.stderr.strip().splitlines()) == 1 and "complete" in proc.stderr
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["scan", "--table", "payments", "--out", "x.csv"], f"granted tables: {TABLE}"),
+    (["scan", "--table", TABLE, "--out", "x.xlsx"], ".csv, .parquet, .jsonl"),
+    (["query", "--table", TABLE, "--key", "status=X", "--out", "x.csv"], "pk (partition, S)"),
+    (["query", "--table", TABLE, "--key", "pk=P1", "--sort", "around:3", "--out", "x.csv"], "--sort"),
+])
+def test_cli_refusals(params, tmp_path, capsys, argv, needle, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = cli_main([argv[0], "--params", params, *argv[1:]])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
