@@ -1,0 +1,175 @@
+"""Writes notebooks/*.ipynb from the cell texts below (outputs empty, kernel xacct-nb).
+
+The notebooks are the reviewed artefact; this script only keeps their structure uniform. Edit
+the notebooks in JupyterLab or here, then run `python tools/make_notebooks.py`.
+"""
+
+from pathlib import Path
+
+import nbformat
+
+NB = Path(__file__).resolve().parents[1] / "notebooks"
+KERNEL = {"name": "xacct-nb", "display_name": "Python (xacct-nb)", "language": "python"}
+
+COMMON_PARAMS = '''params_file: str = "../params/local.yaml"  # the environment's access spec; `xacct-nb run --env ENV` sets it'''
+
+SETUP = '''from xacct_nb import provisioning, sessions
+from xacct_nb.notebook import record, show
+from xacct_nb.spec import load_spec
+
+spec = load_spec(params_file)
+spec.env, spec.main_account_id, spec.consumer_account_id'''
+
+NOTEBOOKS = {
+    "01_main_account_setup": [
+        ("md", """# 01 · Main account: the role and one policy per table
+
+In the **main** account (the one that owns the tables) this creates, exactly as the reference
+Terraform module names them:
+
+* the role `{env}-ddb_cross_acc_access_role-{consumer_account_id}`, trusted by the consumer account;
+* one managed policy `{env}-DynamoDBTableAccess-{consumer_account_id}-{table}` per table, with the
+  table's access level (Read, ReadWriteUpdate, Full) on the table **and its indexes**, attached to the role.
+
+It is a dry run unless `confirm` is set to the plan id shown below (or the env name).
+Batch: `xacct-nb run 01 --env ENV -p confirm=PLAN_ID`."""),
+        ("params", COMMON_PARAMS + '''
+confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: nothing changes
+wait_seconds: int = 120  # after creating the role, wait this long for IAM to let the analyst assume it'''),
+        ("code", SETUP),
+        ("md", "## Who am I?\nThis must be the main account; the notebook stops otherwise."),
+        ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
+sessions.require_account(main, spec.main_account_id, "main_profile")'''),
+        ("md", "## The plan\nRead from the live account; documents are compared order-insensitively."),
+        ("code", '''plan = provisioning.plan(spec, main=main, sides=("main",))
+plan'''),
+        ("md", "## Apply — only when confirmed"),
+        ("code", '''result = provisioning.apply(spec, confirm, main=main, sides=("main",), wait=False) if confirm else None
+result if result else print(f"Dry run: nothing changed. To apply, set confirm = {plan.id!r} (or the env name).")'''),
+        ("md", "## What the main account holds now"),
+        ("code", '''state = provisioning.live_state(spec, main=main, sides=("main",))
+show(state)'''),
+        ("code", '''record(role_arn=spec.role_arn, tables={t.table_name: t.access_type for t in spec.table_access_list},
+       main_plan=plan.summary(), main_applied=result is not None)'''),
+    ],
+    "02_consumer_account_setup": [
+        ("md", """# 02 · Consumer account: who may assume the role
+
+In the **consumer** account this creates the policy `{env}-AssumeDdbCrossAccRole-{main_account_id}`,
+which allows only `sts:AssumeRole` on the main account's role, and attaches it to the
+`consumer_principal` (a user or a role). Then it waits until that principal can really assume the
+role (IAM is eventually consistent). Dry run unless `confirm` is set."""),
+        ("params", COMMON_PARAMS + '''
+confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: nothing changes
+wait_seconds: int = 120  # how long to wait for IAM until the analyst can assume the role'''),
+        ("code", SETUP),
+        ("code", '''consumer = sessions.profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
+sessions.require_account(consumer, spec.consumer_account_id, "consumer_profile")'''),
+        ("code", '''plan = provisioning.plan(spec, consumer=consumer, sides=("consumer",))
+plan'''),
+        ("code", '''result = (provisioning.apply(spec, confirm, consumer=consumer, sides=("consumer",), wait_timeout=wait_seconds)
+          if confirm else None)
+result if result else print(f"Dry run: nothing changed. To apply, set confirm = {plan.id!r} (or the env name).")'''),
+        ("code", '''show(provisioning.live_state(spec, consumer=consumer, sides=("consumer",)))
+record(consumer_policy_arn=spec.consumer_policy_arn, consumer_principal=spec.consumer_principal,
+       consumer_plan=plan.summary(), consumer_applied=result is not None,
+       assumable=None if result is None else result.assumable)'''),
+    ],
+    "03_assume_and_explore": [
+        ("md", """# 03 · Assume the role and explore the remote tables
+
+As the analyst (`analyst_profile`), assume the main account's role with STS — the credentials
+refresh themselves before they expire — and read the granted tables as pandas DataFrames.
+The panel below is a front end to `xacct_nb.widgets.read(...)`; every cell after it is plain Python."""),
+        ("params", COMMON_PARAMS + '''
+table: str = ""  # table for the ready-made cells; empty means the first granted table
+limit: int = 500  # rows the ready-made cells read at most (a budget, not a page size)
+export_dir: str = "../runs/exports"  # where the export cell writes CSV / Parquet'''),
+        ("code", '''from pathlib import Path
+
+from xacct_nb import sessions, tables
+from xacct_nb.notebook import record, show
+from xacct_nb.spec import load_spec
+from xacct_nb.widgets import ExplorerPanel
+
+spec = load_spec(params_file)
+remote = sessions.assume_from_spec(spec, wait=60)
+sessions.whoami(remote)'''),
+        ("md", "## The granted tables"),
+        ("code", '''show(tables.describe_all(remote, spec.table_names))'''),
+        ("md", "## Explore\nPick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**."),
+        ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
+panel'''),
+        ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
+        ("code", '''name = table or spec.table_names[0]
+df = tables.RemoteTable(remote, name).scan(max_items=limit)
+print(f"{len(df)} rows from {name}", "(partial: budget reached)" if df.attrs["xacct"]["partial"] else "")
+show(df)'''),
+        ("code", '''df.describe(include="all").T'''),
+        ("code", '''numeric = df.select_dtypes("number")
+numeric.iloc[:, : min(3, numeric.shape[1])].plot(kind="hist", bins=30, alpha=0.6, title=f"{name}: numeric columns") if not numeric.empty else None'''),
+        ("code", '''out = Path(export_dir)
+out.mkdir(parents=True, exist_ok=True)
+csv_path, parquet_path = tables.to_csv(df, out / f"{name}.csv"), tables.to_parquet(df, out / f"{name}.parquet")
+csv_path, parquet_path'''),
+        ("code", '''record(assumed_arn=sessions.whoami(remote).arn, rows_read=len(df), table_read=name)'''),
+    ],
+    "04_verify_access": [
+        ("md", """# 04 · Verify access: is reality exactly what the spec says?
+
+For each granted table and each operation class (describe, read, index query, write, delete, admin)
+a harmless probe runs as the assumed role; the result is compared with what the access level should
+allow. It also checks that ungranted tables are denied, that an outsider account cannot assume the
+role and (when set) that the external id is enforced. **The notebook fails if any cell is FAIL.**"""),
+        ("params", COMMON_PARAMS),
+        ("code", '''from xacct_nb.notebook import record
+from xacct_nb.spec import load_spec
+from xacct_nb.verify import verify_access
+
+spec = load_spec(params_file)
+matrix = verify_access(spec)
+matrix.styled()'''),
+        ("code", '''record(matrix=matrix.summary())
+matrix.assert_ok()'''),
+    ],
+    "05_teardown": [
+        ("md", """# 05 · Teardown: remove what xacct-nb created
+
+Plans and (when confirmed) destroys both sides: detaches and deletes the per-table policies and the
+consumer policy, then the role. Only resources tagged `managed-by=xacct-nb` are touched; a same-named
+resource without the tag is reported and left alone. Dry run unless `confirm` is set."""),
+        ("params", COMMON_PARAMS + '''
+confirm: str = ""  # plan id (or env name) to destroy; empty means a dry run: nothing changes'''),
+        ("code", SETUP),
+        ("code", '''plan = provisioning.plan_destroy(spec)
+plan'''),
+        ("code", '''result = provisioning.destroy(spec, confirm) if confirm else None
+result if result else print(f"Dry run: nothing deleted. To destroy, set confirm = {plan.id!r} (or the env name).")'''),
+        ("code", '''record(destroyed=(f"{len(result.done)} change(s), {result.calls} IAM write call(s)" if result
+                  else "dry run: nothing deleted"))'''),
+    ],
+}
+
+
+def build(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = KERNEL
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, text in cells:
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(text))
+        else:
+            cell = nbformat.v4.new_code_cell(text)
+            if kind == "params":
+                cell.metadata["tags"] = ["parameters"]
+            nb.cells.append(cell)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"c{i:02d}"  # stable ids keep diffs small
+    return nb
+
+
+if __name__ == "__main__":
+    NB.mkdir(exist_ok=True)
+    for name, cells in NOTEBOOKS.items():
+        nbformat.write(build(cells), NB / f"{name}.ipynb")
+        print("wrote", NB / f"{name}.ipynb")
