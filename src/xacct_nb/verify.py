@@ -188,10 +188,13 @@ class AccessMatrix:
         """The frame coloured by result (green PASS, red FAIL, grey SKIPPED), for notebooks."""
         return (self.frame().style
                 .apply(lambda row: [_STYLES[row["result"]]] * len(row), axis=1)
+                .set_properties(**{"text-align": "left"})
+                .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+                .set_caption(html.escape(self.headline()))
                 .hide(axis="index"))
 
     def _repr_html_(self) -> str:
-        return f"<p><b>{html.escape(self.headline())}</b></p>{self.styled().to_html()}"
+        return self.styled().to_html()
 
     def text(self) -> str:
         rows = [tuple(c.upper() for c in COLUMNS)] + [tuple(asdict(c).values()) for c in self.cells]
