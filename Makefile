@@ -28,7 +28,7 @@ browser-deps:
 	  echo "note: chromium not installed; the browser test will be skipped"; }
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_read.py
+	$(PY) benchmarks/bench_read.py --repeat 2 --memory-items 100000
 
 lab: $(STAMP)
 	$(VENV)/bin/xacct-nb lab --sandbox

@@ -54,11 +54,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import gc
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from itertools import chain, compress, repeat
+from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -152,10 +153,20 @@ def _deserialize(tag: str, value: Any, sets: Sets) -> Any:
 
 
 def _number(text: str) -> int | Decimal:
+    if _is_decimal_text(text):  # int() would fail: skip its costly exception
+        return Decimal(text)
     try:
         return int(text)
     except ValueError:
         return Decimal(text)
+
+
+def _is_decimal_text(text: Any) -> bool:
+    """True for number texts that surely are no integer literal (has a point or an exponent)."""
+    try:
+        return "." in text or "e" in text or "E" in text
+    except TypeError:  # not text: let int() decide, as before
+        return False
 
 
 def _binary(value: str | bytes) -> bytes:
@@ -436,11 +447,19 @@ def _column_values(tag: str, values: list, has_null: bool, sets: Sets) -> list:
         try:
             converted = list(map(int, present))
         except ValueError:
-            converted = list(map(_number, present))
+            try:  # _number inlined: a decimal literal skips int() and its costly exception
+                converted = [
+                    Decimal(t) if "." in t or "e" in t or "E" in t else _number(t)
+                    for t in present
+                ]
+            except TypeError:  # not text
+                converted = list(map(_number, present))
     elif tag == "SS":
         converted = list(map(set if sets == "set" else sorted, present))
     elif tag == "M":
         converted = _convert_maps(present, sets)
+    elif tag == "L":
+        converted = _convert_lists(present, sets)
     else:
         converted = [_deserialize(tag, v, sets) for v in present]
     return _spread(converted, values) if has_null else converted
@@ -448,11 +467,66 @@ def _column_values(tag: str, values: list, has_null: bool, sets: Sets) -> list:
 
 def _convert_maps(maps: list[dict], sets: Sets) -> list[dict]:
     """Maps that all have the same keys (records) are converted key by key, column-wise."""
-    columns = _dense_columns(maps)
-    if not columns or len(columns) != max(map(len, maps)):
+    columns = _record_columns(maps)
+    if not columns:
         return [{k: deserialize_value(v, sets=sets) for k, v in m.items()} for m in maps]
     converted = [_natural(raw, sets) for raw in columns.values()]
-    return list(map(dict, map(zip, repeat(tuple(columns)), zip(*converted))))
+    names = tuple(columns)
+    if len(names) <= _MAX_RECORD_WIDTH:
+        return _records_maker(len(names))(names, converted)
+    return list(map(dict, map(zip, repeat(names), zip(*converted))))
+
+
+def _record_columns(maps: list[dict]) -> dict[str, Sequence]:
+    """The columns of maps that all have the first map's keys and no others; {} otherwise.
+
+    Like :func:`_dense_columns`, with one pass over the sizes instead of two (min and max).
+    """
+    sizes = set(map(len, maps))
+    if len(sizes) != 1:
+        return {}
+    names = tuple(maps[0])
+    if not names:
+        return {}
+    try:
+        if len(names) == 1:  # itemgetter of one name returns the value, not a 1-tuple
+            return {names[0]: list(map(itemgetter(names[0]), maps))}
+        return dict(zip(names, zip(*map(itemgetter(*names), maps))))
+    except KeyError:
+        return {}
+
+
+_MAX_RECORD_WIDTH = 16
+
+
+@functools.cache
+def _records_maker(width: int) -> Callable[[tuple, list], list[dict]]:
+    """``make(names, columns)`` → one dict per row, ``{names[0]: columns[0][i], ...}``.
+
+    A dict display with ``width`` entries builds each record ~2x faster than ``dict(zip(..))``.
+    The generated source depends on ``width`` (an int) only; the names are arguments.
+    """
+    keys = ", ".join(f"k{i}" for i in range(width))
+    values = ", ".join(f"v{i}" for i in range(width))
+    pairs = ", ".join(f"k{i}: v{i}" for i in range(width))
+    source = (
+        f"def make(names, columns):\n"
+        f"    {keys}, = names\n"
+        f"    return [{{{pairs}}} for {values}, in zip(*columns)]\n"
+    )
+    namespace: dict = {}
+    exec(source, namespace)  # the source is built from integers only
+    return namespace["make"]
+
+
+def _convert_lists(lists: list[list], sets: Sets) -> list[list]:
+    """Lists are converted as one column of all their elements, then cut back into lists."""
+    elements = list(chain.from_iterable(lists))
+    if not elements:
+        return [[] for _ in lists]
+    converted = _natural(elements, sets)
+    ends = list(accumulate(map(len, lists)))
+    return list(map(converted.__getitem__, map(slice, chain((0,), ends), ends)))
 
 
 def _spread(converted: Iterable, values: list) -> list:
