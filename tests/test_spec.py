@@ -114,7 +114,7 @@ BAD = [
     ("tables-dict", variant(table_access_list={"orders": "Read"}), "table_access_list"),
     ("tables-string", variant(table_access_list="orders"), "table_access_list"),
     ("tables-empty", variant(table_access_list=[]), "table_access_list"),
-    ("tables-101", variant(table_access_list=[table(f"t{i:03d}") for i in range(101)]), "table_access_list"),
+    ("tables-11", variant(table_access_list=[table(f"t{i:03d}") for i in range(11)]), "table_access_list"),
     ("entry-null", variant(table_access_list=[table(), None]), "table_access_list[1]"),
     ("entry-string", variant(table_access_list=["orders"]), "table_access_list[0]"),
     ("entry-list", variant(table_access_list=[["orders", "Read"]]), "table_access_list[0]"),
@@ -290,8 +290,11 @@ def test_table_name_boundary_for_the_128_char_policy_name() -> None:
     assert f"at most {room}" in str(err)
 
 
-def test_exactly_100_tables_and_3_char_names_are_accepted() -> None:
-    assert len(parse_spec(variant(table_access_list=[table(f"t{i:02d}") for i in range(100)])).table_names) == 100
+def test_exactly_10_tables_and_3_char_names_are_accepted() -> None:
+    # 10 = IAM's default quota of managed policies per role (one policy per table)
+    assert len(parse_spec(variant(table_access_list=[table(f"t{i:02d}") for i in range(10)])).table_names) == 10
+    with pytest.raises(SpecError, match="at most 10 managed policies"):
+        parse_spec(variant(table_access_list=[table(f"t{i:02d}") for i in range(11)]))
 
 
 @pytest.mark.parametrize("changes", [

@@ -39,7 +39,9 @@ from .errors import SpecError
 ACCESS_LEVELS = ("Read", "ReadWriteUpdate", "Full")
 
 MANAGED_BY = "xacct-nb"
-MAX_TABLES = 100           # one managed policy per table; keeps the role's attachments reviewable
+# One managed policy per table (the reference design), all attached to one role: IAM's default
+# quota is 10 managed policies per role, so an 11th table would fail midway through an apply.
+MAX_TABLES = 10
 MAX_TRUSTED_PRINCIPALS = 20  # keeps the trust policy within IAM's 2048-character default quota for usual ARNs
 MAX_TAGS = 40              # IAM allows 50 per resource; we add RESERVED_TAG_KEYS ourselves
 MAX_ROLE_NAME = 64
@@ -414,8 +416,9 @@ def _table_access_list(value: Any, env: str, consumer: str) -> tuple[TableAccess
     if not value:
         raise SpecError("table_access_list", "is empty", "grant at least one table")
     if len(value) > MAX_TABLES:  # checked before touching the entries: a huge list is not processed
-        raise SpecError("table_access_list", f"has {len(value)} entries; at most {MAX_TABLES} are allowed",
-                        "split the tables over several envs/specs")
+        raise SpecError("table_access_list", f"has {len(value)} entries; at most {MAX_TABLES} are allowed "
+                        "(IAM attaches at most 10 managed policies to a role by default)",
+                        "split the tables over several envs: each gets its own role")
     tables: list[TableAccess] = []
     seen: dict[str, int] = {}  # lower-cased name → index; IAM policy names are case-insensitive
     for i, entry in enumerate(value):
