@@ -9,13 +9,14 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import json
-import shutil
 import threading
 import time
 from types import SimpleNamespace
 
 import botocore.credentials
 import pytest
+
+from conftest import extra_profile_files
 from botocore.exceptions import ClientError
 
 from xacct_nb.cli import main as cli_main
@@ -75,17 +76,10 @@ def world(sandbox, tmp_path_factory):
 
     # A copy of the sandbox's files plus our profile; the shared files stay untouched.
     files = tmp_path_factory.mktemp("aws")
-    config, creds = files / "config", files / "credentials"
-    shutil.copy(sandbox.config_file, config)
-    shutil.copy(sandbox.credentials_file, creds)
-    with config.open("a") as fh:
-        fh.write(f"\n[profile {PROFILE}]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
-    with creds.open("a") as fh:
-        fh.write(f"\n[{PROFILE}]\naws_access_key_id = {key['AccessKeyId']}\n"
-                 f"aws_secret_access_key = {key['SecretAccessKey']}\n")
+    env = extra_profile_files(sandbox, files, PROFILE, key)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_CONFIG_FILE", str(config))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+        for var, value in env.items():
+            mp.setenv(var, value)
         yield SimpleNamespace(role=_role_arn(roles["plain"][0]), extid_role=_role_arn(roles["extid"][0]),
                               chain_role=_role_arn(roles["chain"][0]), iam_main=iam_main,
                               files=files, key=key)

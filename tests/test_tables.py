@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -21,6 +20,8 @@ from types import SimpleNamespace
 import boto3
 import pandas as pd
 import pytest
+
+from conftest import extra_profile_files
 import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
@@ -125,17 +126,10 @@ def world(sandbox, tmp_path_factory):
     key = iam_consumer.create_access_key(UserName=PROFILE)["AccessKey"]
 
     files = tmp_path_factory.mktemp("aws")
-    config, creds = files / "config", files / "credentials"
-    shutil.copy(sandbox.config_file, config)
-    shutil.copy(sandbox.credentials_file, creds)
-    with config.open("a") as fh:
-        fh.write(f"\n[profile {PROFILE}]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
-    with creds.open("a") as fh:
-        fh.write(f"\n[{PROFILE}]\naws_access_key_id = {key['AccessKeyId']}\n"
-                 f"aws_secret_access_key = {key['SecretAccessKey']}\n")
+    env = extra_profile_files(sandbox, files, PROFILE, key)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_CONFIG_FILE", str(config))
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+        for var, value in env.items():
+            mp.setenv(var, value)
         mp.setenv(tables.QUIET_ENV, "1")
         yield SimpleNamespace(reader=assume(PROFILE, _role_arn(reader)),
                               no_index=assume(PROFILE, _role_arn(NO_INDEX_ROLE)),
