@@ -241,7 +241,8 @@ def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str) ->
     os.environ["XACCT_NB_QUIET"] = "1"
     try:
         papermill.execute_notebook(str(nb), str(output), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(nb.parent), progress_bar=False, log_output=False)
+                                   cwd=str(nb.parent), progress_bar=False, log_output=False,
+                                   kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as err:
         # Our XacctError messages are one line; papermill keeps the cell's own traceback in the record.
         return {"cell": err.cell_index, "exec_count": err.exec_count, "ename": err.ename,
@@ -252,6 +253,21 @@ def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str) ->
         else:
             os.environ["XACCT_NB_QUIET"] = saved
     return None
+
+
+def _ipc_kernel_manager() -> type:
+    """A kernel manager that talks to the kernel over local unix sockets instead of loopback TCP:
+    the kernel holds assumed-role credentials, and plaintext TCP is readable by any local user
+    (ipykernel warns about it on every start)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IpcKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+    return IpcKernelManager
 
 
 def _new_record_path(folder: Path, stem: str) -> Path:
