@@ -146,3 +146,24 @@ def test_profile_secrets_are_redacted_even_without_a_pattern(project, sandbox):
     rec = _run(project, "nb")
     assert rec.ok and rec.redactions >= 1
     assert secret not in Path(rec.output).read_text()
+
+
+def test_html_rendering_is_written_read_only_and_redacted(project):
+    fake_key = "AKIA" + "QRSTUVWXYZ234567"
+    _notebook(project / "notebooks", "nb", "x = 1", f"print('{fake_key}')\nprint('rendered ' + str(x))")
+    rec = runbook.run_notebook(str(project / "notebooks" / "nb.ipynb"), "local", html=True,
+                               notebooks_dir=project / "notebooks", params_dir=project / "params",
+                               runs_dir=project / "runs")
+    page = Path(rec.html).read_text()
+    assert rec.html.endswith(".html") and "rendered 1" in page
+    assert fake_key not in page and "[REDACTED]" in page
+    assert oct(Path(rec.html).stat().st_mode & 0o222) == "0o0"
+
+
+def test_lab_without_a_running_sandbox_says_how_to_start_one(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "lab", "--sandbox", "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "xacct-nb sandbox" in proc.stderr and "Traceback" not in proc.stderr
