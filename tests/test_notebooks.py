@@ -12,13 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import nbformat
 import pytest
 import yaml
 
 from xacct_nb import runbook
-from xacct_nb.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

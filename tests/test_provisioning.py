@@ -358,3 +358,24 @@ def test_cli_plan_apply_export_destroy(sandbox, tmp_path, capsys, monkeypatch):
         assert not plan_destroy(spec).has_changes
     finally:
         destroy(spec, confirm=env)
+
+
+def test_per_side_plans_and_live_state(spec, aws, main_iam):
+    """Notebook 01 plans/applies only the main side, 02 only the consumer side."""
+    from xacct_nb.provisioning import live_state
+
+    main_only = plan(spec, main=aws["main"], sides=("main",))
+    assert main_only.changes and {c.side for c in main_only.changes} == {"main"}
+    apply(spec, confirm=spec.env, main=aws["main"], sides=("main",), wait=False)
+    assert {c.side for c in plan(spec, **aws).changes if c.action == "create"} == {"consumer"}
+
+    # a level changed behind our back shows in the live state next to what the spec says
+    flipped = same_env(spec, table_access_list=tables(orders="Full", customers="ReadWriteUpdate"))
+    apply(flipped, confirm=spec.env, main=aws["main"], sides=("main",), wait=False)
+    state = live_state(spec, main=aws["main"], sides=("main",)).set_index("name")
+    assert state.loc[spec.role_name, "grants"] == f"sts:AssumeRole to arn:aws:iam::{spec.consumer_account_id}:root"
+    orders = state.loc[spec.table_policy_name("orders"), "grants"]
+    assert orders.startswith("Full on orders") and "spec says Read" in orders
+    assert state.loc[spec.table_policy_name("customers"), "attached_to"] == f"role {spec.role_name}"
+    with pytest.raises(InputError, match="sides"):
+        plan(spec, sides=("mian",))

@@ -27,9 +27,10 @@ from types import SimpleNamespace
 from unittest import mock
 
 import boto3
-import botocore.session
 import pandas as pd
 import pytest
+
+from conftest import key_session
 import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
@@ -71,19 +72,6 @@ def outcome(call) -> str:
             return "denied"
         raise
     return "allowed"
-
-
-def key_session(sandbox, folder: Path, key: dict) -> boto3.Session:
-    """A session for an access key, through config files of its own (the sandbox's stay untouched)."""
-    folder.mkdir(parents=True)
-    (folder / "config").write_text(f"[profile p]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
-    (folder / "credentials").write_text(f"[p]\naws_access_key_id = {key['AccessKeyId']}\n"
-                                        f"aws_secret_access_key = {key['SecretAccessKey']}\n")
-    core = botocore.session.Session()
-    for name, value in (("config_file", folder / "config"), ("credentials_file", folder / "credentials"),
-                        ("profile", "p")):
-        core.set_config_variable(name, str(value))
-    return boto3.Session(botocore_session=core)
 
 
 def _doc(*statements: dict) -> str:

