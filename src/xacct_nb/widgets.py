@@ -32,11 +32,12 @@ RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), s
 _FILTER_PART = re.compile(r"^\s*([^<>=!\s]+)\s*(<>|!=|<=|>=|=|<|>| begins_with | contains )\s*(.*?)\s*$")
 
 
-def read(session, table: str, *, mode: str = "scan", index: str | None = None, key: Any = None,
+def read(session, table: "str | RemoteTable", *, mode: str = "scan", index: str | None = None, key: Any = None,
          sort: tuple | None = None, filter: dict | None = None, projection: list[str] | None = None,
          limit: int = 100) -> pd.DataFrame:
-    """One read as the panel does it: a query when mode is 'query', else a bounded scan."""
-    remote = RemoteTable(session, table)
+    """One read as the panel does it: a query when mode is 'query', else a bounded scan.
+    `table` is a name, or a RemoteTable to reuse (its clients and cached description)."""
+    remote = table if isinstance(table, RemoteTable) else RemoteTable(session, table)
     if mode == "query":
         if key in (None, ""):
             raise XacctError("query needs a partition key value — type one in the Key box")
@@ -85,6 +86,7 @@ class ExplorerPanel:
         import ipywidgets as w
 
         self.session = session
+        self._tables: dict[str, RemoteTable] = {}
         self.result: pd.DataFrame | None = None
         self.error: str | None = None
         style = {"description_width": "90px"}
@@ -129,11 +131,17 @@ class ExplorerPanel:
         prepare_tables()  # here, in the cell's own output: a button callback's display goes nowhere
         display(self.widget)
 
+    def _remote(self, name: str) -> RemoteTable:
+        """One RemoteTable per table: each Run reuses its clients and cached DescribeTable."""
+        if name not in self._tables:
+            self._tables[name] = RemoteTable(self.session, name)
+        return self._tables[name]
+
     def _refresh_indexes(self) -> None:
         if not self.table.value:
             return
         try:
-            info = RemoteTable(self.session, self.table.value).describe()
+            info = self._remote(self.table.value).describe()
         except XacctError as err:
             self.status.value = f"<span style='color:#b00'>{_html(str(err))}</span>"
             return
@@ -165,7 +173,7 @@ class ExplorerPanel:
         self.status.value = "running…"
         self.error = None
         try:
-            df = read(self.session, self.table.value, mode=self.mode.value,
+            df = read(self.session, self._remote(self.table.value), mode=self.mode.value,
                       index=self.index.value or None, key=self.key.value.strip() or None,
                       sort=self.sort_condition(), filter=parse_filter(self.filter.value),
                       projection=parse_projection(self.projection.value), limit=self.limit.value)
