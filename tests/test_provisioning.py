@@ -264,8 +264,8 @@ def test_waiting_for_assumability_is_bounded_and_reports_each_attempt(sandbox):
     lines: list[str] = []
     started = time.monotonic()
     assert wait_until_assumable(never_applied, timeout=1.5, progress=lines.append) is False
-    assert time.monotonic() - started < 5
-    assert sum("denied" in line for line in lines) >= 3  # each retry, then the final denial
+    assert time.monotonic() - started < 1.5 + 8  # the deadline plus one attempt, generously
+    assert sum("denied" in line for line in lines) >= 2  # at least one retry, then the final denial
     # An analyst profile that is not consumer_principal proves nothing: not checked at all.
     assert wait_until_assumable(new_spec(analyst_profile="sandbox-outsider"), progress=quiet) is None
     assert wait_until_assumable(new_spec(analyst_profile=None)) is None
