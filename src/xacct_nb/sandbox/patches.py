@@ -1,7 +1,7 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py). `apply()` is idempotent and only
+has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py). `apply()` is idempotent and only
 affects the process that runs the sandbox's server.
 
 What moto gets wrong, and what we do about it:
@@ -34,6 +34,9 @@ What moto gets wrong, and what we do about it:
 7. KMS: a table under a customer-managed key needs `kms:Decrypt` on that key, decided by the
    caller's identity policies and the key policy -> `patches_kms.check_table_keys`, called after
    the DynamoDB action itself was allowed (see that module).
+8. SourceIdentity on AssumeRole is ignored by moto. -> validated, needs `sts:SetSourceIdentity`
+   in the trust AND the caller's identity policies, visible to trust conditions as
+   `sts:SourceIdentity`, carried by the session through role chaining (`patches_sts`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS (moto has no request context for them); PartiQL
@@ -59,7 +62,7 @@ from moto.iam.models import iam_backends
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import patches_kms
+from . import patches_kms, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -138,8 +141,10 @@ def _check_role_trust_relationship(self: IAMRequestBase, role_arn: str) -> bool:
     external_id = self._data.get("ExternalId")
     if external_id:
         context["sts:ExternalId"] = external_id[0] if isinstance(external_id, list) else external_id
+    context.update(patches_sts.context(self))
     trust = IAMPolicy(role.assume_role_policy_document)
-    return trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
+    return (trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
+            and patches_sts.may_set(self, trust, role_arn, context))
 
 
 # --- 4: account principals --------------------------------------------------------------------
@@ -235,5 +240,6 @@ def apply() -> None:
     IAMPolicyStatement._check_principal = _check_principal
     IAMPolicyStatement._check_conditions = _check_conditions
     IAMPolicyStatement.is_action_permitted = _statement_result
+    patches_sts.install()
     _APPLIED = True
 
