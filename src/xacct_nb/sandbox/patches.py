@@ -1,7 +1,7 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py). `apply()` is idempotent and only
+has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py, delay: test_sandbox_delay.py). `apply()` is idempotent and only
 affects the process that runs the sandbox's server.
 
 What moto gets wrong, and what we do about it:
@@ -37,6 +37,10 @@ What moto gets wrong, and what we do about it:
 8. SourceIdentity on AssumeRole is ignored by moto. -> validated, needs `sts:SetSourceIdentity`
    in the trust AND the caller's identity policies, visible to trust conditions as
    `sts:SourceIdentity`, carried by the session through role chaining (`patches_sts`).
+9. Everything takes effect at once, and a session whose role was deleted makes moto fail with
+   HTTP 500 (NoSuchEntity while collecting its policies). -> `patches_delay`: identity policies
+   and trust documents come from the account as authorisation sees it — optionally as it was
+   `iam_delay` seconds ago — and a missing role or user simply has no policies (AccessDenied).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS (moto has no request context for them); PartiQL
@@ -57,12 +61,10 @@ from moto.dynamodb.responses import DynamoHandler
 from moto import settings
 from moto.iam.access_control import (IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase,
                                     PermissionResult)
-from moto.iam.exceptions import NotFoundException
-from moto.iam.models import iam_backends
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import patches_kms, patches_sts
+from . import patches_delay, patches_kms, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -122,27 +124,22 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
 
 # --- 3: AssumeRole checks the trust policy of the role in the account its ARN names ------------
 
-def _role_by_arn(self: IAMRequestBase, role_arn: str):
-    account = role_arn.split(":")[4]
-    return iam_backends[account][get_partition(self._region)].get_role_by_arn(role_arn)
-
-
 def _is_assuming_role_operation(self: IAMRequestBase, resource_arn: str) -> bool:
     return self._action in REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK and ":role/" in resource_arn
 
 
 def _check_role_trust_relationship(self: IAMRequestBase, role_arn: str) -> bool:
-    try:
-        role = _role_by_arn(self, role_arn)
-    except NotFoundException:
-        return False  # AWS answers AccessDenied for a role that does not exist
+    trust_document = patches_delay.trust_document(account_of(role_arn), get_partition(self._region),
+                                                  role_arn.split("/")[-1])
+    if trust_document is None:
+        return False  # AWS answers AccessDenied for a role that does not exist (yet)
     caller = self._access_key.arn
     context = {"aws:PrincipalArn": principal_arn(caller), "aws:PrincipalAccount": account_of(caller)}
     external_id = self._data.get("ExternalId")
     if external_id:
         context["sts:ExternalId"] = external_id[0] if isinstance(external_id, list) else external_id
     context.update(patches_sts.context(self))
-    trust = IAMPolicy(role.assume_role_policy_document)
+    trust = IAMPolicy(trust_document)
     return (trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
             and patches_sts.may_set(self, trust, role_arn, context))
 
@@ -241,5 +238,6 @@ def apply() -> None:
     IAMPolicyStatement._check_conditions = _check_conditions
     IAMPolicyStatement.is_action_permitted = _statement_result
     patches_sts.install()
+    patches_delay.install()
     _APPLIED = True
 
