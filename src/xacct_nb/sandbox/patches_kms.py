@@ -33,6 +33,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicyStatement, IAMRequest, PermissionResult
 from moto.kms.models import Key, kms_backends
 
+from . import partiql
 from .arns import account_of, principal_arn
 from .evaluation import identity_decision
 
@@ -109,6 +110,7 @@ def _table_names(handler: DynamoHandler) -> list[str]:
     names += list(body.get("RequestItems", {}) or {})
     for item in body.get("TransactItems", []) or []:
         names += [op["TableName"] for op in item.values() if isinstance(op, dict) and op.get("TableName")]
+    names += [found[1] for found in map(partiql.target, partiql.statements(body)) if found]
     return list(dict.fromkeys(names))
 
 
