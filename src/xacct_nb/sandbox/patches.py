@@ -1,7 +1,8 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py, delay: test_sandbox_delay.py). `apply()` is idempotent and only
+has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py, delay: test_sandbox_delay.py,
+errors: test_sandbox_errors.py, PartiQL/ARNs: test_sandbox_resources.py). `apply()` is idempotent and only
 affects the process that runs the sandbox's server.
 
 What moto gets wrong, and what we do about it:
@@ -43,6 +44,9 @@ What moto gets wrong, and what we do about it:
    HTTP 500 (NoSuchEntity while collecting its policies). -> `patches_delay`: identity policies
    and trust documents come from the account as authorisation sees it — optionally as it was
    `iam_delay` seconds ago — and a missing role or user simply has no policies (AccessDenied).
+10. Bad DynamoDB requests that moto answers with HTTP 500 or silently accepts (undefined or
+   unused expression placeholders, keys of the wrong type, unknown index, unparsable
+   expressions) -> AWS's ValidationException (`patches_errors`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
@@ -65,7 +69,7 @@ from moto.iam.access_control import (IAMPolicy, IAMPolicyStatement, IAMRequest, 
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import partiql, patches_delay, patches_kms, patches_sts
+from . import partiql, patches_delay, patches_errors, patches_kms, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -103,9 +107,10 @@ def _partiql_authorizations(handler: DynamoHandler, body: dict[str, Any]) -> lis
     pairs = []
     for statement in partiql.statements(body):
         found = partiql.target(statement)
-        # unreadable: authorised on "*" (a table-scoped grant denies it; DynamoDB would refuse it)
-        pairs.append((found[0], _table_arn(handler, found[1], found[2])) if found
-                     else (handler._get_action(), "*"))
+        if found is None:  # never authorised on a guess: refused as AWS refuses malformed PartiQL
+            raise patches_errors.invalid("Statement wasn't well formed, can't be processed: "
+                                         "expected SELECT/INSERT/UPDATE/DELETE on a table")
+        pairs.append((found[0], _table_arn(handler, found[1], found[2])))
     return list(dict.fromkeys(pairs)) or [(handler._get_action(), "*")]
 
 
@@ -264,5 +269,6 @@ def apply() -> None:
     IAMPolicyStatement.is_action_permitted = _statement_result
     patches_sts.install()
     patches_delay.install()
+    patches_errors.install()
     _APPLIED = True
 
