@@ -107,6 +107,18 @@ def _set_key_policy(table, *statements):
     table["kms"].put_key_policy(KeyId=table["key"], PolicyName="default", Policy=doc(list(statements)))
 
 
+def test_table_created_with_a_key_id_or_alias_describes_the_key_arn(main):
+    kms, ddb = main.client("kms"), main.client("dynamodb")
+    key = kms.create_key(Description="patchtest")["KeyMetadata"]
+    alias = f"alias/patchtest-{uuid.uuid4().hex[:6]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    for given in (key["KeyId"], alias):
+        name = f"patchtest-enc-{uuid.uuid4().hex[:6]}"
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLES["ledger"],
+                         SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": given})
+        assert ddb.describe_table(TableName=name)["Table"]["SSEDescription"]["KMSMasterKeyArn"] == key["Arn"]
+
+
 def test_key_policy_without_root_delegation_denies_an_iam_grant(sandbox, main, analyst, own_key_table):
     _set_key_policy(own_key_table, {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MAIN}:user/admin"},
                                     "Action": "kms:*", "Resource": "*"})

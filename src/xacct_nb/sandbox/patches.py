@@ -267,6 +267,7 @@ def apply() -> None:
     IAMPolicyStatement._check_principal = _check_principal
     IAMPolicyStatement._check_conditions = _check_conditions
     IAMPolicyStatement.is_action_permitted = _statement_result
+    patches_kms.install()
     patches_sts.install()
     patches_delay.install()
     patches_errors.install()
