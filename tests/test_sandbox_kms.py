@@ -8,8 +8,18 @@ import uuid
 
 import pytest
 
-from sandbox_policy_helpers import (CONSUMER_ROOT, MAIN, REGION, assume, consumer_user, denied, doc,
-                                    dynamodb, role, trust)
+from sandbox_policy_helpers import (
+    CONSUMER_ROOT,
+    MAIN,
+    REGION,
+    assume,
+    consumer_user,
+    denied,
+    doc,
+    dynamodb,
+    role,
+    trust,
+)
 from xacct_nb.sandbox.seed import TABLES, default_key_policy
 
 VIA_DYNAMODB = {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com",

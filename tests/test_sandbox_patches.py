@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox_policy_helpers import CONSUMER, MAIN, TABLE_ARN, assume as _assume, denied as _denied
-from sandbox_policy_helpers import doc as _doc, role, trust as _trust, user_session
+from sandbox_policy_helpers import CONSUMER, MAIN, TABLE_ARN, role, user_session
+from sandbox_policy_helpers import assume as _assume
+from sandbox_policy_helpers import denied as _denied
+from sandbox_policy_helpers import doc as _doc
+from sandbox_policy_helpers import trust as _trust
 from xacct_nb.errors import explain
 from xacct_nb.sandbox import patches
 

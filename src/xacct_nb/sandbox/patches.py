@@ -1,9 +1,10 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py, delay: test_sandbox_delay.py,
-errors: test_sandbox_errors.py, PartiQL/ARNs: test_sandbox_resources.py). `apply()` is idempotent and only
-affects the process that runs the sandbox's server.
+has its own allow-and-deny test: tests/test_sandbox_patches.py, and per module test_sandbox_kms.py,
+test_sandbox_sts.py, test_sandbox_delay.py, test_sandbox_errors.py, test_sandbox_resources.py
+(PartiQL, ARNs). `apply()` installs them all, is idempotent and only affects the process that runs
+the sandbox's server.
 
 What moto gets wrong, and what we do about it:
 
@@ -60,12 +61,11 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlparse
 
+from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
-from moto import settings
-from moto.iam.access_control import (IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase,
-                                    PermissionResult)
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase, PermissionResult
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 

@@ -141,5 +141,6 @@ def _user_policies(self: IAMUserAccessKey) -> list[str]:
 def install() -> None:
     for name in DELAYED_CHANGES:
         setattr(IAMBackend, name, _recorded(getattr(IAMBackend, name)))
+    # moto's IAMPolicy takes documents as strings as well as its own records: hence [assignment]
     AssumedRoleAccessKey.collect_policies = _role_session_policies  # type: ignore[method-assign]
-    IAMUserAccessKey.collect_policies = _user_policies  # type: ignore[method-assign]
+    IAMUserAccessKey.collect_policies = _user_policies  # type: ignore[method-assign, assignment]

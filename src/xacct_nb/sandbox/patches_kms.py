@@ -170,4 +170,5 @@ _MOTO_CREATE_TABLE = DynamoDBBackend.create_table
 
 
 def install() -> None:
-    DynamoDBBackend.create_table = _create_table_naming_its_key_by_arn  # type: ignore[method-assign]
+    # same parameters as moto's, passed through as keywords: hence [assignment]
+    DynamoDBBackend.create_table = _create_table_naming_its_key_by_arn  # type: ignore[method-assign, assignment]
