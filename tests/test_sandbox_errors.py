@@ -18,8 +18,9 @@ BAD_REQUESTS = [  # (id, operation, parameters, AWS's error code)
     ("projection-name-missing", "scan", {"ProjectionExpression": "#nope"}, "ValidationException"),
     ("missing-sort-key", "get_item", {"Key": {"customer_id": {"S": "C0001"}}}, "ValidationException"),
     ("missing-table", "scan", {"TableName": "no-such-table"}, "ResourceNotFoundException"),
+    # AWS documents ResourceNotFoundException for "a nonexistent table or index" (moto agrees)
     ("unknown-index", "query", {"IndexName": "nope", "KeyConditionExpression": "customer_id = :c",
-                                "ExpressionAttributeValues": {":c": {"S": "C0001"}}}, "ValidationException"),
+                                "ExpressionAttributeValues": {":c": {"S": "C0001"}}}, "ResourceNotFoundException"),
     ("key-condition-on-non-key", "query", {"KeyConditionExpression": "amount = :a",
                                            "ExpressionAttributeValues": {":a": {"N": "1"}}}, "ValidationException"),
     ("wrong-key-type", "get_item", {"Key": {"customer_id": {"N": "1"}, "order_id": {"S": "x"}}},
