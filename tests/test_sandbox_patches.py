@@ -180,6 +180,14 @@ def test_deny_statement_in_a_trust_policy_denies(sandbox, main_iam, consumer_use
     _denied(lambda: _assume(sandbox, consumer_user, arn))  # stock moto: allowed (no Resource = allow)
 
 
+def test_unknown_condition_operator_in_a_deny_applies_the_deny(sandbox, main_iam, consumer_user):
+    arn = _role(main_iam, _doc([
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+         "Condition": {"DateLessThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}}]))
+    _denied(lambda: _assume(sandbox, consumer_user, arn))  # unevaluable, so the Deny counts
+
+
 def test_condition_operators_unit():
     holds = patches._condition_holds
     assert holds("StringNotEquals", "a", "b") and not holds("StringNotEquals", "a", "a")

@@ -29,7 +29,8 @@ What moto gets wrong, and what we do about it:
    requires `sts:ExternalId` can be assumed without one. -> conditions are evaluated with the keys
    AWS supplies for AssumeRole (sts:ExternalId, aws:PrincipalArn, aws:PrincipalAccount), the
    operators StringEquals/StringLike/ArnEquals/ArnLike (and their Not/IfExists forms); an absent
-   key fails a positive operator; an unknown operator fails closed.
+   key fails a positive operator; an unknown operator fails closed (never allows; a Deny it
+   guards applies).
 6. A statement whose principal or condition does not match returns DENIED in moto (so in a trust or
    key policy with several statements, one for someone else denies everybody), and a Deny
    statement without Resource (trust policies) returns PERMITTED. -> AWS's rule: a statement
@@ -205,13 +206,14 @@ _OPERATORS = {
 }
 
 
-def _condition_holds(operator: str, expected: Any, actual: str | None) -> bool:
+def _condition_holds(operator: str, expected: Any, actual: str | None, in_deny: bool = False) -> bool:
     op = operator.removesuffix("IfExists")
     if_exists = op != operator
     negate = op.startswith(("StringNot", "ArnNot"))  # StringNotEquals, ArnNotLike, ...
     base = op.replace("Not", "", 1) if negate else op
     if base not in _OPERATORS:
-        return False  # fail closed: the sandbox must never allow what it cannot evaluate
+        # fail closed: what the sandbox cannot evaluate never allows, and a Deny it guards applies
+        return in_deny
     if actual is None:
         return if_exists or negate
     values = expected if isinstance(expected, list) else [expected]
@@ -225,8 +227,9 @@ def _check_conditions(self: IAMPolicyStatement, incoming: dict[str, str] | None)
         return True
     if incoming is None:
         return True  # identity policies: moto has no request context (documented gap, see above)
+    in_deny = self._statement.get("Effect") == "Deny"
     return all(
-        _condition_holds(operator, expected, incoming.get(key))
+        _condition_holds(operator, expected, incoming.get(key), in_deny)
         for operator, pairs in conditions.items()
         for key, expected in pairs.items()
     )
