@@ -1,15 +1,19 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py. `apply()` is idempotent and only
-affects the process that runs the sandbox's server.
+has its own allow-and-deny test: tests/test_sandbox_patches.py, and per module test_sandbox_kms.py,
+test_sandbox_sts.py, test_sandbox_delay.py, test_sandbox_errors.py, test_sandbox_resources.py
+(PartiQL, ARNs). `apply()` installs them all, is idempotent and only affects the process that runs
+the sandbox's server.
 
 What moto gets wrong, and what we do about it:
 
 1. DynamoDB requests are authorised against resource "*", never the table, so a policy scoped to
-   `arn:aws:dynamodb:REGION:ACCT:table/NAME` denies everything. -> `_dynamodb_resources` derives
+   `arn:aws:dynamodb:REGION:ACCT:table/NAME` denies everything. -> `_dynamodb_authorizations` derives
    the ARNs a request touches (TableName, `/index/NAME` when IndexName is set, every table of a
-   batch or transaction, ResourceArn) and each one must be allowed.
+   batch or transaction; resources named by ARN: a table ARN as TableName, ResourceArn, TableArn,
+   BackupArn, ExportArn, ImportArn) and each one must be allowed. PartiQL is authorised per
+   statement as PartiQLSelect/Insert/Update/Delete on its table or index (`partiql.py`).
 2. A denied DynamoDB call comes back as an XML body with HTTP 403; botocore's JSON parser then
    reports the error code "403". -> DynamoDB denials are sent as AWS sends them: HTTP 400,
    JSON `AccessDeniedException`, naming the resource. `JSON_DENIALS = False` restores moto's
@@ -25,12 +29,30 @@ What moto gets wrong, and what we do about it:
    requires `sts:ExternalId` can be assumed without one. -> conditions are evaluated with the keys
    AWS supplies for AssumeRole (sts:ExternalId, aws:PrincipalArn, aws:PrincipalAccount), the
    operators StringEquals/StringLike/ArnEquals/ArnLike (and their Not/IfExists forms); an absent
-   key fails a positive operator; an unknown operator fails closed.
+   key fails a positive operator; an unknown operator fails closed (never allows; a Deny it
+   guards applies).
+6. A statement whose principal or condition does not match returns DENIED in moto (so in a trust or
+   key policy with several statements, one for someone else denies everybody), and a Deny
+   statement without Resource (trust policies) returns PERMITTED. -> AWS's rule: a statement
+   applies only when action, principal, conditions and resource (or NotAction / NotResource) all
+   match; then it allows or denies, otherwise it is neutral.
+7. KMS: a table under a customer-managed key needs `kms:Decrypt` on that key, decided by the
+   caller's identity policies and the key policy -> `patches_kms.check_table_keys`, called after
+   the DynamoDB action itself was allowed (see that module).
+8. SourceIdentity on AssumeRole is ignored by moto. -> validated, needs `sts:SetSourceIdentity`
+   in the trust AND the caller's identity policies, visible to trust conditions as
+   `sts:SourceIdentity`, carried by the session through role chaining (`patches_sts`).
+9. Everything takes effect at once, and a session whose role was deleted makes moto fail with
+   HTTP 500 (NoSuchEntity while collecting its policies). -> `patches_delay`: identity policies
+   and trust documents come from the account as authorisation sees it — optionally as it was
+   `iam_delay` seconds ago — and a missing role or user simply has no policies (AccessDenied).
+10. Bad DynamoDB requests that moto answers with HTTP 500 or silently accepts (undefined or
+   unused expression placeholders, keys of the wrong type, unknown index, unparsable
+   expressions) -> AWS's ValidationException (`patches_errors`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
-identity-policy Conditions are still ignored (moto has no request context for them); PartiQL
-(ExecuteStatement) is authorised as `dynamodb:ExecuteStatement` on "*" instead of
-PartiQLSelect/Insert/... on the table; DynamoDB Streams and permissions boundaries are not
+identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
+context for them); DynamoDB Streams and permissions boundaries are not
 evaluated; MaxSessionDuration is not enforced on AssumeRole.
 """
 
@@ -38,15 +60,18 @@ from __future__ import annotations
 
 import fnmatch
 from typing import Any
+from urllib.parse import urlparse
 
+from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
-from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase, PermissionResult
-from moto.iam.exceptions import NotFoundException
-from moto.iam.models import iam_backends
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase, PermissionResult
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
+
+from . import partiql, patches_delay, patches_errors, patches_kms, patches_sts
+from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
 _APPLIED = False
@@ -54,10 +79,17 @@ _APPLIED = False
 
 # --- 1 + 2: DynamoDB is authorised per table / index ARN, and denials are JSON ----------------
 
-def _dynamodb_resources(handler: DynamoHandler) -> list[str]:
-    """Every ARN a DynamoDB request acts on, as AWS would authorise it."""
+PARTIQL_OPERATIONS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
+# Parameters that name their resource by ARN (moto authorised them against "*").
+ARN_PARAMETERS = ("ResourceArn", "TableArn", "BackupArn", "ExportArn", "ImportArn")
+
+
+def _dynamodb_authorizations(handler: DynamoHandler) -> list[tuple[str, str]]:
+    """Every (action, resource ARN) pair AWS would authorise for a DynamoDB request."""
     body: dict[str, Any] = handler.body if isinstance(handler.body, dict) else {}
-    prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    operation = handler._get_action()
+    if operation in PARTIQL_OPERATIONS:
+        return _partiql_authorizations(handler, body)
     names: list[tuple[str, str | None]] = []
     if body.get("TableName"):
         names.append((body["TableName"], body.get("IndexName")))
@@ -67,60 +99,80 @@ def _dynamodb_resources(handler: DynamoHandler) -> list[str]:
         for op in item.values():
             if isinstance(op, dict) and op.get("TableName"):
                 names.append((op["TableName"], None))
-    arns = [prefix + t + (f"/index/{i}" if i else "") for t, i in names]
-    if body.get("ResourceArn"):  # tagging, resource policies
-        arns.append(body["ResourceArn"])
-    return list(dict.fromkeys(arns)) or ["*"]  # ListTables, DescribeLimits... are on "*"
+    arns = [_table_arn(handler, table, index) for table, index in names]
+    arns += [body[name] for name in ARN_PARAMETERS if body.get(name)]
+    return [(operation, arn) for arn in dict.fromkeys(arns)] or [(operation, "*")]  # ListTables...
+
+
+def _partiql_authorizations(handler: DynamoHandler, body: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for statement in partiql.statements(body):
+        found = partiql.target(statement)
+        if found is None:  # never authorised on a guess: refused as AWS refuses malformed PartiQL
+            raise patches_errors.invalid("Statement wasn't well formed, can't be processed: "
+                                         "expected SELECT/INSERT/UPDATE/DELETE on a table")
+        pairs.append((found[0], _table_arn(handler, found[1], found[2])))
+    return list(dict.fromkeys(pairs)) or [(handler._get_action(), "*")]
+
+
+def _table_arn(handler: DynamoHandler, table: str, index: str | None = None) -> str:
+    """A table (by name or ARN) and optional index as the ARN IAM matches."""
+    arn = table if table.startswith("arn:") else \
+        f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
+    return arn + (f"/index/{index}" if index else "")
+
+
+def _iam_request(handler: DynamoHandler) -> IAMRequest | None:
+    """The request as moto's IAM sees it, or None while enforcement is off (moto's own counting)."""
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        ActionAuthenticatorMixin.request_count += 1
+        return None
+    path = handler.raw_path + (f"?{urlparse(handler.uri).query}" if urlparse(handler.uri).query else "")
+    return IAMRequest(account_id=handler.current_account, method=handler.method, path=path,
+                      data=handler.data, body=handler.raw_body, headers=handler.headers,
+                      action=handler._get_action())
 
 
 def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
-    for arn in _dynamodb_resources(self):
+    request = _iam_request(self)
+    if request is None:
+        return
+    request.check_signature()
+    for action, arn in _dynamodb_authorizations(self):
+        request._action = f"dynamodb:{action}"
         try:
-            ActionAuthenticatorMixin._authenticate_and_authorize_normal_action(self, arn)
+            request.check_action_permitted(arn)
         except AccessDeniedError as denied:
             if not JSON_DENIALS:
                 raise
             raise JsonRESTError(
                 "AccessDeniedException",
                 f"{denied.message} on resource: {arn} because no identity-based policy allows "
-                f"the dynamodb:{self._get_action()} action",
+                f"the dynamodb:{action} action",
             ) from None
+    patches_kms.check_table_keys(self, request)
 
 
 # --- 3: AssumeRole checks the trust policy of the role in the account its ARN names ------------
-
-def _role_by_arn(self: IAMRequestBase, role_arn: str):
-    account = role_arn.split(":")[4]
-    return iam_backends[account][get_partition(self._region)].get_role_by_arn(role_arn)
-
 
 def _is_assuming_role_operation(self: IAMRequestBase, resource_arn: str) -> bool:
     return self._action in REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK and ":role/" in resource_arn
 
 
-def _caller_role_arn(principal: str) -> str | None:
-    """arn:aws:sts::A:assumed-role/R/S -> arn:aws:iam::A:role/R (what trust policies and aws:PrincipalArn see)."""
-    parts = principal.split(":")
-    if len(parts) >= 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
-        return f"arn:aws:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
-    return None
-
-
 def _check_role_trust_relationship(self: IAMRequestBase, role_arn: str) -> bool:
-    try:
-        role = _role_by_arn(self, role_arn)
-    except NotFoundException:
-        return False  # AWS answers AccessDenied for a role that does not exist
+    trust_document = patches_delay.trust_document(account_of(role_arn), get_partition(self._region),
+                                                  role_arn.split("/")[-1])
+    if trust_document is None:
+        return False  # AWS answers AccessDenied for a role that does not exist (yet)
     caller = self._access_key.arn
-    context = {
-        "aws:PrincipalArn": _caller_role_arn(caller) or caller,
-        "aws:PrincipalAccount": caller.split(":")[4],
-    }
+    context = {"aws:PrincipalArn": principal_arn(caller), "aws:PrincipalAccount": account_of(caller)}
     external_id = self._data.get("ExternalId")
     if external_id:
         context["sts:ExternalId"] = external_id[0] if isinstance(external_id, list) else external_id
-    trust = IAMPolicy(role.assume_role_policy_document)
-    return trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
+    context.update(patches_sts.context(self))
+    trust = IAMPolicy(trust_document)
+    return (trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
+            and patches_sts.may_set(self, trust, role_arn, context))
 
 
 # --- 4: account principals --------------------------------------------------------------------
@@ -132,8 +184,8 @@ def _check_principal(self: IAMPolicyStatement, principal: str) -> bool:
     aws = expected.get("AWS") if isinstance(expected, dict) else None
     if aws is None:
         return False  # Service/Federated principals never match an IAM caller
-    account = principal.split(":")[4]
-    caller = {principal, _caller_role_arn(principal) or principal}
+    account = account_of(principal)
+    caller = {principal, principal_arn(principal)}
     allowed = caller | {f"arn:aws:iam::{account}:root", account, "*"}
     return any(p in allowed for p in ([aws] if isinstance(aws, str) else aws))
 
@@ -154,13 +206,14 @@ _OPERATORS = {
 }
 
 
-def _condition_holds(operator: str, expected: Any, actual: str | None) -> bool:
+def _condition_holds(operator: str, expected: Any, actual: str | None, in_deny: bool = False) -> bool:
     op = operator.removesuffix("IfExists")
     if_exists = op != operator
     negate = op.startswith(("StringNot", "ArnNot"))  # StringNotEquals, ArnNotLike, ...
     base = op.replace("Not", "", 1) if negate else op
     if base not in _OPERATORS:
-        return False  # fail closed: the sandbox must never allow what it cannot evaluate
+        # fail closed: what the sandbox cannot evaluate never allows, and a Deny it guards applies
+        return in_deny
     if actual is None:
         return if_exists or negate
     values = expected if isinstance(expected, list) else [expected]
@@ -174,11 +227,36 @@ def _check_conditions(self: IAMPolicyStatement, incoming: dict[str, str] | None)
         return True
     if incoming is None:
         return True  # identity policies: moto has no request context (documented gap, see above)
+    in_deny = self._statement.get("Effect") == "Deny"
     return all(
-        _condition_holds(operator, expected, incoming.get(key))
+        _condition_holds(operator, expected, incoming.get(key), in_deny)
         for operator, pairs in conditions.items()
         for key, expected in pairs.items()
     )
+
+
+# --- 6: a statement that does not apply is neutral -----------------------------------------------
+
+def _element_matches(statement: IAMPolicyStatement, element: str, value: str) -> bool:
+    """`Action`/`Resource` match the value, or `NotAction`/`NotResource` do not."""
+    if element in statement._statement:
+        return statement._check_element_matches(element, value)
+    negated = "Not" + element
+    return negated in statement._statement and not statement._check_element_matches(negated, value)
+
+
+def _statement_result(self: IAMPolicyStatement, action: str, resource: str = "*",
+                      principal: str | None = None,
+                      incoming_condition_values: dict[str, str] | None = None) -> PermissionResult:
+    statement = self._statement
+    has_resource = "Resource" in statement or "NotResource" in statement
+    applies = (_element_matches(self, "Action", action)
+               and (principal is None or self._check_principal(principal))
+               and self._check_conditions(incoming_condition_values)
+               and (not has_resource or _element_matches(self, "Resource", resource)))
+    if not applies:
+        return PermissionResult.NEUTRAL
+    return PermissionResult.PERMITTED if statement.get("Effect") == "Allow" else PermissionResult.DENIED
 
 
 def apply() -> None:
@@ -191,5 +269,10 @@ def apply() -> None:
     IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
     IAMPolicyStatement._check_principal = _check_principal
     IAMPolicyStatement._check_conditions = _check_conditions
+    IAMPolicyStatement.is_action_permitted = _statement_result
+    patches_kms.install()
+    patches_sts.install()
+    patches_delay.install()
+    patches_errors.install()
     _APPLIED = True
 
