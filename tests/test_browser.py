@@ -221,3 +221,131 @@ def test_access_matrix_renders_all_pass(lab, page):
 
     print(f"04 in the browser: {time.monotonic() - started:.1f} s, {len(checked)} PASS, "
           f"{len(cells) - len(checked)} SKIPPED")
+
+
+# -- 03: many Runs, a reload, an error ----------------------------------------------------------
+
+# Twelve consecutive Runs across both tables, scan/query, table/index, sort conditions, filters
+# and columns: (table, mode, index, key, sort op, sort values, filter, columns).
+RUNS = [
+    ("orders", "scan", "", "", "", (), "", ""),
+    ("customers", "scan", "", "", "", (), "", ""),
+    ("orders", "query", "", "C0007", "", (), "", ""),
+    ("orders", "query", "", "C0007", "begins_with", ("O0001",), "", ""),
+    ("orders", "query", "by_status", "SHIPPED", "", (), "", ""),
+    ("customers", "query", "", "C0003", "", (), "", ""),
+    ("orders", "query", "by_status", "PENDING", "begins_with", ("2026-0",), "", "order_id, status"),
+    ("orders", "scan", "", "", "", (), "quantity>10", ""),
+    ("customers", "scan", "", "", "", (), "", "customer_id"),
+    ("orders", "query", "", "C0012", "between", ("O000100", "O000900"), "", ""),
+    ("orders", "scan", "by_status", "", "", (), "", ""),
+    ("orders", "query", "", "C0042", ">", ("O000500",), "quantity<15", ""),
+]
+RESULT = f"{PANEL} .xacct-result"
+_RUN_DONE = """([status, result, before]) => {
+    const text = (document.querySelector(status)?.innerText || '').trim();
+    if (!text || text.startsWith('running')) return false;
+    const out = document.querySelector(result);
+    const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
+    return text !== before[0] && marker !== before[1];
+}"""
+
+
+def _status_and_marker(page) -> list[str]:
+    return page.evaluate("""([status, result]) => {
+        const text = (document.querySelector(status)?.innerText || '').trim();
+        const out = document.querySelector(result);
+        const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
+        return [text, marker]; }""", [f"{PANEL} .widget-html", RESULT])
+
+
+def set_controls(page, table, mode, index_name, key, sort_op, sort_values, filter_text, columns) -> None:
+    widget(page, "dropdown", "Table").select_option(table)
+    # the kernel answers a table change with that table's indexes: wait for them
+    wanted = ["(table)", "by_status"] if table == "orders" else ["(table)"]
+    index = widget(page, "dropdown", "Index")
+    deadline = time.monotonic() + 10
+    while index.evaluate("s => [...s.options].map(o => o.textContent)") != wanted:
+        assert time.monotonic() < deadline, f"the Index choices never became {wanted} for {table}"
+        time.sleep(0.1)
+    page.locator(f"{PANEL} .widget-toggle-buttons button", has_text="Query" if mode == "query" else "Scan").click()
+    index.select_option(label=index_name or "(table)")
+    if mode == "query":
+        widget(page, "text", "Key").fill(key)
+        sort_row = widget(page, "dropdown", "Sort key")
+        if sort_row.is_visible():
+            sort_row.select_option(label=sort_op or "(any)")
+            boxes = page.locator(f"{PANEL} .widget-hbox:has(label:text-is('Sort key')) input")
+            for box, value in zip(boxes.all(), sort_values):
+                box.fill(value)
+    widget(page, "text", "Filter").fill(filter_text)
+    widget(page, "text", "Columns").fill(columns)
+
+
+def run_panel(page, timeout_ms: int = 30_000) -> tuple[str, int | None]:
+    """Click Run; wait until this Run's status and result are on screen. Returns the status
+    line and the number of entries the result table reports (None when it shows no table)."""
+    before = _status_and_marker(page)
+    page.locator(f"{PANEL} button.widget-button", has_text="Run").click()
+    page.wait_for_function(_RUN_DONE, arg=[f"{PANEL} .widget-html", RESULT, before], timeout=timeout_ms)
+    status = page.locator(f"{PANEL} .widget-html").first.inner_text().strip()
+    tables = page.locator(f"{RESULT} .dt-container")
+    if not re.search(r"\d+\s*rows", status) or re.search(r"\b0\s*rows", status):
+        return status, None
+    # the table must render within 10 s, as a DataTable (not the static preview, not "Loading")
+    page.locator(f"{RESULT} .dt-container table.dataTable tbody tr").first.wait_for(timeout=10_000)
+    assert tables.count() == 1, f"{tables.count()} result tables after one Run; status {status!r}"
+    info = page.locator(f"{RESULT} .dt-info")
+    if not info.count():  # a result that fits one page has no paging controls and no info line
+        return status, page.locator(f"{RESULT} .dt-scroll-body table.dataTable tbody tr").count()
+    entries = re.search(r"of ([\d,]+) entr", info.first.inner_text())
+    assert entries, info.first.inner_text()
+    return status, int(entries.group(1).replace(",", ""))
+
+
+def test_twelve_runs_a_reload_and_an_error(lab, page):
+    _, jupyter = lab
+    started = time.monotonic()
+    open_notebook(page, jupyter, "03_assume_and_explore.ipynb")
+    run_all_cells(page)
+    page.locator(PANEL).wait_for(timeout=20_000)
+    for n, run in enumerate(RUNS, 1):
+        set_controls(page, *run)
+        status, entries = run_panel(page)
+        rows = int(re.search(r"(\d+)\s*rows", status).group(1))
+        assert entries == rows, f"Run {n} {run}: status says {rows} rows, the table shows {entries}: {status!r}"
+        assert run[0] in status and run[1] in status, f"Run {n}: the status line does not say what ran: {status!r}"
+        if run[2]:
+            assert f"index {run[2]}" in status, status
+        if n in (1, 7, 12):
+            page.locator(PANEL).scroll_into_view_if_needed()
+            shot(page.locator(PANEL), f"03-run-{n:02d}")
+    assert_tables_rendered(page)
+
+    # An error after a result: the old table goes, the error is the only thing shown.
+    set_controls(page, "orders", "query", "", "", "", (), "", "")
+    status, entries = run_panel(page)
+    assert entries is None and "partition key" in status, status
+    assert page.locator(f"{RESULT} table").count() == 0, "an old result table is still shown under the error"
+    shot(page.locator(PANEL), "03-error-after-result")
+
+    # Save, reload the page: JupyterLab restores the panel from the live kernel, and its last
+    # output (the error) and viewer with it; then the normal flow re-runs all cells.
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(1000)
+    page.reload()
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+    page.wait_for_function("([p]) => document.querySelector(p + ' .jp-Notebook-ExecutionIndicator')"
+                           "?.getAttribute('data-status') === 'idle'", arg=[NOTEBOOK], timeout=60_000)
+    assert_tables_rendered(page)
+    run_all_cells(page)
+    assert_tables_rendered(page)
+    page.locator(PANEL).wait_for(timeout=20_000)
+    for run in (RUNS[2], RUNS[1]):
+        set_controls(page, *run)
+        status, entries = run_panel(page)
+        assert entries == int(re.search(r"(\d+)\s*rows", status).group(1)), status
+    assert_tables_rendered(page)
+    page.locator(PANEL).scroll_into_view_if_needed()
+    shot(page.locator(PANEL), "03-after-reload")
+    print(f"03: {len(RUNS)} Runs, an error, a reload and 2 more Runs in {time.monotonic() - started:.1f} s")

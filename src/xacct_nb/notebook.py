@@ -154,7 +154,7 @@ def plot_numeric(df, *, title: str = "") -> None:
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
-        ax.hist(df[name].dropna().astype(float), bins=30, color="#4c72b0")
+        _histogram(ax, df[name].dropna())
         ax.set_title(str(name))
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
@@ -162,6 +162,18 @@ def plot_numeric(df, *, title: str = "") -> None:
         fig.suptitle(title)
     fig.tight_layout()
     plt.show()
+
+
+def _histogram(ax, values) -> None:
+    """A histogram, or the range in words when floats cannot tell the values apart (e.g. integers
+    past 2**53 that differ only in their last digits)."""
+    try:
+        ax.hist(values.astype(float), bins=30, color="#4c72b0")
+    except ValueError:
+        ax.text(0.5, 0.5, f"{len(values)} values from\n{values.min()}\nto {values.max()}\n(too close to bin as floats)",
+                ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
 
 
 def stop(message: str) -> None:

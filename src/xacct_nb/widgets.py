@@ -118,9 +118,11 @@ class ExplorerPanel:
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.status = w.HTML()
         self.output = w.Output(layout=w.Layout(width="100%"))
+        self.output.add_class("xacct-result")
         # The table viewer (DataTables, embedded: no CDN) lives in a widget of the panel, so it
         # is restored with the panel from the kernel after a page reload or a reopened notebook.
         self.viewer = w.Output()
+        self.viewer.add_class("xacct-viewer")
         self.viewer.outputs = (_html_output(viewer_html()),)
         self.run_button.on_click(lambda _: self.run())
         self.table.observe(lambda _: self._refresh_indexes(), names="value")
@@ -175,7 +177,9 @@ class ExplorerPanel:
         self.sort_row.layout.display = None if key.sort_key else "none"
         if not key.sort_key:
             self.sort_op.value = ""
-        self.filter.placeholder = _filter_example(self._filterable(info, key))
+        attributes = self._filterable(info, key)
+        self.filter.placeholder = _filter_example(attributes)
+        self.projection.placeholder = "all; or: " + ", ".join([*key.names, *attributes][:3])
 
     def _filterable(self, info, key) -> list[str]:
         """Attributes of the table that a filter may name (not the read's own key)."""
@@ -218,15 +222,16 @@ class ExplorerPanel:
         if not self.projection.value.strip():
             self._columns_seen[self.table.value] = [str(c) for c in df.columns]
             self._sync_key_schema()
-        self.status.value = self._status_line(df)
+        # the result first, then the line that says it is there
         self.output.outputs = (_html_output(self._result_html(df)),)
+        self.status.value = self._status_line(df)
         return df
 
     def _show_error(self, message: str) -> None:
         """The error replaces whatever the last Run showed: no stale table under a new error."""
         self.error = message
-        self.status.value = f"<span class='xacct-error' style='color:#b00'>{_html(message)}</span>"
         self.output.outputs = ()
+        self.status.value = f"<span class='xacct-error' style='color:#b00'>{_html(message)}</span>"
 
     def _request_text(self) -> str:
         """What this Run asks for, in the words of the panel: table, index, key/sort, filter."""
