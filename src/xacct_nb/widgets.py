@@ -95,24 +95,28 @@ class ExplorerPanel:
         self.session = session
         self._tables: dict[str, RemoteTable] = {}
         self._columns_seen: dict[str, list[str]] = {}  # per table, from its last result
+        self._has_sort_key = False
         self.result: pd.DataFrame | None = None
         self.error: str | None = None
         style = {"description_width": "90px"}
-        wide = w.Layout(width="420px")
-        self.table = w.Dropdown(options=list(tables), description="Table", style=style, layout=wide)
+
+        def wide() -> Any:  # a Layout per widget: a shared one would hide them all together
+            return w.Layout(width="420px")
+
+        self.table = w.Dropdown(options=list(tables), description="Table", style=style, layout=wide())
         self.mode = w.ToggleButtons(options=[("Scan", "scan"), ("Query", "query")], value="scan",
                                     description="Mode", style=style)
-        self.index = w.Dropdown(options=[("(table)", "")], description="Index", style=style, layout=wide)
-        self.key = w.Text(description="Key", placeholder="partition key value", style=style, layout=wide)
+        self.index = w.Dropdown(options=[("(table)", "")], description="Index", style=style, layout=wide())
+        self.key = w.Text(description="Key", placeholder="partition key value", style=style, layout=wide())
         self.sort_op = w.Dropdown(options=[(op or "(any)", op) for op in SORT_OPS], value="",
                                   description="Sort key", style=style, layout=w.Layout(width="200px"))
         self.sort_value = w.Text(placeholder="value", layout=w.Layout(width="140px"))
         self.sort_value2 = w.Text(placeholder="and (between)", layout=w.Layout(width="140px"))
         self.sort_row = w.HBox([self.sort_op, self.sort_value, self.sort_value2])
         self.filter = w.Text(description="Filter", placeholder="name=value, name>value",
-                             style=style, layout=wide)
+                             style=style, layout=wide())
         self.projection = w.Text(description="Columns", placeholder="all; or: name, name",
-                                 style=style, layout=wide)
+                                 style=style, layout=wide())
         self.limit = w.BoundedIntText(value=limit, min=1, max=1_000_000, description="Max rows",
                                       style=style, layout=w.Layout(width="200px"))
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
@@ -174,9 +178,10 @@ class ExplorerPanel:
         self.key.placeholder = f"{key.partition_key} value ({_TYPE_NAMES.get(key.partition_type, key.partition_type)})"
         self.sort_op.description = "Sort key"
         self.sort_value.placeholder = f"{key.sort_key} value" if key.sort_key else "value"
-        self.sort_row.layout.display = None if key.sort_key else "none"
+        self._has_sort_key = key.sort_key is not None
         if not key.sort_key:
             self.sort_op.value = ""
+        self._sync_mode()
         attributes = self._filterable(info, key)
         self.filter.placeholder = _filter_example(attributes)
         self.projection.placeholder = "all; or: " + ", ".join([*key.names, *attributes][:3])
@@ -188,12 +193,14 @@ class ExplorerPanel:
         return [name for name in dict.fromkeys(known) if name not in key.names]
 
     def _sync_mode(self) -> None:
+        """Key and sort-key rows only where they take part: a query, and a key with a sort key
+        (a disabled box still showing an old key reads as if the scan used it)."""
         query = self.mode.value == "query"
-        for widget in (self.key, self.sort_op):
-            widget.disabled = not query
+        self.key.layout.display = None if query else "none"
+        self.sort_row.layout.display = None if query and self._has_sort_key else "none"
         # the value boxes only when the chosen condition uses them
-        self.sort_value.disabled = not query or not self.sort_op.value
-        self.sort_value2.disabled = not query or self.sort_op.value != "between"
+        self.sort_value.disabled = not self.sort_op.value
+        self.sort_value2.disabled = self.sort_op.value != "between"
 
     def _typed(self, text: str) -> Any:
         return parse_value(text)  # the one place the panel turns typed text into a value
