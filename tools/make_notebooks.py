@@ -15,7 +15,7 @@ KERNEL = {"name": "xacct-nb", "display_name": "Python (xacct-nb)", "language": "
 COMMON_PARAMS = '''params_file: str = "../params/local.yaml"  # the environment's access spec; `xacct-nb run --env ENV` sets it'''
 
 SETUP = '''from xacct_nb import provisioning, sessions
-from xacct_nb.notebook import plan_facts, record, show
+from xacct_nb.notebook import dry_run_line, plan_facts, record, show
 from xacct_nb.spec import load_spec
 
 spec = load_spec(params_file)
@@ -47,7 +47,7 @@ caller'''),
 plan'''),
         ("md", "## Apply — only when confirmed"),
         ("code", '''result = provisioning.apply(spec, confirm, main=main, sides=("main",), wait=False) if confirm else None
-result if result else print(f"Dry run: nothing changed. To apply, set confirm = {plan.id!r} (or the env name).")'''),
+result if result else print(dry_run_line(plan))'''),
         ("md", "## What the main account holds now"),
         ("code", '''state = provisioning.live_state(spec, main=main, sides=("main",))
 show(state)'''),
@@ -73,7 +73,7 @@ caller'''),
 plan'''),
         ("code", '''result = (provisioning.apply(spec, confirm, consumer=consumer, sides=("consumer",), wait_timeout=wait_seconds)
           if confirm else None)
-result if result else print(f"Dry run: nothing changed. To apply, set confirm = {plan.id!r} (or the env name).")'''),
+result if result else print(dry_run_line(plan))'''),
         ("code", '''show(provisioning.live_state(spec, consumer=consumer, sides=("consumer",)))
 record(consumer_policy_arn=spec.consumer_policy_arn, consumer_principal=spec.consumer_principal,
        consumer_plan=plan.summary(), consumer_applied=result is not None,
@@ -102,7 +102,10 @@ remote = sessions.assume_from_spec(spec, wait=60)
 sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
         ("code", '''show(tables.describe_all(remote, spec.table_names))'''),
-        ("md", "## Explore\nPick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**."),
+        ("md", "## Explore\nPick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. "
+               "The status line under the button says what ran; the table under it is that Run's result.\n\n"
+               "The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel "
+               "(the cells below read the same tables in plain Python)."),
         ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
@@ -110,7 +113,7 @@ panel'''),
 df = tables.RemoteTable(remote, name).scan(max_items=limit)
 print(f"{len(df)} rows from {name}", "(partial: budget reached)" if df.attrs["xacct"]["partial"] else "")
 show(df)'''),
-        ("code", '''show(summary(df), caption=f"{name}: one row per column")'''),
+        ("code", '''show(summary(df), caption=f"{name}: one row per column", page_length=25)'''),
         ("code", '''plot_numeric(df, title=f"{name}: one histogram per numeric column")'''),
         ("code", '''out = Path(export_dir)
 out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +158,7 @@ consumer_caller = sessions.require_account(consumer, spec.consumer_account_id, "
 plan = provisioning.plan_destroy(spec, main=main, consumer=consumer)
 plan'''),
         ("code", '''result = provisioning.destroy(spec, confirm, main=main, consumer=consumer) if confirm else None
-result if result else print(f"Dry run: nothing deleted. To destroy, set confirm = {plan.id!r} (or the env name).")'''),
+result if result else print(dry_run_line(plan))'''),
         ("code", '''record(destroyed=(f"{len(result.done)} change(s), {result.calls} IAM write call(s)" if result
                   else "dry run: nothing deleted"),
        caller_arn=caller.arn, consumer_caller_arn=consumer_caller.arn, **plan_facts(plan, result))'''),

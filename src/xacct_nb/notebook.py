@@ -128,9 +128,13 @@ def summary(df):
                        max=_number_text(present.max()))
         else:
             row.update(min="", mean="", max="")
-        row["most common"] = str(hashable.mode().iloc[0]) if len(hashable) else ""
+        row["most common"] = _clip(str(hashable.mode().iloc[0])) if len(hashable) else ""
         rows.append(row)
     return pd.DataFrame(rows).set_index("column")
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _hashable(value: Any) -> Any:
@@ -262,3 +266,11 @@ def plan_facts(plan, result) -> dict[str, Any]:
     and whether changes are still waiting for a confirmation."""
     return {"plan_id": plan.id, "plan_text": plan.text(), "applied": result is not None,
             "pending": plan.has_changes and result is None}
+
+
+def dry_run_line(plan) -> str:
+    """What a plan notebook says when nothing was confirmed."""
+    verb = "destroy" if plan.destroy else "apply"
+    if not plan.has_changes:
+        return f"Nothing to {verb}: the live state already matches."
+    return f"Dry run: nothing changed. To {verb}, set confirm = {plan.id!r} (or the env name)."
