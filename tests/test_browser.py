@@ -11,11 +11,22 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    KERNEL_DISPLAY_NAME,
+    KERNEL_READY,
+    NOTEBOOK,
+    REPO,
+    JupyterLab,
+    SandboxProcess,
+    assert_no_errors,
+    assert_tables_rendered,
+    copy_notebooks,
+    open_notebook,
+    run_all_cells,
+)
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-from browser_support import (KERNEL_READY, CHROMIUM, CHROMIUM_FLAGS, KERNEL_DISPLAY_NAME, NOTEBOOK, REPO,
-                             JupyterLab, SandboxProcess, assert_no_errors, assert_tables_rendered,
-                             copy_notebooks, open_notebook, run_all_cells)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

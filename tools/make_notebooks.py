@@ -102,10 +102,10 @@ remote = sessions.assume_from_spec(spec, wait=60)
 sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
         ("code", '''show(tables.describe_all(remote, spec.table_names))'''),
-        ("md", "## Explore\nPick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. "
-               "The status line under the button says what ran; the table under it is that Run's result.\n\n"
-               "The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel "
-               "(the cells below read the same tables in plain Python)."),
+        ("md", """## Explore
+Pick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. The status line under the button says what ran; the table under it is that Run's result.
+
+The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel (the cells below read the same tables in plain Python)."""),
         ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),

@@ -111,8 +111,8 @@ def _progress(line: str) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from .provisioning import plan, plan_destroy
     from .cli_support import side_confirm_lines
+    from .provisioning import plan, plan_destroy
 
     spec = _spec_from_params(args)
     shown = (plan_destroy if args.destroy else plan)(spec)

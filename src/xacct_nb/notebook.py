@@ -64,7 +64,7 @@ def shortest_number(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
     text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def table_html(df, *, caption: str | None = None, page_length: int = 10) -> str:
@@ -90,8 +90,9 @@ def show(df, *, caption: str | None = None, page_length: int = 10) -> None:
 def numeric_columns(df) -> list[str]:
     """Columns whose values are all numbers: int/float dtypes and exact `Decimal` columns
     (object dtype), never booleans."""
-    import pandas as pd
     from decimal import Decimal
+
+    import pandas as pd
 
     names = []
     for name in df.columns:

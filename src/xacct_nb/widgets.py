@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import XacctError
-from .tables import RemoteTable
+from .tables import KeySchema, RemoteTable, TableInfo
 
 SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
 # Scoped to the panel. ToggleButtons put their description on a line of its own (its label is an
@@ -153,7 +153,7 @@ class ExplorerPanel:
             self._tables[name] = RemoteTable(self.session, name)
         return self._tables[name]
 
-    def _info(self):
+    def _info(self) -> TableInfo:
         return self._remote(self.table.value).describe()
 
     def _refresh_indexes(self) -> None:
@@ -176,7 +176,6 @@ class ExplorerPanel:
             return  # already reported by _refresh_indexes
         key = info.key_for(self.index.value or None)
         self.key.placeholder = f"{key.partition_key} value ({_TYPE_NAMES.get(key.partition_type, key.partition_type)})"
-        self.sort_op.description = "Sort key"
         self.sort_value.placeholder = f"{key.sort_key} value" if key.sort_key else "value"
         self._has_sort_key = key.sort_key is not None
         if not key.sort_key:
@@ -186,7 +185,7 @@ class ExplorerPanel:
         self.filter.placeholder = _filter_example(attributes)
         self.projection.placeholder = "all; or: " + ", ".join([*key.names, *attributes][:3])
 
-    def _filterable(self, info, key) -> list[str]:
+    def _filterable(self, info: TableInfo, key: KeySchema) -> list[str]:
         """Attributes of the table that a filter may name (not the read's own key)."""
         known = self._columns_seen.get(info.name) or [
             name for ix in info.indexes for name in ix.key.names] + list(info.key.names)
