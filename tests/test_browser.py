@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -26,7 +28,6 @@ from browser_support import (
     open_notebook,
     run_all_cells,
 )
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -92,7 +92,7 @@ limit: int = 500  # rows the ready-made cells read at most (a budget, not a page
 export_dir: str = "../runs/exports"  # where the export cell writes CSV / Parquet'''),
         ("code", '''from pathlib import Path
 
-from xacct_nb import sessions, tables
+from xacct_nb import RemoteTable, describe_all, sessions, to_csv, to_parquet
 from xacct_nb.notebook import plot_numeric, record, show, summary
 from xacct_nb.spec import load_spec
 from xacct_nb.widgets import ExplorerPanel
@@ -101,7 +101,7 @@ spec = load_spec(params_file)
 remote = sessions.assume_from_spec(spec, wait=60)
 sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
-        ("code", '''show(tables.describe_all(remote, spec.table_names))'''),
+        ("code", '''show(describe_all(remote, spec.table_names))'''),
         ("md", """## Explore
 Pick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. The status line under the button says what ran; the table under it is that Run's result.
 
@@ -110,14 +110,14 @@ The panel is live: it needs this notebook's running kernel, so batch records and
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
         ("code", '''name = table or spec.table_names[0]
-df = tables.RemoteTable(remote, name).scan(max_items=limit)
+df = RemoteTable(remote, name).scan(max_items=limit)
 print(f"{len(df)} rows from {name}", "(partial: budget reached)" if df.attrs["xacct"]["partial"] else "")
 show(df)'''),
         ("code", '''show(summary(df), caption=f"{name}: one row per column", page_length=25)'''),
         ("code", '''plot_numeric(df, title=f"{name}: one histogram per numeric column")'''),
         ("code", '''out = Path(export_dir)
 out.mkdir(parents=True, exist_ok=True)
-csv_path, parquet_path = tables.to_csv(df, out / f"{name}.csv"), tables.to_parquet(df, out / f"{name}.parquet")
+csv_path, parquet_path = to_csv(df, out / f"{name}.csv"), to_parquet(df, out / f"{name}.parquet")
 csv_path, parquet_path'''),
         ("code", '''assumed = sessions.whoami(remote).arn
 record(assumed_arn=assumed, caller_arn=assumed, rows_read=len(df), table_read=name)'''),
