@@ -116,6 +116,12 @@ def test_key_and_sort_controls_follow_the_key_schema(panel):
     assert panel.key.placeholder.startswith("customer_id value")
     assert panel.sort_value.placeholder == "order_id value"
     assert panel.sort_row.layout.display is None  # shown: orders has a sort key
+    assert panel.sort_value.layout.display == "none"  # no condition chosen: no value box
+    panel.sort_op.value = ">"
+    assert panel.sort_value.layout.display is None and panel.sort_value2.layout.display == "none"
+    panel.sort_op.value = "between"
+    assert panel.sort_value2.layout.display is None
+    panel.sort_op.value = ""
     panel.index.value = "by_status"
     assert panel.key.placeholder.startswith("status value")
     assert panel.sort_value.placeholder == "created_at value"

@@ -163,9 +163,10 @@ class ExplorerPanel:
         query = self.mode.value == "query"
         self.key.layout.display = None if query else "none"
         self.sort_row.layout.display = None if query and self._has_sort_key else "none"
-        # the value boxes only when the chosen condition uses them
-        self.sort_value.disabled = not self.sort_op.value
-        self.sort_value2.disabled = self.sort_op.value != "between"
+        # the value boxes only when the chosen condition uses them: a greyed box still holding an
+        # old bound reads as if it applied
+        self.sort_value.layout.display = None if self.sort_op.value else "none"
+        self.sort_value2.layout.display = None if self.sort_op.value == "between" else "none"
 
     def sort_condition(self) -> tuple | None:
         op = self.sort_op.value
