@@ -165,6 +165,7 @@ class JupyterLab(Background):
 
     def __init__(self, home: Path, notebook_dir: Path, *, env: dict[str, str], log: Path):
         self.port, self.token = free_port(), os.urandom(16).hex()
+        self.notebook_dir = notebook_dir
         dirs = {name: home / name for name in ("config", "runtime", "data", "settings", "workspaces",
                                                "ipython")}
         for d in dirs.values():

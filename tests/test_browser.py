@@ -383,3 +383,37 @@ def test_twelve_runs_a_reload_and_an_error(lab, page):
     page.locator(PANEL).scroll_into_view_if_needed()
     shot(page.locator(PANEL), "03-after-reload")
     print(f"03: {len(RUNS)} Runs, an error, a reload and 2 more Runs in {time.monotonic() - started:.1f} s")
+
+
+# -- batch records: the HTML record offline, the notebook record untrusted ----------------------
+
+def test_batch_records_stay_readable(lab, page):
+    """papermill saves no widget state and nbconvert's HTML has no kernel: the record's tables are
+    embedded DataTables. In the HTML record they render offline; the record opened in JupyterLab is
+    untrusted (its scripts do not run), and each table shows its first page as plain HTML."""
+    import shutil
+
+    sandbox, jupyter = lab
+    started = time.monotonic()
+    out = sandbox.cli("run", "03", "--env", "local", "--html", "--runs-dir",
+                      str(jupyter.notebook_dir.parent / "runs"), timeout=240)
+    html = Path(re.search(r"html: (\S+)", out).group(1))
+
+    page.goto(html.as_uri())
+    page.locator("table.dataTable tbody tr").first.wait_for(timeout=20_000)
+    assert "Loading ITables" not in page.inner_text("body")
+    assert page.locator("table.dataTable").count() >= 3  # granted tables, the rows read, the summary
+    shot(page, "03-record-html")
+
+    shutil.copy(html.with_suffix(".ipynb"), jupyter.notebook_dir / "record-03.ipynb")
+    jupyter.end_sessions()
+    open_notebook(page, jupyter, "record-03.ipynb")
+    outputs = f"{NOTEBOOK} .jp-OutputArea-output"
+    page.locator(f"{outputs} table tbody tr").first.wait_for(timeout=20_000)
+    assert page.locator(f"{outputs} table.dataTable").count() == 0, "scripts ran in an untrusted notebook?"
+    visible_rows = page.locator(f"{outputs} table tbody tr:visible").count()
+    assert visible_rows >= 10, f"the untrusted record shows {visible_rows} table rows"
+    assert_tables_rendered(page)  # nothing visible says "Loading ITables"
+    page.locator(f"{outputs} table:visible").nth(1).scroll_into_view_if_needed()
+    shot(page, "03-record-untrusted")
+    print(f"records: HTML and untrusted notebook checked in {time.monotonic() - started:.1f} s")

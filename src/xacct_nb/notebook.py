@@ -33,7 +33,15 @@ def viewer_html() -> str:
     from itables import options
     from itables.javascript import generate_init_offline_itables_html
 
-    return generate_init_offline_itables_html(options.dt_bundle)
+    loader = generate_init_offline_itables_html(options.dt_bundle)
+    # itables' own note for pages where scripts do not run names its API ("init_notebook_mode");
+    # say instead what the reader sees and what to do
+    return loader[: loader.index("</script>") + len("</script>")] + _UNTRUSTED_NOTE
+
+
+_UNTRUSTED_NOTE = ("<noscript><p><i>Tables below show their first page only: this notebook's scripts do "
+                   "not run here (untrusted). Trust it (File ▸ Trust Notebook) or open the run's .html "
+                   "record for paginated tables.</i></p></noscript>")
 
 
 def prepare_tables() -> None:

@@ -111,7 +111,10 @@ class ExplorerPanel:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        bundle = self.widget._repr_mimebundle_()
+        # what a record without widget state (papermill) shows instead of the widget's repr
+        bundle["text/plain"] = "Explorer panel: interactive, in JupyterLab with this notebook's kernel running"
+        display(bundle, raw=True)
 
     def _remote(self, name: str) -> RemoteTable:
         """One RemoteTable per table: each Run reuses its clients and cached DescribeTable."""
