@@ -258,3 +258,7 @@ def test_run_summary_says_how_to_apply_a_dry_run():
     assert record.pending
     record.recorded.update(pending=False, applied=True)
     assert "  applied plan abc123" in record.summary() and not record.pending
+    record.recorded.update(destroyed="7 change(s)")
+    assert "  destroyed plan abc123" in record.summary()
+    record.recorded.update(pending=True)
+    assert "  dry run — to destroy: xacct-nb run 01 --env dev -p confirm=abc123" in record.summary()

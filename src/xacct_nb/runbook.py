@@ -85,12 +85,12 @@ class RunRecord:
             lines.append(f"  as {facts['caller_arn']}")
         if "plan_text" in facts:
             lines += ["  " + line for line in str(facts["plan_text"]).splitlines()]
+        verb, done = ("destroy", "destroyed") if "destroyed" in facts else ("apply", "applied")
         if self.pending:
-            verb = "destroy" if "destroyed" in facts else "apply"
             lines.append(f"  dry run — to {verb}: xacct-nb run {self.notebook[:2]} --env {self.env} "
                          f"-p confirm={facts['plan_id']}")
         elif "plan_text" in facts and facts.get("applied"):
-            lines.append(f"  applied plan {facts['plan_id']}")
+            lines.append(f"  {done} plan {facts['plan_id']}")
         if "rows_read" in facts:
             lines.append(f"  read {facts['rows_read']} rows from {facts.get('table_read')}")
         if "verdict" in facts:
