@@ -165,6 +165,7 @@ class JupyterLab(Background):
 
     def __init__(self, home: Path, notebook_dir: Path, *, env: dict[str, str], log: Path):
         self.port, self.token = free_port(), os.urandom(16).hex()
+        self.notebook_dir = notebook_dir
         dirs = {name: home / name for name in ("config", "runtime", "data", "settings", "workspaces",
                                                "ipython")}
         for d in dirs.values():
@@ -200,6 +201,18 @@ class JupyterLab(Background):
         # ?reset: a fresh workspace, so only this notebook is open
         return f"{self.base}/{path}?reset&token={self.token}"
 
+    def end_sessions(self) -> None:
+        """Shut down every notebook session and its kernel, so the next test opens its notebook
+        fresh (JupyterLab otherwise asks which of the running kernels to use)."""
+        headers = {"Authorization": f"token {self.token}"}
+        with urllib.request.urlopen(urllib.request.Request(f"{self.base}/api/sessions", headers=headers),
+                                    timeout=10) as r:
+            sessions = json.loads(r.read())
+        for session in sessions:
+            req = urllib.request.Request(f"{self.base}/api/sessions/{session['id']}", method="DELETE",
+                                         headers=headers)
+            urllib.request.urlopen(req, timeout=30).close()
+
     def _answers(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.base}/api/status?token={self.token}", timeout=2) as r:
@@ -228,7 +241,7 @@ ERROR_OUTPUTS = (f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='application/
                  f"{NOTEBOOK} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
 
 KERNEL_DISPLAY_NAME = "Python (xacct-nb)"
-_KERNEL_READY = """([panel, kernel]) => {
+KERNEL_READY = """([panel, kernel]) => {
     const indicator = document.querySelector(panel + ' .jp-Notebook-ExecutionIndicator');
     const bar = document.querySelector('#jp-main-statusbar');
     return !!indicator && indicator.getAttribute('data-status') === 'idle'
@@ -252,7 +265,7 @@ def open_notebook(page, lab: JupyterLab, name: str, timeout_ms: int = 60_000) ->
     page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=timeout_ms)
     # The notebook's kernel (from its metadata) is up when the status bar says so: the toolbar's
     # indicator alone says "idle" before any kernel exists, and Run All then asks for a kernel.
-    page.wait_for_function(_KERNEL_READY, arg=[NOTEBOOK, KERNEL_DISPLAY_NAME], timeout=timeout_ms,
+    page.wait_for_function(KERNEL_READY, arg=[NOTEBOOK, KERNEL_DISPLAY_NAME], timeout=timeout_ms,
                            polling=200)
     fail_on_dialog(page)
 

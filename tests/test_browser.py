@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from browser_support import (
     CHROMIUM,
     CHROMIUM_FLAGS,
+    KERNEL_DISPLAY_NAME,
+    KERNEL_READY,
     NOTEBOOK,
     REPO,
     JupyterLab,
@@ -231,3 +234,186 @@ def test_access_matrix_renders_all_pass(lab, page):
 
     print(f"04 in the browser: {time.monotonic() - started:.1f} s, {len(checked)} PASS, "
           f"{len(cells) - len(checked)} SKIPPED")
+
+
+# -- 03: many Runs, a reload, an error ----------------------------------------------------------
+
+# Twelve consecutive Runs across both tables, scan/query, table/index, sort conditions, filters
+# and columns: (table, mode, index, key, sort op, sort values, filter, columns).
+RUNS = [
+    ("orders", "scan", "", "", "", (), "", ""),
+    ("customers", "scan", "", "", "", (), "", ""),
+    ("orders", "query", "", "C0007", "", (), "", ""),
+    ("orders", "query", "", "C0007", "begins_with", ("O0001",), "", ""),
+    ("orders", "query", "by_status", "SHIPPED", "", (), "", ""),
+    ("customers", "query", "", "C0003", "", (), "", ""),
+    ("orders", "query", "by_status", "PENDING", "begins_with", ("2026-0",), "", "order_id, status"),
+    ("orders", "scan", "", "", "", (), "quantity>10", ""),
+    ("customers", "scan", "", "", "", (), "", "customer_id"),
+    ("orders", "query", "", "C0012", "between", ("O000100", "O000900"), "", ""),
+    ("orders", "scan", "by_status", "", "", (), "", ""),
+    ("orders", "query", "", "C0042", ">", ("O000500",), "quantity<15", ""),
+]
+RESULT = f"{PANEL} .xacct-result"
+_RUN_DONE = """([status, result, before]) => {
+    const text = (document.querySelector(status)?.innerText || '').trim();
+    if (!text || text.startsWith('running')) return false;
+    const out = document.querySelector(result);
+    const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
+    return text !== before[0] && marker !== before[1];
+}"""
+
+
+def _status_and_marker(page) -> list[str]:
+    return page.evaluate("""([status, result]) => {
+        const text = (document.querySelector(status)?.innerText || '').trim();
+        const out = document.querySelector(result);
+        const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
+        return [text, marker]; }""", [f"{PANEL} .widget-html", RESULT])
+
+
+def set_controls(page, table, mode, index_name, key, sort_op, sort_values, filter_text, columns) -> None:
+    widget(page, "dropdown", "Table").select_option(table)
+    # the kernel answers a table change with that table's indexes: wait for them
+    wanted = ["(table)", "by_status"] if table == "orders" else ["(table)"]
+    index = widget(page, "dropdown", "Index")
+    deadline = time.monotonic() + 10
+    while index.evaluate("s => [...s.options].map(o => o.textContent)") != wanted:
+        assert time.monotonic() < deadline, f"the Index choices never became {wanted} for {table}"
+        time.sleep(0.1)
+    page.locator(f"{PANEL} .widget-toggle-buttons button", has_text="Query" if mode == "query" else "Scan").click()
+    index.select_option(label=index_name or "(table)")
+    sort_op_box = widget(page, "dropdown", "Sort key")
+    if mode == "query":
+        widget(page, "text", "Key").fill(key)
+        if table == "orders":  # its key and its index's key have a sort key; customers' has not
+            sort_op_box.select_option(label=sort_op or "(any)")
+            boxes = page.locator(f"{PANEL} .widget-hbox:has(label:text-is('Sort key')) input")
+            for box, value in zip(boxes.all(), sort_values):
+                box.fill(value)
+        else:
+            sort_op_box.wait_for(state="hidden", timeout=10_000)
+    else:  # a scan shows neither the key nor the sort condition
+        widget(page, "text", "Key").wait_for(state="hidden", timeout=10_000)
+        sort_op_box.wait_for(state="hidden", timeout=10_000)
+    widget(page, "text", "Filter").fill(filter_text)
+    widget(page, "text", "Columns").fill(columns)
+
+
+def run_panel(page, timeout_ms: int = 30_000) -> tuple[str, int | None]:
+    """Click Run; wait until this Run's status and result are on screen. Returns the status
+    line and the number of entries the result table reports (None when it shows no table)."""
+    before = _status_and_marker(page)
+    page.locator(f"{PANEL} button.widget-button", has_text="Run").click()
+    page.wait_for_function(_RUN_DONE, arg=[f"{PANEL} .widget-html", RESULT, before], timeout=timeout_ms)
+    status = page.locator(f"{PANEL} .widget-html").first.inner_text().strip()
+    tables = page.locator(f"{RESULT} .dt-container")
+    if not re.search(r"\d+\s*rows", status) or re.search(r"\b0\s*rows", status):
+        return status, None
+    # the table must render within 10 s, as a DataTable (not the static preview, not "Loading")
+    page.locator(f"{RESULT} .dt-container table.dataTable tbody tr").first.wait_for(timeout=10_000)
+    assert tables.count() == 1, f"{tables.count()} result tables after one Run; status {status!r}"
+    info = page.locator(f"{RESULT} .dt-info")
+    if not info.count():  # a result that fits one page has no paging controls and no info line
+        return status, page.locator(f"{RESULT} .dt-scroll-body table.dataTable tbody tr").count()
+    entries = re.search(r"of ([\d,]+) entr", info.first.inner_text())
+    assert entries, info.first.inner_text()
+    return status, int(entries.group(1).replace(",", ""))
+
+
+def keep_running_kernel(page, notebook: str) -> None:
+    """After a reload JupyterLab may ask which kernel the notebook should use (its own running
+    kernel is one of the choices): answer as an operator would, with that running kernel."""
+    try:
+        page.locator(".jp-Dialog").wait_for(timeout=3_000)
+    except PlaywrightTimeout:
+        return
+    select = page.locator(".jp-Dialog select")
+    running = [o for o in select.locator("option").all_inner_texts() if o.startswith(f"{notebook} (")]
+    assert running, f"the kernel dialog offers no running kernel of {notebook}"
+    select.select_option(label=running[0])
+    page.locator(".jp-Dialog button", has_text="Select").click()
+    page.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
+
+
+def test_twelve_runs_a_reload_and_an_error(lab, page):
+    _, jupyter = lab
+    jupyter.end_sessions()  # a kernel of its own, not the one an earlier test left running
+    started = time.monotonic()
+    open_notebook(page, jupyter, "03_assume_and_explore.ipynb")
+    run_all_cells(page)
+    page.locator(PANEL).wait_for(timeout=20_000)
+    for n, run in enumerate(RUNS, 1):
+        set_controls(page, *run)
+        status, entries = run_panel(page)
+        rows = int(re.search(r"(\d+)\s*rows", status).group(1))
+        assert entries == rows, f"Run {n} {run}: status says {rows} rows, the table shows {entries}: {status!r}"
+        assert run[0] in status and run[1] in status, f"Run {n}: the status line does not say what ran: {status!r}"
+        if run[2]:
+            assert f"index {run[2]}" in status, status
+        if n in (1, 7, 12):
+            page.locator(PANEL).scroll_into_view_if_needed()
+            shot(page.locator(PANEL), f"03-run-{n:02d}")
+    assert_tables_rendered(page)
+
+    # An error after a result: the old table goes, the error is the only thing shown.
+    set_controls(page, "orders", "query", "", "", "", (), "", "")
+    status, entries = run_panel(page)
+    assert entries is None and "partition key" in status, status
+    assert page.locator(f"{RESULT} table").count() == 0, "an old result table is still shown under the error"
+    shot(page.locator(PANEL), "03-error-after-result")
+
+    # Save, reload the page: JupyterLab restores the panel from the live kernel, and its last
+    # output (the error) and viewer with it; then the normal flow re-runs all cells.
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(1000)
+    page.reload()
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Cell", timeout=60_000)
+    keep_running_kernel(page, "03_assume_and_explore.ipynb")
+    page.wait_for_function(KERNEL_READY, arg=[NOTEBOOK, KERNEL_DISPLAY_NAME], timeout=60_000, polling=200)
+    assert_tables_rendered(page)
+    run_all_cells(page)
+    assert_tables_rendered(page)
+    page.locator(PANEL).wait_for(timeout=20_000)
+    for run in (RUNS[2], RUNS[1]):
+        set_controls(page, *run)
+        status, entries = run_panel(page)
+        assert entries == int(re.search(r"(\d+)\s*rows", status).group(1)), status
+    assert_tables_rendered(page)
+    page.locator(PANEL).scroll_into_view_if_needed()
+    shot(page.locator(PANEL), "03-after-reload")
+    print(f"03: {len(RUNS)} Runs, an error, a reload and 2 more Runs in {time.monotonic() - started:.1f} s")
+
+
+# -- batch records: the HTML record offline, the notebook record untrusted ----------------------
+
+def test_batch_records_stay_readable(lab, page):
+    """papermill saves no widget state and nbconvert's HTML has no kernel: the record's tables are
+    embedded DataTables. In the HTML record they render offline; the record opened in JupyterLab is
+    untrusted (its scripts do not run), and each table shows its first page as plain HTML."""
+    import shutil
+
+    sandbox, jupyter = lab
+    started = time.monotonic()
+    out = sandbox.cli("run", "03", "--env", "local", "--html", "--runs-dir",
+                      str(jupyter.notebook_dir.parent / "runs"), timeout=240)
+    html = Path(re.search(r"html: (\S+)", out).group(1))
+
+    page.goto(html.as_uri())
+    page.locator("table.dataTable tbody tr").first.wait_for(timeout=20_000)
+    assert "Loading ITables" not in page.inner_text("body")
+    assert page.locator("table.dataTable").count() >= 3  # granted tables, the rows read, the summary
+    shot(page, "03-record-html")
+
+    shutil.copy(html.with_suffix(".ipynb"), jupyter.notebook_dir / "record-03.ipynb")
+    jupyter.end_sessions()
+    open_notebook(page, jupyter, "record-03.ipynb")
+    outputs = f"{NOTEBOOK} .jp-OutputArea-output"
+    page.locator(f"{outputs} table tbody tr").first.wait_for(timeout=20_000)
+    assert page.locator(f"{outputs} table.dataTable").count() == 0, "scripts ran in an untrusted notebook?"
+    visible_rows = page.locator(f"{outputs} table tbody tr:visible").count()
+    assert visible_rows >= 10, f"the untrusted record shows {visible_rows} table rows"
+    assert_tables_rendered(page)  # nothing visible says "Loading ITables"
+    page.locator(f"{outputs} table:visible").nth(1).scroll_into_view_if_needed()
+    shot(page, "03-record-untrusted")
+    print(f"records: HTML and untrusted notebook checked in {time.monotonic() - started:.1f} s")

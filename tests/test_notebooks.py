@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -130,3 +131,116 @@ def test_cli_run_rejects_unknown_parameter_before_the_kernel(tmp_path):
     assert proc.returncode == 2
     assert "confrim" in proc.stderr and "confirm" in proc.stderr and "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())
+
+
+# -- the notebooks check their own parameters (papermill used directly) ---------------------------
+
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_notebooks_are_the_generators_output():
+    generator = _generator()
+    for name, cells in generator.NOTEBOOKS.items():
+        built = nbformat.writes(generator.build(name, cells))
+        assert (NOTEBOOKS / f"{name}.ipynb").read_text() == built + "\n" or \
+            (NOTEBOOKS / f"{name}.ipynb").read_text() == built, \
+            f"{name}.ipynb differs from tools/make_notebooks.py: run it and commit the result"
+
+
+def test_the_check_cell_declares_what_papermill_infers():
+    """The cell after `parameters` checks the same names and types `xacct-nb run` checks."""
+    for name in runbook.NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        check = nb.cells[index + 1].source
+        declared = {n: p["type"] for n, p in runbook.declared_parameters(NOTEBOOKS / f"{name}.ipynb").items()}
+        assert f"check_parameters({name + '.ipynb'!r}, {declared!r}" in check, (name, check)
+
+
+def _papermill(notebook: str, out: Path, *params: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{notebook}.ipynb"), str(out),
+            "-k", "xacct-nb", "--no-progress-bar"]
+    for pair in params:
+        key, _, value = pair.partition("=")
+        args += ["-p", key, value]
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=180)
+
+
+def _error_of(output: Path) -> dict:
+    nb = nbformat.read(output, as_version=4)
+    return next(o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                if o.output_type == "error")
+
+
+def test_papermill_with_an_unknown_parameter_fails_like_xacct_nb_run(sandbox, tmp_path):
+    cli = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "run", "01", "--env", "local",
+                          "-p", "confrim=local", "--runs-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    expected = cli.stderr.strip().removeprefix("xacct-nb: error: ")
+    assert cli.returncode == 2 and expected.startswith("parameter confrim is not declared")
+    proc = _papermill("01_main_account_setup", tmp_path / "out.ipynb", "confrim=local")
+    assert proc.returncode != 0, "a misspelt parameter ran as a silent dry run"
+    error = _error_of(tmp_path / "out.ipynb")
+    assert error.ename == "InputError" and error.evalue == expected
+    # one line, not our internal frames; the whole traceback stays one call away
+    assert len(error.traceback) == 2 and expected in error.traceback[0]
+    assert "full_traceback()" in error.traceback[1]
+
+
+def test_papermill_with_an_ill_typed_parameter_fails_with_one_line(sandbox, tmp_path):
+    proc = _papermill("03_assume_and_explore", tmp_path / "out.ipynb", "limit=abc")
+    assert proc.returncode != 0
+    error = _error_of(tmp_path / "out.ipynb")
+    assert error.ename == "InputError"
+    assert error.evalue == str(runbook.invalid_parameter("limit", "abc", "int"))
+
+
+@pytest.mark.parametrize("cwd", ["repo root", "notebooks"])
+def test_papermill_finds_the_default_params_file_from_either_folder(sandbox, tmp_path, cwd):
+    out = tmp_path / "out.ipynb"
+    proc = _papermill("01_main_account_setup", out, cwd=ROOT if cwd == "repo root" else NOTEBOOKS)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    nb = nbformat.read(out, as_version=4)
+    text = json.dumps([o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])])
+    assert "Dry run: nothing changed" in text or "Nothing to apply" in text  # it read params/local.yaml and planned
+
+
+def test_every_sidecar_records_the_caller(demo_run):
+    records, _ = demo_run
+    for record in records:
+        side = json.loads(Path(record.sidecar).read_text())
+        assert side["recorded"].get("caller_arn", "").startswith("arn:aws:"), record.notebook
+
+
+def test_run_all_without_confirm_stops_after_the_dry_runs(sandbox, tmp_path):
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "run-all", "--env", "local",
+                           "--runs-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert time.monotonic() - started < 60  # no waiting for access that was never granted
+    ran = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "local").glob("*.json"))
+    assert ran == ["01_main_account_setup.json", "02_consumer_account_setup.json"], ran
+    out = proc.stdout
+    plan_ids = re.findall(r"dry run — to apply: xacct-nb run (0[12]) --env local -p confirm=(\w+)", out)
+    assert [nb for nb, _ in plan_ids] == ["01", "02"], out
+    assert "to apply: xacct-nb run-all --env local -p confirm=local" in out
+    assert "SIDE" in out and "create" in out  # the plan tables themselves
+
+
+def test_the_ids_xacct_nb_plan_prints_are_accepted_by_each_side(sandbox, tmp_path):
+    plan = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "plan", "--params", "params/local.yaml"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    sides = dict(re.findall(r"to apply the (main|consumer) side: xacct-nb run 0[12] --env local -p confirm=(\w+)",
+                            plan.stdout))
+    assert set(sides) == {"main", "consumer"}, plan.stdout
+    # the notebooks plan one side each: their own plan ids are exactly the printed ones
+    first = _run("01", runs_dir=tmp_path)
+    second = _run("02", runs_dir=tmp_path)
+    assert first.recorded["plan_id"] == sides["main"] and second.recorded["plan_id"] == sides["consumer"]

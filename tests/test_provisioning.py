@@ -344,6 +344,7 @@ def test_cli_plan_apply_export_destroy(sandbox, tmp_path, capsys, monkeypatch):
         done = cli("apply", "--params", str(params), "--yes")
         assert done.returncode == 0, done.stderr
         assert "Applied plan" in done.stdout and "is assumable" in done.stdout
+        assert done.stdout.count("SIDE") == 1, "apply --yes prints the change table twice"
         assert not plan(spec).has_changes
 
         # In-process from here on (a child process costs ~1.5 s): same main(), same exit codes.

@@ -167,3 +167,98 @@ def test_lab_without_a_running_sandbox_says_how_to_start_one(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "lab", "--sandbox", "--dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "xacct-nb sandbox" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_lab_passes_jupyter_options_and_starts_as_root(tmp_path):
+    """`xacct-nb lab --no-browser --port P --ip 127.0.0.1` starts JupyterLab on that port, also as
+    root (where Jupyter refuses to start without --allow-root)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    proc = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--notebooks", str(ROOT / "notebooks"),
+                             "--no-browser", "--port", str(port), "--ip", "127.0.0.1",
+                             "--IdentityProvider.token=t0ken", "--ServerApp.port_retries=0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token=t0ken", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "JupyterLab did not answer on the port it was given"
+                time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_lab_detects_a_dead_sandbox(tmp_path):
+    """A killed sandbox leaves sandbox.json behind: lab says so in one line and removes it."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    (tmp_path / "sandbox.json").write_text(json.dumps(
+        {"endpoint_url": f"http://127.0.0.1:{_free_port()}", "pid": dead.pid}))
+    proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "lab", "--sandbox", "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"process {dead.pid} is gone" in proc.stderr and "xacct-nb sandbox --dir" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "sandbox.json").exists()
+
+
+def test_lab_detects_a_sandbox_that_does_not_answer(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "sandbox.json").write_text(json.dumps(
+        {"endpoint_url": f"http://127.0.0.1:{_free_port()}", "pid": os.getpid()}))  # alive, but no server
+    proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "lab", "--sandbox", "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "does not answer" in proc.stderr
+
+
+def test_other_commands_still_reject_unknown_options():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "verify", "--params", "x.yaml", "--allow-root"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "unrecognized arguments: --allow-root" in proc.stderr
+
+
+def test_run_summary_says_how_to_apply_a_dry_run():
+    record = runbook.RunRecord(
+        notebook="01_main_account_setup", env="dev", ok=True, output="r.ipynb", sidecar="r.json",
+        started="", finished="", seconds=1.0, parameters={}, git_commit=None, html="r.html",
+        recorded={"caller_arn": "arn:aws:iam::1:user/a", "plan_id": "abc123", "pending": True,
+                  "plan_text": "Plan abc123 — apply env dev: 1 to create\nSIDE  RESOURCE\nmain  role"})
+    lines = record.summary()
+    assert "  dry run — to apply: xacct-nb run 01 --env dev -p confirm=abc123" in lines
+    assert "  main  role" in lines and "  html: r.html" in lines and "  record: r.json" in lines
+    assert "  as arn:aws:iam::1:user/a" in lines
+    assert record.pending
+    record.recorded.update(pending=False, applied=True)
+    assert "  applied plan abc123" in record.summary() and not record.pending
+    record.recorded.update(destroyed="7 change(s)")
+    assert "  destroyed plan abc123" in record.summary()
+    record.recorded.update(pending=True)
+    assert "  dry run — to destroy: xacct-nb run 01 --env dev -p confirm=abc123" in record.summary()

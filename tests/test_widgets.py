@@ -5,6 +5,8 @@ The same panel in a real browser is tests/test_browser.py; this proves the Pytho
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from xacct_nb.sandbox.seed import items
@@ -97,3 +99,82 @@ def test_query_without_key_shows_a_clear_error(panel):
     assert panel.run() is None
     assert "partition key" in panel.error and panel.result is before
     assert "color:#b00" in panel.status.value
+
+
+def _reset(panel, **values):
+    panel.table.value = values.pop("table", "orders")
+    panel.mode.value = values.pop("mode", "scan")
+    panel.index.value = values.pop("index", "")
+    panel.key.value, panel.sort_op.value = values.pop("key", ""), values.pop("sort_op", "")
+    panel.filter.value, panel.projection.value = values.pop("filter", ""), ""
+    panel.limit.value = values.pop("limit", 100)
+    assert not values, values
+
+
+def test_key_and_sort_controls_follow_the_key_schema(panel):
+    _reset(panel, mode="query")
+    assert panel.key.placeholder.startswith("customer_id value")
+    assert panel.sort_value.placeholder == "order_id value"
+    assert panel.sort_row.layout.display is None  # shown: orders has a sort key
+    assert panel.sort_value.layout.display == "none"  # no condition chosen: no value box
+    panel.sort_op.value = ">"
+    assert panel.sort_value.layout.display is None and panel.sort_value2.layout.display == "none"
+    panel.sort_op.value = "between"
+    assert panel.sort_value2.layout.display is None
+    panel.sort_op.value = ""
+    panel.index.value = "by_status"
+    assert panel.key.placeholder.startswith("status value")
+    assert panel.sort_value.placeholder == "created_at value"
+    assert "status" not in panel.filter.placeholder  # the index's own key cannot be a query filter
+    panel.table.value = "customers"
+    assert panel.key.placeholder.startswith("customer_id value")
+    assert panel.sort_row.layout.display == "none"  # customers has no sort key
+    panel.mode.value = "scan"
+    assert panel.key.layout.display == "none"  # a scan uses no key
+
+
+def test_filter_placeholder_names_attributes_the_table_has(panel):
+    _reset(panel, table="customers")
+    panel.run()
+    names = [part.split("=")[0].split(">")[0].strip() for part in panel.filter.placeholder.split(",")]
+    assert names and set(names) <= set(panel.result.columns) - {"customer_id"}, panel.filter.placeholder
+    _reset(panel, table="orders")
+    assert "name" not in panel.filter.placeholder  # customers' attribute, not orders'
+
+
+def test_status_line_says_what_ran(panel):
+    _reset(panel, mode="query", index="by_status", key="CANCELLED", sort_op="begins_with",
+           filter="quantity>5")
+    panel.sort_value.value = "2026-03"
+    panel.run()
+    status = panel.status.value
+    meta = panel.result.attrs["xacct"]
+    for part in ("query orders", "index by_status", "key CANCELLED", "sort begins_with 2026-03",
+                 "filter quantity&gt;5", f"{meta['pages']} page", "RCU", " s"):
+        assert part in status, (part, status)
+    assert f"<b>{len(panel.result)}</b> rows" in status
+
+
+def test_each_run_shows_exactly_one_result_and_an_error_clears_it(panel):
+    _reset(panel, mode="query", key="C0007")
+    panel.run()
+    assert len(panel.output.outputs) == 1
+    assert "C0007" in panel.output.outputs[0]["data"]["text/html"]
+    _reset(panel, mode="query", key="C0008")
+    panel.run()
+    assert len(panel.output.outputs) == 1  # replaced, not appended
+    shown = panel.output.outputs[0]["data"]["text/html"]
+    assert "C0008" in shown and "C0007" not in shown
+    _reset(panel, mode="query", key="")
+    assert panel.run() is None
+    assert panel.output.outputs == ()  # no stale table under the error
+    assert "partition key" in panel.status.value
+
+
+def test_the_panel_carries_its_table_viewer(panel):
+    """The DataTables bundle sits in a widget of the panel, so a reloaded page (widgets restored
+    from the kernel) has it without re-running any cell; no CDN address in it."""
+    (viewer,) = panel.viewer.outputs
+    html = viewer["data"]["text/html"]
+    assert len(html) > 100_000 and "itables" in html
+    assert not re.search(r"""(src=|from\s+|import\()\s*['"]https?://""", html), "the viewer loads from the network"

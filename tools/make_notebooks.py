@@ -4,6 +4,7 @@ The notebooks are the reviewed artefact; this script only keeps their structure 
 the notebooks in JupyterLab or here, then run `python tools/make_notebooks.py`.
 """
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -14,7 +15,7 @@ KERNEL = {"name": "xacct-nb", "display_name": "Python (xacct-nb)", "language": "
 COMMON_PARAMS = '''params_file: str = "../params/local.yaml"  # the environment's access spec; `xacct-nb run --env ENV` sets it'''
 
 SETUP = '''from xacct_nb import provisioning, sessions
-from xacct_nb.notebook import record, show
+from xacct_nb.notebook import dry_run_line, plan_facts, record, show
 from xacct_nb.spec import load_spec
 
 spec = load_spec(params_file)
@@ -39,18 +40,20 @@ wait_seconds: int = 120  # after creating the role, wait this long for IAM to le
         ("code", SETUP),
         ("md", "## Who am I?\nThis must be the main account; the notebook stops otherwise."),
         ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
-sessions.require_account(main, spec.main_account_id, "main_profile")'''),
+caller = sessions.require_account(main, spec.main_account_id, "main_profile")
+caller'''),
         ("md", "## The plan\nRead from the live account; documents are compared order-insensitively."),
         ("code", '''plan = provisioning.plan(spec, main=main, sides=("main",))
 plan'''),
         ("md", "## Apply — only when confirmed"),
         ("code", '''result = provisioning.apply(spec, confirm, main=main, sides=("main",), wait=False) if confirm else None
-result if result else print(f"Dry run: nothing changed. To apply, set confirm = {plan.id!r} (or the env name).")'''),
+result if result else print(dry_run_line(plan))'''),
         ("md", "## What the main account holds now"),
         ("code", '''state = provisioning.live_state(spec, main=main, sides=("main",))
 show(state)'''),
         ("code", '''record(role_arn=spec.role_arn, tables={t.table_name: t.access_type for t in spec.table_access_list},
-       main_plan=plan.summary(), main_applied=result is not None)'''),
+       main_plan=plan.summary(), main_applied=result is not None, caller_arn=caller.arn,
+       **plan_facts(plan, result))'''),
     ],
     "02_consumer_account_setup": [
         ("md", """# 02 · Consumer account: who may assume the role
@@ -64,16 +67,18 @@ confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: noth
 wait_seconds: int = 120  # how long to wait for IAM until the analyst can assume the role'''),
         ("code", SETUP),
         ("code", '''consumer = sessions.profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
-sessions.require_account(consumer, spec.consumer_account_id, "consumer_profile")'''),
+caller = sessions.require_account(consumer, spec.consumer_account_id, "consumer_profile")
+caller'''),
         ("code", '''plan = provisioning.plan(spec, consumer=consumer, sides=("consumer",))
 plan'''),
         ("code", '''result = (provisioning.apply(spec, confirm, consumer=consumer, sides=("consumer",), wait_timeout=wait_seconds)
           if confirm else None)
-result if result else print(f"Dry run: nothing changed. To apply, set confirm = {plan.id!r} (or the env name).")'''),
+result if result else print(dry_run_line(plan))'''),
         ("code", '''show(provisioning.live_state(spec, consumer=consumer, sides=("consumer",)))
 record(consumer_policy_arn=spec.consumer_policy_arn, consumer_principal=spec.consumer_principal,
        consumer_plan=plan.summary(), consumer_applied=result is not None,
-       assumable=None if result is None else result.assumable)'''),
+       assumable=None if result is None else result.assumable, caller_arn=caller.arn,
+       **plan_facts(plan, result))'''),
     ],
     "03_assume_and_explore": [
         ("md", """# 03 · Assume the role and explore the remote tables
@@ -87,8 +92,8 @@ limit: int = 500  # rows the ready-made cells read at most (a budget, not a page
 export_dir: str = "../runs/exports"  # where the export cell writes CSV / Parquet'''),
         ("code", '''from pathlib import Path
 
-from xacct_nb import sessions, tables
-from xacct_nb.notebook import record, show
+from xacct_nb import RemoteTable, describe_all, sessions, to_csv, to_parquet
+from xacct_nb.notebook import plot_numeric, record, show, summary
 from xacct_nb.spec import load_spec
 from xacct_nb.widgets import ExplorerPanel
 
@@ -96,23 +101,26 @@ spec = load_spec(params_file)
 remote = sessions.assume_from_spec(spec, wait=60)
 sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
-        ("code", '''show(tables.describe_all(remote, spec.table_names))'''),
-        ("md", "## Explore\nPick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**."),
+        ("code", '''show(describe_all(remote, spec.table_names))'''),
+        ("md", """## Explore
+Pick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. The status line under the button says what ran; the table under it is that Run's result.
+
+The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel (the cells below read the same tables in plain Python)."""),
         ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
         ("code", '''name = table or spec.table_names[0]
-df = tables.RemoteTable(remote, name).scan(max_items=limit)
+df = RemoteTable(remote, name).scan(max_items=limit)
 print(f"{len(df)} rows from {name}", "(partial: budget reached)" if df.attrs["xacct"]["partial"] else "")
 show(df)'''),
-        ("code", '''df.describe(include="all").T'''),
-        ("code", '''numeric = df.select_dtypes("number")
-numeric.iloc[:, : min(3, numeric.shape[1])].plot(kind="hist", bins=30, alpha=0.6, title=f"{name}: numeric columns") if not numeric.empty else None'''),
+        ("code", '''show(summary(df), caption=f"{name}: one row per column", page_length=25)'''),
+        ("code", '''plot_numeric(df, title=f"{name}: one histogram per numeric column")'''),
         ("code", '''out = Path(export_dir)
 out.mkdir(parents=True, exist_ok=True)
-csv_path, parquet_path = tables.to_csv(df, out / f"{name}.csv"), tables.to_parquet(df, out / f"{name}.parquet")
+csv_path, parquet_path = to_csv(df, out / f"{name}.csv"), to_parquet(df, out / f"{name}.parquet")
 csv_path, parquet_path'''),
-        ("code", '''record(assumed_arn=sessions.whoami(remote).arn, rows_read=len(df), table_read=name)'''),
+        ("code", '''assumed = sessions.whoami(remote).arn
+record(assumed_arn=assumed, caller_arn=assumed, rows_read=len(df), table_read=name)'''),
     ],
     "04_verify_access": [
         ("md", """# 04 · Verify access: is reality exactly what the spec says?
@@ -122,15 +130,17 @@ a harmless probe runs as the assumed role; the result is compared with what the 
 allow. It also checks that ungranted tables are denied, that an outsider account cannot assume the
 role and (when set) that the external id is enforced. **The notebook fails if any cell is FAIL.**"""),
         ("params", COMMON_PARAMS),
-        ("code", '''from xacct_nb.notebook import record
+        ("code", '''from xacct_nb import sessions
+from xacct_nb.notebook import record
 from xacct_nb.spec import load_spec
 from xacct_nb.verify import verify_access
 
 spec = load_spec(params_file)
+analyst = sessions.profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
 matrix = verify_access(spec)
 matrix.styled()'''),
-        ("code", '''record(matrix=matrix.summary())
-matrix.assert_ok()'''),
+        ("code", '''record(matrix=matrix.summary(), verdict=matrix.headline(), caller_arn=sessions.whoami(analyst).arn)
+matrix.assert_ok();  # the matrix is shown above; this only fails the run on a FAIL'''),
     ],
     "05_teardown": [
         ("md", """# 05 · Teardown: remove what xacct-nb created
@@ -141,17 +151,36 @@ resource without the tag is reported and left alone. Dry run unless `confirm` is
         ("params", COMMON_PARAMS + '''
 confirm: str = ""  # plan id (or env name) to destroy; empty means a dry run: nothing changes'''),
         ("code", SETUP),
-        ("code", '''plan = provisioning.plan_destroy(spec)
+        ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
+consumer = sessions.profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
+caller = sessions.require_account(main, spec.main_account_id, "main_profile")
+consumer_caller = sessions.require_account(consumer, spec.consumer_account_id, "consumer_profile")
+plan = provisioning.plan_destroy(spec, main=main, consumer=consumer)
 plan'''),
-        ("code", '''result = provisioning.destroy(spec, confirm) if confirm else None
-result if result else print(f"Dry run: nothing deleted. To destroy, set confirm = {plan.id!r} (or the env name).")'''),
+        ("code", '''result = provisioning.destroy(spec, confirm, main=main, consumer=consumer) if confirm else None
+result if result else print(dry_run_line(plan))'''),
         ("code", '''record(destroyed=(f"{len(result.done)} change(s), {result.calls} IAM write call(s)" if result
-                  else "dry run: nothing deleted"))'''),
+                  else "dry run: nothing deleted"),
+       caller_arn=caller.arn, consumer_caller_arn=consumer_caller.arn, **plan_facts(plan, result))'''),
     ],
 }
 
 
-def build(cells):
+# Parameters that are paths: their defaults are relative to notebooks/ (see check_parameters).
+PATH_PARAMETERS = ("params_file", "export_dir")
+
+
+def check_cell(notebook: str, parameters: str) -> str:
+    """The cell right after `parameters` (papermill injects its cell between the two): checks
+    the injected names and every value's type against the annotations of the parameters cell."""
+    declared = {node.target.id: ast.unparse(node.annotation)
+                for node in ast.parse(parameters).body if isinstance(node, ast.AnnAssign)}
+    paths = tuple(name for name in PATH_PARAMETERS if name in declared)
+    return ("from xacct_nb.notebook import check_parameters\n\n"
+            f"check_parameters({notebook!r}, {declared!r}, paths={paths!r})")
+
+
+def build(name, cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = KERNEL
     nb.metadata["language_info"] = {"name": "python"}
@@ -160,9 +189,10 @@ def build(cells):
             nb.cells.append(nbformat.v4.new_markdown_cell(text))
         else:
             cell = nbformat.v4.new_code_cell(text)
+            nb.cells.append(cell)
             if kind == "params":
                 cell.metadata["tags"] = ["parameters"]
-            nb.cells.append(cell)
+                nb.cells.append(nbformat.v4.new_code_cell(check_cell(f"{name}.ipynb", text)))
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"c{i:02d}"  # stable ids keep diffs small
     return nb
@@ -171,5 +201,5 @@ def build(cells):
 if __name__ == "__main__":
     NB.mkdir(exist_ok=True)
     for name, cells in NOTEBOOKS.items():
-        nbformat.write(build(cells), NB / f"{name}.ipynb")
+        nbformat.write(build(name, cells), NB / f"{name}.ipynb")
         print("wrote", NB / f"{name}.ipynb")

@@ -1,7 +1,8 @@
 """`xacct-nb` — one entry point, thin subcommands over the library.
 
 Exit codes: 0 success; 1 an AWS failure (or a verification FAIL); 2 refused or invalid input
-(nothing was changed). Errors are one line on stderr; `--debug` adds the traceback.
+(nothing was changed); 3 `run-all` stopped after dry runs because nothing was confirmed.
+Errors are one line on stderr; `--debug` adds the traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .spec import AccessSpec
 
 CLI_PROGRESS_EVERY = 10  # pages between two progress lines when stderr is not a terminal
+
+EXIT_CONFIRM = 3  # run-all: dry runs done, changes wait for confirm (documented in the README)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -73,8 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runbook import run_notebook
 
     record = run_notebook(args.notebook, args.env, parse_assignments(args.param), html=args.html,
-                          runs_dir=args.runs_dir, log=print)
-    print(f"record: {record.sidecar}")
+                          runs_dir=args.runs_dir, log=print)  # prints the run's summary
     return 0 if record.ok else 1
 
 
@@ -83,27 +85,25 @@ def cmd_run_all(args: argparse.Namespace) -> int:
 
     records = run_all(args.env, parse_assignments(args.param), html=args.html,
                       runs_dir=args.runs_dir, log=print)
-    return 0 if all(r.ok for r in records) else 1
+    if not all(r.ok for r in records):
+        return 1
+    if any(r.pending for r in records):
+        print(f"stopped after the dry runs: nothing was applied, so the next notebooks would only wait "
+              f"for access that does not exist yet — to apply: xacct-nb run-all --env {args.env} "
+              f"-p confirm={args.env}")
+        return EXIT_CONFIRM
+    return 0
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    import os
     import subprocess
 
-    from .sandbox import load_running
+    from .cli_support import lab_command, sandbox_env
 
     env = dict(os.environ)
     if args.sandbox:
-        running = load_running(args.dir)
-        if running is None:
-            raise InputError(f"no running sandbox found in {args.dir} — start one with "
-                             "`xacct-nb sandbox` in another terminal, or drop --sandbox")
-        state = os.path.abspath(args.dir)
-        env.update(AWS_CONFIG_FILE=os.path.join(state, "config"),
-                   AWS_SHARED_CREDENTIALS_FILE=os.path.join(state, "credentials"))
-    cmd = [sys.executable, "-m", "jupyterlab", "--notebook-dir", args.notebooks,
-           "--ServerApp.ip=127.0.0.1"]
-    return subprocess.call(cmd, env=env)
+        env.update(sandbox_env(args.dir))
+    return subprocess.call(lab_command(args.notebooks, args.jupyter_args), env=env)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -123,10 +123,15 @@ def _progress(line: str) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .cli_support import side_confirm_lines
     from .provisioning import plan, plan_destroy
 
     spec = _spec_from_params(args)
-    print((plan_destroy if args.destroy else plan)(spec).text())
+    shown = (plan_destroy if args.destroy else plan)(spec)
+    print(shown.text())
+    if shown.has_changes and not args.destroy:
+        for line in side_confirm_lines(shown):
+            print(line)
     return 0
 
 
@@ -135,7 +140,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     spec = _spec_from_params(args)
     shown = plan(spec)
-    print(shown.text())
+    # With --yes the result lists the changes made, so the plan shows only its headline.
+    print(shown.headline() if args.yes and shown.has_changes else shown.text())
     if not args.yes and shown.has_changes:
         print(f"dry run: nothing changed; re-run with --yes to apply plan {shown.id}")
         return 0
@@ -308,7 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", action="store_true", help="point it at the running sandbox's profiles")
     p.add_argument("--dir", default=DEFAULT_DIR, help=f"the sandbox's folder (default {DEFAULT_DIR})")
     p.add_argument("--notebooks", default="notebooks", help="folder to open (default notebooks/)")
-    p.set_defaults(func=cmd_lab)
+    p.epilog = ("Other options go to Jupyter unchanged, e.g. --no-browser --port 8890 --ip 0.0.0.0 "
+                "(--allow-root is added when running as root).")
+    p.set_defaults(func=cmd_lab, jupyter_args=[])
 
     p = sub.add_parser("demo", help="the whole job on a fresh local sandbox: notebooks 01→05 via papermill")
     p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
@@ -371,7 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.jupyter_args = unknown  # `lab` passes Jupyter's own options through
     if args.debug:
         import logging
 

@@ -40,6 +40,12 @@ class XacctError(Exception):
     def __init__(self, message: str):
         super().__init__(one_line(message))
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error in a notebook cell: the one line, not our internal
+        frames. `xacct_nb.notebook.full_traceback()` prints the whole traceback."""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}",
+                "(whole traceback: from xacct_nb.notebook import full_traceback; full_traceback())"]
+
 
 class InputError(XacctError):
     """Bad or refused input. Raised before any AWS call, so nothing changed."""

@@ -1,12 +1,22 @@
 """Small helpers for the runbook notebooks' cells: show things nicely, record facts for the run's
-audit sidecar, and stop early with a clear message. No AWS logic lives here."""
+audit sidecar, and stop early with a clear message. No AWS logic lives here.
+
+Tables are itables DataTables that need no internet: the DataTables bundle is embedded (not
+loaded from a CDN), and every table carries a static first page that shows where scripts do not
+run (an untrusted notebook, a plain viewer).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .runbook import RECORD_MIME
+
+PAGE_LENGTHS = [10, 25, 50, 100]
+NUMERIC_PLOTS_MAX = 12  # histograms in the ready-made plot cell: a small grid, not a wall
+_viewer_shown_in_cell: int | None = None
 
 
 def record(**facts: Any) -> None:
@@ -17,30 +27,64 @@ def record(**facts: Any) -> None:
     display({RECORD_MIME: payload, "text/plain": ""}, raw=True)
 
 
-_ITABLES_READY = False
-PAGE_LENGTHS = [10, 25, 50, 100]
+def viewer_html() -> str:
+    """The DataTables bundle as an HTML output (≈1 MB, embedded). Loading it twice on one page
+    does nothing the second time, so every output that needs it may carry it."""
+    from itables import options
+    from itables.javascript import generate_init_offline_itables_html
+
+    loader = generate_init_offline_itables_html(options.dt_bundle)
+    # itables' own note for pages where scripts do not run names its API ("init_notebook_mode");
+    # say instead what the reader sees and what to do
+    return loader[: loader.index("</script>") + len("</script>")] + _UNTRUSTED_NOTE
+
+
+_UNTRUSTED_NOTE = ("<noscript><p><i>Tables below show their first page only: this notebook's scripts do "
+                   "not run here (untrusted). Trust it (File ▸ Trust Notebook) or open the run's .html "
+                   "record for paginated tables.</i></p></noscript>")
 
 
 def prepare_tables() -> None:
-    """Load the table viewer into the notebook once (call it from a top-level cell)."""
-    global _ITABLES_READY
-    if _ITABLES_READY:
-        return
-    import itables
+    """Load the table viewer into the output of the running cell, once per cell execution.
 
-    # connected=False embeds the DataTables bundle: by default itables loads it from the
-    # internet, and on machines without it every table stays at "Loading…".
-    itables.init_notebook_mode(all_interactive=False, connected=False)
-    _ITABLES_READY = True
+    Not once per kernel: after a page reload, or a notebook closed and reopened while its kernel
+    runs, the page has lost what earlier cells loaded, and a re-run cell must bring it along."""
+    from IPython.display import HTML, display
+
+    global _viewer_shown_in_cell
+    cell = _execution_count()
+    if cell is not None and cell == _viewer_shown_in_cell:
+        return
+    display(HTML(viewer_html()))
+    _viewer_shown_in_cell = cell
+
+
+def _execution_count() -> int | None:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return None if shell is None else shell.execution_count
+
+
+def shortest_number(value: float) -> str:
+    """A float as written: the shortest text that reads back as the same number (417.87, not
+    417.870; 1033, not 1033.00). pandas formats a float column with one precision for all rows."""
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    text = repr(float(value))
+    return text.removesuffix(".0")
 
 
 def table_html(df, *, caption: str | None = None, page_length: int = 10) -> str:
-    """A paginated, sortable, searchable HTML table (itables) that also works in exported HTML."""
+    """A paginated, sortable, searchable, horizontally scrolling HTML table (itables, offline)
+    that also works in exported HTML. Needs the viewer on the page (`prepare_tables`)."""
     import itables
+    import pandas as pd
 
-    return itables.to_html_datatable(df, caption=caption, lengthMenu=PAGE_LENGTHS,
-                                     pageLength=page_length, maxBytes=0,
-                                     classes="display compact nowrap")
+    with pd.option_context("display.float_format", shortest_number):
+        return itables.to_html_datatable(df, caption=caption, lengthMenu=PAGE_LENGTHS,
+                                         pageLength=page_length, maxBytes=0, connected=False,
+                                         scrollX=True, classes="display compact nowrap")
 
 
 def show(df, *, caption: str | None = None, page_length: int = 10) -> None:
@@ -51,8 +95,191 @@ def show(df, *, caption: str | None = None, page_length: int = 10) -> None:
     display(HTML(table_html(df, caption=caption, page_length=page_length)))
 
 
+def numeric_columns(df) -> list[str]:
+    """Columns whose values are all numbers: int/float dtypes and exact `Decimal` columns
+    (object dtype), never booleans."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    names = []
+    for name in df.columns:
+        column = df[name]
+        if pd.api.types.is_bool_dtype(column):
+            continue
+        if pd.api.types.is_numeric_dtype(column):
+            names.append(name)
+        elif column.dtype == object:
+            values = column.dropna()
+            if len(values) and all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
+                                   for v in values):
+                names.append(name)
+    return names
+
+
+def summary(df):
+    """One row per column, with what fits its type: numbers get min/mean/max, everything gets
+    its type, how many values are present and distinct, and the most common value."""
+    import pandas as pd
+
+    numeric = set(numeric_columns(df))
+    rows = []
+    for name in df.columns:
+        column = df[name]
+        present = column.dropna()
+        row: dict[str, Any] = {"column": name, "type": str(column.dtype), "present": len(present),
+                               "missing": len(column) - len(present)}
+        hashable = present.map(_hashable)
+        row["distinct"] = hashable.nunique()
+        if name in numeric and len(present):
+            values = present.astype(float)
+            row.update(min=_number_text(present.min()), mean=shortest_number(round(values.mean(), 6)),
+                       max=_number_text(present.max()))
+        else:
+            row.update(min="", mean="", max="")
+        row["most common"] = _clip(str(hashable.mode().iloc[0])) if len(hashable) else ""
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("column")
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, bytes)) else repr(value)
+
+
+def _number_text(value: Any) -> str:
+    return shortest_number(value) if isinstance(value, float) else str(value)
+
+
+def plot_numeric(df, *, title: str = "") -> None:
+    """A histogram per numeric column, each on its own axis, in a small grid (up to
+    NUMERIC_PLOTS_MAX columns). Shows the figure and returns nothing."""
+    import matplotlib.pyplot as plt
+
+    names = numeric_columns(df)[:NUMERIC_PLOTS_MAX]
+    if not names:
+        print("no numeric columns to plot")
+        return
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        _histogram(ax, df[name].dropna())
+        ax.set_title(str(name))
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    plt.show()
+
+
+def _histogram(ax, values) -> None:
+    """A histogram, or the range in words when floats cannot tell the values apart (e.g. integers
+    past 2**53 that differ only in their last digits)."""
+    try:
+        ax.hist(values.astype(float), bins=30, color="#4c72b0")
+    except ValueError:
+        ax.text(0.5, 0.5, f"{len(values)} values from\n{values.min()}\nto {values.max()}\n(too close to bin as floats)",
+                ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
 def stop(message: str) -> None:
     """End the notebook here with one clear line (papermill records it as the run's error)."""
     from .errors import InputError
 
     raise InputError(message)
+
+
+def full_traceback() -> None:
+    """Print the whole traceback of the last error (cells show only its one-line message)."""
+    import sys
+    import traceback
+
+    error = getattr(sys, "last_value", None)
+    if error is None:
+        print("no error so far in this kernel")
+        return
+    traceback.print_exception(error)
+
+
+# -- the cell after `parameters` --------------------------------------------------------------
+
+_PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict,
+    "tuple": tuple}
+
+
+def check_parameters(notebook: str, declared: dict[str, str], *, paths: tuple[str, ...] = ()) -> None:
+    """Validate the parameters in the cell right after the `parameters` cell.
+
+    papermill puts its `injected-parameters` cell between the two and only warns about names the
+    notebook does not declare, so a direct `papermill … -p` run is checked here, with the same
+    one-line errors as `xacct-nb run`: every injected name must be declared, every value must
+    have its declared type (text is parsed as `-p` text is). Relative `paths` that were not
+    injected are the notebook's defaults, written relative to notebooks/: they resolve there
+    whether the kernel runs in notebooks/ or in the repository root."""
+    from pathlib import Path
+
+    from IPython import get_ipython
+
+    from .runbook import coerce, invalid_parameter, unknown_parameter
+
+    shell = get_ipython()
+    namespace = shell.user_ns
+    injected = _injected_names(namespace.get("In", []))
+    for name in sorted(injected):
+        if name not in declared:
+            raise unknown_parameter(name, notebook, declared)
+    for name, type_name in declared.items():
+        value = coerce(name, namespace[name], type_name)
+        expected = _PYTHON_TYPES.get(type_name)
+        if expected and (not isinstance(value, expected) or (type_name != "bool" and isinstance(value, bool))):
+            raise invalid_parameter(name, value, type_name)
+        namespace[name] = value
+    folder = _notebooks_folder(Path.cwd(), notebook)
+    for name in paths:
+        path = Path(namespace[name])
+        if not path.is_absolute():
+            namespace[name] = str(((Path.cwd() if name in injected else folder) / path).resolve())
+
+
+def _injected_names(history: list[str]) -> set[str]:
+    """Names assigned by papermill's injected cell, if that is the cell that ran just before
+    this one (`In[-1]` is this cell). papermill writes it as '# Parameters' + assignments."""
+    import ast
+
+    if len(history) < 2 or not history[-2].lstrip().startswith("# Parameters"):
+        return set()
+    return {target.id for node in ast.parse(history[-2]).body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def _notebooks_folder(cwd, notebook: str):
+    """Where the notebook's relative defaults start: its own folder (papermill's cwd may be the
+    repository root, or anywhere)."""
+    for folder in (cwd, cwd / "notebooks"):
+        if (folder / notebook).exists():
+            return folder
+    return cwd
+
+
+
+def plan_facts(plan, result) -> dict[str, Any]:
+    """What a plan notebook (01, 02, 05) records for `xacct-nb run`'s summary: the plan, its id,
+    and whether changes are still waiting for a confirmation."""
+    return {"plan_id": plan.id, "plan_text": plan.text(), "applied": result is not None,
+            "pending": plan.has_changes and result is None}
+
+
+def dry_run_line(plan) -> str:
+    """What a plan notebook says when nothing was confirmed."""
+    verb = "destroy" if plan.destroy else "apply"
+    if not plan.has_changes:
+        return f"Nothing to {verb}: the live state already matches."
+    return f"Dry run: nothing changed. To {verb}, set confirm = {plan.id!r} (or the env name)."

@@ -71,6 +71,35 @@ class RunRecord:
             f"FAILED at cell {error.get('cell')}: {error.get('ename')}: {error.get('evalue')}"
         return f"{self.notebook}: {status} ({self.seconds:.1f} s) -> {self.output}"
 
+    @property
+    def pending(self) -> bool:
+        """A dry run that left changes waiting for a confirmation."""
+        return bool(self.recorded.get("pending"))
+
+    def summary(self) -> list[str]:
+        """One screen of what the notebook did, from what it recorded: the caller, the plan and
+        how to apply it, rows read, the verification verdict."""
+        facts = self.recorded
+        lines = [self.line()]
+        if "caller_arn" in facts:
+            lines.append(f"  as {facts['caller_arn']}")
+        if "plan_text" in facts:
+            lines += ["  " + line for line in str(facts["plan_text"]).splitlines()]
+        verb, done = ("destroy", "destroyed") if "destroyed" in facts else ("apply", "applied")
+        if self.pending:
+            lines.append(f"  dry run — to {verb}: xacct-nb run {self.notebook[:2]} --env {self.env} "
+                         f"-p confirm={facts['plan_id']}")
+        elif "plan_text" in facts and facts.get("applied"):
+            lines.append(f"  {done} plan {facts['plan_id']}")
+        if "rows_read" in facts:
+            lines.append(f"  read {facts['rows_read']} rows from {facts.get('table_read')}")
+        if "verdict" in facts:
+            lines.append(f"  {facts['verdict']}")
+        if self.html:
+            lines.append(f"  html: {self.html}")
+        lines.append(f"  record: {self.sidecar}")
+        return lines
+
 
 # -- resolving inputs (no kernel yet) ------------------------------------------------------
 
@@ -140,13 +169,14 @@ def coerce(name: str, text: Any, type_name: str) -> Any:
                 raise ValueError
             return value
     except (ValueError, SyntaxError):
-        raise InputError(f"parameter {name}: {text!r} is not a valid {type_name} — "
-                         f"pass e.g. -p {name}={_example(type_name)}") from None
+        raise invalid_parameter(name, text, type_name) from None
     return text  # str, or a type papermill could not infer: passed through as text
 
 
-def _example(type_name: str) -> str:
-    return {"bool": "true", "int": "10", "float": "0.5", "list": "'[\"a\"]'", "dict": "'{}'"}.get(type_name, "text")
+def invalid_parameter(name: str, value: Any, type_name: str) -> InputError:
+    """The error for a value that is not of the parameter's type (also raised inside notebooks)."""
+    example = {"bool": "true", "int": "10", "float": "0.5", "list": "'[\"a\"]'", "dict": "'{}'"}.get(type_name, "text")
+    return InputError(f"parameter {name}: {value!r} is not a valid {type_name} — pass e.g. -p {name}={example}")
 
 
 def build_parameters(nb: Path, env: str, overrides: Mapping[str, Any] | None,
@@ -157,10 +187,15 @@ def build_parameters(nb: Path, env: str, overrides: Mapping[str, Any] | None,
         parameters["params_file"] = str(params_file(env, params_dir))
     for name, value in (overrides or {}).items():
         if name not in declared:
-            raise InputError(f"parameter {name} is not declared by {nb.name} — accepted: "
-                             + ", ".join(sorted(declared)))
+            raise unknown_parameter(name, nb.name, declared)
         parameters[name] = coerce(name, value, declared[name]["type"])
     return parameters
+
+
+def unknown_parameter(name: str, notebook: str, declared: Mapping[str, Any]) -> InputError:
+    """The error for a parameter the notebook does not declare (also raised inside notebooks)."""
+    return InputError(f"parameter {name} is not declared by {notebook} — accepted: "
+                      + ", ".join(sorted(declared)))
 
 
 def check_kernel(kernel: str = KERNEL) -> None:
@@ -209,17 +244,21 @@ def run_notebook(notebook: str, env: str, overrides: Mapping[str, Any] | None = 
     _write_sidecar(record, secrets)
     os.chmod(output, 0o444)  # the record is evidence: read-only once written
     if log:
-        log(record.line())
+        log("\n".join(record.summary()))
     return record
 
 
 def run_all(env: str, overrides: Mapping[str, Any] | None = None, *,
             notebooks: tuple[str, ...] = RUN_ALL, **kwargs: Any) -> list[RunRecord]:
-    """Run notebooks in order; stop at the first failure. Overrides go to the notebooks that declare them."""
-    records = []
+    """Run notebooks in order; stop at the first failure, and before the first notebook without
+    a `confirm` parameter (03, 04) when a dry run left changes unapplied: those notebooks would
+    only wait for access that was never granted. Overrides go to the notebooks that declare them."""
+    records: list[RunRecord] = []
     for name in notebooks:
         nb = notebook_path(name, kwargs.get("notebooks_dir", "notebooks"))
         declared = declared_parameters(nb)
+        if "confirm" not in declared and any(r.pending for r in records):
+            break
         mine = {k: v for k, v in (overrides or {}).items() if k in declared}
         record = run_notebook(name, env, mine, **kwargs)
         records.append(record)

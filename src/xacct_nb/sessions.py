@@ -108,7 +108,10 @@ class Identity:
     def frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame({"value": list(asdict(self).values())}, index=list(asdict(self)))
+        values = {name: "—" if value is None else value for name, value in asdict(self).items()}
+        if self.expires is None:
+            values["expires"] = "does not expire (long-term credentials)"
+        return pd.DataFrame({"value": list(values.values())}, index=list(values))
 
     def _repr_html_(self) -> str:
         return self.frame().to_html()
