@@ -35,8 +35,7 @@ Terraform module names them:
 It is a dry run unless `confirm` is set to the plan id shown below (or the env name).
 Batch: `xacct-nb run 01 --env ENV -p confirm=PLAN_ID`."""),
         ("params", COMMON_PARAMS + '''
-confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: nothing changes
-wait_seconds: int = 120  # after creating the role, wait this long for IAM to let the analyst assume it'''),
+confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: nothing changes'''),
         ("code", SETUP),
         ("md", "## Who am I?\nThis must be the main account; the notebook stops otherwise."),
         ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
