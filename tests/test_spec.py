@@ -414,6 +414,30 @@ def test_overrides_replace_top_level_keys_and_coerce_ints() -> None:
     assert spec.max_session_duration == 7200 and spec.external_id == "from-cli"
 
 
+def test_trust_options_default_to_the_consumer_principal_only() -> None:
+    spec = parse_spec(VALID)
+    assert not spec.trust_whole_consumer_account and not spec.require_source_identity
+    assert spec.trusted_principals == (VALID["consumer_principal"],)
+    listed = parse_spec(variant(trusted_principal_arns=[VALID["consumer_principal"]]))
+    assert listed.trusted_principals == (VALID["consumer_principal"],)
+    assert parse_spec(variant(trust_whole_consumer_account=True)).trusted_principals == ()
+
+
+def test_whole_account_trust_contradicts_a_principal_list() -> None:
+    err = spec_error(variant(trust_whole_consumer_account=True, trusted_principal_arns=[VALID["consumer_principal"]]))
+    assert err.field == "trust_whole_consumer_account" and "\n" not in str(err)
+
+
+@pytest.mark.parametrize("key", ["trust_whole_consumer_account", "require_source_identity"])
+def test_flags_take_booleans_and_cli_words(key: str) -> None:
+    assert getattr(parse_spec(VALID, {key: "true"}), key) is True
+    assert getattr(parse_spec(VALID, {key: "False"}), key) is False
+    assert getattr(parse_spec(variant(**{key: True})), key) is True
+    for bad in ("yes please", 1, "1"):
+        err = spec_error(variant(**{key: bad}))
+        assert err.field == key and "true or false" in str(err)
+
+
 @pytest.mark.parametrize("overrides, field", [
     ({"max_session_duration": "abc"}, "max_session_duration"),
     ({"max_session_duration": "7_200"}, "max_session_duration"),

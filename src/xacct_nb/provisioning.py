@@ -570,10 +570,12 @@ def _role_steps(spec: AccessSpec, iam: Any, live: _LiveRole | None) -> list[_Ste
 
 def _trust_summary(spec: AccessSpec) -> str:
     text = f"trusts arn:aws:iam::{spec.consumer_account_id}:root"
-    if spec.trusted_principal_arns:
-        text += f" narrowed to {len(spec.trusted_principal_arns)} principal ARN(s)"
+    if spec.trusted_principals:
+        text += f" narrowed to {len(spec.trusted_principals)} principal ARN(s)"
     if spec.external_id:
         text += " with an external id"
+    if spec.require_source_identity:
+        text += " requiring a SourceIdentity"
     return text
 
 
