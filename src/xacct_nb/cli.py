@@ -37,7 +37,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
-    from .sessions import assume_from_spec, profile_session, require_account, whoami
+    from .sessions import analyst_identity, assume_from_spec, profile_session, whoami
 
     if args.params is None:
         if args.assume:
@@ -48,7 +48,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.params)
     analyst = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
-    print(f"analyst: {require_account(analyst, spec.consumer_account_id, 'analyst_profile')}")
+    print(f"analyst: {analyst_identity(spec, analyst)}")
     if args.assume:
         role = assume_from_spec(spec, source=analyst, progress=lambda msg: print(msg, file=sys.stderr))
         print(f"role:    {whoami(role)}")
