@@ -33,11 +33,16 @@ def test_profiles_carry_the_endpoint(sandbox):
 
 def test_seeded_tables_hold_what_was_seeded(sandbox):
     ddb = sandbox.session("sandbox-main").client("dynamodb")
-    assert sorted(ddb.list_tables()["TableNames"]) == ["customers", "orders", "payments"]
+    assert sorted(ddb.list_tables()["TableNames"]) == ["customers", "ledger", "orders", "payments"]
     expected = list(items("orders", 2000))
     got = ddb.get_item(TableName="orders", Key={"customer_id": expected[97]["customer_id"],
                                                 "order_id": expected[97]["order_id"]})["Item"]
     assert got == expected[97]  # wire format round trip, incl. a number past 2**63
+    signed = expected[11]
+    got = ddb.get_item(TableName="orders", Key={"customer_id": signed["customer_id"],
+                                                "order_id": signed["order_id"]})["Item"]["signature"]["B"]
+    assert got == signed["signature"]["B"] and len(got) == 16  # real binary, encoded once on the wire
+    assert any(byte > 127 for item in expected if "signature" in item for byte in item["signature"]["B"])
     desc = ddb.describe_table(TableName="orders")["Table"]
     assert desc["ItemCount"] == 2000
     assert desc["GlobalSecondaryIndexes"][0]["IndexName"] == "by_status"

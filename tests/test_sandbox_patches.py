@@ -6,29 +6,12 @@ Resources here are prefixed `patchtest-` so they never meet the provisioning tes
 
 from __future__ import annotations
 
-import json
-import uuid
-
-import boto3
 import pytest
-from botocore.exceptions import ClientError
 
-from xacct_nb.errors import explain, is_access_denied
+from sandbox_policy_helpers import CONSUMER, MAIN, TABLE_ARN, assume as _assume, denied as _denied
+from sandbox_policy_helpers import doc as _doc, role, trust as _trust, user_session
+from xacct_nb.errors import explain
 from xacct_nb.sandbox import patches
-
-MAIN, CONSUMER = "111111111111", "222222222222"
-TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{MAIN}:table/orders"
-
-
-def _doc(statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
-def _trust(principal, condition=None):
-    st = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
-    if condition:
-        st["Condition"] = condition
-    return _doc([st])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +28,7 @@ def consumer_user(sandbox):
     iam.put_user_policy(UserName=name, PolicyName="assume", PolicyDocument=_doc([
         {"Effect": "Allow", "Action": "sts:AssumeRole",
          "Resource": f"arn:aws:iam::{MAIN}:role/patchtest-*"}]))
-    return _user_session(sandbox, iam, name)
+    return user_session(iam, name)
 
 
 @pytest.fixture(scope="module")
@@ -55,38 +38,13 @@ def other_consumer_user(sandbox):
     iam.create_user(UserName=name)
     iam.put_user_policy(UserName=name, PolicyName="assume", PolicyDocument=_doc([
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]))
-    return _user_session(sandbox, iam, name)
+    return user_session(iam, name)
 
 
-def _user_session(sandbox, iam, name):
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return boto3.Session(aws_access_key_id=key["AccessKeyId"],
-                         aws_secret_access_key=key["SecretAccessKey"], region_name="us-east-1")
-
-
-def _role(main_iam, trust, resources=None):
-    name = f"patchtest-{uuid.uuid4().hex[:8]}"
-    arn = main_iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-    if resources:
-        main_iam.put_role_policy(RoleName=name, PolicyName="ddb", PolicyDocument=_doc([
-            {"Effect": "Allow", "Action": ["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem",
-                                           "dynamodb:DescribeTable"], "Resource": resources}]))
-    return arn
-
-
-def _assume(sandbox, session, role_arn, **kw):
-    sts = session.client("sts", endpoint_url=sandbox.endpoint_url)
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="patchtest", **kw)["Credentials"]
-    return boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                         aws_secret_access_key=creds["SecretAccessKey"],
-                         aws_session_token=creds["SessionToken"], region_name="us-east-1")
-
-
-def _denied(fn):
-    with pytest.raises(ClientError) as err:
-        fn()
-    assert is_access_denied(err.value), err.value.response["Error"]
-    return err.value
+def _role(main_iam, trust_document, resources=None):
+    return role(main_iam, trust_document, resources and [
+        {"Effect": "Allow", "Action": ["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem",
+                                       "dynamodb:DescribeTable"], "Resource": resources}])
 
 
 # --- fix 1: DynamoDB authorised against the table / index ARN ---------------------------------
@@ -200,6 +158,23 @@ def test_unknown_condition_operator_fails_closed(sandbox, main_iam, consumer_use
     arn = _role(main_iam, _trust(f"arn:aws:iam::{CONSUMER}:root",
                                  {"DateGreaterThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}))
     _denied(lambda: _assume(sandbox, consumer_user, arn))
+
+
+# --- fix 6: a statement that does not apply is neutral -------------------------------------------
+
+def test_trust_statement_for_another_principal_does_not_deny(sandbox, main_iam, consumer_user):
+    arn = _role(main_iam, _doc([
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MAIN}:user/admin"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"}, "Action": "sts:AssumeRole"}]))
+    _assume(sandbox, consumer_user, arn)  # stock moto: denied by the first statement's principal
+
+
+def test_deny_statement_in_a_trust_policy_denies(sandbox, main_iam, consumer_user):
+    arn = _role(main_iam, _doc([
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:user/patchtest-user"},
+         "Action": "sts:AssumeRole"}]))
+    _denied(lambda: _assume(sandbox, consumer_user, arn))  # stock moto: allowed (no Resource = allow)
 
 
 def test_condition_operators_unit():

@@ -14,9 +14,9 @@ from .errors import InputError, XacctError
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import PROFILES, Sandbox
+    from .sandbox import DEFAULT_COUNTS, PROFILES, Sandbox
 
-    counts = {"orders": args.orders, "customers": 50, "payments": 20}
+    counts = {**DEFAULT_COUNTS, "orders": args.orders}
     sb = Sandbox(port=args.port, state_dir=args.dir, counts=counts, enforce=not args.no_enforce)
     sb.start()
     try:

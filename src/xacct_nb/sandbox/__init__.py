@@ -43,7 +43,7 @@ PROFILES = {
 }
 ADMIN_POLICY = {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-DEFAULT_COUNTS = {"orders": 2000, "customers": 50, "payments": 20}
+DEFAULT_COUNTS = {"orders": 2000, "customers": 50, "payments": 20, "ledger": 30}
 
 
 class Sandbox:
@@ -71,7 +71,8 @@ class Sandbox:
             self._write_profiles(keys)
             if self.seed:
                 seed_tables(self._bootstrap_client("dynamodb", "main"), self.counts,
-                            customers=max(1, self.counts.get("customers", 50)))
+                            customers=max(1, self.counts.get("customers", 50)),
+                            kms=self._bootstrap_client("kms", "main"))
             self.set_enforcement(self.enforce)
             (self.state_dir / "sandbox.json").write_text(json.dumps(
                 {"endpoint_url": self.endpoint_url, "pid": os.getpid(), "accounts": self.accounts,

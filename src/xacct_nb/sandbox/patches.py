@@ -1,7 +1,7 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py. `apply()` is idempotent and only
+has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py). `apply()` is idempotent and only
 affects the process that runs the sandbox's server.
 
 What moto gets wrong, and what we do about it:
@@ -26,9 +26,17 @@ What moto gets wrong, and what we do about it:
    AWS supplies for AssumeRole (sts:ExternalId, aws:PrincipalArn, aws:PrincipalAccount), the
    operators StringEquals/StringLike/ArnEquals/ArnLike (and their Not/IfExists forms); an absent
    key fails a positive operator; an unknown operator fails closed.
+6. A statement whose principal or condition does not match returns DENIED in moto (so in a trust or
+   key policy with several statements, one for someone else denies everybody), and a Deny
+   statement without Resource (trust policies) returns PERMITTED. -> AWS's rule: a statement
+   applies only when action, principal, conditions and resource (or NotAction / NotResource) all
+   match; then it allows or denies, otherwise it is neutral.
+7. KMS: a table under a customer-managed key needs `kms:Decrypt` on that key, decided by the
+   caller's identity policies and the key policy -> `patches_kms.check_table_keys`, called after
+   the DynamoDB action itself was allowed (see that module).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
-identity-policy Conditions are still ignored (moto has no request context for them); PartiQL
+identity-policy Conditions are still ignored outside KMS (moto has no request context for them); PartiQL
 (ExecuteStatement) is authorised as `dynamodb:ExecuteStatement` on "*" instead of
 PartiQLSelect/Insert/... on the table; DynamoDB Streams and permissions boundaries are not
 evaluated; MaxSessionDuration is not enforced on AssumeRole.
@@ -38,15 +46,21 @@ from __future__ import annotations
 
 import fnmatch
 from typing import Any
+from urllib.parse import urlparse
 
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
-from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequestBase, PermissionResult
+from moto import settings
+from moto.iam.access_control import (IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase,
+                                    PermissionResult)
 from moto.iam.exceptions import NotFoundException
 from moto.iam.models import iam_backends
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
+
+from . import patches_kms
+from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
 _APPLIED = False
@@ -73,10 +87,25 @@ def _dynamodb_resources(handler: DynamoHandler) -> list[str]:
     return list(dict.fromkeys(arns)) or ["*"]  # ListTables, DescribeLimits... are on "*"
 
 
+def _iam_request(handler: DynamoHandler) -> IAMRequest | None:
+    """The request as moto's IAM sees it, or None while enforcement is off (moto's own counting)."""
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        ActionAuthenticatorMixin.request_count += 1
+        return None
+    path = handler.raw_path + (f"?{urlparse(handler.uri).query}" if urlparse(handler.uri).query else "")
+    return IAMRequest(account_id=handler.current_account, method=handler.method, path=path,
+                      data=handler.data, body=handler.raw_body, headers=handler.headers,
+                      action=handler._get_action())
+
+
 def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
+    request = _iam_request(self)
+    if request is None:
+        return
+    request.check_signature()
     for arn in _dynamodb_resources(self):
         try:
-            ActionAuthenticatorMixin._authenticate_and_authorize_normal_action(self, arn)
+            request.check_action_permitted(arn)
         except AccessDeniedError as denied:
             if not JSON_DENIALS:
                 raise
@@ -85,6 +114,7 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
                 f"{denied.message} on resource: {arn} because no identity-based policy allows "
                 f"the dynamodb:{self._get_action()} action",
             ) from None
+    patches_kms.check_table_keys(self, request)
 
 
 # --- 3: AssumeRole checks the trust policy of the role in the account its ARN names ------------
@@ -98,24 +128,13 @@ def _is_assuming_role_operation(self: IAMRequestBase, resource_arn: str) -> bool
     return self._action in REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK and ":role/" in resource_arn
 
 
-def _caller_role_arn(principal: str) -> str | None:
-    """arn:aws:sts::A:assumed-role/R/S -> arn:aws:iam::A:role/R (what trust policies and aws:PrincipalArn see)."""
-    parts = principal.split(":")
-    if len(parts) >= 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
-        return f"arn:aws:iam::{parts[4]}:role/{parts[5].split('/')[1]}"
-    return None
-
-
 def _check_role_trust_relationship(self: IAMRequestBase, role_arn: str) -> bool:
     try:
         role = _role_by_arn(self, role_arn)
     except NotFoundException:
         return False  # AWS answers AccessDenied for a role that does not exist
     caller = self._access_key.arn
-    context = {
-        "aws:PrincipalArn": _caller_role_arn(caller) or caller,
-        "aws:PrincipalAccount": caller.split(":")[4],
-    }
+    context = {"aws:PrincipalArn": principal_arn(caller), "aws:PrincipalAccount": account_of(caller)}
     external_id = self._data.get("ExternalId")
     if external_id:
         context["sts:ExternalId"] = external_id[0] if isinstance(external_id, list) else external_id
@@ -132,8 +151,8 @@ def _check_principal(self: IAMPolicyStatement, principal: str) -> bool:
     aws = expected.get("AWS") if isinstance(expected, dict) else None
     if aws is None:
         return False  # Service/Federated principals never match an IAM caller
-    account = principal.split(":")[4]
-    caller = {principal, _caller_role_arn(principal) or principal}
+    account = account_of(principal)
+    caller = {principal, principal_arn(principal)}
     allowed = caller | {f"arn:aws:iam::{account}:root", account, "*"}
     return any(p in allowed for p in ([aws] if isinstance(aws, str) else aws))
 
@@ -181,6 +200,30 @@ def _check_conditions(self: IAMPolicyStatement, incoming: dict[str, str] | None)
     )
 
 
+# --- 6: a statement that does not apply is neutral -----------------------------------------------
+
+def _element_matches(statement: IAMPolicyStatement, element: str, value: str) -> bool:
+    """`Action`/`Resource` match the value, or `NotAction`/`NotResource` do not."""
+    if element in statement._statement:
+        return statement._check_element_matches(element, value)
+    negated = "Not" + element
+    return negated in statement._statement and not statement._check_element_matches(negated, value)
+
+
+def _statement_result(self: IAMPolicyStatement, action: str, resource: str = "*",
+                      principal: str | None = None,
+                      incoming_condition_values: dict[str, str] | None = None) -> PermissionResult:
+    statement = self._statement
+    has_resource = "Resource" in statement or "NotResource" in statement
+    applies = (_element_matches(self, "Action", action)
+               and (principal is None or self._check_principal(principal))
+               and self._check_conditions(incoming_condition_values)
+               and (not has_resource or _element_matches(self, "Resource", resource)))
+    if not applies:
+        return PermissionResult.NEUTRAL
+    return PermissionResult.PERMITTED if statement.get("Effect") == "Allow" else PermissionResult.DENIED
+
+
 def apply() -> None:
     """Install the fixes into moto (idempotent)."""
     global _APPLIED
@@ -191,5 +234,6 @@ def apply() -> None:
     IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
     IAMPolicyStatement._check_principal = _check_principal
     IAMPolicyStatement._check_conditions = _check_conditions
+    IAMPolicyStatement.is_action_permitted = _statement_result
     _APPLIED = True
 

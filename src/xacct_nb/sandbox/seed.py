@@ -4,11 +4,13 @@ Deterministic (seeded RNG), in DynamoDB's wire format so they go straight to Bat
 `orders` table exercises every type a reader must handle: strings (empty, unicode), numbers of
 varied precision and beyond 2**53, booleans, NULL, string/number/binary sets, binary, nested maps
 and lists, attributes missing from some items, and reserved words as names (`status`, `name`).
+`ledger` is encrypted with a customer-managed KMS key whose policy is AWS's default (the account
+root, i.e. the account's IAM policies decide): reading it needs `kms:Decrypt` on that key.
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -41,7 +43,21 @@ TABLES: dict[str, dict[str, Any]] = {
         "KeySchema": [{"AttributeName": "payment_id", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "payment_id", "AttributeType": "S"}],
     },
+    # Encrypted with a customer-managed key (created by seed_tables): the KMS case of issue 13.
+    "ledger": {
+        "KeySchema": [{"AttributeName": "entry_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "entry_id", "AttributeType": "S"}],
+    },
 }
+CUSTOMER_MANAGED_KEY_TABLES = frozenset({"ledger"})
+
+
+def default_key_policy(account_id: str) -> str:
+    """AWS's default key policy: the account root, so the account's IAM policies decide."""
+    return json.dumps({"Version": "2012-10-17", "Id": "key-default-1", "Statement": [{
+        "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "kms:*", "Resource": "*"}]})
 
 
 def customer_id(i: int) -> str:
@@ -71,7 +87,7 @@ def order_item(rng: random.Random, n: int, customers: int) -> dict[str, Any]:
     if n % 7 == 0:
         item["lucky_numbers"] = {"NS": sorted({str(rng.randint(1, 99)) for _ in range(3)})}
     if n % 11 == 0:
-        item["signature"] = {"B": base64.b64encode(rng.randbytes(16)).decode()}
+        item["signature"] = {"B": rng.randbytes(16)}  # raw bytes: boto3 base64-encodes them once
     if n % 13 == 0:
         item["note"] = {"NULL": True}
     elif n % 13 == 1:
@@ -96,6 +112,12 @@ def payment_item(rng: random.Random, i: int) -> dict[str, Any]:
             "card_last4": {"S": f"{rng.randint(0, 9999):04d}"}}
 
 
+def ledger_item(rng: random.Random, i: int) -> dict[str, Any]:
+    return {"entry_id": {"S": f"L{i:05d}"}, "account": {"S": f"ACC-{rng.randint(1, 9):02d}"},
+            "amount": {"N": f"{rng.uniform(-500, 500):.2f}"},
+            "booked_at": {"S": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}"}}
+
+
 def items(table: str, count: int, customers: int = 50, seed: int = 7) -> Iterator[dict[str, Any]]:
     rng = random.Random(f"{seed}-{table}")
     for n in range(count):
@@ -103,14 +125,18 @@ def items(table: str, count: int, customers: int = 50, seed: int = 7) -> Iterato
             yield order_item(rng, n, customers)
         elif table == "customers":
             yield customer_item(rng, n)
+        elif table == "ledger":
+            yield ledger_item(rng, n)
         else:
             yield payment_item(rng, n)
 
 
-def seed_tables(client, counts: dict[str, int], customers: int = 50) -> None:
-    """Create the demo tables with a low-level DynamoDB client of the main account and fill them."""
+def seed_tables(client, counts: dict[str, int], customers: int = 50, kms=None) -> None:
+    """Create the demo tables with a low-level DynamoDB client of the main account and fill them;
+    `kms` (a KMS client of the same account) creates the key of the encrypted tables."""
     for name, count in counts.items():
-        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLES[name])
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLES[name],
+                            **_encryption(name, kms))
         batch: list[dict[str, Any]] = []
         for item in items(name, count, customers=customers):
             batch.append({"PutRequest": {"Item": item}})
@@ -119,3 +145,16 @@ def seed_tables(client, counts: dict[str, int], customers: int = 50) -> None:
                 batch = []
         if batch:
             client.batch_write_item(RequestItems={name: batch})
+
+
+def _encryption(table: str, kms) -> dict[str, Any]:
+    """SSESpecification for a table that uses a customer-managed key (a new key per table)."""
+    if table not in CUSTOMER_MANAGED_KEY_TABLES:
+        return {}
+    if kms is None:
+        raise ValueError(f"table {table} is encrypted with a customer-managed key: pass kms=")
+    key = kms.create_key(Description=f"xacct-nb sandbox: encrypts table {table}")["KeyMetadata"]
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default",
+                       Policy=default_key_policy(key["AWSAccountId"]))
+    kms.create_alias(AliasName=f"alias/xacct-sandbox-{table}", TargetKeyId=key["KeyId"])
+    return {"SSESpecification": {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key["Arn"]}}
