@@ -36,7 +36,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import policies
+from . import kms, policies
 from .errors import AccessDenied, AwsError, ConfirmationRequired, InputError, SpecError, error_code, explain
 from .sessions import assume_from_spec, profile_session, require_account, whoami
 from .spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SIDES = ("main", "consumer")
-RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version", "attachment")
+RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version", "attachment", "kms-key")
 ACTIONS = ("create", "update", "delete", "no-op", "left-alone")
 CHANGING = frozenset({"create", "update", "delete"})
 READ_ONLY_PREFIXES = ("Get", "List", "Describe")
@@ -119,10 +119,16 @@ class Plan:
         return (f"{head}: {counts['create']} to create, {counts['update']} to update, "
                 f"{counts['delete']} to delete, {counts['no-op']} unchanged")
 
+    @property
+    def key_policy_problems(self) -> list[Change]:
+        """Customer-managed keys whose key policy keeps the role out (xacct-nb never changes them)."""
+        return [c for c in self.changes if c.resource == "kms-key" and c.action == "left-alone"]
+
     def text(self) -> str:
         lines = [self.headline(), _table(self.changes)]
         if self.blocked:
             lines.append("apply would be refused: " + _blocked_message(self.blocked))
+        lines += [f"attention: table {c.name.split(' ', 1)[0]}: {c.detail}" for c in self.key_policy_problems]
         return "\n".join(lines)
 
     __str__ = text
@@ -228,8 +234,8 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
     iam = _connect(spec, main, consumer, sides)
     rows: list[dict[str, Any]] = []
     if iam.main is not None:
-        with _aws("reading the main account's IAM state"):
-            rows += _main_state(spec, iam.main)
+        with _aws("reading the main account's IAM state and table keys"):
+            rows += _main_state(spec, iam.main, _table_keys(spec, iam))
     if iam.consumer is not None:
         with _aws("reading the consumer account's IAM state"):
             live = _read_policy(iam.consumer, spec.consumer_policy_arn)
@@ -240,7 +246,7 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
                                        "attached_to", "detail"])
 
 
-def _main_state(spec: AccessSpec, iam: Any) -> list[dict[str, Any]]:
+def _main_state(spec: AccessSpec, iam: Any, keys: dict[str, kms.TableKey]) -> list[dict[str, Any]]:
     role = _read_role(iam, spec.role_name)
     rows = [{"side": "main", "resource": "role", "name": spec.role_name, "exists": role is not None,
              "ours": bool(role and role.ours),
@@ -250,7 +256,8 @@ def _main_state(spec: AccessSpec, iam: Any) -> list[dict[str, Any]]:
     for table in spec.table_access_list:
         live = _read_policy(iam, spec.table_policy_arn(table.table_name))
         level = next((lvl for lvl in ACCESS_LEVELS if live and live.document is not None and policies.same_document(
-            live.document, policies.table_policy(spec, TableAccess(table.table_name, lvl)))), None)
+            live.document, policies.table_policy(spec, TableAccess(table.table_name, lvl),
+                                                 _key_arn(keys, table.table_name)))), None)
         grants = f"{level} on {table.table_name} (+ its indexes)" if level else ""
         if live and live.ours and level != table.access_type:
             grants += f" — spec says {table.access_type}: run apply"
@@ -312,8 +319,9 @@ def wait_until_assumable(spec: AccessSpec, *, analyst: boto3.Session | None = No
 class _Iam:
     """The IAM clients of the planned sides (None for a side left out), counting write calls."""
 
-    def __init__(self, main: Any | None, consumer: Any | None):
+    def __init__(self, main: Any | None, consumer: Any | None, main_session: boto3.Session | None = None):
         self.main, self.consumer = main, consumer
+        self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS)
         self.writes = 0
         for client in (main, consumer):
             if client is not None:
@@ -332,6 +340,7 @@ def _connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessi
     if unknown or not sides:
         raise InputError(f"sides={sides!r}: use 'main', 'consumer' or both")
     clients: dict[str, Any] = {}
+    connected: dict[str, boto3.Session] = {}
     for side, session, account in (("main", main, spec.main_account_id),
                                    ("consumer", consumer, spec.consumer_account_id)):
         if side in sides:
@@ -339,7 +348,22 @@ def _connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessi
                                                      field=f"{side}_profile")
             require_account(session, account, f"{side}_profile")
             clients[side] = session.client("iam")
-    return _Iam(clients.get("main"), clients.get("consumer"))
+            connected[side] = session
+    return _Iam(clients.get("main"), clients.get("consumer"), connected.get("main"))
+
+
+def _table_keys(spec: AccessSpec, iam: _Iam) -> dict[str, kms.TableKey]:
+    """The granted tables' customer-managed keys, read with the main session."""
+    if iam.main_session is None:
+        return {}
+    session = iam.main_session
+    return kms.customer_managed_keys(spec, session.client("dynamodb", region_name=spec.region),
+                                     session.client("kms", region_name=spec.region))
+
+
+def _key_arn(keys: dict[str, kms.TableKey], table: str) -> str | None:
+    key = keys.get(table)
+    return key.key_arn if key else None
 
 
 @contextmanager
@@ -480,11 +504,13 @@ def _table_prefix(spec: AccessSpec) -> str:
     return spec.table_policy_name("")
 
 
-def _table_want(spec: AccessSpec, table: TableAccess) -> _Want:
-    levels = {level: policies.table_policy(spec, TableAccess(table.table_name, level)) for level in ACCESS_LEVELS}
+def _table_want(spec: AccessSpec, table: TableAccess, key_arn: str | None) -> _Want:
+    levels = {level: policies.table_policy(spec, TableAccess(table.table_name, level), key_arn)
+              for level in ACCESS_LEVELS}
     return _Want("main", spec.table_policy_name(table.table_name), levels[table.access_type],
                  spec.table_policy_description(table.table_name), spec.resource_tags,
-                 frozenset({("role", spec.role_name)}), f"{table.access_type} on {table.table_name}", levels)
+                 frozenset({("role", spec.role_name)}),
+                 f"{table.access_type} on {table.table_name}" + (" + kms:Decrypt on its key" if key_arn else ""), levels)
 
 
 def _consumer_want(spec: AccessSpec) -> _Want:
@@ -498,7 +524,7 @@ def _build_plan(spec: AccessSpec, iam: _Iam, destroy: bool) -> Plan:
     consumer: list[_Step] = []
     if iam.main is not None:
         with _aws("reading the main account's IAM state"):
-            main = _main_steps(spec, iam.main, destroy)
+            main = _main_steps(spec, iam.main, destroy, {} if destroy else _table_keys(spec, iam))
     if iam.consumer is not None:
         with _aws("reading the consumer account's IAM state"):
             consumer = _consumer_steps(spec, iam.consumer, destroy)
@@ -507,7 +533,7 @@ def _build_plan(spec: AccessSpec, iam: _Iam, destroy: bool) -> Plan:
     return Plan(spec, [s.change for s in steps], destroy=destroy, _runs=[s.run for s in steps])
 
 
-def _main_steps(spec: AccessSpec, iam: Any, destroy: bool) -> list[_Step]:
+def _main_steps(spec: AccessSpec, iam: Any, destroy: bool, keys: dict[str, kms.TableKey]) -> list[_Step]:
     found = _prefixed_policies(iam, _table_prefix(spec))
     wanted = {spec.table_policy_name(t.table_name): t for t in spec.table_access_list}
     live = {name: _read_policy(iam, arn) for name, arn in found.items()}
@@ -522,9 +548,21 @@ def _main_steps(spec: AccessSpec, iam: Any, destroy: bool) -> list[_Step]:
     for name in sorted(set(found) - set(wanted)):
         steps += _policy_steps(iam, None, "main", name, live[name])
     for name, table in wanted.items():
-        steps += _policy_steps(iam, _table_want(spec, table), "main", name, live.get(name),
+        steps += _policy_steps(iam, _table_want(spec, table, _key_arn(keys, table.table_name)), "main", name,
+                               live.get(name),
                                found.get(name, spec.table_policy_arn(table.table_name)))
-    return steps
+    return steps + [_key_step(spec, key) for key in keys.values()]
+
+
+def _key_step(spec: AccessSpec, key: kms.TableKey) -> _Step:
+    """A row per customer-managed key: never changed by xacct-nb, "left-alone" when its key
+    policy keeps the role out (then the row says what to add)."""
+    name = f"{key.table} {key.key_arn}"
+    if not key.admits_role:
+        return _row("main", "kms-key", name, "left-alone", key.via)
+    return _row("main", "kms-key", name, "no-op",
+                f"key policy admits the role ({key.via}); {spec.table_policy_name(key.table)} grants "
+                f"kms:Decrypt/DescribeKey via {policies.dynamodb_service(spec.region)}")
 
 
 def _consumer_steps(spec: AccessSpec, iam: Any, destroy: bool) -> list[_Step]:
