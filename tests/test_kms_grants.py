@@ -13,9 +13,10 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from xacct_nb.cli import main as cli
 from xacct_nb.errors import is_access_denied
 from xacct_nb.kms import key_policy_admits
-from xacct_nb.policies import table_policy, to_json
+from xacct_nb.policies import same_document, table_policy, to_json
 from xacct_nb.provisioning import apply, destroy, plan
 from xacct_nb.sessions import assume_from_spec
 from xacct_nb.spec import parse_spec
@@ -61,7 +62,7 @@ def scan_denied(session, table: str) -> ClientError:
 
 # --- in the sandbox ---------------------------------------------------------------------------
 
-def test_cmk_table_is_readable_through_the_granted_role_and_denied_without_kms_decrypt(aws, analyst, cleanup):
+def test_cmk_table_is_readable_through_the_granted_role_and_denied_without_kms_decrypt(aws, analyst, cleanup, tmp_path):
     spec = new_spec(("ledger", "Read"), ("orders", "Read"))
     cleanup(spec)
     key = ledger_key(aws["main"])
@@ -76,6 +77,13 @@ def test_cmk_table_is_readable_through_the_granted_role_and_denied_without_kms_d
 
     role = assume_from_spec(spec, source=analyst)
     assert role.client("dynamodb").scan(TableName="ledger", Limit=3)["Count"] == 3
+
+    # The Terraform export (CLI: it reads the keys with main_profile) carries the same document.
+    params, out = tmp_path / "p.yaml", tmp_path / "x.tf.json"
+    params.write_text(yaml.safe_dump(spec.to_dict()))
+    assert cli(["export-terraform", "--params", str(params), "--side", "main", "--out", str(out)]) == 0
+    block = json.loads(out.read_text())["resource"]["aws_iam_policy"]["ddb_table_policy_ledger"]
+    assert same_document(block["policy"], policy)
 
     # The same grant without the KMS statement (a policy written by hand, or by an older version):
     # DynamoDB may be called, but KMS refuses the decrypt.

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 from botocore.exceptions import ClientError
 
 from .errors import error_code
@@ -38,6 +39,12 @@ class TableKey:
     key_arn: str
     admits_role: bool
     via: str  # which key policy statement admits it, or the advice when none does
+
+
+def read_table_keys(spec: AccessSpec, main: boto3.Session) -> dict[str, TableKey]:
+    """`customer_managed_keys` with clients of `main`, a session of the main account."""
+    return customer_managed_keys(spec, main.client("dynamodb", region_name=spec.region),
+                                 main.client("kms", region_name=spec.region))
 
 
 def customer_managed_keys(spec: AccessSpec, ddb: Any, kms: Any) -> dict[str, TableKey]:

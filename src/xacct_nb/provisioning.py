@@ -354,11 +354,7 @@ def _connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessi
 
 def _table_keys(spec: AccessSpec, iam: _Iam) -> dict[str, kms.TableKey]:
     """The granted tables' customer-managed keys, read with the main session."""
-    if iam.main_session is None:
-        return {}
-    session = iam.main_session
-    return kms.customer_managed_keys(spec, session.client("dynamodb", region_name=spec.region),
-                                     session.client("kms", region_name=spec.region))
+    return kms.read_table_keys(spec, iam.main_session) if iam.main_session is not None else {}
 
 
 def _key_arn(keys: dict[str, kms.TableKey], table: str) -> str | None:
