@@ -20,6 +20,7 @@ from xacct_nb.policies import same_document, table_policy, to_json
 from xacct_nb.provisioning import apply, destroy, plan
 from xacct_nb.sessions import assume_from_spec
 from xacct_nb.spec import parse_spec
+from xacct_nb.verify import verify_access
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params" / "local.yaml").read_text())
@@ -77,6 +78,9 @@ def test_cmk_table_is_readable_through_the_granted_role_and_denied_without_kms_d
 
     role = assume_from_spec(spec, source=analyst)
     assert role.client("dynamodb").scan(TableName="ledger", Limit=3)["Count"] == 3
+    cell = verify_access(spec, extra_tables=[]).cell("ledger", "kms_decrypt")
+    assert (cell.expected, cell.actual, cell.result) == ("allowed", "allowed", "PASS")
+    assert key in cell.detail and "root delegation" in cell.detail and "~5 min" in cell.detail
 
     # The Terraform export (CLI: it reads the keys with main_profile) carries the same document.
     params, out = tmp_path / "p.yaml", tmp_path / "x.tf.json"
@@ -93,6 +97,9 @@ def test_cmk_table_is_readable_through_the_granted_role_and_denied_without_kms_d
     err = scan_denied(assume_from_spec(spec, source=analyst), "ledger")
     assert "KMS" in str(err)
     assert role.client("dynamodb").scan(TableName="orders", Limit=1)["Count"] == 1  # no key: unaffected
+    drifted = verify_access(spec, extra_tables=[])
+    assert {(c.target, c.check) for c in drifted.failures} >= {("ledger", "scan"), ("ledger", "kms_decrypt")}
+    assert not {c.target for c in drifted.failures} - {"ledger"}
     # plan sees the drift and restores the KMS grant
     back = plan(spec, **aws)
     assert [c.action for c in back.changes if c.resource == "policy-version" and "ledger" in c.name] == ["update"]
