@@ -33,7 +33,8 @@ def test_profiles_carry_the_endpoint(sandbox):
 
 def test_seeded_tables_hold_what_was_seeded(sandbox):
     ddb = sandbox.session("sandbox-main").client("dynamodb")
-    assert sorted(ddb.list_tables()["TableNames"]) == ["customers", "ledger", "orders", "payments"]
+    # other test modules add tables of their own (patchtest-*), so: the seeded ones are all there
+    assert {"customers", "ledger", "orders", "payments"} <= set(ddb.list_tables()["TableNames"])
     expected = list(items("orders", 2000))
     got = ddb.get_item(TableName="orders", Key={"customer_id": expected[97]["customer_id"],
                                                 "order_id": expected[97]["order_id"]})["Item"]

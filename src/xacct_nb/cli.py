@@ -17,11 +17,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import DEFAULT_COUNTS, PROFILES, Sandbox
 
     counts = {**DEFAULT_COUNTS, "orders": args.orders}
-    sb = Sandbox(port=args.port, state_dir=args.dir, counts=counts, enforce=not args.no_enforce)
+    sb = Sandbox(port=args.port, state_dir=args.dir, counts=counts, enforce=not args.no_enforce,
+                 iam_delay=args.iam_delay)
     sb.start()
     try:
         print(f"sandbox: moto on {sb.endpoint_url}, IAM enforcement "
-              f"{'off' if args.no_enforce else 'on'}; state in {sb.state_dir}")
+              f"{'off' if args.no_enforce else 'on'}, IAM changes delayed {sb.iam_delay:g} s; "
+              f"state in {sb.state_dir}")
         for profile, (account, user) in PROFILES.items():
             print(f"  profile {profile:<18} account {sb.accounts[account]}  user {user}")
         print("Point boto3 / the AWS CLI / notebooks at it with:")
@@ -223,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=DEFAULT_DIR, help=f"folder for config/credentials (default {DEFAULT_DIR})")
     p.add_argument("--orders", type=int, default=2000, help="items seeded into the orders table")
     p.add_argument("--no-enforce", action="store_true", help="leave IAM enforcement off (debugging only)")
+    p.add_argument("--iam-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="IAM changes take effect for authorisation SECONDS later, as on AWS (default 0)")
     p.set_defaults(func=cmd_sandbox)
 
     p = sub.add_parser("whoami", help="show the account/ARN of a profile, or of the params' analyst and role")

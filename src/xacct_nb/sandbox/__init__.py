@@ -50,12 +50,14 @@ class Sandbox:
     """moto server + three accounts + profiles. Use as a context manager, or start()/stop()."""
 
     def __init__(self, port: int = DEFAULT_PORT, state_dir: str | os.PathLike = DEFAULT_DIR,
-                 counts: dict[str, int] | None = None, enforce: bool = True, seed: bool = True):
+                 counts: dict[str, int] | None = None, enforce: bool = True, seed: bool = True,
+                 iam_delay: float = 0.0):
         self.port = port
         self.state_dir = Path(state_dir).resolve()
         self.counts = dict(DEFAULT_COUNTS if counts is None else counts)
         self.enforce = enforce
         self.seed = seed
+        self.iam_delay = _checked_delay(iam_delay)
         self.accounts = dict(ACCOUNTS)
         self._server = None
         self._thread: threading.Thread | None = None
@@ -74,6 +76,7 @@ class Sandbox:
                             customers=max(1, self.counts.get("customers", 50)),
                             kms=self._bootstrap_client("kms", "main"))
             self.set_enforcement(self.enforce)
+            self.set_iam_delay(self.iam_delay)  # after bootstrap and seed: those take effect at once
             (self.state_dir / "sandbox.json").write_text(json.dumps(
                 {"endpoint_url": self.endpoint_url, "pid": os.getpid(), "accounts": self.accounts,
                  "profiles": sorted(PROFILES), "started": time.time()}, indent=2))
@@ -133,6 +136,14 @@ class Sandbox:
     def set_enforcement(self, on: bool) -> None:
         """IAM enforcement: '0' = check every request from now on, 'inf' = never (bootstrap)."""
         self._post("/moto-api/reset-auth", b"0" if on else b"inf")
+
+    def set_iam_delay(self, seconds: float) -> None:
+        """IAM changes made from now on take effect for authorisation only `seconds` later, like
+        AWS's eventual consistency (see patches_delay for exactly what is delayed); 0 = at once."""
+        from .patches_delay import set_delay
+
+        self.iam_delay = _checked_delay(seconds)
+        set_delay(self.iam_delay)
 
     # -- internals ---------------------------------------------------------------------------
     def _prepare_state_dir(self) -> None:
@@ -222,6 +233,12 @@ class Sandbox:
         fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(creds))
+
+
+def _checked_delay(seconds: float) -> float:
+    if not 0 <= seconds <= 3600:
+        raise InputError(f"iam_delay: {seconds} is not a delay — use 0 to 3600 seconds (0 = no delay)")
+    return float(seconds)
 
 
 def _describe_owner(state_dir: Path) -> str:

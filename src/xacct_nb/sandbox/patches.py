@@ -1,15 +1,17 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py). `apply()` is idempotent and only
+has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py, delay: test_sandbox_delay.py). `apply()` is idempotent and only
 affects the process that runs the sandbox's server.
 
 What moto gets wrong, and what we do about it:
 
 1. DynamoDB requests are authorised against resource "*", never the table, so a policy scoped to
-   `arn:aws:dynamodb:REGION:ACCT:table/NAME` denies everything. -> `_dynamodb_resources` derives
+   `arn:aws:dynamodb:REGION:ACCT:table/NAME` denies everything. -> `_dynamodb_authorizations` derives
    the ARNs a request touches (TableName, `/index/NAME` when IndexName is set, every table of a
-   batch or transaction, ResourceArn) and each one must be allowed.
+   batch or transaction; resources named by ARN: a table ARN as TableName, ResourceArn, TableArn,
+   BackupArn, ExportArn, ImportArn) and each one must be allowed. PartiQL is authorised per
+   statement as PartiQLSelect/Insert/Update/Delete on its table or index (`partiql.py`).
 2. A denied DynamoDB call comes back as an XML body with HTTP 403; botocore's JSON parser then
    reports the error code "403". -> DynamoDB denials are sent as AWS sends them: HTTP 400,
    JSON `AccessDeniedException`, naming the resource. `JSON_DENIALS = False` restores moto's
@@ -34,11 +36,17 @@ What moto gets wrong, and what we do about it:
 7. KMS: a table under a customer-managed key needs `kms:Decrypt` on that key, decided by the
    caller's identity policies and the key policy -> `patches_kms.check_table_keys`, called after
    the DynamoDB action itself was allowed (see that module).
+8. SourceIdentity on AssumeRole is ignored by moto. -> validated, needs `sts:SetSourceIdentity`
+   in the trust AND the caller's identity policies, visible to trust conditions as
+   `sts:SourceIdentity`, carried by the session through role chaining (`patches_sts`).
+9. Everything takes effect at once, and a session whose role was deleted makes moto fail with
+   HTTP 500 (NoSuchEntity while collecting its policies). -> `patches_delay`: identity policies
+   and trust documents come from the account as authorisation sees it — optionally as it was
+   `iam_delay` seconds ago — and a missing role or user simply has no policies (AccessDenied).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
-identity-policy Conditions are still ignored outside KMS (moto has no request context for them); PartiQL
-(ExecuteStatement) is authorised as `dynamodb:ExecuteStatement` on "*" instead of
-PartiQLSelect/Insert/... on the table; DynamoDB Streams and permissions boundaries are not
+identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
+context for them); DynamoDB Streams and permissions boundaries are not
 evaluated; MaxSessionDuration is not enforced on AssumeRole.
 """
 
@@ -54,12 +62,10 @@ from moto.dynamodb.responses import DynamoHandler
 from moto import settings
 from moto.iam.access_control import (IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase,
                                     PermissionResult)
-from moto.iam.exceptions import NotFoundException
-from moto.iam.models import iam_backends
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import patches_kms
+from . import partiql, patches_delay, patches_kms, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -68,10 +74,17 @@ _APPLIED = False
 
 # --- 1 + 2: DynamoDB is authorised per table / index ARN, and denials are JSON ----------------
 
-def _dynamodb_resources(handler: DynamoHandler) -> list[str]:
-    """Every ARN a DynamoDB request acts on, as AWS would authorise it."""
+PARTIQL_OPERATIONS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
+# Parameters that name their resource by ARN (moto authorised them against "*").
+ARN_PARAMETERS = ("ResourceArn", "TableArn", "BackupArn", "ExportArn", "ImportArn")
+
+
+def _dynamodb_authorizations(handler: DynamoHandler) -> list[tuple[str, str]]:
+    """Every (action, resource ARN) pair AWS would authorise for a DynamoDB request."""
     body: dict[str, Any] = handler.body if isinstance(handler.body, dict) else {}
-    prefix = f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/"
+    operation = handler._get_action()
+    if operation in PARTIQL_OPERATIONS:
+        return _partiql_authorizations(handler, body)
     names: list[tuple[str, str | None]] = []
     if body.get("TableName"):
         names.append((body["TableName"], body.get("IndexName")))
@@ -81,10 +94,26 @@ def _dynamodb_resources(handler: DynamoHandler) -> list[str]:
         for op in item.values():
             if isinstance(op, dict) and op.get("TableName"):
                 names.append((op["TableName"], None))
-    arns = [prefix + t + (f"/index/{i}" if i else "") for t, i in names]
-    if body.get("ResourceArn"):  # tagging, resource policies
-        arns.append(body["ResourceArn"])
-    return list(dict.fromkeys(arns)) or ["*"]  # ListTables, DescribeLimits... are on "*"
+    arns = [_table_arn(handler, table, index) for table, index in names]
+    arns += [body[name] for name in ARN_PARAMETERS if body.get(name)]
+    return [(operation, arn) for arn in dict.fromkeys(arns)] or [(operation, "*")]  # ListTables...
+
+
+def _partiql_authorizations(handler: DynamoHandler, body: dict[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for statement in partiql.statements(body):
+        found = partiql.target(statement)
+        # unreadable: authorised on "*" (a table-scoped grant denies it; DynamoDB would refuse it)
+        pairs.append((found[0], _table_arn(handler, found[1], found[2])) if found
+                     else (handler._get_action(), "*"))
+    return list(dict.fromkeys(pairs)) or [(handler._get_action(), "*")]
+
+
+def _table_arn(handler: DynamoHandler, table: str, index: str | None = None) -> str:
+    """A table (by name or ARN) and optional index as the ARN IAM matches."""
+    arn = table if table.startswith("arn:") else \
+        f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
+    return arn + (f"/index/{index}" if index else "")
 
 
 def _iam_request(handler: DynamoHandler) -> IAMRequest | None:
@@ -103,7 +132,8 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
     if request is None:
         return
     request.check_signature()
-    for arn in _dynamodb_resources(self):
+    for action, arn in _dynamodb_authorizations(self):
+        request._action = f"dynamodb:{action}"
         try:
             request.check_action_permitted(arn)
         except AccessDeniedError as denied:
@@ -112,34 +142,31 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
             raise JsonRESTError(
                 "AccessDeniedException",
                 f"{denied.message} on resource: {arn} because no identity-based policy allows "
-                f"the dynamodb:{self._get_action()} action",
+                f"the dynamodb:{action} action",
             ) from None
     patches_kms.check_table_keys(self, request)
 
 
 # --- 3: AssumeRole checks the trust policy of the role in the account its ARN names ------------
 
-def _role_by_arn(self: IAMRequestBase, role_arn: str):
-    account = role_arn.split(":")[4]
-    return iam_backends[account][get_partition(self._region)].get_role_by_arn(role_arn)
-
-
 def _is_assuming_role_operation(self: IAMRequestBase, resource_arn: str) -> bool:
     return self._action in REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK and ":role/" in resource_arn
 
 
 def _check_role_trust_relationship(self: IAMRequestBase, role_arn: str) -> bool:
-    try:
-        role = _role_by_arn(self, role_arn)
-    except NotFoundException:
-        return False  # AWS answers AccessDenied for a role that does not exist
+    trust_document = patches_delay.trust_document(account_of(role_arn), get_partition(self._region),
+                                                  role_arn.split("/")[-1])
+    if trust_document is None:
+        return False  # AWS answers AccessDenied for a role that does not exist (yet)
     caller = self._access_key.arn
     context = {"aws:PrincipalArn": principal_arn(caller), "aws:PrincipalAccount": account_of(caller)}
     external_id = self._data.get("ExternalId")
     if external_id:
         context["sts:ExternalId"] = external_id[0] if isinstance(external_id, list) else external_id
-    trust = IAMPolicy(role.assume_role_policy_document)
-    return trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
+    context.update(patches_sts.context(self))
+    trust = IAMPolicy(trust_document)
+    return (trust.is_action_permitted(self._action, role_arn, caller, context) == PermissionResult.PERMITTED
+            and patches_sts.may_set(self, trust, role_arn, context))
 
 
 # --- 4: account principals --------------------------------------------------------------------
@@ -235,5 +262,7 @@ def apply() -> None:
     IAMPolicyStatement._check_principal = _check_principal
     IAMPolicyStatement._check_conditions = _check_conditions
     IAMPolicyStatement.is_action_permitted = _statement_result
+    patches_sts.install()
+    patches_delay.install()
     _APPLIED = True
 

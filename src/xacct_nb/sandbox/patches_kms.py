@@ -30,10 +30,12 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
-from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, PermissionResult
+from moto.iam.access_control import IAMPolicyStatement, IAMRequest, PermissionResult
 from moto.kms.models import Key, kms_backends
 
+from . import partiql
 from .arns import account_of, principal_arn
+from .evaluation import identity_decision
 
 DECRYPT = "kms:Decrypt"
 # The operations that read or write items; control-plane calls (DescribeTable, UpdateTable,
@@ -66,8 +68,7 @@ def check_table_keys(handler: DynamoHandler, request: IAMRequest) -> None:
 
 def may_decrypt(caller: str, identity_policies: list[Any], key: Key, context: dict[str, str]) -> bool:
     """KMS's decision for `kms:Decrypt` on `key` by `caller` (see the module docstring)."""
-    identity = _combined(IAMPolicy(policy).is_action_permitted(DECRYPT, key.arn, None, context)
-                         for policy in identity_policies)
+    identity = identity_decision(identity_policies, DECRYPT, key.arn, context)
     direct, delegated, denied = _key_policy_grants(caller, key, context)
     if denied or identity == PermissionResult.DENIED:
         return False
@@ -75,16 +76,6 @@ def may_decrypt(caller: str, identity_policies: list[Any], key: Key, context: di
     if account_of(caller) == key.account_id:
         return direct or (delegated and identity_allows)
     return (direct or delegated) and identity_allows
-
-
-def _combined(results: Any) -> PermissionResult:
-    outcome = PermissionResult.NEUTRAL
-    for result in results:
-        if result == PermissionResult.DENIED:
-            return result
-        if result == PermissionResult.PERMITTED:
-            outcome = result
-    return outcome
 
 
 def _key_policy_grants(caller: str, key: Key, context: dict[str, str]) -> tuple[bool, bool, bool]:
@@ -119,6 +110,7 @@ def _table_names(handler: DynamoHandler) -> list[str]:
     names += list(body.get("RequestItems", {}) or {})
     for item in body.get("TransactItems", []) or []:
         names += [op["TableName"] for op in item.values() if isinstance(op, dict) and op.get("TableName")]
+    names += [found[1] for found in map(partiql.target, partiql.statements(body)) if found]
     return list(dict.fromkeys(names))
 
 
