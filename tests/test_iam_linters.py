@@ -107,6 +107,15 @@ def test_every_denied_action_exists_and_applies_to_the_table() -> None:
         assert not allows(doc, action, resource_arn(action, "table", "ledger"))
 
 
+def test_restore_and_import_stay_ungranted() -> None:
+    """They create a table, authorised against the NEW table's ARN, which no grant covers (the
+    sandbox checks only the backup ARN of a restore, so this is checked on AWS's tables)."""
+    doc = table_policy(SPEC, SPEC.table("ledger"))
+    for action in ("dynamodb:RestoreTableFromBackup", "dynamodb:RestoreTableToPointInTime", "dynamodb:ImportTable"):
+        assert privilege(action)["resource_types"]["table"]["required"], action
+        assert not allows(doc, action, resource_arn(action, "table", "ledger-restored")), action
+
+
 def test_read_and_rwu_only_promise_what_they_say() -> None:
     """Read grants only AWS "Read"-level actions; ReadWriteUpdate adds writes, none of which deletes."""
     for action in READ_ACTIONS:
