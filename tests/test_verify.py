@@ -140,7 +140,8 @@ def test_external_id_and_narrowed_trust(iam_main, consumer_user):
         live = verify_access(narrowed, unlisted_principal=other, extra_tables=[])
         # Tamper with the live trust: no external id, no principal condition.
         iam_main.update_assume_role_policy(RoleName=narrowed.role_name, PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                                     "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                                                      "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"}}]}))
         tampered = verify_access(narrowed, extra_tables=[])
         # The analyst was deleted and recreated while a trust named it: IAM shows its unique id.
