@@ -12,10 +12,12 @@ import pytest
 import yaml
 from botocore.exceptions import ClientError
 
+from xacct_nb.cli import main as cli
 from xacct_nb.errors import InputError, is_access_denied
 from xacct_nb.provisioning import apply, destroy
 from xacct_nb.sessions import assume_from_spec, whoami
 from xacct_nb.spec import parse_spec
+from xacct_nb.verify import verify_access
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params" / "local.yaml").read_text())
@@ -95,6 +97,28 @@ def test_required_source_identity_admits_xacct_nb_and_refuses_a_role_profile(san
     relaxed = parse_spec({**as_role.to_dict(), "require_source_identity": False})
     applied(relaxed, wait=False)
     assert whoami(assume_from_spec(relaxed)).principal_arn == spec.role_arn
+
+
+def test_a_role_arn_profile_works_as_the_analyst(sandbox, applied, tmp_path, monkeypatch, capsys):
+    spec = new_spec(external_id="e2e-external-id")
+    applied(spec, wait=False)
+    config = tmp_path / "config"
+    config.write_text(Path(sandbox.config_file).read_text() + (
+        f"\n[profile analyst-as-role]\nrole_arn = {spec.role_arn}\nsource_profile = sandbox-analyst\n"
+        f"external_id = e2e-external-id\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    as_role = parse_spec({**spec.to_dict(), "analyst_profile": "analyst-as-role"})
+    params, out = tmp_path / "p.yaml", tmp_path / "orders.csv"
+    params.write_text(yaml.safe_dump(as_role.to_dict()))
+
+    assert cli(["scan", "--params", str(params), "--table", "orders", "--limit", "3", "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 1 + 3
+    matrix = verify_access(as_role, extra_tables=["payments"])
+    assert matrix.ok, matrix.text()
+    assert matrix.cell("orders", "scan").actual == "allowed" and matrix.cell("payments", "scan").actual == "denied"
+    # It is the role already, so it cannot show what the trust refuses: skipped, not passed.
+    assert matrix.cell("role", "assume without the external id").result == "SKIPPED"
+    capsys.readouterr()
 
 
 def test_full_consumer_describes_and_deletes_the_backups_it_starts(sandbox, applied):

@@ -262,7 +262,9 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
     say(f"assuming {spec.role_arn} as the analyst")
     role, assumed = _assume(spec, analyst, wait, say)
     cells = [_cell(ROLE, "analyst assumes the role", "trust", "allowed", assumed)]
-    cells += _trust_cells(spec, analyst, outsider, unlisted_principal, main, main_note)
+    # A profile that already is the role (role_arn, SSO) comes back as-is: it cannot probe the trust.
+    consumer_side = None if role is analyst else analyst
+    cells += _trust_cells(spec, consumer_side, outsider, unlisted_principal, main, main_note)
 
     ddb = role.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if role else None
     main_ddb = main.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if main else None
@@ -317,16 +319,18 @@ def _assume(spec: AccessSpec, analyst: boto3.Session, wait: float,
 # Trust checks
 
 
-def _trust_cells(spec: AccessSpec, analyst: boto3.Session, outsider: boto3.Session | None,
+def _trust_cells(spec: AccessSpec, analyst: boto3.Session | None, outsider: boto3.Session | None,
                  unlisted: boto3.Session | None, main: boto3.Session | None, main_note: str) -> list[Cell]:
+    """`analyst`: the consumer principal's session, None when analyst_profile already is the role."""
     cells = [_cell(ROLE, "outsider assumes the role", "trust", "denied", _outsider_outcome(spec, outsider))]
     if spec.external_id:
         # Both with the analyst, who IS trusted: only the external id differs from a good call.
         wrong = _WRONG_EXTERNAL_ID if spec.external_id != _WRONG_EXTERNAL_ID else _WRONG_EXTERNAL_ID + "-2"
-        cells.append(_cell(ROLE, "assume without the external id", "trust", "denied",
-                           _try_assume(analyst, spec, None)))
-        cells.append(_cell(ROLE, "assume with a wrong external id", "trust", "denied",
-                           _try_assume(analyst, spec, wrong)))
+        for check, external_id in (("assume without the external id", None),
+                                   ("assume with a wrong external id", wrong)):
+            outcome = (_try_assume(analyst, spec, external_id) if analyst is not None else _Outcome(
+                "skipped", "analyst_profile already is the role: use a profile of consumer_principal to probe"))
+            cells.append(_cell(ROLE, check, "trust", "denied", outcome))
     if spec.trusted_principals:
         check = "principal outside the trusted principals assumes"
         outcome = (_unlisted_outcome(spec, unlisted) if unlisted is not None
