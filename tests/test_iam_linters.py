@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from xacct_nb.policies import (FULL_DENIED_ACTIONS, KMS_ACTIONS, READ_ACTIONS, RWU_ACTIONS, consumer_policy,
-                               table_policy)
+from xacct_nb.policies import FULL_DENIED_ACTIONS, KMS_ACTIONS, READ_ACTIONS, RWU_ACTIONS, consumer_policy, table_policy
 from xacct_nb.spec import parse_spec
 
 MAIN, CONSUMER, REGION = "111111111111", "222222222222", "eu-west-1"
@@ -75,7 +74,8 @@ def allows(doc: dict[str, Any], action: str, resource: str) -> bool:
 
 
 def _any(patterns: str | list[str], value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in ([patterns] if isinstance(patterns, str) else patterns))
+    listed = [patterns] if isinstance(patterns, str) else patterns
+    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in listed)
 
 
 @pytest.mark.parametrize("table", [t.table_name for t in SPEC.table_access_list])

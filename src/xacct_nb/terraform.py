@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from . import policies
