@@ -594,7 +594,7 @@ def _table_keys(spec: AccessSpec, main: boto3.Session | None) -> tuple[dict[str,
         return kms.read_table_keys(spec, main), []
     except (ClientError, BotoCoreError) as err:
         outcome = _Outcome("error", str(explain(err, "reading the tables' KMS keys as the main account")))
-        return {}, [_cell(KMS_KEYS, "discover", "trust", "allowed", outcome)]
+        return {}, [_cell(KMS_KEYS, "discover", "kms", "allowed", outcome)]
 
 
 def _kms_cell(key: kms.TableKey, probed: list[Cell]) -> Cell:
