@@ -218,10 +218,11 @@ def test_required_keys(key: str, how: str) -> None:
     assert "is required" in str(err)
 
 
-def test_unknown_key_suggests_the_closest_and_lists_accepted() -> None:
+def test_unknown_key_suggests_the_closest_or_lists_accepted() -> None:
     message = str(spec_error(variant(consumer_principle="x")))
-    assert "did you mean consumer_principal?" in message
-    assert all(name in message for name in FIELDS)
+    assert message.endswith("did you mean consumer_principal?")  # the list would make it long
+    unlike = str(spec_error(variant(zzz="x")))
+    assert all(name in unlike for name in FIELDS) and len(unlike) < 400
 
 
 def test_unknown_table_entry_key_suggests_access_type() -> None:

@@ -607,9 +607,9 @@ def _reject_unknown(data: Mapping[Any, Any], accepted: tuple[str, ...], prefix: 
     for key in data:
         if key not in accepted:
             close = difflib.get_close_matches(str(key), accepted, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise SpecError(f"{prefix}{_key(key)}", "is not a known key",
-                            f"{hint}accepted keys: {', '.join(accepted)}")
+            # The suggestion alone when there is one: the full list would make the line long.
+            fix = f"did you mean {close[0]}?" if close else f"accepted keys: {', '.join(accepted)}"
+            raise SpecError(f"{prefix}{_key(key)}", "is not a known key", fix)
 
 
 def _type(value: Any) -> str:
