@@ -3,23 +3,23 @@ and sessions obtained through ordinary STS calls over HTTP (nothing stubbed)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+import helpers
+from helpers import CONSUMER, MAIN, REGION
 from xacct_nb.errors import is_access_denied
 
-MAIN, CONSUMER = "111111111111", "222222222222"
-REGION = "us-east-1"
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{MAIN}:table/orders"
 CONSUMER_ROOT = f"arn:aws:iam::{CONSUMER}:root"
 
 
 def doc(statements) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+    """helpers.doc for a list of statements."""
+    return helpers.doc(*statements)
 
 
 def trust(principal, condition=None, actions=("sts:AssumeRole",)) -> str:

@@ -8,8 +8,19 @@ import time
 
 import pytest
 
-from sandbox_policy_helpers import (CONSUMER_ROOT, MAIN, REGION, TABLE_ARN, assume, consumer_user, denied, doc,
-                                    dynamodb, role, trust)
+from sandbox_policy_helpers import (
+    CONSUMER_ROOT,
+    MAIN,
+    REGION,
+    TABLE_ARN,
+    assume,
+    consumer_user,
+    denied,
+    doc,
+    dynamodb,
+    role,
+    trust,
+)
 
 DELAY = 1.5
 SCAN = [{"Effect": "Allow", "Action": "dynamodb:Scan", "Resource": TABLE_ARN}]

@@ -8,8 +8,18 @@ import uuid
 
 import pytest
 
-from sandbox_policy_helpers import (CONSUMER_ROOT, MAIN, REGION, assume, consumer_user, denied, doc,
-                                    dynamodb, role, trust)
+from sandbox_policy_helpers import (
+    CONSUMER_ROOT,
+    MAIN,
+    REGION,
+    assume,
+    consumer_user,
+    denied,
+    doc,
+    dynamodb,
+    role,
+    trust,
+)
 from xacct_nb.sandbox.seed import TABLES, default_key_policy
 
 VIA_DYNAMODB = {"StringEquals": {"kms:ViaService": f"dynamodb.{REGION}.amazonaws.com",
@@ -105,6 +115,18 @@ def own_key_table(main):
 
 def _set_key_policy(table, *statements):
     table["kms"].put_key_policy(KeyId=table["key"], PolicyName="default", Policy=doc(list(statements)))
+
+
+def test_table_created_with_a_key_id_or_alias_describes_the_key_arn(main):
+    kms, ddb = main.client("kms"), main.client("dynamodb")
+    key = kms.create_key(Description="patchtest")["KeyMetadata"]
+    alias = f"alias/patchtest-{uuid.uuid4().hex[:6]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    for given in (key["KeyId"], alias):
+        name = f"patchtest-enc-{uuid.uuid4().hex[:6]}"
+        ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **TABLES["ledger"],
+                         SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": given})
+        assert ddb.describe_table(TableName=name)["Table"]["SSEDescription"]["KMSMasterKeyArn"] == key["Arn"]
 
 
 def test_key_policy_without_root_delegation_denies_an_iam_grant(sandbox, main, analyst, own_key_table):

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox_policy_helpers import CONSUMER, MAIN, TABLE_ARN, assume as _assume, denied as _denied
-from sandbox_policy_helpers import doc as _doc, role, trust as _trust, user_session
+from sandbox_policy_helpers import CONSUMER, MAIN, TABLE_ARN, role, user_session
+from sandbox_policy_helpers import assume as _assume
+from sandbox_policy_helpers import denied as _denied
+from sandbox_policy_helpers import doc as _doc
+from sandbox_policy_helpers import trust as _trust
 from xacct_nb.errors import explain
 from xacct_nb.sandbox import patches
 
@@ -175,6 +178,14 @@ def test_deny_statement_in_a_trust_policy_denies(sandbox, main_iam, consumer_use
         {"Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:user/patchtest-user"},
          "Action": "sts:AssumeRole"}]))
     _denied(lambda: _assume(sandbox, consumer_user, arn))  # stock moto: allowed (no Resource = allow)
+
+
+def test_unknown_condition_operator_in_a_deny_applies_the_deny(sandbox, main_iam, consumer_user):
+    arn = _role(main_iam, _doc([
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+         "Condition": {"DateLessThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}}]))
+    _denied(lambda: _assume(sandbox, consumer_user, arn))  # unevaluable, so the Deny counts
 
 
 def test_condition_operators_unit():

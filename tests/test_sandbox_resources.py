@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox_policy_helpers import (CONSUMER_ROOT, MAIN, REGION, TABLE_ARN, assume, consumer_user, denied,
-                                    error_code,                                     dynamodb, role, trust)
+from sandbox_policy_helpers import (
+    CONSUMER_ROOT,
+    MAIN,
+    REGION,
+    TABLE_ARN,
+    assume,
+    consumer_user,
+    denied,
+    dynamodb,
+    error_code,
+    role,
+    trust,
+)
 from xacct_nb.sandbox import partiql
 
 CUSTOMERS_ARN = f"arn:aws:dynamodb:{REGION}:{MAIN}:table/customers"

@@ -18,13 +18,13 @@ _TARGET = re.compile(
     re.IGNORECASE | re.DOTALL)
 
 
-def target(statement: str) -> tuple[str, str | None, str | None] | None:
+def target(statement: str) -> tuple[str, str, str | None] | None:
     """(action without the `dynamodb:` prefix, table, index or None) — or None if unreadable."""
     match = _TARGET.match(statement)
     if not match:
         return None
     verb = match["verb"].split()[0].upper()
-    table = match["tableq"] or match["tableb"]
+    table: str = match["tableq"] or match["tableb"]  # the pattern requires one of the two
     index = match["indexq"] or match["indexb"]
     return ACTIONS[verb], table, index
 

@@ -1,8 +1,10 @@
 """Fixes to moto's IAM enforcement, so the sandbox allows and denies what AWS would for this project.
 
 Measured on moto 5.2.5 (pinned in pyproject.toml). Each fix is small, replaces one moto method, and
-has its own allow-and-deny test in tests/test_sandbox_patches.py (KMS: test_sandbox_kms.py, SourceIdentity: test_sandbox_sts.py, delay: test_sandbox_delay.py). `apply()` is idempotent and only
-affects the process that runs the sandbox's server.
+has its own allow-and-deny test: tests/test_sandbox_patches.py, and per module test_sandbox_kms.py,
+test_sandbox_sts.py, test_sandbox_delay.py, test_sandbox_errors.py, test_sandbox_resources.py
+(PartiQL, ARNs). `apply()` installs them all, is idempotent and only affects the process that runs
+the sandbox's server.
 
 What moto gets wrong, and what we do about it:
 
@@ -27,7 +29,8 @@ What moto gets wrong, and what we do about it:
    requires `sts:ExternalId` can be assumed without one. -> conditions are evaluated with the keys
    AWS supplies for AssumeRole (sts:ExternalId, aws:PrincipalArn, aws:PrincipalAccount), the
    operators StringEquals/StringLike/ArnEquals/ArnLike (and their Not/IfExists forms); an absent
-   key fails a positive operator; an unknown operator fails closed.
+   key fails a positive operator; an unknown operator fails closed (never allows; a Deny it
+   guards applies).
 6. A statement whose principal or condition does not match returns DENIED in moto (so in a trust or
    key policy with several statements, one for someone else denies everybody), and a Deny
    statement without Resource (trust policies) returns PERMITTED. -> AWS's rule: a statement
@@ -43,6 +46,9 @@ What moto gets wrong, and what we do about it:
    HTTP 500 (NoSuchEntity while collecting its policies). -> `patches_delay`: identity policies
    and trust documents come from the account as authorisation sees it — optionally as it was
    `iam_delay` seconds ago — and a missing role or user simply has no policies (AccessDenied).
+10. Bad DynamoDB requests that moto answers with HTTP 500 or silently accepts (undefined or
+   unused expression placeholders, keys of the wrong type, unknown index, unparsable
+   expressions) -> AWS's ValidationException (`patches_errors`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
@@ -56,16 +62,15 @@ import fnmatch
 from typing import Any
 from urllib.parse import urlparse
 
+from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 from moto.dynamodb.responses import DynamoHandler
-from moto import settings
-from moto.iam.access_control import (IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase,
-                                    PermissionResult)
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, IAMRequestBase, PermissionResult
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import partiql, patches_delay, patches_kms, patches_sts
+from . import partiql, patches_delay, patches_errors, patches_kms, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -103,9 +108,10 @@ def _partiql_authorizations(handler: DynamoHandler, body: dict[str, Any]) -> lis
     pairs = []
     for statement in partiql.statements(body):
         found = partiql.target(statement)
-        # unreadable: authorised on "*" (a table-scoped grant denies it; DynamoDB would refuse it)
-        pairs.append((found[0], _table_arn(handler, found[1], found[2])) if found
-                     else (handler._get_action(), "*"))
+        if found is None:  # never authorised on a guess: refused as AWS refuses malformed PartiQL
+            raise patches_errors.invalid("Statement wasn't well formed, can't be processed: "
+                                         "expected SELECT/INSERT/UPDATE/DELETE on a table")
+        pairs.append((found[0], _table_arn(handler, found[1], found[2])))
     return list(dict.fromkeys(pairs)) or [(handler._get_action(), "*")]
 
 
@@ -200,13 +206,14 @@ _OPERATORS = {
 }
 
 
-def _condition_holds(operator: str, expected: Any, actual: str | None) -> bool:
+def _condition_holds(operator: str, expected: Any, actual: str | None, in_deny: bool = False) -> bool:
     op = operator.removesuffix("IfExists")
     if_exists = op != operator
     negate = op.startswith(("StringNot", "ArnNot"))  # StringNotEquals, ArnNotLike, ...
     base = op.replace("Not", "", 1) if negate else op
     if base not in _OPERATORS:
-        return False  # fail closed: the sandbox must never allow what it cannot evaluate
+        # fail closed: what the sandbox cannot evaluate never allows, and a Deny it guards applies
+        return in_deny
     if actual is None:
         return if_exists or negate
     values = expected if isinstance(expected, list) else [expected]
@@ -220,8 +227,9 @@ def _check_conditions(self: IAMPolicyStatement, incoming: dict[str, str] | None)
         return True
     if incoming is None:
         return True  # identity policies: moto has no request context (documented gap, see above)
+    in_deny = self._statement.get("Effect") == "Deny"
     return all(
-        _condition_holds(operator, expected, incoming.get(key))
+        _condition_holds(operator, expected, incoming.get(key), in_deny)
         for operator, pairs in conditions.items()
         for key, expected in pairs.items()
     )
@@ -262,7 +270,9 @@ def apply() -> None:
     IAMPolicyStatement._check_principal = _check_principal
     IAMPolicyStatement._check_conditions = _check_conditions
     IAMPolicyStatement.is_action_permitted = _statement_result
+    patches_kms.install()
     patches_sts.install()
     patches_delay.install()
+    patches_errors.install()
     _APPLIED = True
 

@@ -20,6 +20,7 @@ deleted: it has no policies (AccessDenied), where moto 5.2.5 fails with HTTP 500
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,24 +52,28 @@ class AccountView:
     user_documents: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-# account -> [(time of a change, the view just before it)], oldest first
+# account -> [(time of a change, the view just before it)], oldest first. The server is threaded:
+# every read or write of the history holds the lock.
 _history: dict[str, list[tuple[float, AccountView]]] = {}
+_history_lock = threading.Lock()
 
 
 def set_delay(seconds: float) -> None:
     """Delay the effect of IAM changes made from now on by `seconds` (0 = immediate)."""
     global _delay_seconds
-    _delay_seconds = float(seconds)
-    _history.clear()
+    with _history_lock:
+        _delay_seconds = float(seconds)
+        _history.clear()
 
 
 def _delayed_view(backend: IAMBackend) -> AccountView | None:
     """The account before the oldest change still within the delay; None when all are in effect."""
-    changes = _history.get(backend.account_id, [])
-    horizon = time.monotonic() - _delay_seconds
-    while changes and changes[0][0] <= horizon:
-        changes.pop(0)
-    return changes[0][1] if changes else None
+    with _history_lock:
+        changes = _history.get(backend.account_id, [])
+        horizon = time.monotonic() - _delay_seconds
+        while changes and changes[0][0] <= horizon:
+            changes.pop(0)  # in effect by now
+        return changes[0][1] if changes else None
 
 
 def trust_document(account_id: str, partition: str, role_name: str) -> str | None:
@@ -117,7 +122,8 @@ def _recorded(change: Callable[..., Any]) -> Callable[..., Any]:
             return change(self, *args, **kwargs)
         before = view_of(self)
         result = change(self, *args, **kwargs)
-        _history.setdefault(self.account_id, []).append((time.monotonic(), before))
+        with _history_lock:
+            _history.setdefault(self.account_id, []).append((time.monotonic(), before))
         return result
     return record_then_change
 
@@ -141,5 +147,6 @@ def _user_policies(self: IAMUserAccessKey) -> list[str]:
 def install() -> None:
     for name in DELAYED_CHANGES:
         setattr(IAMBackend, name, _recorded(getattr(IAMBackend, name)))
+    # moto's IAMPolicy takes documents as strings as well as its own records: hence [assignment]
     AssumedRoleAccessKey.collect_policies = _role_session_policies  # type: ignore[method-assign]
-    IAMUserAccessKey.collect_policies = _user_policies  # type: ignore[method-assign]
+    IAMUserAccessKey.collect_policies = _user_policies  # type: ignore[method-assign, assignment]

@@ -18,7 +18,9 @@ DynamoDB action itself:
 
 A denial is what AWS sends (HTTP 400, `AccessDeniedException`, "KMS key access denied error: …
 (Service: AWSKMS; …)"). AWS-managed keys (`alias/aws/dynamodb`) and AWS-owned keys need nothing.
-Not modelled: DynamoDB's ~5-minute cache of the table key (here a revoked grant denies at once),
+Also: moto keeps `KMSMasterKeyId` as the caller wrote it, so DescribeTable showed a bare key id or
+alias as `SSEDescription.KMSMasterKeyArn`; AWS always answers the key ARN, and so does the sandbox
+now (`install`). Not modelled: DynamoDB's ~5-minute cache of the table key (here a revoked grant denies at once),
 KMS grants (CreateGrant), key state (disabled / pending deletion keys are treated as usable).
 """
 
@@ -28,7 +30,8 @@ import json
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
-from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicyStatement, IAMRequest, PermissionResult
 from moto.kms.models import Key, kms_backends
@@ -151,3 +154,21 @@ def _decrypt_context(handler: DynamoHandler, caller: str, table_name: str) -> di
         "aws:PrincipalArn": principal_arn(caller),
         "aws:PrincipalAccount": account_of(caller),
     }
+
+
+def _create_table_naming_its_key_by_arn(self: DynamoDBBackend, name: str, **params: Any) -> Table:
+    table = _MOTO_CREATE_TABLE(self, name, **params)
+    sse = table.sse_specification or {}
+    key_id = sse.get("KMSMasterKeyId")
+    if key_id and not key_id.startswith("arn:"):
+        key = _find_key(key_id, self.account_id, self.region_name)
+        sse["KMSMasterKeyId"] = key.arn if key else key_id
+    return table
+
+
+_MOTO_CREATE_TABLE = DynamoDBBackend.create_table
+
+
+def install() -> None:
+    # same parameters as moto's, passed through as keywords: hence [assignment]
+    DynamoDBBackend.create_table = _create_table_naming_its_key_by_arn  # type: ignore[method-assign, assignment]

@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from moto.core.exceptions import _RESTError  # the XML error base of moto 5.2 (not exported)
 from moto.core.responses import ActionResult
 from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
-from moto.core.exceptions import _RESTError  # the XML error base of moto 5.2 (not exported)
 from moto.sts.models import AssumedRole, sts_backends
 from moto.sts.responses import TokenResponse
 from moto.utilities.utils import get_partition
