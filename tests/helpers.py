@@ -32,9 +32,10 @@ def allow(action: str | list[str], resource: str | list[str]) -> dict:
 
 
 def trust(principal: str, condition: Mapping[str, Any] | None = None) -> str:
-    """A trust policy admitting `principal` to sts:AssumeRole (`condition`: a Condition block)."""
+    """A trust policy admitting `principal` to sts:AssumeRole, with the SourceIdentity xacct-nb
+    always sends (`condition`: a Condition block)."""
     statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"AWS": principal},
-                                 "Action": "sts:AssumeRole"}
+                                 "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"]}
     if condition:
         statement["Condition"] = dict(condition)
     return doc(statement)
@@ -80,7 +81,7 @@ def consumer_world(sandbox: Any, folder: Path, *, user: str, roles: Mapping[str,
                    assume: str | list[str], env: Mapping[str, str] | None = None) -> Iterator[SimpleNamespace]:
     """The usual world, torn down afterwards: `roles` (name → (trust document, inline policy
     document)) in the main account; consumer user `user` whose identity policy allows
-    sts:AssumeRole on `assume`; a profile named `user` for its access key in copies of the
+    sts:AssumeRole (with a SourceIdentity) on `assume`; a profile named `user` for its access key in copies of the
     sandbox's config files, which the environment points at (plus `env`) while the world lives."""
     iam_main = sandbox.session("sandbox-main").client("iam")
     iam_consumer = sandbox.session("sandbox-consumer").client("iam")
@@ -89,7 +90,7 @@ def consumer_world(sandbox: Any, folder: Path, *, user: str, roles: Mapping[str,
         iam_main.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=policy_doc)
     iam_consumer.create_user(UserName=user)
     iam_consumer.put_user_policy(UserName=user, PolicyName="assume",
-                                 PolicyDocument=doc(allow("sts:AssumeRole", assume)))
+                                 PolicyDocument=doc(allow(["sts:AssumeRole", "sts:SetSourceIdentity"], assume)))
     key = iam_consumer.create_access_key(UserName=user)["AccessKey"]
     files_env = extra_profile_files(sandbox, folder, user, key)
     try:

@@ -13,6 +13,7 @@ import pytest
 from helpers import CONSUMER, MAIN
 from xacct_nb.policies import (
     ACTIONS,
+    FULL_DENIED_ACTIONS,
     READ_ACTIONS,
     RWU_ACTIONS,
     canonical,
@@ -67,41 +68,80 @@ def test_read_cannot_write_and_rwu_cannot_delete() -> None:
 @pytest.mark.parametrize("level", ACCESS_LEVELS)
 def test_table_policy_per_level(level: str) -> None:
     spec = make_spec(table_access_list=[{"table_name": "orders", "access_type": level}])
-    statement = only_statement(table_policy(spec, spec.table("orders")))
+    statement, *others = table_policy(spec, spec.table("orders"))["Statement"]
     arn = f"arn:aws:dynamodb:eu-west-1:{MAIN}:table/orders"
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == sorted(ACTIONS[level])
     assert statement["Resource"][:2] == [arn, f"{arn}/index/*"]
-    assert (f"{arn}/stream/*" in statement["Resource"]) == (level == "Full")
-    assert re.fullmatch(r"[A-Za-z0-9]+", statement["Sid"])  # IAM rejects other characters in a Sid
+    for kind in ("stream", "backup", "export", "import"):
+        assert (f"{arn}/{kind}/*" in statement["Resource"]) == (level == "Full")
+    assert [s["Effect"] for s in others] == (["Deny"] if level == "Full" else [])
+    for st in (statement, *others):
+        assert re.fullmatch(r"[A-Za-z0-9]+", st["Sid"])  # IAM rejects other characters in a Sid
+
+
+def test_full_denies_what_would_hand_the_table_to_another_account() -> None:
+    spec = make_spec()
+    allow, deny = table_policy(spec, spec.table("my-table.v2"))["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Resource"] == allow["Resource"]
+    assert {"dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy"} <= set(deny["Action"])
+    assert set(deny["Action"]) == set(FULL_DENIED_ACTIONS)
+    # Export to S3 stays allowed (the consumer can read everything anyway), as do backups.
+    assert not {"dynamodb:ExportTableToPointInTime", "dynamodb:CreateBackup", "dynamodb:DeleteBackup"} & set(
+        deny["Action"])
+
+
+def test_kms_statement_only_through_dynamodb_in_the_tables_region() -> None:
+    spec = make_spec()
+    key = f"arn:aws:kms:eu-west-1:{MAIN}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    for name in ("orders", "my-table.v2"):
+        *_, kms = table_policy(spec, spec.table(name), kms_key_arn=key)["Statement"]
+        assert kms == {"Sid": kms["Sid"], "Effect": "Allow", "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                       "Resource": key,
+                       "Condition": {"StringEquals": {"kms:ViaService": "dynamodb.eu-west-1.amazonaws.com"}}}
+    assert not any("kms:" in str(s["Action"]) for s in table_policy(spec, spec.table("orders"))["Statement"])
 
 
 def test_table_resources_use_the_main_account_and_region() -> None:
     spec = make_spec()
     arn = f"arn:aws:dynamodb:eu-west-1:{MAIN}:table/my-table.v2"
-    assert table_resources(spec, spec.table("my-table.v2")) == [arn, f"{arn}/index/*", f"{arn}/stream/*"]
+    assert table_resources(spec, spec.table("my-table.v2")) == [
+        arn, f"{arn}/index/*", f"{arn}/stream/*", f"{arn}/backup/*", f"{arn}/export/*", f"{arn}/import/*"]
     assert table_resources(spec, TableAccess("orders", "Read")) == [
         f"arn:aws:dynamodb:eu-west-1:{MAIN}:table/orders", f"arn:aws:dynamodb:eu-west-1:{MAIN}:table/orders/index/*"]
 
 
 def test_sid_is_derived_from_level_and_table_name() -> None:
     spec = make_spec()
-    assert only_statement(table_policy(spec, spec.table("my-table.v2")))["Sid"] == "FullMyTableV2"
+    assert table_policy(spec, spec.table("my-table.v2"))["Statement"][0]["Sid"] == "FullMyTableV2"
     assert only_statement(table_policy(spec, spec.table("orders")))["Sid"] == "ReadOrders"
 
 
 # ---------------------------------------------------------------------------------------------
 # Trust and consumer policies
 
-def test_trust_policy_trusts_the_consumer_account_root() -> None:
+def test_trust_policy_admits_only_the_consumer_principal_by_default() -> None:
     statement = only_statement(trust_policy(make_spec()))
     assert statement["Principal"] == {"AWS": f"arn:aws:iam::{CONSUMER}:root"}
-    assert statement["Action"] == "sts:AssumeRole" and statement["Effect"] == "Allow"
+    assert statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"] and statement["Effect"] == "Allow"
+    # Root as Principal + aws:PrincipalArn: still works after the analyst is deleted and recreated.
+    assert statement["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [PRINCIPAL]}}
+
+
+def test_trust_policy_can_admit_the_whole_consumer_account() -> None:
+    statement = only_statement(trust_policy(make_spec(trust_whole_consumer_account=True)))
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{CONSUMER}:root"}
     assert "Condition" not in statement
 
 
+def test_trust_policy_can_require_a_source_identity() -> None:
+    statement = only_statement(trust_policy(make_spec(require_source_identity=True)))
+    assert statement["Condition"]["StringLike"] == {"sts:SourceIdentity": "*"}
+    assert "StringLike" not in only_statement(trust_policy(make_spec())).get("Condition", {})
+
+
 def test_trust_policy_with_external_id() -> None:
-    statement = only_statement(trust_policy(make_spec(external_id="ext-42")))
+    statement = only_statement(trust_policy(make_spec(external_id="ext-42", trust_whole_consumer_account=True)))
     assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "ext-42"}}
 
 
@@ -121,7 +161,7 @@ def test_trust_policy_with_wildcards_uses_arn_like_and_keeps_external_id() -> No
 def test_consumer_policy_allows_only_assuming_the_role() -> None:
     spec = make_spec()
     statement = only_statement(consumer_policy(spec))
-    assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
+    assert statement["Effect"] == "Allow" and statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
     assert statement["Resource"] == f"arn:aws:iam::{MAIN}:role/dev-ddb_cross_acc_access_role-{CONSUMER}"
     assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
 
@@ -137,7 +177,8 @@ def test_same_document_ignores_order_and_string_vs_list() -> None:
     shuffled["Statement"][0]["Resource"].reverse()
     assert same_document(wanted, shuffled)
     # IAM may hand back a single statement as a dict, one-element lists as strings.
-    single = {"Statement": {"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": [spec.role_arn],
+    single = {"Statement": {"Action": ["sts:SetSourceIdentity", "sts:AssumeRole"], "Effect": "Allow",
+                            "Resource": [spec.role_arn],
                             "Sid": "AssumeDdbCrossAccRole"}, "Version": "2012-10-17"}
     assert same_document(consumer_policy(spec), single)
     trust = trust_policy(spec)

@@ -216,6 +216,8 @@ def test_an_untagged_lookalike_role_blocks_apply_and_survives_destroy(sandbox, a
 
 
 def test_without_the_consumer_policy_the_analyst_cannot_assume(spec, aws, sandbox, consumer_iam):
+    # The whole consumer account is trusted, so only the consumer policy decides who gets in.
+    spec = same_env(spec, trust_whole_consumer_account=True)
     apply(spec, confirm=spec.env, wait=False, **aws)
     assert can_assume(sandbox, "sandbox-analyst", spec)
     other = f"bob-{spec.env}"
@@ -230,6 +232,26 @@ def test_without_the_consumer_policy_the_analyst_cannot_assume(spec, aws, sandbo
         assert not can_assume(sandbox, "sandbox-analyst", spec)
     finally:
         destroy(moved, confirm=moved.env, **aws)
+        consumer_iam.delete_user(UserName=other)
+
+
+def test_by_default_the_trust_admits_only_the_consumer_principal(spec, aws, sandbox, consumer_iam):
+    apply(spec, confirm=spec.env, wait=False, **aws)
+    other = f"eve-{spec.env}"
+    consumer_iam.create_user(UserName=other)
+    key = consumer_iam.create_access_key(UserName=other)["AccessKey"]
+    # Even with the consumer policy attached to it, another consumer user is kept out by the trust.
+    consumer_iam.attach_user_policy(UserName=other, PolicyArn=spec.consumer_policy_arn)
+    try:
+        sts = boto3.client("sts", endpoint_url=sandbox.endpoint_url, region_name="us-east-1",
+                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        with pytest.raises(ClientError) as denied:
+            sts.assume_role(RoleArn=spec.role_arn, RoleSessionName="eve")
+        assert is_access_denied(denied.value)
+        assert can_assume(sandbox, "sandbox-analyst", spec)
+    finally:
+        consumer_iam.detach_user_policy(UserName=other, PolicyArn=spec.consumer_policy_arn)
+        consumer_iam.delete_access_key(UserName=other, AccessKeyId=key["AccessKeyId"])
         consumer_iam.delete_user(UserName=other)
 
 
@@ -374,7 +396,9 @@ def test_per_side_plans_and_live_state(spec, aws, main_iam):
     flipped = same_env(spec, table_access_list=tables(orders="Full", customers="ReadWriteUpdate"))
     apply(flipped, confirm=spec.env, main=aws["main"], sides=("main",), wait=False)
     state = live_state(spec, main=aws["main"], sides=("main",)).set_index("name")
-    assert state.loc[spec.role_name, "grants"] == f"sts:AssumeRole to arn:aws:iam::{spec.consumer_account_id}:root"
+    assert state.loc[spec.role_name, "grants"] == (
+        f"sts:AssumeRole to arn:aws:iam::{spec.consumer_account_id}:root, with conditions "
+        f'{{"ArnEquals": {{"aws:PrincipalArn": ["{spec.consumer_principal}"]}}}}')
     orders = state.loc[spec.table_policy_name("orders"), "grants"]
     assert orders.startswith("Full on orders") and "spec says Read" in orders
     assert state.loc[spec.table_policy_name("customers"), "attached_to"] == f"role {spec.role_name}"

@@ -199,31 +199,37 @@ def _assume(session: boto3.Session, role_arn: str) -> str:
     return outcome(lambda: sts.assume_role(RoleArn=role_arn, RoleSessionName="sec-test"))
 
 
-def test_trust_admits_only_consumer_principals_with_the_consumer_policy(world, sandbox, consumer_user):
+def test_trust_admits_only_the_consumer_principal_by_default(world, sandbox, consumer_user):
     arn = world.spec.role_arn
     assert _assume(sandbox.session("sandbox-analyst"), arn) == "allowed"
     # An administrator of another account is still outside the trust.
     assert _assume(sandbox.session("sandbox-outsider"), arn) == "denied"
-    # A consumer user without the consumer policy is denied; with it attached, admitted.
+    # Another consumer user is denied, even with the consumer policy attached: the trust's
+    # aws:PrincipalArn condition names consumer_principal only.
     name, user = consumer_user()
     assert _assume(user, arn) == "denied"
     iam = sandbox.session("sandbox-consumer").client("iam")
     iam.attach_user_policy(UserName=name, PolicyArn=world.spec.consumer_policy_arn)
-    assert _assume(user, arn) == "allowed"
+    assert _assume(user, arn) == "denied"
 
 
-def test_narrowed_trust_denies_other_consumer_principals(world, sandbox, consumer_user):
-    narrowed = local_spec(f"secn{RUN}", trusted_principal_arns=[ANALYST_ARN],
-                          table_access_list=[{"table_name": TABLES["Read"], "access_type": "Read"}])
-    # Its own identity policy allows assuming both roles: only the trust condition differs.
-    _, other = consumer_user(world.spec.role_arn, narrowed.role_arn)
-    provisioning.apply(narrowed, confirm=narrowed.env, progress=quiet)
+def test_only_whole_account_trust_admits_other_consumer_principals(world, sandbox, consumer_user):
+    read = [{"table_name": TABLES["Read"], "access_type": "Read"}]
+    wide = local_spec(f"secw{RUN}", trust_whole_consumer_account=True, table_access_list=read)
+    listed = local_spec(f"secn{RUN}", trusted_principal_arns=[ANALYST_ARN], table_access_list=read)
+    # Its own identity policy allows assuming every role: only the trust condition differs.
+    _, other = consumer_user(world.spec.role_arn, wide.role_arn, listed.role_arn)
+    for spec in (wide, listed):
+        provisioning.apply(spec, confirm=spec.env, progress=quiet)
     try:
-        assert _assume(other, world.spec.role_arn) == "allowed"   # control: the un-narrowed role
-        assert _assume(other, narrowed.role_arn) == "denied"      # aws:PrincipalArn condition
-        assert _assume(sandbox.session("sandbox-analyst"), narrowed.role_arn) == "allowed"
+        assert _assume(other, wide.role_arn) == "allowed"          # control: no principal condition
+        assert _assume(other, world.spec.role_arn) == "denied"     # default: consumer_principal only
+        assert _assume(other, listed.role_arn) == "denied"         # trusted_principal_arns
+        for arn in (wide.role_arn, world.spec.role_arn, listed.role_arn):
+            assert _assume(sandbox.session("sandbox-analyst"), arn) == "allowed"
     finally:
-        provisioning.destroy(narrowed, confirm=narrowed.env)
+        for spec in (wide, listed):
+            provisioning.destroy(spec, confirm=spec.env)
 
 
 # ---------------------------------------------------------------------------------------------

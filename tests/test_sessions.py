@@ -9,6 +9,8 @@ from __future__ import annotations
 import configparser
 import datetime as dt
 import json
+import re
+import sys
 import time
 from types import SimpleNamespace
 
@@ -20,7 +22,15 @@ from helpers import CONSUMER, MAIN, allow, consumer_world, doc, role_arn, trust
 from xacct_nb.cli import main as cli_main
 from xacct_nb.errors import AccessDenied, InputError, is_access_denied
 from xacct_nb.sandbox import PROFILES
-from xacct_nb.sessions import assume, assume_from_spec, profile_session, require_account, whoami
+from xacct_nb.sessions import (
+    Identity,
+    assume,
+    assume_from_spec,
+    profile_session,
+    require_account,
+    source_identity_of,
+    whoami,
+)
 from xacct_nb.spec import parse_spec, role_name
 
 PROFILE = "sessiontest-user"
@@ -177,6 +187,108 @@ def test_assume_from_spec(world):
     no_profile = parse_spec({**spec.to_dict(), "analyst_profile": None})
     with pytest.raises(InputError, match="analyst_profile is not set"):
         assume_from_spec(no_profile)
+
+
+def _spec(**changes):
+    return parse_spec({
+        "env": ENV, "region": "us-east-1", "main_account_id": MAIN, "consumer_account_id": CONSUMER,
+        "analyst_profile": PROFILE, "consumer_principal": USER_ARN, "external_id": EXTERNAL_ID,
+        "table_access_list": [{"table_name": "orders", "access_type": "Read"}], **changes})
+
+
+def _ident(arn: str) -> Identity:
+    return Identity(account=arn.split(":")[4], arn=arn, user_id="AIDAEXAMPLE", kind="user", expires=None,
+                    region=None, endpoint=None)
+
+
+@pytest.mark.parametrize("arn, expected", [
+    (f"arn:aws:iam::{CONSUMER}:user/analyst", "analyst"),
+    (f"arn:aws:iam::{CONSUMER}:user/team/jane.doe@example.com", "jane.doe@example.com"),
+    (f"arn:aws:sts::{CONSUMER}:assumed-role/AWSReservedSSO_Data_0123/jane@example.com", "jane@example.com"),
+    (f"arn:aws:sts::{CONSUMER}:federated-user/bob", "bob"),
+    (f"arn:aws:iam::{CONSUMER}:user/a", "a-"),
+    (f"arn:aws:iam::{CONSUMER}:user/" + "x" * 80, "x" * 64),
+    (f"arn:aws:sts::{CONSUMER}:assumed-role/r/aws:odd name", "aws-odd-name"),
+])
+def test_source_identity_is_the_operators_name_in_stss_charset(arn, expected):
+    value = source_identity_of(_ident(arn))
+    assert value == expected
+    assert re.fullmatch(r"[A-Za-z0-9_+=,.@-]{2,64}", value) and not value.startswith("aws:")
+
+
+def test_assume_from_spec_sends_the_analysts_source_identity(world):
+    source = profile_session(PROFILE)
+    sent: list = []
+    source.events.register("before-parameter-build.sts.AssumeRole", lambda params, **kw: sent.append(params))
+    assume_from_spec(_spec(), source=source)
+    assert sent[0]["SourceIdentity"] == PROFILE and sent[0]["RoleSessionName"] == "xacct-nb"
+
+
+def test_analyst_in_the_wrong_account_is_refused_before_any_assume(sandbox, world):
+    for profile, account in (("sandbox-outsider", "333333333333"), ("sandbox-main", MAIN)):
+        source = profile_session(profile)
+        calls = _count_assume_role(source)
+        start = time.monotonic()
+        with pytest.raises(InputError) as err:
+            assume_from_spec(_spec(analyst_profile=profile), source=source, wait=60)
+        msg = str(err.value)
+        assert time.monotonic() - start < 5 and not calls  # no 60 s of retries
+        assert msg.startswith(f"analyst_profile is account {account}, expected the consumer account {CONSUMER}")
+        assert "\n" not in msg and USER_ARN in msg
+        assert f"arn:aws:iam::{MAIN}:root" not in msg and "trust" not in msg  # never: trust the main account
+    with pytest.raises(InputError, match="analyst_profile is account 333333333333"):
+        assume_from_spec(_spec(analyst_profile="sandbox-outsider"))
+
+
+def _with_profile(world, monkeypatch, text: str) -> None:
+    """Append a profile to the world's COPY of the config and use that copy from now on."""
+    config = world.files / "config-extra"
+    config.write_text((world.files / "config").read_text() + text)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+
+
+def test_a_role_arn_profile_that_is_the_role_is_used_as_is(sandbox, world, monkeypatch):
+    _with_profile(world, monkeypatch, f"\n[profile as-role]\nrole_arn = {world.extid_role}\n"
+                  f"source_profile = {PROFILE}\nexternal_id = {EXTERNAL_ID}\nregion = us-east-1\n"
+                  f"endpoint_url = {sandbox.endpoint_url}\n")
+    spec = _spec(analyst_profile="as-role")
+    session = assume_from_spec(spec)
+    ident = whoami(session)
+    assert ident.kind == "assumed-role" and ident.principal_arn == spec.role_arn
+    _assert_reads_orders_only(session)
+    # the CLI's reads take the same way in
+    assert cli_main(["whoami", "--params", _params_file(world, spec), "--assume"]) == 0
+
+    required = _spec(analyst_profile="as-role", require_source_identity=True)
+    with pytest.raises(InputError) as err:
+        assume_from_spec(required)
+    msg = str(err.value)
+    assert "require_source_identity" in msg and "cannot send a SourceIdentity" in msg and "\n" not in msg
+
+
+def _params_file(world, spec) -> str:
+    path = world.files / f"params-{spec.analyst_profile}.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    return str(path)
+
+
+def test_a_credential_process_profile_that_is_the_role_is_used_as_is(sandbox, world, monkeypatch, tmp_path):
+    # Stands in for SSO: a process that hands botocore the role's credentials.
+    reply = profile_session(PROFILE).client("sts").assume_role(
+        RoleArn=world.extid_role, RoleSessionName="jane", ExternalId=EXTERNAL_ID)["Credentials"]
+    creds = tmp_path / "creds.json"
+    creds.write_text(json.dumps({"Version": 1, "AccessKeyId": reply["AccessKeyId"],
+                                 "SecretAccessKey": reply["SecretAccessKey"],
+                                 "SessionToken": reply["SessionToken"],
+                                 "Expiration": reply["Expiration"].isoformat()}))
+    creds.chmod(0o600)
+    script = tmp_path / "print-creds.py"
+    script.write_text(f"import sys\nsys.stdout.write(open({str(creds)!r}).read())\n")
+    _with_profile(world, monkeypatch, f"\n[profile sso-like]\ncredential_process = {sys.executable} {script}\n"
+                  f"region = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
+    session = assume_from_spec(_spec(analyst_profile="sso-like"))
+    assert whoami(session).arn == f"arn:aws:sts::{MAIN}:assumed-role/{role_name(ENV, CONSUMER)}/jane"
+    _assert_reads_orders_only(session)
 
 
 def test_denial_lists_causes_in_order(world):

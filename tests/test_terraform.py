@@ -168,3 +168,15 @@ def test_terraform_validate_accepts_the_export(tmp_path: Path) -> None:
     assert init.returncode == 0, init.stderr
     result = terraform("validate", "-no-color")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kms_keys_put_the_key_grant_into_the_table_policy() -> None:
+    spec = make_spec()
+    key = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    name = spec.table_names[0]
+    with_key = resources(export_terraform(spec, "main", kms_keys={name: key}), "aws_iam_policy")
+    without = resources(export_terraform(spec, "main"), "aws_iam_policy")
+    block = with_key[f"ddb_table_policy_{table_key(name)}"]
+    assert json.loads(block["policy"]) == policies.table_policy(spec, spec.table(name), key)
+    assert {k: v for k, v in with_key.items() if key not in v["policy"]} == {
+        k: v for k, v in without.items() if k != f"ddb_table_policy_{table_key(name)}"}

@@ -30,6 +30,7 @@ LOCAL = yaml.safe_load((ROOT / "params" / "local.yaml").read_text())
 MAIN, CONSUMER = LOCAL["main_account_id"], LOCAL["consumer_account_id"]
 ANALYST_ARN = LOCAL["consumer_principal"]
 ORDERS_ARN = f"arn:aws:dynamodb:us-east-1:{MAIN}:table/orders"
+DELETED_ANALYST_ID = "AIDA" + "Q3EGUXAMPLE7K2D4"  # how IAM shows a deleted user in a trust policy
 
 # Actual outcome per operation (in OPERATIONS order) for params/local.yaml's grants.
 A, D, NA = "allowed", "denied", "n/a"
@@ -138,24 +139,44 @@ def test_external_id_and_narrowed_trust(iam_main, consumer_user):
         live = verify_access(narrowed, unlisted_principal=other, extra_tables=[])
         # Tamper with the live trust: no external id, no principal condition.
         iam_main.update_assume_role_policy(RoleName=narrowed.role_name, PolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                                                     "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
                                                      "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"}}]}))
         tampered = verify_access(narrowed, extra_tables=[])
+        # The analyst was deleted and recreated while a trust named it: IAM shows its unique id.
+        iam_main.update_assume_role_policy(RoleName=narrowed.role_name, PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                     "Principal": {"AWS": DELETED_ANALYST_ID}}]}))
+        orphaned = verify_access(narrowed, extra_tables=[])
 
     assert matrix.ok, matrix.text()
+    assert matrix.cell("role", "trust policy as in spec").result == "PASS"
     for check in ("assume without the external id", "assume with a wrong external id"):
         assert (matrix.cell("role", check).actual, matrix.cell("role", check).result) == ("denied", "PASS")
-    unlisted = matrix.cell("role", "principal outside trusted_principal_arns assumes")
+    unlisted = matrix.cell("role", "principal outside the trusted principals assumes")
     assert (unlisted.actual, unlisted.result) == ("document-checked", "PASS")
     assert "ArnEquals aws:PrincipalArn" in unlisted.detail
     assert matrix.summary()["document-checked"] == 1
 
-    probed = live.cell("role", "principal outside trusted_principal_arns assumes")
+    probed = live.cell("role", "principal outside the trusted principals assumes")
     assert (probed.actual, probed.result) == ("denied", "PASS"), live.text()
 
     assert {c.check: c.actual for c in tampered.failures} == {
         "assume without the external id": "allowed", "assume with a wrong external id": "allowed",
-        "principal outside trusted_principal_arns assumes": "document-differs"}
+        "principal outside the trusted principals assumes": "document-differs",
+        "trust policy as in spec": "drifted"}
+    drift = orphaned.cell("role", "trust policy as in spec")
+    assert (drift.actual, drift.result) == ("drifted", "FAIL")
+    assert DELETED_ANALYST_ID in drift.detail and "recreating it does not bring access back" in drift.detail
+    assert "unique id" not in tampered.cell("role", "trust policy as in spec").detail
+
+
+def test_default_trust_is_checked_without_trusted_principal_arns(spec):
+    matrix = verify_access(spec, extra_tables=[])
+    assert matrix.ok, matrix.text()
+    assert matrix.cell("role", "principal outside the trusted principals assumes").actual == "document-checked"
+    assert ANALYST_ARN in matrix.cell("role", "principal outside the trusted principals assumes").detail
+    assert matrix.cell("role", "trust policy as in spec").actual == "as in spec"
 
 
 def test_probes_change_nothing(spec, sandbox):
@@ -183,7 +204,9 @@ def test_what_cannot_be_checked_is_skipped_never_passed(spec, sandbox):
     discover = matrix.cell("(tables not in the spec)", "discover")
     assert (outsider.actual, outsider.result) == ("skipped", "SKIPPED")
     assert (discover.actual, discover.result) == ("skipped", "SKIPPED")
-    assert matrix.ok and matrix.summary()["SKIPPED"] == 3  # + customers' query_index
+    # + customers' query_index, and the live trust policy (read with the main profile)
+    assert matrix.ok and matrix.summary()["SKIPPED"] == 4
+    assert matrix.cell("role", "trust policy as in spec").actual == "skipped"
 
     named = verify_access(blind, extra_tables=["payments"])
     # Without the owner's DescribeTable the billing mode is unknown: no admin probe is safe.

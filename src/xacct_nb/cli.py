@@ -54,7 +54,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_whoami(args: argparse.Namespace) -> int:
-    from .sessions import assume_from_spec, profile_session, require_account, whoami
+    from .sessions import analyst_identity, assume_from_spec, profile_session, whoami
 
     if args.params is None:
         if args.assume:
@@ -65,7 +65,7 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.params)
     analyst = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
-    print(f"analyst: {require_account(analyst, spec.consumer_account_id, 'analyst_profile')}")
+    print(f"analyst: {analyst_identity(spec, analyst)}")
     if args.assume:
         role = assume_from_spec(spec, source=analyst, progress=lambda msg: print(msg, file=sys.stderr))
         print(f"role:    {whoami(role)}")
@@ -168,9 +168,28 @@ def cmd_export_terraform(args: argparse.Namespace) -> int:
     from .terraform import write_terraform
 
     spec = _spec_from_params(args)
-    path = write_terraform(spec, args.out or f"{spec.env}-xacct-nb.tf.json", side=args.side)
+    keys = _kms_keys(spec) if args.side != "consumer" else {}
+    path = write_terraform(spec, args.out or f"{spec.env}-xacct-nb.tf.json", side=args.side, kms_keys=keys)
     print(f"wrote {path} ({args.side} side{'s' if args.side == 'both' else ''} of env {spec.env})")
     return 0
+
+
+def _kms_keys(spec) -> dict[str, str]:
+    """The granted tables' customer-managed keys, read with main_profile (stderr says when not)."""
+    from .kms import read_table_keys
+    from .sessions import profile_session, require_account
+
+    if not spec.main_profile:
+        _progress("main_profile is not set: tables were not checked for customer-managed KMS keys, so "
+                  "the export grants no kms:Decrypt — set main_profile to include them")
+        return {}
+    main = profile_session(spec.main_profile, spec.region, field="main_profile")
+    require_account(main, spec.main_account_id, "main_profile")
+    keys = read_table_keys(spec, main)
+    for key in keys.values():
+        if not key.admits_role:
+            _progress(f"attention: table {key.table}: {key.via}")
+    return {table: key.key_arn for table, key in keys.items()}
 
 
 def cmd_scan(args: argparse.Namespace) -> int:

@@ -3,10 +3,16 @@
 Three documents make the access work:
 
 * the **trust policy** of the role in the main account (`trust_policy`): the consumer account
-  (``arn:aws:iam::CONSUMER:root``) may call ``sts:AssumeRole``. Trusting ``:root`` delegates the
-  decision to the consumer's own IAM policies, so a consumer principal also needs
+  (``arn:aws:iam::CONSUMER:root``) may call ``sts:AssumeRole`` and ``sts:SetSourceIdentity``,
+  by default only as ``consumer_principal`` (or the ``trusted_principal_arns``): an
+  ``aws:PrincipalArn`` condition, which keeps working when that principal is deleted and
+  recreated (a principal ARN in ``Principal`` would silently turn into a unique id). The spec
+  option ``trust_whole_consumer_account`` drops the condition, as the reference design does.
+  Trusting ``:root`` delegates the decision to the consumer's own IAM policies, so the principal
+  also needs
 * the **consumer policy** (`consumer_policy`), attached to ``consumer_principal`` in the
-  consumer account: it allows ``sts:AssumeRole`` on that one role and nothing else;
+  consumer account: it allows ``sts:AssumeRole`` and ``sts:SetSourceIdentity`` on that one role
+  and nothing else (cross-account, a SourceIdentity needs both sides to allow it);
 * one **table policy** per table (`table_policy`), attached to the role, granting one of:
 
   ``Read``
@@ -17,13 +23,21 @@ Three documents make the access work:
       Read plus PutItem, UpdateItem, PartiQLInsert, PartiQLUpdate: creates, replaces and
       updates items, but cannot delete them (no DeleteItem, BatchWriteItem or PartiQLDelete).
   ``Full``
-      ``dynamodb:*`` on the table, its indexes and its streams — everything, including deleting
-      items and the table itself (DeleteTable) and changing it (UpdateTable). As in the
-      reference design; grant it only to a consumer that owns the data's lifecycle.
+      ``dynamodb:*`` on the table, its indexes, streams, backups, exports and imports —
+      deleting items and the table itself (DeleteTable), changing it (UpdateTable), backups and
+      exports it can also describe and delete — EXCEPT what `FULL_DENIED_ACTIONS` denies
+      explicitly: the actions that would hand the table to another account or tie it to
+      resources outside the grant (its resource-based policy, replicas, Kinesis destinations,
+      tags). An explicit Deny, so no other Allow on the role can bring them back.
 
   Every level covers ``table/NAME`` and ``table/NAME/index/*`` (Query/Scan on an index is
-  authorised against the index ARN); ``Full`` also ``table/NAME/stream/*``. ``ListTables`` only
-  works on ``*`` and is deliberately not granted: consumers address tables by name.
+  authorised against the index ARN). ``ListTables`` only works on ``*`` and is deliberately not
+  granted: consumers address tables by name.
+
+  A table encrypted with a customer-managed KMS key is read by DynamoDB with that key *on the
+  caller's behalf*: its policy then also allows ``kms:Decrypt`` and ``kms:DescribeKey`` on that
+  key, only through DynamoDB in the table's region (``kms:ViaService``). The key ARN comes from
+  the live table (`xacct_nb.kms`), so the caller passes it in.
 
 `canonical`/`same_document` compare documents the way IAM means them (order-insensitive,
 ``"x"`` == ``["x"]``), so a policy read back from IAM can be checked against the wanted one.
@@ -55,6 +69,24 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "ReadWriteUpdate": RWU_ACTIONS,
     "Full": ("dynamodb:*",),
 }
+# What Full's dynamodb:* must not include (README, "Full"): a resource-based policy would grant
+# another account access that outlives the role and that destroy never removes; replicas are
+# tables in other regions (outside the grant, paid by the main account); Kinesis destinations
+# send every change to a stream the grant does not cover; tags can drive tag-based (ABAC)
+# policies and cost allocation elsewhere in the main account.
+FULL_DENIED_ACTIONS: tuple[str, ...] = tuple(f"dynamodb:{a}" for a in (
+    "PutResourcePolicy", "DeleteResourcePolicy",
+    "CreateTableReplica", "DeleteTableReplica",
+    "EnableKinesisStreamingDestination", "DisableKinesisStreamingDestination",
+    "UpdateKinesisStreamingDestination",
+    "TagResource", "UntagResource",
+))
+# What DynamoDB calls on the caller's behalf to read a table under a customer-managed key.
+KMS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey")
+# Full's sub-resources beyond indexes: stream reads, and the backups/exports/imports it starts
+# (without these it could start a backup or export but never describe or delete it).
+FULL_SUBRESOURCES = ("stream", "backup", "export", "import")
+TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 
 # Keys whose value may be a string or a list of strings with the same meaning.
 _LIST_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource"})
@@ -65,48 +97,81 @@ def table_resources(spec: AccessSpec, table: TableAccess) -> list[str]:
     arn = spec.table_arn(table.table_name)
     resources = [arn, f"{arn}/index/*"]
     if table.access_type == "Full":
-        resources.append(f"{arn}/stream/*")
+        resources += [f"{arn}/{kind}/*" for kind in FULL_SUBRESOURCES]
     return resources
 
 
-def table_policy(spec: AccessSpec, table: TableAccess) -> dict[str, Any]:
-    """The managed policy granting `table.access_type` on one table (see the module docstring)."""
-    return _document({
+def table_policy(spec: AccessSpec, table: TableAccess, kms_key_arn: str | None = None) -> dict[str, Any]:
+    """The managed policy granting `table.access_type` on one table (see the module docstring).
+    `kms_key_arn`: the table's customer-managed key, if it has one."""
+    resources = table_resources(spec, table)
+    statements: list[dict[str, Any]] = [{
         "Sid": _sid(table.access_type, table.table_name),
         "Effect": "Allow",
         "Action": sorted(ACTIONS[table.access_type]),
-        "Resource": table_resources(spec, table),
-    })
+        "Resource": resources,
+    }]
+    if table.access_type == "Full":
+        statements.append({
+            "Sid": _sid("KeepInMainAccount", table.table_name),
+            "Effect": "Deny",
+            "Action": sorted(FULL_DENIED_ACTIONS),
+            "Resource": resources,
+        })
+    if kms_key_arn:
+        statements.append(kms_statement(spec, table.table_name, kms_key_arn))
+    return {"Version": VERSION, "Statement": statements}
+
+
+def kms_statement(spec: AccessSpec, table_name: str, kms_key_arn: str) -> dict[str, Any]:
+    """`kms:Decrypt`/`kms:DescribeKey` on the table's key, only when DynamoDB in the table's region
+    calls KMS for the role (never a direct KMS call: the role cannot decrypt anything itself)."""
+    return {
+        "Sid": _sid("DecryptViaDynamoDB", table_name),
+        "Effect": "Allow",
+        "Action": list(KMS_ACTIONS),
+        "Resource": kms_key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": dynamodb_service(spec.region)}},
+    }
+
+
+def dynamodb_service(region: str) -> str:
+    """The ``kms:ViaService`` value of requests DynamoDB makes in `region`."""
+    return f"dynamodb.{region}.amazonaws.com"
 
 
 def trust_policy(spec: AccessSpec) -> dict[str, Any]:
-    """The role's trust policy: the consumer account may assume it, optionally only with the
-    external id and only from the `trusted_principal_arns` (an ``aws:PrincipalArn`` condition,
-    which unlike a principal ARN in ``Principal`` keeps working if that principal is recreated)."""
+    """The role's trust policy: the consumer account may assume it (and set a SourceIdentity),
+    only as `spec.trusted_principals` unless the whole account is trusted, with the external id
+    when one is set and only with a SourceIdentity when that is required."""
     statement: dict[str, Any] = {
         "Sid": "TrustConsumerAccount",
         "Effect": "Allow",
         "Principal": {"AWS": f"arn:aws:iam::{spec.consumer_account_id}:root"},
-        "Action": "sts:AssumeRole",
+        "Action": list(TRUST_ACTIONS),
     }
     condition: dict[str, Any] = {}
     if spec.external_id is not None:
         condition["StringEquals"] = {"sts:ExternalId": spec.external_id}
-    if spec.trusted_principal_arns:
+    if spec.trusted_principals:
         # ArnEquals compares literally; only ArnLike expands * and ?.
-        wild = any(c in arn for arn in spec.trusted_principal_arns for c in "*?")
-        condition["ArnLike" if wild else "ArnEquals"] = {"aws:PrincipalArn": list(spec.trusted_principal_arns)}
+        wild = any(c in arn for arn in spec.trusted_principals for c in "*?")
+        condition["ArnLike" if wild else "ArnEquals"] = {"aws:PrincipalArn": list(spec.trusted_principals)}
+    if spec.require_source_identity:
+        # A positive operator on an absent key is false, so this admits only requests that carry one.
+        condition["StringLike"] = {"sts:SourceIdentity": "*"}
     if condition:
         statement["Condition"] = condition
     return _document(statement)
 
 
 def consumer_policy(spec: AccessSpec) -> dict[str, Any]:
-    """The consumer-side policy: `consumer_principal` may assume the role, and nothing else."""
+    """The consumer-side policy: `consumer_principal` may assume the role (setting a
+    SourceIdentity, which cross-account needs this side's permission too), and nothing else."""
     return _document({
         "Sid": "AssumeDdbCrossAccRole",
         "Effect": "Allow",
-        "Action": "sts:AssumeRole",
+        "Action": list(TRUST_ACTIONS),
         "Resource": spec.role_arn,
     })
 

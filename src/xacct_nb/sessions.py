@@ -14,6 +14,11 @@ with `role_arn`, which boto3 does not expose for a role chosen at run time — b
 The first AssumeRole is done here, eagerly, so a denial surfaces at once with a useful message —
 and can be retried while a freshly created role propagates through IAM.
 
+`assume_from_spec` is the analyst's way in. It checks the analyst profile's account before any
+AssumeRole; accepts a profile that already IS the granted role (a ``role_arn`` + ``source_profile``
+profile, SSO, ``credential_process``) and uses it as-is; otherwise it assumes the role with a
+SourceIdentity derived from the analyst's own name, so the main account's CloudTrail shows who read.
+
 Nothing returned here shows a credential in its repr/str: boto3.Session's repr shows the region
 only, botocore's credential objects have the default object repr, and `Identity` holds no keys.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -55,6 +61,8 @@ MIN_DURATION, MAX_DURATION, CHAINED_MAX_DURATION = 900, 43200, 3600
 ADVISORY_REFRESH, MANDATORY_REFRESH = 15 * 60, 10 * 60
 # First-AssumeRole retry while IAM propagates: jittered exponential backoff, 0.5 s doubling to 8 s.
 FIRST_DELAY, MAX_DELAY = 0.5, 8.0
+# STS's SourceIdentity: 2-64 characters of this set (so never the "aws:" prefix STS reserves).
+_NOT_IN_SOURCE_IDENTITY = re.compile(r"[^A-Za-z0-9_+=,.@-]")
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -91,6 +99,11 @@ class Identity:
     expires: dt.datetime | None
     region: str | None
     endpoint: str | None
+
+    @property
+    def name(self) -> str:
+        """The user, session or federated name (the last part of the ARN; "root" for root)."""
+        return self.arn.split(":", 5)[5].rsplit("/", 1)[-1]
 
     @property
     def principal_arn(self) -> str:
@@ -159,11 +172,12 @@ def require_account(session: boto3.Session, account_id: str, field: str) -> Iden
 
 def assume(source: boto3.Session | str | AccessSpec, role_arn: str | None = None, *,
            session_name: str = "xacct-nb", external_id: str | None = None, duration: int = 3600,
-           region: str | None = None, wait: float = 0,
+           region: str | None = None, source_identity: str | None = None, wait: float = 0,
            progress: ProgressCallback | None = None) -> boto3.Session:
     """Assume `role_arn` from `source` (a Session or a profile name); return a Session in the
     role's account that keeps the source's profile config (region, endpoint_url) and renews its
-    credentials before they expire. `region` overrides the source's region.
+    credentials before they expire. `region` overrides the source's region. `source_identity`
+    is sent as the AssumeRole SourceIdentity (the trust must allow sts:SetSourceIdentity).
     ``assume(spec)`` assumes an access spec's role as its analyst (:func:`assume_from_spec`).
 
     `wait` > 0 retries an AccessDenied first AssumeRole for up to that many seconds (a new role or
@@ -180,11 +194,20 @@ def assume(source: boto3.Session | str | AccessSpec, role_arn: str | None = None
                          "or an access spec: assume(load_spec('params/dev.yaml'))")
     if isinstance(source, str):
         source = profile_session(source, region)
-    caller = whoami(source)
+    return _assume_as(source, whoami(source), role_arn, session_name=session_name,
+                      external_id=external_id, duration=duration, region=region,
+                      source_identity=source_identity, wait=wait, progress=progress)
+
+
+def _assume_as(source: boto3.Session, caller: Identity, role_arn: str, *, session_name: str,
+               external_id: str | None, duration: int, region: str | None,
+               source_identity: str | None, wait: float, progress: ProgressCallback | None) -> boto3.Session:
     duration = _check_duration(duration, caller, progress)
-    args = {"RoleSessionName": session_name, "DurationSeconds": duration}
+    args: dict[str, str | int] = {"RoleSessionName": session_name, "DurationSeconds": duration}
     if external_id:
         args["ExternalId"] = external_id
+    if source_identity:
+        args["SourceIdentity"] = source_identity
     advisory, mandatory = _refresh_windows(duration)
     core = source._session  # boto3 keeps its botocore session here; there is no public accessor
     fetcher = AssumeRoleCredentialFetcher(
@@ -196,7 +219,7 @@ def assume(source: boto3.Session | str | AccessSpec, role_arn: str | None = None
     try:
         first = _first_assume(fetcher, role_arn, wait, progress)
     except (ClientError, BotoCoreError) as err:
-        raise _assume_error(err, role_arn, caller, external_id, wait) from err
+        raise _assume_error(err, role_arn, caller, external_id, source_identity, wait) from err
     credentials = RefreshableCredentials.create_from_metadata(
         first, refresh_using=fetcher.fetch_credentials, method="assume-role",
         advisory_timeout=advisory, mandatory_timeout=mandatory)
@@ -205,12 +228,52 @@ def assume(source: boto3.Session | str | AccessSpec, role_arn: str | None = None
 
 def assume_from_spec(spec: AccessSpec, *, source: boto3.Session | None = None, wait: float = 0,
                      progress: ProgressCallback | None = None) -> boto3.Session:
-    """Assume the spec's role as its analyst profile (or `source`), in the spec's region."""
+    """A session of the spec's role for its analyst profile (or `source`), in the spec's region:
+    the source itself when it already is the role, else the role assumed with a SourceIdentity."""
     if source is None:
         source = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
-    return assume(source, spec.role_arn, session_name=spec.session_name,
-                  external_id=spec.external_id, duration=spec.max_session_duration,
-                  region=spec.region, wait=wait, progress=progress)
+    _refuse_role_profile_without_source_identity(spec, source)
+    caller = analyst_identity(spec, source)
+    if is_granted_role(spec, caller):
+        return source
+    return _assume_as(source, caller, spec.role_arn, session_name=spec.session_name,
+                      external_id=spec.external_id, duration=spec.max_session_duration,
+                      region=spec.region, source_identity=source_identity_of(caller),
+                      wait=wait, progress=progress)
+
+
+def is_granted_role(spec: AccessSpec, ident: Identity) -> bool:
+    """True for a session of the spec's role itself (an existing role profile, SSO, ...)."""
+    return ident.kind == "assumed-role" and ident.principal_arn == spec.role_arn
+
+
+def analyst_identity(spec: AccessSpec, source: boto3.Session) -> Identity:
+    """Who the analyst session is, refused before any AssumeRole unless it is a principal of the
+    consumer account or already the granted role (in the main account)."""
+    ident = whoami(source)
+    if ident.account != spec.consumer_account_id and not is_granted_role(spec, ident):
+        raise InputError(
+            f"analyst_profile is account {ident.account}, expected the consumer account "
+            f"{spec.consumer_account_id} — {ident.arn} is not a consumer principal; use a profile of "
+            f"{spec.consumer_principal}, or one that already is the role {spec.role_arn}")
+    return ident
+
+
+def source_identity_of(caller: Identity) -> str:
+    """A SourceIdentity naming the operator: their user or session name with characters STS
+    rejects replaced by '-', cut to 64 and padded to 2 (no ':' survives, so no "aws:" prefix)."""
+    return _NOT_IN_SOURCE_IDENTITY.sub("-", caller.name)[:64].ljust(2, "-")
+
+
+def _refuse_role_profile_without_source_identity(spec: AccessSpec, source: boto3.Session) -> None:
+    """With require_source_identity, a role_arn profile of the granted role cannot work: botocore
+    assumes it without a SourceIdentity, which the trust refuses. Say so instead of that denial."""
+    profile_role = source._session.get_scoped_config().get("role_arn")  # the profile's own config
+    if spec.require_source_identity and profile_role == spec.role_arn:
+        raise InputError(
+            f"analyst_profile {source.profile_name!r} assumes {spec.role_arn} itself (role_arn), but "
+            "require_source_identity is set and profiles with role_arn cannot send a SourceIdentity — "
+            f"use a profile of {spec.consumer_principal} (xacct-nb then assumes the role and sets it)")
 
 
 def _check_duration(duration: int, caller: Identity, progress: ProgressCallback | None) -> int:
@@ -267,22 +330,30 @@ def _first_assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str, wait: flo
 
 
 def _assume_error(err: Exception, role_arn: str, caller: Identity, external_id: str | None,
-                  wait: float) -> XacctError:
+                  source_identity: str | None, wait: float) -> XacctError:
     action = f"assuming {role_arn} as {caller.arn}"
     if not is_access_denied(err):
         return explain(err, action)
+    role_account = role_arn.split(":")[4]
+    if caller.account == role_account:
+        # Never advise trusting the role's own account: that would widen access. A caller there
+        # is either already the role (use it as-is) or the wrong profile.
+        return AccessDenied(
+            f"{action}: access denied — {caller.arn} is in the role's own account {role_account}; "
+            "use a profile of the consumer principal, or one that already is the role", "AccessDenied")
     # From the consumer side the three causes look identical (AWS answers AccessDenied for a
     # missing role too), so say what to check, most common first.
+    actions = "sts:AssumeRole and sts:SetSourceIdentity" if source_identity else "sts:AssumeRole"
     extid = ("and its sts:ExternalId condition equals the external id given" if external_id else
              "(if it requires sts:ExternalId, pass external_id)")
     waited = f" (still denied after retrying for {wait:g} s)" if wait > 0 else ""
     return AccessDenied(
         f"{action}: access denied{waited} — check, most likely first: "
-        f"1) trust policy: the role's trust policy must admit {caller.principal_arn} or "
-        f"arn:aws:iam::{caller.account}:root {extid}; "
+        f"1) trust policy: the role's trust policy must allow {actions} to "
+        f"arn:aws:iam::{caller.account}:root with aws:PrincipalArn {caller.principal_arn} {extid}; "
         f"2) consumer policy: {caller.principal_arn} needs an identity policy allowing "
-        f"sts:AssumeRole on {role_arn}; "
-        f"3) the role must exist in account {role_arn.split(':')[4]} (a missing role is also "
+        f"{actions} on {role_arn}; "
+        f"3) the role must exist in account {role_account} (a missing role is also "
         "reported as access denied)", "AccessDenied")
 
 

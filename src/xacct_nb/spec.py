@@ -149,6 +149,11 @@ class AccessSpec:
     tags: Mapping[str, str] = field(default_factory=FrozenMap)
     outsider_profile: str | None = None
     session_name: str = "xacct-nb"
+    # Trust the consumer account's root with no aws:PrincipalArn condition (the reference
+    # design): every consumer principal its admins allow may assume. Off: only the principals below.
+    trust_whole_consumer_account: bool = False
+    # The trust admits only sessions that carry a SourceIdentity (who is reading, in CloudTrail).
+    require_source_identity: bool = False
 
     def __post_init__(self) -> None:
         # Copy, so a caller mutating the dict it passed cannot change a frozen spec.
@@ -195,6 +200,13 @@ class AccessSpec:
         return f"Allows assuming {self.role_arn} to access DynamoDB tables on {self.env} env"
 
     # the consumer principal ------------------------------------------------------------------
+    @property
+    def trusted_principals(self) -> tuple[str, ...]:
+        """The ``aws:PrincipalArn`` values the trust admits; () when it admits the whole account."""
+        if self.trust_whole_consumer_account:
+            return ()
+        return self.trusted_principal_arns or (self.consumer_principal,)
+
     @property
     def principal_kind(self) -> str:
         """"user" or "role": decides which attach call / Terraform resource the consumer side uses."""
@@ -247,6 +259,8 @@ REQUIRED = ("env", "region", "main_account_id", "consumer_account_id", "consumer
             "table_access_list")
 TABLE_KEYS = ("table_name", "access_type")
 _INT_FIELDS = frozenset({"max_session_duration"})
+_BOOL_FIELDS = frozenset({"trust_whole_consumer_account", "require_source_identity"})
+_BOOL_WORDS = {"true": True, "false": False}
 _HINTS = {
     "env": "e.g. env: dev",
     "region": "e.g. region: us-east-1",
@@ -317,6 +331,10 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
                                          lambda v: _trusted_arns(v, consumer), ()),
         tags=FrozenMap(_optional(data, "tags", _tags, {})),
         session_name=_optional(data, "session_name", _session_name, "xacct-nb"),
+        trust_whole_consumer_account=_optional(data, "trust_whole_consumer_account",
+                                               lambda v: _flag(v, "trust_whole_consumer_account"), False),
+        require_source_identity=_optional(data, "require_source_identity",
+                                          lambda v: _flag(v, "require_source_identity"), False),
     )
     _check_trust_admits_principal(spec)
     return spec
@@ -330,10 +348,18 @@ def _coerce_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(overrides, Mapping):
         raise SpecError("overrides", f"must be a mapping of key to value, got {_type(overrides)}",
                         "pass -p key=value")
+    return {key: _coerce(key, value) for key, value in overrides.items()}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
     # At most 9 digits: int() of a huge digit string is slow/refused, and no valid value is that long.
-    return {key: int(value) if key in _INT_FIELDS and isinstance(value, str)
-            and re.fullmatch(r"[0-9]{1,9}", value) else value
-            for key, value in overrides.items()}
+    if key in _INT_FIELDS and re.fullmatch(r"[0-9]{1,9}", value):
+        return int(value)
+    if key in _BOOL_FIELDS and value.lower() in _BOOL_WORDS:
+        return _BOOL_WORDS[value.lower()]
+    return value
 
 
 # --- field validators: each takes the raw value and returns the clean one or raises -----------
@@ -527,8 +553,17 @@ def _trusted_arns(value: Any, consumer: str) -> tuple[str, ...]:
     return tuple(arns)
 
 
+def _flag(value: Any, field_name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise SpecError(field_name, f"must be true or false, got {_show(value)}", f"write {field_name}: true")
+
+
 def _check_trust_admits_principal(spec: AccessSpec) -> None:
     """A narrowed trust that leaves out consumer_principal would make every assume fail."""
+    if spec.trust_whole_consumer_account and spec.trusted_principal_arns:
+        raise SpecError("trust_whole_consumer_account", "is true but trusted_principal_arns narrows the trust",
+                        "set one of them: the whole consumer account, or the listed principals")
     patterns = spec.trusted_principal_arns
     if patterns and not any(fnmatch.fnmatchcase(spec.consumer_principal, p) for p in patterns):
         raise SpecError("trusted_principal_arns", "does not include consumer_principal",
@@ -572,9 +607,9 @@ def _reject_unknown(data: Mapping[Any, Any], accepted: tuple[str, ...], prefix: 
     for key in data:
         if key not in accepted:
             close = difflib.get_close_matches(str(key), accepted, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise SpecError(f"{prefix}{_key(key)}", "is not a known key",
-                            f"{hint}accepted keys: {', '.join(accepted)}")
+            # The suggestion alone when there is one: the full list would make the line long.
+            fix = f"did you mean {close[0]}?" if close else f"accepted keys: {', '.join(accepted)}"
+            raise SpecError(f"{prefix}{_key(key)}", "is not a known key", fix)
 
 
 def _type(value: Any) -> str:

@@ -7,6 +7,10 @@ side is the assume policy and its attachment to ``consumer_principal``. Both sid
 documents of `xacct_nb.policies` (serialised with `policies.to_json`), so Terraform and the
 Python provisioning cannot drift apart.
 
+A table under a customer-managed KMS key needs that key in its policy (`policies.kms_statement`):
+pass the keys as ``kms_keys`` (table → key ARN, e.g. from `kms.read_table_keys`); the CLI reads
+them with the main profile.
+
 Each side has its own aliased provider (``aws.main`` / ``aws.consumer``) pinned with
 ``allowed_account_ids``: applying with credentials of the wrong account fails before any change.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +34,16 @@ CONSUMER_POLICY_KEY = "ddb_cross_acc_assume_policy"
 CONSUMER_ATTACHMENT_KEY = "ddb_cross_acc_assume_attachment"
 
 
-def export_terraform(spec: AccessSpec, side: str = "both") -> dict[str, Any]:
+def export_terraform(spec: AccessSpec, side: str = "both", kms_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Terraform JSON for the main account's role and table policies, the consumer's assume
-    policy, or both (one configuration applying to two accounts through two providers)."""
+    policy, or both (one configuration applying to two accounts through two providers).
+    `kms_keys`: the customer-managed key ARN of each table that has one."""
     if side not in SIDES:
         raise InputError(f"side: {side!r} is not one of {', '.join(SIDES)}")
     sides = ("main", "consumer") if side == "both" else (side,)
     resources: dict[str, dict[str, Any]] = {}
     for name in sides:
-        part = _main_resources(spec) if name == "main" else _consumer_resources(spec)
+        part = _main_resources(spec, kms_keys or {}) if name == "main" else _consumer_resources(spec)
         for rtype, blocks in part.items():
             resources.setdefault(rtype, {}).update(blocks)
     return {
@@ -47,15 +53,16 @@ def export_terraform(spec: AccessSpec, side: str = "both") -> dict[str, Any]:
     }
 
 
-def write_terraform(spec: AccessSpec, path: str | Path, side: str = "both") -> Path:
-    """Write `export_terraform(spec, side)` to `path` (a ``.tf.json`` file, or a directory to put
-    ``xacct-nb-{env}.tf.json`` in) and return the file written."""
+def write_terraform(spec: AccessSpec, path: str | Path, side: str = "both",
+                    kms_keys: Mapping[str, str] | None = None) -> Path:
+    """Write `export_terraform(spec, side, kms_keys)` to `path` (a ``.tf.json`` file, or a
+    directory to put ``xacct-nb-{env}.tf.json`` in) and return the file written."""
     path = Path(path)
     if path.is_dir():
         path = path / f"xacct-nb-{spec.env}.tf.json"
     if not path.name.endswith(".tf.json"):
         raise InputError(f"{path}: Terraform only reads files named *.tf.json — use e.g. {path.stem}.tf.json")
-    text = json.dumps(export_terraform(spec, side), indent=2, sort_keys=True) + "\n"
+    text = json.dumps(export_terraform(spec, side, kms_keys), indent=2, sort_keys=True) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
@@ -73,7 +80,7 @@ def table_key(table_name: str) -> str:
     return ident
 
 
-def _main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
+def _main_resources(spec: AccessSpec, kms_keys: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     role: dict[str, Any] = {
         "provider": "aws.main",
         "name": spec.role_name,
@@ -84,7 +91,7 @@ def _main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
     }
     if spec.permissions_boundary_arn:
         role["permissions_boundary"] = spec.permissions_boundary_arn
-    table_policies = {f"ddb_table_policy_{table_key(t.table_name)}": _table_policy(spec, t)
+    table_policies = {f"ddb_table_policy_{table_key(t.table_name)}": _table_policy(spec, t, kms_keys.get(t.table_name))
                       for t in spec.table_access_list}
     attachments = {
         f"ddb_access_policy_attachment_{table_key(t.table_name)}": {
@@ -101,12 +108,12 @@ def _main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
     }
 
 
-def _table_policy(spec: AccessSpec, table: TableAccess) -> dict[str, Any]:
+def _table_policy(spec: AccessSpec, table: TableAccess, kms_key: str | None) -> dict[str, Any]:
     return {
         "provider": "aws.main",
         "name": spec.table_policy_name(table.table_name),
         "description": spec.table_policy_description(table.table_name),
-        "policy": _literal(policies.to_json(policies.table_policy(spec, table))),
+        "policy": _literal(policies.to_json(policies.table_policy(spec, table, kms_key))),
         "tags": spec.resource_tags,
     }
 

@@ -41,9 +41,17 @@ Beyond the tables in the spec, verification checks that
 * the analyst can assume the role, and a principal of another account cannot (the params'
   ``outsider_profile``; without one the check is SKIPPED, never PASS);
 * with ``external_id`` set, assuming without it and with a wrong one is denied;
-* with ``trusted_principal_arns`` set, a consumer principal outside the list is denied — probed
-  live when a session for such a principal is passed (``unlisted_principal``), otherwise the
-  live role's trust policy is compared with the generated one ("document-checked").
+* unless the whole consumer account is trusted, a consumer principal other than
+  ``consumer_principal`` (or outside ``trusted_principal_arns``) is denied — probed live when a
+  session for such a principal is passed (``unlisted_principal``), otherwise the live role's
+  trust policy is compared with the generated one ("document-checked");
+* the live trust policy is the one the spec generates ("trust policy as in spec"): a drifted one
+  is a FAIL, naming any principal that became a unique id (``AROA…``/``AIDA…``: IAM shows a
+  deleted principal that way, and recreating it does not bring access back);
+* a table under a customer-managed KMS key is read through DynamoDB with that key: its
+  "kms_decrypt" cell repeats the Scan probe's answer with the key and what its key policy says.
+  DynamoDB caches a table's key for about 5 minutes, so a revoked ``kms:Decrypt`` keeps reading
+  that long: verify a revocation after that.
 
 Verification reads table metadata with the main-account session when it has one (so probes get
 the right key schema even for tables the role cannot describe) and never changes anything.
@@ -55,7 +63,9 @@ from __future__ import annotations
 
 import fnmatch
 import html
+import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -64,10 +74,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import policies
+from . import kms, policies
 from .errors import AccessDenied, InputError, XacctError, error_code, explain, is_access_denied
 from .progress import ProgressCallback, report
-from .sessions import assume_from_spec, profile_session, require_account, whoami
+from .sessions import assume_from_spec, profile_session, require_account, source_identity_of, whoami
 from .spec import AccessSpec
 
 if TYPE_CHECKING:
@@ -96,8 +106,12 @@ PROBES: dict[str, str] = {
 RESULTS = ("PASS", "FAIL", "SKIPPED")
 COLUMNS = ("target", "check", "access", "expected", "actual", "result", "detail")
 ROLE = "role"                 # target of the trust checks
+AS_SPEC = "as in spec"        # expected state of the live trust policy
+# IAM replaces a deleted user's/role's ARN in a trust policy by its unique id (AIDA…/AROA…).
+_UNIQUE_ID = re.compile(r"\bA(?:IDA|ROA)[A-Z0-9]{12,}\b")
 NOT_GRANTED = "not granted"   # access of a table that is not in the spec
 OTHER_TABLES = "(tables not in the spec)"
+KMS_KEYS = "(kms keys of the tables)"
 PROBE_TEXT = "xacct-nb-verify-probe"
 IMPOSSIBLE = "attribute_exists(#pk) AND attribute_not_exists(#pk)"
 _UNKNOWN_KEY = "xacct_nb_probe_key"  # key name used when a table's schema could not be read
@@ -250,14 +264,21 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
     report(progress, f"assuming {spec.role_arn} as the analyst", logger)
     role, assumed = _assume(spec, analyst, wait, progress)
     cells = [_cell(ROLE, "analyst assumes the role", "trust", "allowed", assumed)]
-    cells += _trust_cells(spec, analyst, outsider, unlisted_principal, main, main_note)
+    # A profile that already is the role (role_arn, SSO) comes back as-is: it cannot probe the trust.
+    consumer_side = None if role is analyst else analyst
+    cells += _trust_cells(spec, consumer_side, outsider, unlisted_principal, main, main_note)
 
     ddb = role.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if role else None
     main_ddb = main.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if main else None
+    keys, key_cells = _table_keys(spec, main)
+    cells += key_cells
     for entry in spec.table_access_list:
         report(progress, f"probing {entry.table_name} ({entry.access_type})", logger)
-        cells += _table_cells(entry.table_name, entry.access_type, EXPECTED_ALLOWED[entry.access_type],
+        probed = _table_cells(entry.table_name, entry.access_type, EXPECTED_ALLOWED[entry.access_type],
                               ddb, main_ddb)
+        cells += probed
+        if entry.table_name in keys:
+            cells.append(_kms_cell(keys[entry.table_name], probed))
     others, discovery = _other_tables(spec, extra_tables, main_ddb, main_note)
     cells += discovery
     for name in others:
@@ -300,21 +321,24 @@ def _assume(spec: AccessSpec, analyst: boto3.Session, wait: float,
 # Trust checks
 
 
-def _trust_cells(spec: AccessSpec, analyst: boto3.Session, outsider: boto3.Session | None,
+def _trust_cells(spec: AccessSpec, analyst: boto3.Session | None, outsider: boto3.Session | None,
                  unlisted: boto3.Session | None, main: boto3.Session | None, main_note: str) -> list[Cell]:
+    """`analyst`: the consumer principal's session, None when analyst_profile already is the role."""
     cells = [_cell(ROLE, "outsider assumes the role", "trust", "denied", _outsider_outcome(spec, outsider))]
     if spec.external_id:
         # Both with the analyst, who IS trusted: only the external id differs from a good call.
         wrong = _WRONG_EXTERNAL_ID if spec.external_id != _WRONG_EXTERNAL_ID else _WRONG_EXTERNAL_ID + "-2"
-        cells.append(_cell(ROLE, "assume without the external id", "trust", "denied",
-                           _try_assume(analyst, spec, None)))
-        cells.append(_cell(ROLE, "assume with a wrong external id", "trust", "denied",
-                           _try_assume(analyst, spec, wrong)))
-    if spec.trusted_principal_arns:
-        check = "principal outside trusted_principal_arns assumes"
+        for check, external_id in (("assume without the external id", None),
+                                   ("assume with a wrong external id", wrong)):
+            outcome = (_try_assume(analyst, spec, external_id) if analyst is not None else _Outcome(
+                "skipped", "analyst_profile already is the role: use a profile of consumer_principal to probe"))
+            cells.append(_cell(ROLE, check, "trust", "denied", outcome))
+    if spec.trusted_principals:
+        check = "principal outside the trusted principals assumes"
         outcome = (_unlisted_outcome(spec, unlisted) if unlisted is not None
                    else _trust_document_outcome(spec, main, main_note))
         cells.append(_cell(ROLE, check, "trust", "denied", outcome))
+    cells.append(_cell(ROLE, "trust policy as in spec", "trust", AS_SPEC, _trust_drift_outcome(spec, main, main_note)))
     return cells
 
 
@@ -339,9 +363,9 @@ def _unlisted_outcome(spec: AccessSpec, unlisted: boto3.Session) -> _Outcome:
     except XacctError as err:
         return _Outcome("error", str(err))
     if ident.account != spec.consumer_account_id or any(
-            fnmatch.fnmatchcase(ident.principal_arn, p) for p in spec.trusted_principal_arns):
-        return _Outcome("error", f"{ident.principal_arn} is not a consumer principal outside "
-                                 "trusted_principal_arns, so its answer proves nothing")
+            fnmatch.fnmatchcase(ident.principal_arn, p) for p in spec.trusted_principals):
+        return _Outcome("error", f"{ident.principal_arn} is not a consumer principal outside the "
+                                 "trusted principals, so its answer proves nothing")
     return _try_assume(unlisted, spec, spec.external_id)
 
 
@@ -350,14 +374,14 @@ def _trust_document_outcome(spec: AccessSpec, main: boto3.Session | None, main_n
     want = policies.trust_policy(spec)
     condition = want["Statement"][0].get("Condition", {})
     operator = next((op for op in ("ArnEquals", "ArnLike") if "aws:PrincipalArn" in condition.get(op, {})), None)
-    if operator is None or sorted(condition[operator]["aws:PrincipalArn"]) != sorted(spec.trusted_principal_arns):
+    if operator is None or sorted(condition[operator]["aws:PrincipalArn"]) != sorted(spec.trusted_principals):
         return _Outcome("document-differs", "the generated trust policy lacks the aws:PrincipalArn condition")
-    rule = f"{operator} aws:PrincipalArn {', '.join(spec.trusted_principal_arns)}"
+    rule = f"{operator} aws:PrincipalArn {', '.join(spec.trusted_principals)}"
     if main is None:
         return _Outcome("document-checked", f"generated trust policy requires {rule}; the live role's "
                                             f"policy was not read ({main_note})")
     try:
-        live: Any = main.client("iam").get_role(RoleName=spec.role_name)["Role"]["AssumeRolePolicyDocument"]
+        live = _live_trust(spec, main)
     except (ClientError, BotoCoreError) as err:
         return _Outcome("error", str(explain(err, f"reading the trust policy of {spec.role_name}")))
     if not policies.same_document(live, want):
@@ -365,9 +389,40 @@ def _trust_document_outcome(spec: AccessSpec, main: boto3.Session | None, main_n
     return _Outcome("document-checked", f"live trust policy equals the spec's and requires {rule}")
 
 
+def _live_trust(spec: AccessSpec, main: boto3.Session) -> Any:
+    return main.client("iam").get_role(RoleName=spec.role_name)["Role"]["AssumeRolePolicyDocument"]
+
+
+def _trust_drift_outcome(spec: AccessSpec, main: boto3.Session | None, main_note: str) -> _Outcome:
+    """Whether the live trust policy is the generated one, and when not, what drifted."""
+    if main is None:
+        return _Outcome("skipped", f"the live trust policy was not read ({main_note})")
+    try:
+        live = _live_trust(spec, main)
+    except (ClientError, BotoCoreError) as err:
+        return _Outcome("error", str(explain(err, f"reading the trust policy of {spec.role_name}")))
+    if policies.same_document(live, policies.trust_policy(spec)):
+        return _Outcome(AS_SPEC)
+    gone = sorted(set(_UNIQUE_ID.findall(json.dumps(live))))
+    if gone:
+        return _Outcome("drifted", f"the trust names {', '.join(gone)}: IAM shows a principal that was deleted "
+                                   "by its unique id, and recreating it does not bring access back — run apply "
+                                   "(the generated trust names the principal in an aws:PrincipalArn condition, "
+                                   "which survives recreation)")
+    return _Outcome("drifted", "the live trust policy differs from the spec's (changed outside xacct-nb) — "
+                               "run plan to see the difference, apply to restore it")
+
+
 def _try_assume(session: boto3.Session, spec: AccessSpec, external_id: str | None) -> _Outcome:
-    """AssumeRole once, no retries; credentials of a (wrongly) successful call are dropped."""
-    args: dict[str, Any] = {"RoleArn": spec.role_arn, "RoleSessionName": _VERIFY_SESSION_NAME}
+    """AssumeRole once, no retries, with a SourceIdentity as xacct-nb always sends one (so only
+    what the check varies differs from a good call); credentials of a (wrongly) successful call
+    are dropped."""
+    try:
+        caller = whoami(session)
+    except XacctError as err:
+        return _Outcome("error", str(err))
+    args: dict[str, Any] = {"RoleArn": spec.role_arn, "RoleSessionName": _VERIFY_SESSION_NAME,
+                            "SourceIdentity": source_identity_of(caller)}
     if external_id:
         args["ExternalId"] = external_id
     sts = session.client("sts", region_name=spec.region)
@@ -528,6 +583,29 @@ def _attempt(call: Callable[[], Any], action: str, *, ok_codes: frozenset[str] =
         return _Outcome("allowed")
     return _Outcome("error", f"{action} succeeded although its condition cannot hold — "
                              "inspect the table for an item with the probe key")
+
+
+def _table_keys(spec: AccessSpec, main: boto3.Session | None) -> tuple[dict[str, kms.TableKey], list[Cell]]:
+    """The spec's tables under a customer-managed key (read as the main account), or a cell
+    saying why they could not be read."""
+    if main is None:
+        return {}, []
+    try:
+        return kms.read_table_keys(spec, main), []
+    except (ClientError, BotoCoreError) as err:
+        outcome = _Outcome("error", str(explain(err, "reading the tables' KMS keys as the main account")))
+        return {}, [_cell(KMS_KEYS, "discover", "kms", "allowed", outcome)]
+
+
+def _kms_cell(key: kms.TableKey, probed: list[Cell]) -> Cell:
+    """The Scan probe decrypts with the table's key: its answer, with the key and its policy."""
+    scan = next(c for c in probed if c.check == "scan")
+    policy = f"key policy admits the role by {key.via}" if key.admits_role else key.via
+    detail = (f"customer-managed key {key.key_arn}: {policy}. DynamoDB caches the table key ~"
+              f"{kms.KEY_CACHE_MINUTES} min, so a revoked kms:Decrypt keeps reading that long — "
+              "verify a revocation after that")
+    return Cell(scan.target, "kms_decrypt", scan.access, scan.expected, scan.actual, scan.result,
+                f"{detail}; {scan.detail}" if scan.detail else detail)
 
 
 def _other_tables(spec: AccessSpec, extra: Iterable[str] | None, main_ddb: Any,

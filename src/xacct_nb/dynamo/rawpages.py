@@ -31,15 +31,23 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from .gcpause import gc_paused
 
-try:  # a faster decoder if the environment happens to have one; not a dependency
-    from orjson import loads as _loads
-except ImportError:
-    _loads = json.loads
+
+def _json_loads() -> Callable[[bytes], Any]:
+    """A faster decoder if the environment happens to have one (orjson, which e.g. the test
+    extra's policy_sentry brings); not a dependency. Typed the same whichever is installed."""
+    try:
+        from orjson import loads
+    except ImportError:
+        return json.loads
+    return loads
+
+
+_loads = _json_loads()
 
 __all__ = ["enable_raw_pages", "iter_pages", "query_page", "scan_page"]
 

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import policies, retries
+from .. import kms, policies, retries
 from ..errors import InputError, SpecError, error_code, explain
 from ..sessions import profile_session, require_account
 from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
@@ -26,8 +26,8 @@ from .model import SIDES
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["IamClients", "LivePolicy", "LiveRole", "aws_errors", "connect", "live_state",
-           "prefixed_policies", "read_policy", "read_role", "require_principal", "tag_list"]
+__all__ = ["IamClients", "LivePolicy", "LiveRole", "aws_errors", "connect", "key_arn", "live_state",
+           "prefixed_policies", "read_policy", "read_role", "require_principal", "table_keys", "tag_list"]
 
 READ_ONLY_PREFIXES = ("Get", "List", "Describe")
 
@@ -35,8 +35,9 @@ READ_ONLY_PREFIXES = ("Get", "List", "Describe")
 class IamClients:
     """The IAM clients of the planned sides (None for a side left out), counting write calls."""
 
-    def __init__(self, main: Any | None, consumer: Any | None):
+    def __init__(self, main: Any | None, consumer: Any | None, main_session: boto3.Session | None = None):
         self.main, self.consumer = main, consumer
+        self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS)
         self.writes = 0
         for client in (main, consumer):
             if client is not None:
@@ -62,6 +63,7 @@ def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessio
     if unknown or not sides:
         raise InputError(f"sides={sides!r}: use 'main', 'consumer' or both")
     clients: dict[str, Any] = {}
+    connected: dict[str, boto3.Session] = {}
     for side, session, account in (("main", main, spec.main_account_id),
                                    ("consumer", consumer, spec.consumer_account_id)):
         if side in sides:
@@ -69,7 +71,18 @@ def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessio
                                                      field=f"{side}_profile")
             require_account(session, account, f"{side}_profile")
             clients[side] = session.client("iam", config=retries.client_config("iam"))
-    return IamClients(clients.get("main"), clients.get("consumer"))
+            connected[side] = session
+    return IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"))
+
+
+def table_keys(spec: AccessSpec, iam: IamClients) -> dict[str, kms.TableKey]:
+    """The granted tables' customer-managed keys, read with the main session."""
+    return kms.read_table_keys(spec, iam.main_session) if iam.main_session is not None else {}
+
+
+def key_arn(keys: dict[str, kms.TableKey], table: str) -> str | None:
+    key = keys.get(table)
+    return key.key_arn if key else None
 
 
 @contextmanager
@@ -190,8 +203,8 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
     iam = connect(spec, main, consumer, sides)
     rows: list[dict[str, Any]] = []
     if iam.main is not None:
-        with aws_errors("reading the main account's IAM state"):
-            rows += _main_state(spec, iam.main)
+        with aws_errors("reading the main account's IAM state and table keys"):
+            rows += _main_state(spec, iam.main, table_keys(spec, iam))
     if iam.consumer is not None:
         with aws_errors("reading the consumer account's IAM state"):
             live = read_policy(iam.consumer, spec.consumer_policy_arn)
@@ -202,7 +215,7 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
                                        "attached_to", "detail"])
 
 
-def _main_state(spec: AccessSpec, iam: Any) -> list[dict[str, Any]]:
+def _main_state(spec: AccessSpec, iam: Any, keys: dict[str, kms.TableKey]) -> list[dict[str, Any]]:
     role = read_role(iam, spec.role_name)
     rows = [{"side": "main", "resource": "role", "name": spec.role_name, "exists": role is not None,
              "ours": bool(role and role.ours),
@@ -212,7 +225,8 @@ def _main_state(spec: AccessSpec, iam: Any) -> list[dict[str, Any]]:
     for table in spec.table_access_list:
         live = read_policy(iam, spec.table_policy_arn(table.table_name))
         level = next((lvl for lvl in ACCESS_LEVELS if live and live.document is not None and policies.same_document(
-            live.document, policies.table_policy(spec, TableAccess(table.table_name, lvl)))), None)
+            live.document, policies.table_policy(spec, TableAccess(table.table_name, lvl),
+                                                 key_arn(keys, table.table_name)))), None)
         grants = f"{level} on {table.table_name} (+ its indexes)" if level else ""
         if live and live.ours and level != table.access_type:
             grants += f" — spec says {table.access_type}: run apply"

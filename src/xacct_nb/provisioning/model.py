@@ -24,7 +24,7 @@ __all__ = ["ACTIONS", "CHANGING", "COLUMNS", "RESOURCES", "SIDES", "ApplyResult"
 
 SIDES = ("main", "consumer")
 RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version",
-             "attachment")
+             "attachment", "kms-key")
 ACTIONS = ("create", "update", "delete", "no-op", "left-alone")
 CHANGING = frozenset({"create", "update", "delete"})
 COLUMNS = ("side", "resource", "name", "action", "detail")
@@ -112,10 +112,16 @@ class Plan:
         return (f"{head}: {counts['create']} to create, {counts['update']} to update, "
                 f"{counts['delete']} to delete, {counts['no-op']} unchanged")
 
+    @property
+    def key_policy_problems(self) -> list[Change]:
+        """Customer-managed keys whose key policy keeps the role out (xacct-nb never changes them)."""
+        return [c for c in self.changes if c.resource == "kms-key" and c.action == "left-alone"]
+
     def text(self) -> str:
         lines = [self.headline(), changes_table(self.changes)]
         if self.blocked:
             lines.append("apply would be refused: " + blocked_message(self.blocked))
+        lines += [f"attention: table {c.name.split(' ', 1)[0]}: {c.detail}" for c in self.key_policy_problems]
         return "\n".join(lines)
 
     __str__ = text

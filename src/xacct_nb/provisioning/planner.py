@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 
-from .. import policies
+from .. import kms, policies
 from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
 from .live import (
     IamClients,
@@ -21,10 +21,12 @@ from .live import (
     LiveRole,
     aws_errors,
     connect,
+    key_arn,
     prefixed_policies,
     read_policy,
     read_role,
     require_principal,
+    table_keys,
     tag_list,
 )
 from .model import SIDES, Change, IamCall, Plan
@@ -51,8 +53,8 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
     main: list[Change] = []
     consumer: list[Change] = []
     if iam.main is not None:
-        with aws_errors("reading the main account's IAM state"):
-            main = _main_changes(spec, iam.main, destroy)
+        with aws_errors("reading the main account's IAM state and table keys"):
+            main = _main_changes(spec, iam.main, destroy, {} if destroy else table_keys(spec, iam))
     if iam.consumer is not None:
         with aws_errors("reading the consumer account's IAM state"):
             consumer = _consumer_changes(spec, iam.consumer, destroy)
@@ -75,13 +77,13 @@ class _Want:
     known: dict[str, dict[str, Any]] = field(default_factory=dict)  # label → other documents
 
 
-def _table_want(spec: AccessSpec, table: TableAccess) -> _Want:
-    levels = {level: policies.table_policy(spec, TableAccess(table.table_name, level))
+def _table_want(spec: AccessSpec, table: TableAccess, key: str | None) -> _Want:
+    levels = {level: policies.table_policy(spec, TableAccess(table.table_name, level), key)
               for level in ACCESS_LEVELS}
+    label = f"{table.access_type} on {table.table_name}" + (" + kms:Decrypt on its key" if key else "")
     return _Want("main", spec.table_policy_name(table.table_name), levels[table.access_type],
                  spec.table_policy_description(table.table_name), spec.resource_tags,
-                 frozenset({("role", spec.role_name)}), f"{table.access_type} on {table.table_name}",
-                 levels)
+                 frozenset({("role", spec.role_name)}), label, levels)
 
 
 def _consumer_want(spec: AccessSpec) -> _Want:
@@ -91,7 +93,7 @@ def _consumer_want(spec: AccessSpec) -> _Want:
                  f"sts:AssumeRole on {spec.role_name}")
 
 
-def _main_changes(spec: AccessSpec, iam: Any, destroy: bool) -> list[Change]:
+def _main_changes(spec: AccessSpec, iam: Any, destroy: bool, keys: dict[str, kms.TableKey]) -> list[Change]:
     found = prefixed_policies(iam, spec.table_policy_name(""))
     wanted = {spec.table_policy_name(t.table_name): t for t in spec.table_access_list}
     live = {name: read_policy(iam, arn) for name, arn in found.items()}
@@ -108,9 +110,20 @@ def _main_changes(spec: AccessSpec, iam: Any, destroy: bool) -> list[Change]:
     for name in sorted(set(found) - set(wanted)):
         changes += _policy_changes(None, "main", name, live[name])
     for name, table in wanted.items():
-        changes += _policy_changes(_table_want(spec, table), "main", name, live.get(name),
-                                   found.get(name, spec.table_policy_arn(table.table_name)))
-    return changes
+        changes += _policy_changes(_table_want(spec, table, key_arn(keys, table.table_name)), "main", name,
+                                   live.get(name), found.get(name, spec.table_policy_arn(table.table_name)))
+    return changes + [_key_change(spec, key) for key in keys.values()]
+
+
+def _key_change(spec: AccessSpec, key: kms.TableKey) -> Change:
+    """A row per customer-managed key: never changed by xacct-nb, "left-alone" when its key
+    policy keeps the role out (then the row says what to add)."""
+    name = f"{key.table} {key.key_arn}"
+    if not key.admits_role:
+        return Change("main", "kms-key", name, "left-alone", key.via)
+    return Change("main", "kms-key", name, "no-op",
+                  f"key policy admits the role ({key.via}); {spec.table_policy_name(key.table)} grants "
+                  f"kms:Decrypt/DescribeKey via {policies.dynamodb_service(spec.region)}")
 
 
 def _consumer_changes(spec: AccessSpec, iam: Any, destroy: bool) -> list[Change]:
@@ -159,10 +172,12 @@ def _role_changes(spec: AccessSpec, live: LiveRole | None) -> list[Change]:
 
 def _trust_summary(spec: AccessSpec) -> str:
     text = f"trusts arn:aws:iam::{spec.consumer_account_id}:root"
-    if spec.trusted_principal_arns:
-        text += f" narrowed to {len(spec.trusted_principal_arns)} principal ARN(s)"
+    if spec.trusted_principals:
+        text += f" narrowed to {len(spec.trusted_principals)} principal ARN(s)"
     if spec.external_id:
         text += " with an external id"
+    if spec.require_source_identity:
+        text += " requiring a SourceIdentity"
     return text
 
 
