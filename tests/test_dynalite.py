@@ -179,3 +179,36 @@ def test_arrow_types_on_the_server(server):
                                 for m in item["lines"]["L"]]
         if "big" in item:
             assert row["big"] == Decimal(item["big"]["N"])
+
+
+def test_typed_parquet_round_trips_through_pandas_pyarrow_and_duckdb(server, tmp_path):
+    import duckdb
+    import pyarrow.parquet as pq
+
+    session, written = server
+    table = read_arrow(session.client("dynamodb"), "scan", key_names=KEYS, TableName=TABLE,
+                       Limit=17)
+    path = tmp_path / "fidelity.parquet"
+    pq.write_table(table, path)
+
+    back = pq.read_table(path)
+    assert back.schema.equals(table.schema, check_metadata=True)  # field metadata kept
+    pd.testing.assert_frame_equal(arrow_to_pandas(back), arrow_to_pandas(table))
+    assert_rows_match(arrow_to_pandas(pq.read_table(path)), written)
+    frame = pd.read_parquet(path)  # pandas' own reader: the same values, Arrow's own objects
+    assert len(frame) == len(written) and frame["doc"][0]["when"] == "2026-01-02"
+
+    with duckdb.connect() as db:
+        types = {row[0]: row[1] for row in db.execute(f"DESCRIBE SELECT * FROM '{path}'")
+                 .fetchall()}
+        assert types["doc"].startswith("STRUCT(")
+        assert types["lines"] == "STRUCT(sku VARCHAR, qty BIGINT)[]"
+        assert types["big"] == "DECIMAL(38,0)" and types["score"] == "DECIMAL(38,6)"
+        assert types["blob"] == "BLOB" and types["nums"] == "DECIMAL(38,1)[]"
+        rows = db.execute(f"SELECT pk, sk, big, blob, lines FROM '{path}'").fetchall()
+    for pk, sk, big, blob, lines in rows:
+        item = written[(pk, sk)]
+        assert blob == item["blob"]["B"]
+        assert big == (Decimal(item["big"]["N"]) if "big" in item else None)
+        assert [(line["sku"], line["qty"]) for line in lines] == [
+            (m["M"]["sku"]["S"], int(m["M"]["qty"]["N"])) for m in item["lines"]["L"]]
