@@ -52,6 +52,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain, repeat
 from typing import Any, Literal
 
 import numpy as np
@@ -60,7 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from xacct_nb.convert import deserialize_value
+from xacct_nb.convert import deserialize_value, gc_paused
 
 __all__ = [
     "ArrowPages",
@@ -546,9 +547,10 @@ def _pandas_column(
     if pa.types.is_boolean(type_):
         values, mask = _masked(column, False)
         return pd.arrays.BooleanArray(values, mask)
-    convert = _natural_converter(field, sets)
-    return _object_column((None if v is None else convert(v) for v in column.to_pylist()),
-                          length)
+    with gc_paused():  # many containers, no cycles: see convert.gc_paused
+        values = list(chain.from_iterable(
+            _natural_values(chunk, field, sets) for chunk in column.chunks))
+    return _object_column(values, length)
 
 
 def _pandas_numbers(
@@ -591,40 +593,51 @@ def _object_column(values: Iterable, length: int) -> pd.Series:
     return pd.Series(np.fromiter(values, dtype=object, count=length), dtype=object, copy=False)
 
 
-def _natural_converter(field: pa.Field, sets: Sets) -> Any:
-    """A function from one value's ``as_py()`` form to :mod:`xacct_nb.convert`'s natural value."""
+def _natural_values(array: pa.Array, field: pa.Field, sets: Sets) -> list:
+    """:mod:`xacct_nb.convert`'s natural Python values of one array (None for nulls).
+
+    Column-wise like the converter: a struct's fields and a list's elements are converted as
+    whole columns, then put together into dicts and lists.
+    """
     metadata = field.metadata or {}
     type_ = field.type
     if metadata.get(ENCODING) == DYNAMODB_JSON:
-        return lambda text: deserialize_value(json.loads(text), sets=sets)
-    if NUMBER in metadata:
-        if metadata[NUMBER] == b"int":
-            return _identity
-        scale = type_.scale if pa.types.is_decimal(type_) else None
-        return lambda value: _natural_number(value, scale)
+        return [None if text is None else deserialize_value(json.loads(text), sets=sets)
+                for text in array.to_pylist()]
+    if NUMBER in metadata and metadata[NUMBER] != b"int":
+        return [None if text is None else _natural_number(text)
+                for text in _number_texts(array, metadata).to_pylist()]
     if pa.types.is_struct(type_):
-        converters = [(f.name, _natural_converter(f, sets)) for f in type_]
-        return lambda record: {  # NULL and absent keys are both null in a struct: left out
-            name: convert(record[name]) for name, convert in converters
-            if record[name] is not None
-        }
+        return _records(array, [_natural_values(child, f, sets)
+                                for child, f in zip(array.flatten(), type_)])
     if pa.types.is_list(type_):
-        element = _natural_converter(type_.value_field, sets)
-        if SET in metadata:
-            make = set if sets == "set" else sorted
-            return lambda values: make(element(v) for v in values)
-        return lambda values: [None if v is None else element(v) for v in values]
-    return _identity
+        return _lists(array, _natural_values(array.flatten(), type_.value_field, sets),
+                      (set if sets == "set" else sorted) if SET in metadata else None)
+    return array.to_pylist()
 
 
-def _natural_number(value: Decimal | str, scale: int | None) -> int | Decimal:
-    text = value if isinstance(value, str) else format(value, "f")
-    if scale:  # decimal128 values carry the column's scale: "1.500" → "1.5", "2.000" → "2"
-        text = text.rstrip("0").rstrip(".") if "." in text else text
+def _records(structs: pa.StructArray, columns: list[list]) -> list[dict | None]:
+    names = [f.name for f in structs.type]
+    rows = zip(*columns)
+    if not structs.null_count and not any(None in column for column in columns):
+        return list(map(dict, map(zip, repeat(names), rows)))  # the usual case: full records
+    valid = structs.is_valid().to_pylist()
+    # NULL and absent keys are both null in a struct: left out, as absent keys were
+    return [{n: v for n, v in zip(names, row) if v is not None} if ok else None
+            for ok, row in zip(valid, rows)]
+
+
+def _lists(lists: pa.ListArray, elements: list, make: Any) -> list:
+    ends = _rebased_offsets(lists).to_pylist()
+    pieces = map(elements.__getitem__, map(slice, ends[:-1], ends[1:]))
+    if make is not None:
+        pieces = map(make, pieces)
+    if not lists.null_count:
+        return list(pieces)
+    return [piece if ok else None for ok, piece in zip(lists.is_valid().to_pylist(), pieces)]
+
+
+def _natural_number(text: str) -> int | Decimal:
     if "." in text or "e" in text or "E" in text:
         return Decimal(text)
     return int(text)
-
-
-def _identity(value: Any) -> Any:
-    return value
