@@ -64,10 +64,10 @@ def arrow_pages(session, table, max_items=None):
     request = {"TableName": table, **({"Limit": max_items} if max_items else {})}
     pages = ArrowPages()
     while True:
-        info = pages.add(rawpages.page_body(client, "scan", **request))
-        if max_items or not info.last_evaluated_key:
+        page = pages.add(rawpages.page_body(client, "scan", **request))
+        if max_items or not page.get("LastEvaluatedKey"):
             return pages
-        request["ExclusiveStartKey"] = info.last_evaluated_key
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def arrow_table(session, table, max_items=None):

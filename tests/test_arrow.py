@@ -206,16 +206,23 @@ def test_explicit_nulls_on_request():
     assert table["a/NULL"].to_pylist() == [False, True, False]
 
 
-def test_page_info_gives_the_continuation_key_in_input_form():
+def test_parsed_pages_look_like_rawpages_pages():
     pages = ArrowPages()
-    info = pages.add(body([{"k": {"B": b64(b"\x01")}}], ScannedCount=3,
-                          LastEvaluatedKey={"k": {"B": b64(b"\x01")}, "n": {"N": "5"}},
+    page = pages.add(body([{"k": {"B": b64(b"\x01")}, "m": {"M": {"a": {"NULL": True}}}},
+                           {"k": {"B": b64(b"\x02")}, "s": {"SS": ["x"]}}], ScannedCount=3,
+                          LastEvaluatedKey={"k": {"B": b64(b"\x02")}, "n": {"N": "5"}},
                           ConsumedCapacity={"TableName": "t", "CapacityUnits": 0.5}))
-    assert info.count == 1 and info.scanned_count == 3
-    assert info.last_evaluated_key == {"k": {"B": b"\x01"}, "n": {"N": "5"}}
-    assert info.consumed_capacity == {"TableName": "t", "CapacityUnits": 0.5}
-    assert pages.add(body([])).last_evaluated_key is None
-    assert pages.rows == 1
+    assert page["Count"] == 2 and page["ScannedCount"] == 3
+    assert page["LastEvaluatedKey"] == {"k": {"B": b"\x02"}, "n": {"N": "5"}}
+    assert page["ConsumedCapacity"] == {"TableName": "t", "CapacityUnits": 0.5}
+    items = page["Items"]
+    assert len(items) == 2 and len(items[:1]) == 1
+    assert items[0] == {"k": {"B": b64(b"\x01")}, "m": {"M": {"a": {"NULL": True}}}}
+    assert items[-1] == {"k": {"B": b64(b"\x02")}, "s": {"SS": ["x"]}}
+    empty = pages.add(body([]))
+    assert "LastEvaluatedKey" not in empty and len(empty["Items"]) == 0
+    pages.add_items(pages.parse(body([{"k": {"B": b64(b"\x03")}}]))["Items"][:0])
+    assert pages.rows == 2
 
 
 def test_bodies_that_are_not_responses_are_refused():

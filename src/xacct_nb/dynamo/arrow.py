@@ -49,11 +49,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import chain, repeat
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -64,8 +63,8 @@ import pyarrow.json as pj
 from xacct_nb.convert import deserialize_value, gc_paused
 
 __all__ = [
+    "ArrowItems",
     "ArrowPages",
-    "PageInfo",
     "arrow_to_pandas",
     "pages_to_arrow",
 ]
@@ -101,14 +100,30 @@ _PAD = ord("=")
 # parsing page bodies
 
 
-@dataclass(frozen=True)
-class PageInfo:
-    """What a page says besides its items (``LastEvaluatedKey`` in the client's input form)."""
+class ArrowItems(Sequence[dict]):
+    """One page's items as Arrow parsed them: a length, slices, and one item's wire form.
 
-    count: int
-    scanned_count: int | None
-    last_evaluated_key: dict[str, dict[str, Any]] | None
-    consumed_capacity: dict[str, Any] | None
+    What the reader needs of a page besides its columns: how many items, the first N of them
+    (a read cut at ``max_items``), and the last kept item's key attributes to resume after.
+    """
+
+    def __init__(self, array: pa.StructArray):
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, index: int) -> dict: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> "ArrowItems": ...
+
+    def __getitem__(self, index: int | slice) -> "dict | ArrowItems":
+        if isinstance(index, slice):
+            return ArrowItems(self.array[index])
+        item = self.array[index].as_py()  # absent attributes and tags are None here
+        return {name: _wire_value(tags) for name, tags in item.items() if tags is not None}
 
 
 class ArrowPages:
@@ -116,22 +131,41 @@ class ArrowPages:
 
     Only the parsed Arrow pages are kept (not the bodies): the final types are decided once,
     over every row, so a column's numbers, maps and lists get one type for the whole read.
+    :meth:`parse` may run on fetching threads while :meth:`add_items` runs on the caller's.
     """
 
     def __init__(self) -> None:
         self._items: list[pa.StructArray] = []
-        self._schema: pa.StructType | None = None  # attributes so far, no timestamp/null types
+        # attributes seen so far, without timestamp/null types: the next page's parse schema
+        self._schema: pa.StructType | None = None
         self.rows = 0
 
-    def add(self, body: bytes) -> PageInfo:
-        """Parse one Scan/Query response body; returns its count and continuation key."""
-        page = self._parse(body)
-        items = page.column("Items").chunk(0)
+    def add(self, body: bytes) -> dict[str, Any]:
+        """:meth:`parse` one body and keep all its items."""
+        page = self.parse(body)
+        self.add_items(page["Items"])
+        return page
+
+    def parse(self, body: bytes) -> dict[str, Any]:
+        """One Scan/Query response body → the page as :mod:`xacct_nb.rawpages` gives it.
+
+        ``Items`` is an :class:`ArrowItems`; ``Count``, ``ScannedCount``,
+        ``LastEvaluatedKey`` (in the client's input form: B as bytes) and
+        ``ConsumedCapacity`` are there when the server sent them.
+        """
+        parsed = self._parse(body)
+        items = parsed.column("Items").chunk(0)
         if isinstance(items.type, pa.ListType) and pa.types.is_struct(items.type.value_type):
             values = items.flatten()
-            self._items.append(values)
-            self.rows += len(values)
-        return _page_info(page)
+        else:  # an empty page: Arrow saw no item to type
+            values = pa.array([], pa.struct([]))
+        return {"Items": ArrowItems(values), **_page_fields(parsed)}
+
+    def add_items(self, items: ArrowItems) -> None:
+        """Keep these items (a parsed page, or the first part of one)."""
+        if len(items):
+            self._items.append(items.array)
+            self.rows += len(items)
 
     def _parse(self, body: bytes) -> pa.Table:
         page = _read_json(body, self._schema)
@@ -230,24 +264,21 @@ def _sanitized(type_: pa.DataType) -> pa.DataType | None:
     return type_
 
 
-def _page_info(page: pa.Table) -> PageInfo:
-    def first(name: str) -> Any:
-        return page.column(name)[0].as_py() if page.schema.get_field_index(name) >= 0 else None
-
-    key = first("LastEvaluatedKey")
-    if key:  # the client's input form: present tags only, B as bytes (botocore encodes it)
-        key = {name: _key_value(value) for name, value in key.items() if value}
-    capacity = first("ConsumedCapacity")
-    return PageInfo(
-        count=first("Count") or 0,
-        scanned_count=first("ScannedCount"),
-        last_evaluated_key=key or None,
-        consumed_capacity=_strip_nones(capacity) if capacity else None,
-    )
+def _page_fields(page: pa.Table) -> dict[str, Any]:
+    fields = {}
+    for name in ("Count", "ScannedCount", "LastEvaluatedKey", "ConsumedCapacity"):
+        if page.schema.get_field_index(name) >= 0:
+            value = page.column(name)[0].as_py()
+            if value is not None:
+                fields[name] = _strip_nones(value)
+    if fields.get("LastEvaluatedKey"):  # the client's input form: B as bytes (botocore encodes)
+        fields["LastEvaluatedKey"] = {
+            name: _key_value(value) for name, value in fields["LastEvaluatedKey"].items()}
+    return fields
 
 
 def _key_value(value: Mapping[str, Any]) -> dict[str, Any]:
-    tag, payload = next((t, v) for t, v in value.items() if v is not None)
+    ((tag, payload),) = value.items()
     if tag == "B":
         return {"B": _base64_bytes(payload)}
     return {tag: payload}

@@ -29,7 +29,7 @@ def read_arrow(
     pages = ArrowPages()
     request = dict(request)
     while True:
-        info = pages.add(rawpages.page_body(client, operation, **request))
-        if not info.last_evaluated_key:
+        page = pages.add(rawpages.page_body(client, operation, **request))
+        if not page.get("LastEvaluatedKey"):
             return pages.table(key_names=key_names, explicit_nulls=explicit_nulls)
-        request["ExclusiveStartKey"] = info.last_evaluated_key
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
