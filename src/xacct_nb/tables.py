@@ -80,12 +80,14 @@ from typing import Any
 
 import boto3
 import pandas as pd
+import pyarrow as pa
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import rawpages
 from .convert import ColumnBuilder, frame_for_export, gc_paused, items_to_frame, to_wire
+from .dynamo.arrow import ArrowPages, arrow_to_pandas, read_stats, with_read_stats, write_parquet
 from .errors import (EXPIRED_CODES, THROTTLE_CODES, AwsError, InputError, XacctError, aws_message,
                      error_code, explain, is_access_denied, is_throttle)
 
@@ -468,6 +470,8 @@ class _Read:
         self.reason: str | None = None
         self.started = self.finished = 0.0
         self._bar = None
+        # set by _collect_arrow: pages then come as raw bodies parsed by Arrow, not json.loads
+        self.arrow: ArrowPages | None = None
 
     # -- stats ---------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
@@ -574,7 +578,7 @@ class _Read:
                 request["Limit"] = limit
             else:
                 request.pop("Limit", None)
-            page = self.table._fetch(client, self.operation, request, self.index)
+            page = self.table._fetch(client, self.operation, request, self.index, self.arrow)
             with self._fetch_lock:
                 self.fetched_items += len(page.get("Items") or ())
                 self.fetched_rcu += _capacity(page)
@@ -705,14 +709,15 @@ class RemoteTable:
              consistent: bool = False, numbers: str = "float", sets: str = "set",
              flatten_maps: bool = False, names: Mapping[str, str] | None = None,
              values: Mapping[str, Any] | None = None, page_size: int | None = None,
-             start_key: Any = None) -> pd.DataFrame:
+             start_key: Any = None, dtype_backend: str | None = None) -> pd.DataFrame:
         """The table (or ``index``) as a DataFrame; see the module docstring for the options."""
         read = self._scan_read(index=index, filter=filter, projection=projection,
                                max_items=max_items, max_rcu=max_rcu, segments=segments,
                                allow_full_scan=allow_full_scan, consistent=consistent,
                                names=names, values=values, page_size=page_size,
                                start_key=start_key)
-        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
+                        dtype_backend=dtype_backend)
 
     def query(self, partition_value: Any, *, sort: Any = None, index: str | None = None,
               filter: Mapping[str, Any] | str | None = None,
@@ -720,7 +725,8 @@ class RemoteTable:
               max_rcu: float | None = None, descending: bool = False, consistent: bool = False,
               numbers: str = "float", sets: str = "set", flatten_maps: bool = False,
               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-              page_size: int | None = None, start_key: Any = None) -> pd.DataFrame:
+              page_size: int | None = None, start_key: Any = None,
+              dtype_backend: str | None = None) -> pd.DataFrame:
         """Items of one partition of the table (or ``index``), optionally a sort-key range.
 
         ``partition_value`` is the value (or ``{name: value}``, checked against the key);
@@ -731,7 +737,8 @@ class RemoteTable:
                                 projection=projection, max_items=max_items, max_rcu=max_rcu,
                                 descending=descending, consistent=consistent, names=names,
                                 values=values, page_size=page_size, start_key=start_key)
-        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
+                        dtype_backend=dtype_backend)
 
     def iter_pages(self, mode: str = "scan", partition_value: Any = None, *,
                    numbers: str = "float", sets: str = "set", flatten_maps: bool = False,
@@ -740,15 +747,7 @@ class RemoteTable:
         ``read_args`` are :meth:`scan`'s) or "query" (``partition_value`` and :meth:`query`'s).
         Each frame's ``attrs["xacct"]`` holds the running stats; dtypes are decided per page.
         Arguments are checked now, pages are read as you iterate."""
-        if mode == "scan":
-            if partition_value is not None:
-                raise InputError("iter_pages(mode='scan') takes no partition_value — "
-                                 "use mode='query'")
-            read = self._scan_read(**read_args)
-        elif mode == "query":
-            read = self._query_read(partition_value, **read_args)
-        else:
-            raise InputError(f"iter_pages mode must be 'scan' or 'query', not {mode!r}")
+        read = self._mode_read("iter_pages", mode, partition_value, read_args)
 
         def frames() -> Iterator[pd.DataFrame]:
             for items in read.pages():
@@ -760,6 +759,30 @@ class RemoteTable:
                 yield df
 
         return frames()
+
+    def to_arrow(self, mode: str = "scan", partition_value: Any = None, *,
+                 explicit_nulls: bool = False, **read_args: Any) -> pa.Table:
+        """The read as a typed ``pyarrow.Table`` (types: :mod:`xacct_nb.dynamo.arrow`).
+
+        ``mode`` "scan" takes :meth:`scan`'s arguments, "query" ``partition_value`` and
+        :meth:`query`'s (without ``numbers``/``sets``/``flatten_maps``: the table is typed
+        exactly). ``explicit_nulls=True`` adds a ``"<name>/NULL"`` column after each column
+        that had an explicit NULL. The read's stats (``df.attrs["xacct"]`` of a frame) are in
+        ``dynamo.arrow.read_stats(table)``.
+        """
+        read = self._mode_read("to_arrow", mode, partition_value, read_args)
+        return _collect_arrow(read, explicit_nulls=explicit_nulls)
+
+    def _mode_read(self, caller: str, mode: str, partition_value: Any,
+                   read_args: dict[str, Any]) -> _Read:
+        if mode == "scan":
+            if partition_value is not None:
+                raise InputError(f"{caller}(mode='scan') takes no partition_value — "
+                                 "use mode='query'")
+            return self._scan_read(**read_args)
+        if mode == "query":
+            return self._query_read(partition_value, **read_args)
+        raise InputError(f"{caller} mode must be 'scan' or 'query', not {mode!r}")
 
     def get(self, key: Mapping[str, Any], *, projection: Iterable[str] | str | None = None,
             consistent: bool = False, numbers: str = "float", sets: str = "set") -> pd.DataFrame:
@@ -942,9 +965,15 @@ class RemoteTable:
                 self._clients[pool] = client
             return client
 
-    def _fetch(self, client, operation: str, request: dict, index: str | None) -> dict:
-        """One page; when throttled beyond botocore's retries, wait and ask for the SAME page."""
-        page = rawpages.scan_page if operation == "Scan" else rawpages.query_page
+    def _fetch(self, client, operation: str, request: dict, index: str | None,
+               arrow: ArrowPages | None = None) -> dict:
+        """One page; when throttled beyond botocore's retries, wait and ask for the SAME page.
+        With ``arrow``, the raw body parsed by it (items as Arrow arrays)."""
+        if arrow is not None:
+            def page(client, **request: Any) -> dict:
+                return arrow.parse(rawpages.page_body(client, operation.lower(), **request))
+        else:
+            page = rawpages.scan_page if operation == "Scan" else rawpages.query_page
         for attempt in range(1, THROTTLE_ATTEMPTS + 1):
             try:
                 return page(client, **request)
@@ -1054,8 +1083,18 @@ def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
     return tuple(parts)
 
 
-def _collect(read: _Read, *, numbers: str, sets: str, flatten_maps: bool) -> pd.DataFrame:
-    """All pages into one frame, column chunk by column chunk (no per-page frames to concat)."""
+def _collect(read: _Read, *, numbers: str, sets: str, flatten_maps: bool,
+             dtype_backend: str | None = None) -> pd.DataFrame:
+    """All pages into one frame, column chunk by column chunk (no per-page frames to concat).
+    With a ``dtype_backend``, through the Arrow path (pandas' own meaning of the backends)."""
+    if dtype_backend is not None:
+        if flatten_maps:
+            raise InputError("flatten_maps works with the default dtypes only — drop "
+                             "dtype_backend, or flatten the struct columns yourself")
+        table = _collect_arrow(read)
+        df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
+        df.attrs["xacct"] = read_stats(table)
+        return df
     builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
                             flatten_maps=flatten_maps)
     # No collections for the whole read: decoding and converting build millions of containers
@@ -1067,6 +1106,15 @@ def _collect(read: _Read, *, numbers: str, sets: str, flatten_maps: bool) -> pd.
     df = builder.to_frame()
     df.attrs["xacct"] = read.stats()
     return df
+
+
+def _collect_arrow(read: _Read, *, explicit_nulls: bool = False) -> pa.Table:
+    """All pages as raw bodies parsed by Arrow, typed once at the end; the stats attached."""
+    pages = read.arrow = ArrowPages()
+    for items in read.pages():
+        pages.add_items(items)
+    table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
+    return with_read_stats(table, read.stats())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1171,15 +1219,18 @@ def cli_read(session: boto3.Session, request: Mapping[str, Any]) -> str:
     mode, table, out = request["mode"], request["table"], request["out"]
     remote = RemoteTable(session, table, progress=_cli_progress(f"{mode} {table}"))
     args = dict(request["args"])
-    if mode == "scan":
-        df = remote.scan(**args)
+    partition_value = args.pop("partition_value", None)
+    if export_format(out) == ".parquet":  # typed columns: nested stays nested (see to_arrow)
+        arrow = remote.to_arrow(mode, partition_value, **args)
+        write_parquet(arrow, out)
+        meta, rows = read_stats(arrow), arrow.num_rows
     else:
-        df = remote.query(args.pop("partition_value"), **args)
-    write_frame(df, out)
-    meta = df.attrs["xacct"]
+        df = remote.scan(**args) if mode == "scan" else remote.query(partition_value, **args)
+        write_frame(df, out)
+        meta, rows = df.attrs["xacct"], len(df)
     where = table + (f" index {meta['index']}" if meta["index"] else "")
     state = f"partial ({meta['reason']})" if meta["partial"] else "complete"
-    return (f"{mode} {where}: {len(df):,} rows, {meta['pages']} pages, "
+    return (f"{mode} {where}: {rows:,} rows, {meta['pages']} pages, "
             f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}")
 
 

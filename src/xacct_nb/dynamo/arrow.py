@@ -49,8 +49,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from itertools import chain, repeat
 from typing import Any, Literal, overload
 
@@ -59,6 +61,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
+import pyarrow.parquet as pq
 
 from xacct_nb.convert import deserialize_value, gc_paused
 
@@ -67,6 +70,9 @@ __all__ = [
     "ArrowPages",
     "arrow_to_pandas",
     "pages_to_arrow",
+    "read_stats",
+    "with_read_stats",
+    "write_parquet",
 ]
 
 DtypeBackend = Literal["numpy_nullable", "pyarrow"]
@@ -672,3 +678,32 @@ def _natural_number(text: str) -> int | Decimal:
     if "." in text or "e" in text or "E" in text:
         return Decimal(text)
     return int(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# read stats and Parquet
+
+READ_STATS = b"xacct.read"  # schema metadata: the read's stats, as df.attrs["xacct"] of a frame
+
+
+def with_read_stats(table: pa.Table, stats: Mapping[str, Any]) -> pa.Table:
+    """The table with a read's stats (partial, reason, pages, resume key...) in its metadata."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[READ_STATS] = json.dumps(stats).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+def read_stats(table: pa.Table) -> dict[str, Any]:
+    """The stats :func:`with_read_stats` attached ({} when there are none)."""
+    text = (table.schema.metadata or {}).get(READ_STATS)
+    return json.loads(text) if text else {}
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
+    """Parquet with the table's Arrow types (nested columns stay nested; field metadata kept).
+
+    The read's stats are left out: they describe the read, not the data.
+    """
+    metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != READ_STATS}
+    pq.write_table(table.replace_schema_metadata(metadata or None), path)
+    return Path(path)
