@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test bench lab sandbox browser-deps dynalite clean
+.PHONY: demo test lint bench lab sandbox browser-deps dynalite clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/xacct-nb demo
 
-test: $(STAMP) browser-deps dynalite
+test: $(STAMP) browser-deps dynalite lint
 	$(PY) -m pytest
+
+# ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and mypy, configured in pyproject.toml
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests tools benchmarks
+	$(VENV)/bin/mypy
 
 # The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
 # Best effort: installs it when we are root with apt; otherwise that test skips and says why.

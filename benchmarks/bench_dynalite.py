@@ -49,7 +49,7 @@ TARGETS = {"cpu_vs_floor": 1.0, "wall_vs_raw_fetch": 1.15, "speedup_vs_boto3": 3
 # --- the ways (session, table, max_items) → rows; max_items=1 is the one-page warm-up -----------
 
 def remote_table(session, table, max_items=None):
-    from xacct_nb.tables import RemoteTable
+    from xacct_nb import RemoteTable
 
     remote = RemoteTable(session, table, progress=False)
     return len(remote.scan(allow_full_scan=True, max_items=max_items))
@@ -57,7 +57,7 @@ def remote_table(session, table, max_items=None):
 
 def arrow_pages(session, table, max_items=None):
     """The Arrow path's pages of the whole table (one page for the warm-up)."""
-    from xacct_nb import rawpages
+    from xacct_nb.dynamo import rawpages
     from xacct_nb.dynamo.arrow import ArrowPages
 
     client = session.client("dynamodb")
@@ -81,7 +81,7 @@ def arrow_frame(session, table, max_items=None):
 
 
 def floor(session, table, max_items=None):
-    from xacct_nb import rawpages
+    from xacct_nb.dynamo import rawpages
 
     client = session.client("dynamodb")
     count = 0
@@ -95,7 +95,7 @@ def floor(session, table, max_items=None):
 
 def raw_fetch(session, table, max_items=None):
     """Bodies fetched and dropped: only the small LastEvaluatedKey is decoded, to go on."""
-    from xacct_nb import rawpages
+    from xacct_nb.dynamo import rawpages
 
     client = session.client("dynamodb")
     request = {"TableName": table, **({"Limit": max_items} if max_items else {})}
@@ -131,7 +131,7 @@ def fidelity(session, table) -> str:
     import pandas as pd
 
     from xacct_nb.dynamo.arrow import arrow_to_pandas
-    from xacct_nb.tables import RemoteTable
+    from xacct_nb import RemoteTable
 
     today = RemoteTable(session, table, progress=False).scan(allow_full_scan=True)
     today.attrs = {}

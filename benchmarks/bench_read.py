@@ -109,7 +109,7 @@ def wrangler(use_threads: bool) -> Callable:
 
 def ours(segments: int) -> Callable:
     def read(session, table, max_items=None):
-        from xacct_nb.tables import RemoteTable
+        from xacct_nb import RemoteTable
 
         remote = RemoteTable(session, table, progress=False)
         return len(remote.scan(allow_full_scan=True, max_items=max_items, segments=segments))
@@ -117,7 +117,7 @@ def ours(segments: int) -> Callable:
 
 
 def floor(session, table, max_items=None):
-    from xacct_nb import rawpages
+    from xacct_nb.dynamo import rawpages
 
     client = session.client("dynamodb")
     kwargs = {"Limit": max_items} if max_items else {}
@@ -170,7 +170,7 @@ def _peak_rss_mb() -> float:
 
 def memory_child(table: str) -> None:
     """Run in a child: load the table with ours; print peak RSS and the frame's own size."""
-    from xacct_nb.tables import RemoteTable
+    from xacct_nb import RemoteTable
 
     session = boto3.Session(profile_name="sandbox-main")
     remote = RemoteTable(session, table, progress=False)

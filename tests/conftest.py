@@ -31,35 +31,3 @@ def sandbox(tmp_path_factory):
         else:
             os.environ[k] = v
     sb.stop()
-
-
-def extra_profile_files(sandbox, folder, profile: str, key: dict) -> dict[str, str]:
-    """Copies of the sandbox's config/credentials plus one more profile (an IAM access key of a
-    user a test created); the shared files stay untouched. Returns the env vars pointing at them."""
-    import shutil
-
-    config, creds = folder / "config", folder / "credentials"
-    shutil.copy(sandbox.config_file, config)
-    shutil.copy(sandbox.credentials_file, creds)
-    with config.open("a") as fh:
-        fh.write(f"\n[profile {profile}]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
-    with creds.open("a") as fh:
-        fh.write(f"\n[{profile}]\naws_access_key_id = {key['AccessKeyId']}\n"
-                 f"aws_secret_access_key = {key['SecretAccessKey']}\n")
-    return {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(creds)}
-
-
-def key_session(sandbox, folder, key: dict):
-    """A session for an access key, through config files of its own (the sandbox's stay untouched)."""
-    folder.mkdir(parents=True)
-    (folder / "config").write_text(f"[profile p]\nregion = us-east-1\nendpoint_url = {sandbox.endpoint_url}\n")
-    (folder / "credentials").write_text(f"[p]\naws_access_key_id = {key['AccessKeyId']}\n"
-                                        f"aws_secret_access_key = {key['SecretAccessKey']}\n")
-    import boto3
-    import botocore.session
-
-    core = botocore.session.Session()
-    for name, value in (("config_file", folder / "config"), ("credentials_file", folder / "credentials"),
-                        ("profile", "p")):
-        core.set_config_variable(name, str(value))
-    return boto3.Session(botocore_session=core)

@@ -1,6 +1,6 @@
 """The Arrow read path (xacct_nb.dynamo.arrow): pure, no server.
 
-The column converter's tests (tests/test_convert.py) are the oracle: the ones about typing items
+The column converter's tests (tests/test_dynamo_convert.py) are the oracle: the ones about typing items
 are imported below and run again here with ``items_to_frame`` replaced by "serialize the items to
 page bodies as a server would, parse them with pyarrow, convert to pandas" — so the Arrow path's
 default pandas output is checked against exactly the same expectations. Left out: flattening
@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import test_convert
-from test_convert import (  # noqa: F401  (collected here a second time, on the Arrow path)
+import test_dynamo_convert
+from test_dynamo_convert import (  # noqa: F401  (collected here a second time, on the Arrow path)
     test_a_decimal_float_would_change_makes_the_column_exact_decimals,
     test_binary_from_base64_text_or_bytes,
     test_booleans_are_nullable_boolean,
@@ -45,7 +45,7 @@ from test_convert import (  # noqa: F401  (collected here a second time, on the 
     test_sets_as_sorted_lists,
     test_strings_keep_empty_unicode_and_missing,
 )
-from xacct_nb.convert import items_to_frame
+from xacct_nb.dynamo.convert import items_to_frame
 from xacct_nb.dynamo.arrow import (
     FLOAT_EXACT,
     NUMBER,
@@ -86,8 +86,8 @@ def arrow_items_to_frame(items_or_pages, *, key_names=(), numbers="float", sets=
 @pytest.fixture(autouse=True)
 def arrow_converter(monkeypatch, request):
     """The imported oracle tests run with the Arrow path; this module's own tests are unaffected."""
-    if request.function.__module__ == "test_convert":
-        monkeypatch.setattr(test_convert, "items_to_frame", arrow_items_to_frame)
+    if request.function.__module__ == "test_dynamo_convert":
+        monkeypatch.setattr(test_dynamo_convert, "items_to_frame", arrow_items_to_frame)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_pretty_printed_bodies_parse_as_one_page():
 
 
 def random_items(seed: int, n: int) -> list[dict]:
-    return test_convert.random_items(random.Random(seed), n)
+    return test_dynamo_convert.random_items(random.Random(seed), n)
 
 
 def test_default_frame_equals_the_column_converter_on_random_pages():

@@ -12,9 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import (CHROMIUM, CHROMIUM_FLAGS, NOTEBOOK, REPO, JupyterLab, SandboxProcess,
-                             assert_no_errors, assert_tables_rendered, copy_notebooks, open_notebook,
-                             run_all_cells)
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    NOTEBOOK,
+    REPO,
+    JupyterLab,
+    SandboxProcess,
+    assert_no_errors,
+    assert_tables_rendered,
+    copy_notebooks,
+    open_notebook,
+    run_all_cells,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -22,11 +22,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from test_convert import normalise
+from test_dynamo_convert import normalise
 from xacct_nb.dynamo.arrow import arrow_to_pandas
 from xacct_nb.dynamo.arrow_read import read_arrow
 from xacct_nb.sandbox.dynalite import Dynalite, unavailable_reason
-from xacct_nb.tables import RemoteTable
+from xacct_nb import RemoteTable
 
 TABLE = "fidelity"  # dynalite wants table names of 3 characters or more
 KEYS = ["pk", "sk"]
@@ -114,7 +114,7 @@ def server(request, tmp_path_factory):
 
 def expected_rows(written: dict) -> dict:
     """The written items as natural Python values (bytes, sets, int/Decimal), by key."""
-    from xacct_nb.convert import deserialize_value
+    from xacct_nb.dynamo.convert import deserialize_value
 
     def natural(av):
         if "B" in av:

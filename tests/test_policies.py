@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from helpers import CONSUMER, MAIN
 from xacct_nb.policies import (
     ACTIONS,
     READ_ACTIONS,
@@ -24,7 +25,6 @@ from xacct_nb.policies import (
 )
 from xacct_nb.spec import ACCESS_LEVELS, AccessSpec, TableAccess, parse_spec
 
-MAIN, CONSUMER = "111111111111", "222222222222"
 PRINCIPAL = f"arn:aws:iam::{CONSUMER}:user/analyst"
 WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:PartiQLInsert", "dynamodb:PartiQLUpdate"}
 DELETES = {"dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQLDelete", "dynamodb:DeleteTable"}

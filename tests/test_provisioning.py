@@ -140,7 +140,7 @@ def test_reapply_plans_only_no_ops_and_makes_no_write_call(spec, aws):
     assert not again.has_changes and {c.action for c in again.changes} == {"no-op"}
     assert again.summary()["no-op"] == len(again.changes) and "no changes" in again.text()
     result = apply(spec, **aws)  # nothing to change, so nothing to confirm
-    assert (result.calls, result.done, result.assumable) == (0, [], None)
+    assert (result.calls, result.done, result.assumable) == (0, (), None)
     assert list(again.frame().columns) == ["side", "resource", "name", "action", "detail"]
     assert len(again.frame()) == len(again.changes) and "<table" in again._repr_html_()
 

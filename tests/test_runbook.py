@@ -49,7 +49,7 @@ def _run(project, notebook, overrides=None):
 
 def test_overrides_are_parsed_and_typed():
     assert runbook.parse_overrides(["confirm=dev", "limit=5", "x="]) == {"confirm": "dev", "limit": "5", "x": ""}
-    with pytest.raises(InputError, match="key=value"):
+    with pytest.raises(InputError, match="KEY=VALUE"):
         runbook.parse_overrides(["novalue"])
     assert runbook.coerce("dry_run", "false", "bool") is False
     assert runbook.coerce("limit", "12", "int") == 12

@@ -29,19 +29,17 @@ from unittest import mock
 import boto3
 import pandas as pd
 import pytest
-
-from conftest import key_session
 import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xacct_nb import provisioning
+from helpers import doc, key_session
+from xacct_nb import RemoteTable, provisioning
 from xacct_nb.errors import AwsError, SpecError, is_access_denied, one_line
 from xacct_nb.sessions import assume_from_spec, profile_session, whoami
 from xacct_nb.spec import FIELDS, AccessSpec, load_spec, parse_spec
-from xacct_nb.tables import RemoteTable
 from xacct_nb.verify import verify_access
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +72,6 @@ def outcome(call) -> str:
     return "allowed"
 
 
-def _doc(*statements: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
 # ---------------------------------------------------------------------------------------------
 # The world: three tables (one per level, each with a GSI) and two throwaways, granted by one spec
 
@@ -85,7 +79,7 @@ def _doc(*statements: dict) -> str:
 @pytest.fixture(scope="module")
 def world(sandbox):
     ddb = sandbox.session("sandbox-main").client("dynamodb")
-    for level, name in TABLES.items():
+    for name in TABLES.values():
         ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                          KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
@@ -123,7 +117,7 @@ def consumer_user(sandbox, tmp_path):
         name = f"sec-user-{uuid.uuid4().hex[:6]}"
         iam.create_user(UserName=name)
         if assumable:
-            iam.put_user_policy(UserName=name, PolicyName="assume", PolicyDocument=_doc(
+            iam.put_user_policy(UserName=name, PolicyName="assume", PolicyDocument=doc(
                 {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": list(assumable)}))
         key = iam.create_access_key(UserName=name)["AccessKey"]
         made.append((name, key["AccessKeyId"]))
@@ -243,7 +237,7 @@ def no_attach_admin(sandbox, tmp_path_factory):
     iam = sandbox.session("sandbox-main").client("iam")
     name = f"sec-no-attach-{RUN}"
     iam.create_user(UserName=name)
-    iam.put_user_policy(UserName=name, PolicyName="all-but-attach", PolicyDocument=_doc(
+    iam.put_user_policy(UserName=name, PolicyName="all-but-attach", PolicyDocument=doc(
         {"Effect": "Allow", "Action": "*", "Resource": "*"},
         {"Effect": "Deny", "Action": "iam:AttachRolePolicy", "Resource": "*"}))
     key = iam.create_access_key(UserName=name)["AccessKey"]
@@ -357,7 +351,7 @@ def test_credentials_expiring_mid_scan_are_refreshed(world):
             # TEST-ONLY: botocore has no public way to age credentials. Make the refreshable
             # credentials believe they expired a second ago, and drop the AssumeRole fetcher's
             # cached response (it would otherwise hand back the same, still valid, keys).
-            credentials._expiry_time = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+            credentials._expiry_time = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
             credentials._refresh_using.__self__._cache.clear()
 
     session.events.register("before-call.dynamodb.Scan", expire_before_second_page)

@@ -14,18 +14,15 @@ from types import SimpleNamespace
 
 import botocore.credentials
 import pytest
-
-from conftest import extra_profile_files
 from botocore.exceptions import ClientError
 
+from helpers import CONSUMER, MAIN, allow, consumer_world, doc, role_arn, trust
 from xacct_nb.cli import main as cli_main
 from xacct_nb.errors import AccessDenied, InputError, is_access_denied
 from xacct_nb.sandbox import PROFILES
-from xacct_nb.sessions import (assume, assume_from_spec, profile_session, require_account,
-                               whoami)
+from xacct_nb.sessions import assume, assume_from_spec, profile_session, require_account, whoami
 from xacct_nb.spec import parse_spec, role_name
 
-MAIN, CONSUMER = "111111111111", "222222222222"
 PROFILE = "sessiontest-user"
 USER_ARN = f"arn:aws:iam::{CONSUMER}:user/{PROFILE}"
 EXTERNAL_ID = "sessiontest-ext-1"
@@ -33,61 +30,27 @@ ENV = "sessiontest"  # the spec's role: sessiontest-ddb_cross_acc_access_role-22
 ORDERS = f"arn:aws:dynamodb:us-east-1:{MAIN}:table/orders"
 
 
-def _doc(*statements: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
 def _trust(principal: str, **condition) -> str:
-    stmt = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
-    if condition:
-        stmt["Condition"] = {"StringEquals": condition}
-    return _doc(stmt)
-
-
-def _allow(action, resource) -> dict:
-    return {"Effect": "Allow", "Action": action, "Resource": resource}
-
-
-def _role_arn(name: str) -> str:
-    return f"arn:aws:iam::{MAIN}:role/{name}"
+    return trust(principal, {"StringEquals": condition} if condition else None)
 
 
 @pytest.fixture(scope="module")
 def world(sandbox, tmp_path_factory):
-    iam_main = sandbox.session("sandbox-main").client("iam")
-    iam_consumer = sandbox.session("sandbox-consumer").client("iam")
     roles = {
         "plain": ("sessiontest-role", _trust(f"arn:aws:iam::{CONSUMER}:root")),
         "extid": (role_name(ENV, CONSUMER),
                   _trust(f"arn:aws:iam::{CONSUMER}:root", **{"sts:ExternalId": EXTERNAL_ID})),
         # chaining target: only the plain role's sessions may assume it
-        "chain": ("sessiontest-chain", _trust(_role_arn("sessiontest-role"))),
+        "chain": ("sessiontest-chain", _trust(role_arn("sessiontest-role"))),
     }
-    reads = _allow(["dynamodb:DescribeTable", "dynamodb:Scan"], ORDERS)
-    for name, trust in roles.values():
-        iam_main.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
-        iam_main.put_role_policy(RoleName=name, PolicyName="read-orders", PolicyDocument=_doc(
-            reads, _allow("sts:AssumeRole", _role_arn("sessiontest-chain"))))
-    iam_consumer.create_user(UserName=PROFILE)
-    iam_consumer.put_user_policy(UserName=PROFILE, PolicyName="assume", PolicyDocument=_doc(
-        _allow("sts:AssumeRole", _role_arn("sessiontest-*"))))
-    key = iam_consumer.create_access_key(UserName=PROFILE)["AccessKey"]
-
-    # A copy of the sandbox's files plus our profile; the shared files stay untouched.
-    files = tmp_path_factory.mktemp("aws")
-    env = extra_profile_files(sandbox, files, PROFILE, key)
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in env.items():
-            mp.setenv(var, value)
-        yield SimpleNamespace(role=_role_arn(roles["plain"][0]), extid_role=_role_arn(roles["extid"][0]),
-                              chain_role=_role_arn(roles["chain"][0]), iam_main=iam_main,
-                              files=files, key=key)
-    for name, _ in roles.values():
-        iam_main.delete_role_policy(RoleName=name, PolicyName="read-orders")
-        iam_main.delete_role(RoleName=name)
-    iam_consumer.delete_access_key(UserName=PROFILE, AccessKeyId=key["AccessKeyId"])
-    iam_consumer.delete_user_policy(UserName=PROFILE, PolicyName="assume")
-    iam_consumer.delete_user(UserName=PROFILE)
+    reads = doc(allow(["dynamodb:DescribeTable", "dynamodb:Scan"], ORDERS),
+                allow("sts:AssumeRole", role_arn("sessiontest-chain")))
+    with consumer_world(sandbox, tmp_path_factory.mktemp("aws"), user=PROFILE,
+                        roles={name: (trust_doc, reads) for name, trust_doc in roles.values()},
+                        assume=role_arn("sessiontest-*")) as w:
+        yield SimpleNamespace(role=role_arn(roles["plain"][0]), extid_role=role_arn(roles["extid"][0]),
+                              chain_role=role_arn(roles["chain"][0]), iam_main=w.iam_main,
+                              files=w.files, key=w.key)
 
 
 def _assert_reads_orders_only(session) -> None:
@@ -217,7 +180,7 @@ def test_assume_from_spec(world):
 
 
 def test_denial_lists_causes_in_order(world):
-    missing = _role_arn("sessiontest-missing")
+    missing = role_arn("sessiontest-missing")
     with pytest.raises(AccessDenied) as err:
         assume(PROFILE, missing)
     msg = str(err.value)
@@ -234,7 +197,7 @@ def test_wait_retries_until_trust_is_fixed(world):
     name = "sessiontest-late"
     world.iam_main.create_role(RoleName=name, AssumeRolePolicyDocument=_trust("arn:aws:iam::333333333333:root"))
     world.iam_main.put_role_policy(RoleName=name, PolicyName="read-orders",
-                                   PolicyDocument=_doc(_allow("dynamodb:DescribeTable", ORDERS)))
+                                   PolicyDocument=doc(allow("dynamodb:DescribeTable", ORDERS)))
     messages: list[str] = []
 
     def progress(message: str) -> None:
@@ -245,7 +208,7 @@ def test_wait_retries_until_trust_is_fixed(world):
                 RoleName=name, PolicyDocument=_trust(f"arn:aws:iam::{CONSUMER}:root"))
 
     try:
-        session = assume(PROFILE, _role_arn(name), wait=10, progress=progress)
+        session = assume(PROFILE, role_arn(name), wait=10, progress=progress)
     finally:
         world.iam_main.delete_role_policy(RoleName=name, PolicyName="read-orders")
         world.iam_main.delete_role(RoleName=name)
@@ -257,7 +220,7 @@ def test_wait_is_bounded(world):
     messages: list[str] = []
     start = time.monotonic()
     with pytest.raises(AccessDenied, match="still denied after retrying for 1.5 s"):
-        assume(PROFILE, _role_arn("sessiontest-missing"), wait=1.5, progress=messages.append)
+        assume(PROFILE, role_arn("sessiontest-missing"), wait=1.5, progress=messages.append)
     # bounded: the deadline plus one attempt's time (generous: these 2-core machines are shared)
     assert time.monotonic() - start < 1.5 + 8 and len(messages) >= 1
 
@@ -279,7 +242,7 @@ def test_no_secret_in_reprs_or_messages(world):
     ident = whoami(session)
     texts = [repr(ident), str(ident), ident._repr_html_(), repr(session), str(session),
              repr(session.get_credentials())]
-    for role, external_id in ((_role_arn("sessiontest-nope"), None), (world.extid_role, "wrong")):
+    for role, external_id in ((role_arn("sessiontest-nope"), None), (world.extid_role, "wrong")):
         with pytest.raises(AccessDenied) as err:
             assume(PROFILE, role, external_id=external_id)
         texts += [str(err.value), repr(err.value)]

@@ -15,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import CONSUMER, MAIN
 from xacct_nb.errors import SpecError
 from xacct_nb.spec import (
     ACCESS_LEVELS,
@@ -31,7 +32,6 @@ from xacct_nb.spec import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-MAIN, CONSUMER = "111111111111", "222222222222"
 VALID: dict[str, Any] = {
     "env": "local",
     "region": "us-east-1",

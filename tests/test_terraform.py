@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from helpers import CONSUMER, MAIN
 from xacct_nb import policies
 from xacct_nb.errors import InputError
 from xacct_nb.spec import AccessSpec, parse_spec
 from xacct_nb.terraform import export_terraform, table_key, write_terraform
 
-MAIN, CONSUMER = "111111111111", "222222222222"
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # Terraform identifier syntax
 REF = re.compile(r"\$\{(aws_[a-z_]+)\.([A-Za-z0-9_-]+)\.(name|arn)\}")
 # A provider plugin laid out for `terraform init -plugin-dir` (this machine has one; CI machines

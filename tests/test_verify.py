@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from conftest import key_session
 import yaml
 from moto.dynamodb.models import dynamodb_backends
 
+from helpers import key_session
 from xacct_nb import provisioning
 from xacct_nb.cli import main as cli_main
 from xacct_nb.spec import parse_spec

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from xacct_nb.errors import XacctError
 from xacct_nb.sandbox.seed import items
-from xacct_nb.widgets import ExplorerPanel, parse_filter, parse_value
+from xacct_nb.widgets import ExplorerPanel
 
 ORDERS = list(items("orders", 2000))
 
@@ -21,15 +20,6 @@ def panel(sandbox):
 
 def _expected(customer, predicate=lambda item: True):
     return sorted(i["order_id"]["S"] for i in ORDERS if i["customer_id"]["S"] == customer and predicate(i))
-
-
-def test_values_and_filters_parse():
-    assert parse_value("42") == 42 and parse_value("4.50") == pytest.approx(4.5)
-    assert parse_value("'42'") == "42" and parse_value("true") is True and parse_value("C0007") == "C0007"
-    assert parse_filter("status=SHIPPED, amount>100, note begins_with x") == {
-        "status": "SHIPPED", "amount": (">", 100), "note": ("begins_with", "x")}
-    with pytest.raises(XacctError, match="name=value"):
-        parse_filter("just words")
 
 
 def test_table_choice_offers_its_indexes(panel):

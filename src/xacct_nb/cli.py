@@ -7,10 +7,22 @@ Exit codes: 0 success; 1 an AWS failure (or a verification FAIL); 2 refused or i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, XacctError
+from .grammar import parse_assignments, parse_filters, parse_key, parse_projection, parse_sort
+from .progress import ProgressEvent
+
+if TYPE_CHECKING:
+    import boto3
+
+    from .spec import AccessSpec
+
+CLI_PROGRESS_EVERY = 10  # pages between two progress lines when stderr is not a terminal
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -56,18 +68,18 @@ def cmd_whoami(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runbook import parse_overrides, run_notebook
+    from .runbook import run_notebook
 
-    record = run_notebook(args.notebook, args.env, parse_overrides(args.param), html=args.html,
+    record = run_notebook(args.notebook, args.env, parse_assignments(args.param), html=args.html,
                           runs_dir=args.runs_dir, log=print)
     print(f"record: {record.sidecar}")
     return 0 if record.ok else 1
 
 
 def cmd_run_all(args: argparse.Namespace) -> int:
-    from .runbook import parse_overrides, run_all
+    from .runbook import run_all
 
-    records = run_all(args.env, parse_overrides(args.param), html=args.html,
+    records = run_all(args.env, parse_assignments(args.param), html=args.html,
                       runs_dir=args.runs_dir, log=print)
     return 0 if all(r.ok for r in records) else 1
 
@@ -98,11 +110,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(runs_dir=args.runs_dir)
 
 
-def _spec_from_params(args: argparse.Namespace):
-    from .runbook import parse_overrides
+def _spec_from_params(args: argparse.Namespace) -> AccessSpec:
     from .spec import load_spec
 
-    return load_spec(args.params, parse_overrides(args.param))
+    return load_spec(args.params, parse_assignments(args.param))
 
 
 def _progress(line: str) -> None:
@@ -164,16 +175,80 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def _read_table(args: argparse.Namespace, mode: str) -> int:
     from .sessions import assume_from_spec
-    from .tables import cli_read, cli_request
 
     spec = _spec_from_params(args)
-    extra = ({"segments": args.segments, "full": args.all} if mode == "scan"
-             else {"key": args.key, "sort": args.sort})
-    request = cli_request(mode, table=args.table, out=args.out, granted=spec.table_names,
-                          index=args.index, filters=args.filter or (), limit=args.limit,
-                          max_rcu=args.max_rcu, **extra)  # checked before any AWS call
-    _progress(cli_read(assume_from_spec(spec), request))
+    request = read_request(mode, args, granted=spec.table_names)  # checked before any AWS call
+    _progress(read_to_file(assume_from_spec(spec), request))
     return 0
+
+
+def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) -> dict[str, Any]:
+    """The command line as :meth:`RemoteTable.scan`/``query`` arguments, checked before any AWS
+    call. Key and sort values stay text: the table types them by its key schema."""
+    from .dynamo.export import export_format
+
+    if args.table not in granted:
+        raise InputError(f"--table {args.table}: not in the spec's table list — granted tables: "
+                         f"{', '.join(granted) or 'none'}")
+    export_format(args.out)
+    from .dynamo.table import MAX_SEGMENTS
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit must be a whole number ≥ 1, not {args.limit}")
+    if mode == "scan" and not 1 <= args.segments <= MAX_SEGMENTS:
+        raise InputError(f"--segments must be a whole number from 1 to {MAX_SEGMENTS}, not {args.segments}")
+    if args.max_rcu is not None and args.max_rcu <= 0:
+        raise InputError(f"--max-rcu must be a number > 0, not {args.max_rcu:g}")
+    read: dict[str, Any] = {"index": args.index, "max_items": args.limit, "max_rcu": args.max_rcu}
+    if args.filter:
+        read["filter"] = parse_filters(args.filter, field="--filter")
+    if args.projection:
+        read["projection"] = parse_projection(args.projection)
+    if mode == "scan":
+        read.update(segments=args.segments, allow_full_scan=args.all)
+    else:
+        read["partition_value"] = parse_key(args.key, field="--key")
+        if args.sort:
+            read["sort"] = parse_sort(args.sort, field="--sort")
+    return {"mode": mode, "table": args.table, "out": args.out, "read": read}
+
+
+def read_to_file(session: boto3.Session, request: dict[str, Any]) -> str:
+    """Read as `request` says, write the file, and return the one-line summary."""
+    from .dynamo import RemoteTable, write_frame
+    from .dynamo.arrow import read_stats, write_parquet
+
+    mode, table, out = request["mode"], request["table"], request["out"]
+    remote = RemoteTable(session, table, progress=_read_progress())
+    read = dict(request["read"])
+    partition_value = read.pop("partition_value", None)
+    if out.lower().endswith(".parquet"):  # typed columns: nested stays nested (to_arrow)
+        arrow = remote.to_arrow(mode, partition_value, **read)
+        write_parquet(arrow, out)
+        meta, rows = read_stats(arrow), arrow.num_rows
+    else:
+        df = remote.scan(**read) if mode == "scan" else remote.query(partition_value, **read)
+        write_frame(df, out)
+        meta, rows = df.attrs["xacct"], len(df)
+    where = table + (f" index {meta['index']}" if meta["index"] else "")
+    state = f"partial ({meta['reason']})" if meta["partial"] else "complete"
+    return (f"{mode} {where}: {rows:,} rows, {meta['pages']} pages, "
+            f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}")
+
+
+def _read_progress() -> bool | Any:
+    from .dynamo.reader import QUIET_ENV
+
+    if os.environ.get(QUIET_ENV, "") not in ("", "0"):
+        return False
+    if sys.stderr.isatty():
+        return True  # a tqdm bar
+
+    def line(event: ProgressEvent) -> None:
+        if event.stats["pages"] % CLI_PROGRESS_EVERY == 0:
+            _progress(event)
+
+    return line
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -196,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xacct-nb",
         description="Grant one AWS account precise access to another's DynamoDB tables, then read them.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks (with AWS's own error as the cause) and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("sandbox", help="run the local three-account AWS sandbox (moto) until Ctrl-C")
@@ -209,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("whoami", help="show the account/ARN of a profile, or of the params' analyst and role")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--profile", help="an AWS profile name")
-    who.add_argument("--params", metavar="FILE", help="params file: its analyst_profile (checked against the consumer account)")
+    who.add_argument("--params", metavar="FILE",
+                     help="params file: its analyst_profile (checked against the consumer account)")
     p.add_argument("--assume", action="store_true", help="with --params: also assume the role and show it")
     p.set_defaults(func=cmd_whoami)
 
@@ -245,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--destroy", action="store_true", help="plan a destroy instead")
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("apply", help="create/update the role, table policies and consumer policy (dry run without --yes)")
+    p = sub.add_parser("apply", help="create/update the role, table policies and consumer policy "
+                                      "(dry run without --yes)")
     _params_arguments(p)
     p.add_argument("--yes", action="store_true", help="apply the plan shown")
     p.add_argument("--no-wait", action="store_true", help="do not wait until the analyst can assume the role")
@@ -269,11 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--table", required=True, help="a table of the spec's table_access_list")
         p.add_argument("--index", help="read this GSI/LSI instead of the table")
         if name == "query":
-            p.add_argument("--key", required=True, metavar="NAME=VALUE", help="the partition key")
-            p.add_argument("--sort", metavar="OP:VALUE",
-                           help="sort-key condition: =:V, <:V, <=:V, >:V, >=:V, begins_with:V, between:A:B")
-        p.add_argument("--filter", action="append", metavar="NAME=VALUE",
-                       help="AND-ed condition (=, !=, <, <=, >, >=, ^= begins_with); repeatable")
+            p.add_argument("--key", required=True, metavar="NAME=VALUE",
+                           help="the partition key value (typed by the key: 007 stays text for a string key)")
+            p.add_argument("--sort", metavar="'OP VALUE'",
+                           help="sort-key condition: '= V', '< V', '<= V', '> V', '>= V', '^= PREFIX' "
+                                "(begins_with), 'between A and B' (OP:VALUE works too)")
+        p.add_argument("--filter", action="append", metavar="CONDITION",
+                       help="AND-ed conditions: NAME=VALUE, NAME!=V, <, <=, >, >=, ^= (begins_with), "
+                            "~= (contains), 'NAME between A and B', 'NAME exists'; comma-separated "
+                            "or repeated; quote text that looks like a number: NAME='42'")
+        p.add_argument("--projection", metavar="ATTRS", help="only these attributes (comma-separated paths)")
         p.add_argument("--limit", type=int, help="stop after N rows")
         p.add_argument("--max-rcu", type=float, help="stop once this much read capacity is used")
         if name == "scan":
@@ -292,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.debug:
+        import logging
+
+        logging.basicConfig(format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        logging.getLogger("xacct_nb").setLevel(logging.DEBUG)
     try:
         return int(args.func(args) or 0)
     except XacctError as err:

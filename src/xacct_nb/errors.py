@@ -8,8 +8,13 @@ exits with `exit_code` (2 = refused or invalid input, nothing was changed; 1 = A
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from .provisioning.model import Change, Plan
 
 # Error codes that mean "IAM said no". moto answers a denied DynamoDB call with an XML body and
 # HTTP 403, which botocore's JSON parser cannot read, so the code it reports is the bare status
@@ -54,7 +59,12 @@ class SpecError(InputError):
 
 
 class ConfirmationRequired(InputError):
-    """A change was asked for without the explicit confirmation it needs."""
+    """A change was asked for without the explicit confirmation it needs; `plan` is the plan
+    that would have been applied (its id is the confirmation)."""
+
+    def __init__(self, message: str, plan: Plan | None = None):
+        self.plan = plan
+        super().__init__(message)
 
 
 class AwsError(XacctError):
@@ -73,9 +83,31 @@ class CredentialsExpired(AwsError):
     """The credentials in use are expired, invalid or missing."""
 
 
+class ApplyInterrupted(AwsError):
+    """An apply or destroy stopped midway: `done` are the changes made before the failure,
+    `plan` the plan being executed. Re-running converges from the live state."""
+
+    def __init__(self, message: str, code: str | None = None, *, plan: Plan | None = None,
+                 done: Sequence[Change] = ()):
+        self.plan = plan
+        self.done = list(done)
+        super().__init__(message, code)
+
+    @classmethod
+    def of(cls, cause: XacctError, message: str, **details: Any) -> ApplyInterrupted:
+        """Wrap `cause`, keeping an AccessDenied an AccessDenied for callers that catch it."""
+        kind = ApplyDenied if isinstance(cause, AccessDenied) else cls
+        return kind(message, getattr(cause, "code", None), **details)
+
+
+class ApplyDenied(ApplyInterrupted, AccessDenied):
+    """An apply or destroy stopped midway because IAM denied a call."""
+
+
 def one_line(text: str) -> str:
     """Collapse whitespace so the message is a single line, and strip any markup AWS sent."""
-    text = re.sub(r"<[^>]+>", " ", str(text))  # moto's XML bodies must never reach a person
+    # moto's XML bodies must never reach a person; "a < b <= c" is no tag and stays
+    text = re.sub(r"</?[A-Za-z][^<>]*>", " ", str(text))
     return re.sub(r"\s+", " ", text).strip()
 
 

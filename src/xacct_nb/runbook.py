@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, XacctError
+from .grammar import parse_assignments
 
 NOTEBOOKS = (
     "01_main_account_setup",
@@ -65,7 +66,9 @@ class RunRecord:
     html: str | None = None
 
     def line(self) -> str:
-        status = "ok" if self.ok else f"FAILED at cell {self.error.get('cell')}: {self.error.get('ename')}: {self.error.get('evalue')}"
+        error = self.error or {}
+        status = "ok" if self.ok else \
+            f"FAILED at cell {error.get('cell')}: {error.get('ename')}: {error.get('evalue')}"
         return f"{self.notebook}: {status} ({self.seconds:.1f} s) -> {self.output}"
 
 
@@ -170,13 +173,7 @@ def check_kernel(kernel: str = KERNEL) -> None:
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
     """CLI `-p key=value` pairs → dict (values stay text until `coerce` knows the type)."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"-p {pair!r}: expected key=value — e.g. -p confirm=dev")
-        out[key.strip()] = value
-    return out
+    return parse_assignments(pairs)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -273,7 +270,7 @@ def _ipc_kernel_manager() -> type:
 def _new_record_path(folder: Path, stem: str) -> Path:
     """A fresh path, created exclusively so two runs can never share (and overwrite) a record."""
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     for n in range(1000):
         path = folder / f"{stamp}{'' if n == 0 else f'-{n}'}-{stem}.ipynb"
         try:
@@ -361,4 +358,4 @@ def _git_commit(where: Path) -> str | None:
 
 
 def _utcnow() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

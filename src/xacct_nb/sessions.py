@@ -21,27 +21,33 @@ only, botocore's credential objects have the default object repr, and `Identity`
 from __future__ import annotations
 
 import datetime as dt
-import random
+import logging
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.session
-from botocore.credentials import (AssumeRoleCredentialFetcher, CredentialProvider,
-                                  CredentialResolver, RefreshableCredentials)
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    RefreshableCredentials,
+)
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
-from .errors import AccessDenied, InputError, explain, is_access_denied
+from . import retries
+from .errors import AccessDenied, InputError, XacctError, explain, is_access_denied
+from .progress import ProgressCallback, report
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from .spec import AccessSpec
 
-Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 # AWS's AssumeRole DurationSeconds bounds; role chaining caps a session at one hour.
 MIN_DURATION, MAX_DURATION, CHAINED_MAX_DURATION = 900, 43200, 3600
@@ -97,9 +103,9 @@ class Identity:
     def minutes_left(self) -> int | None:
         if self.expires is None:
             return None
-        return int((self.expires - dt.datetime.now(dt.timezone.utc)).total_seconds() // 60)
+        return int((self.expires - dt.datetime.now(dt.UTC)).total_seconds() // 60)
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame({"value": list(asdict(self).values())}, index=list(asdict(self)))
@@ -121,7 +127,7 @@ def whoami(session: boto3.Session) -> Identity:
     try:
         reply = sts.get_caller_identity()
     except (ClientError, BotoCoreError) as err:
-        raise explain(err, "identifying the caller (sts:GetCallerIdentity)") from None
+        raise explain(err, "identifying the caller (sts:GetCallerIdentity)") from err
     arn = reply["Arn"]
     resource = arn.split(":", 5)[5]
     return Identity(account=reply["Account"], arn=arn, user_id=reply["UserId"],
@@ -135,7 +141,7 @@ def _expiry(session: boto3.Session) -> dt.datetime | None:
     # subclass used for role_arn/SSO profiles) keep it in `_expiry_time`; static keys have none.
     # Read after the GetCallerIdentity call above, which renewed the credentials if they needed it.
     expiry = getattr(session.get_credentials(), "_expiry_time", None)
-    return expiry.astimezone(dt.timezone.utc) if expiry else None  # botocore parses to tzlocal
+    return expiry.astimezone(dt.UTC) if expiry else None  # botocore parses to tzlocal
 
 
 def require_account(session: boto3.Session, account_id: str, field: str) -> Identity:
@@ -148,16 +154,27 @@ def require_account(session: boto3.Session, account_id: str, field: str) -> Iden
 
 # --- assuming the role ------------------------------------------------------------------------
 
-def assume(source: boto3.Session | str, role_arn: str, *, session_name: str = "xacct-nb",
-           external_id: str | None = None, duration: int = 3600, region: str | None = None,
-           wait: float = 0, progress: Progress | None = None) -> boto3.Session:
+def assume(source: boto3.Session | str | AccessSpec, role_arn: str | None = None, *,
+           session_name: str = "xacct-nb", external_id: str | None = None, duration: int = 3600,
+           region: str | None = None, wait: float = 0,
+           progress: ProgressCallback | None = None) -> boto3.Session:
     """Assume `role_arn` from `source` (a Session or a profile name); return a Session in the
     role's account that keeps the source's profile config (region, endpoint_url) and renews its
     credentials before they expire. `region` overrides the source's region.
+    ``assume(spec)`` assumes an access spec's role as its analyst (:func:`assume_from_spec`).
 
     `wait` > 0 retries an AccessDenied first AssumeRole for up to that many seconds (a new role or
     trust policy takes a while to propagate), reporting each retry to `progress`.
     """
+    from .spec import AccessSpec
+
+    if isinstance(source, AccessSpec):
+        if role_arn is not None:
+            raise InputError("assume(spec): the role comes from the spec — drop role_arn")
+        return assume_from_spec(source, wait=wait, progress=progress)
+    if not role_arn:
+        raise InputError("assume(source, role_arn): role_arn is missing — pass the role's ARN, "
+                         "or an access spec: assume(load_spec('params/dev.yaml'))")
     if isinstance(source, str):
         source = profile_session(source, region)
     caller = whoami(source)
@@ -174,17 +191,17 @@ def assume(source: boto3.Session | str, role_arn: str, *, session_name: str = "x
         # same as the credentials' advisory window, so every refresh really calls AssumeRole.
         expiry_window_seconds=advisory)
     try:
-        first = _first_assume(fetcher, role_arn, wait, progress or (lambda _msg: None))
+        first = _first_assume(fetcher, role_arn, wait, progress)
     except (ClientError, BotoCoreError) as err:
-        raise _assume_error(err, role_arn, caller, external_id, wait) from None
+        raise _assume_error(err, role_arn, caller, external_id, wait) from err
     credentials = RefreshableCredentials.create_from_metadata(
         first, refresh_using=fetcher.fetch_credentials, method="assume-role",
         advisory_timeout=advisory, mandatory_timeout=mandatory)
     return _session_like(core, credentials, region)
 
 
-def assume_from_spec(spec: "AccessSpec", *, source: boto3.Session | None = None, wait: float = 0,
-                     progress: Progress | None = None) -> boto3.Session:
+def assume_from_spec(spec: AccessSpec, *, source: boto3.Session | None = None, wait: float = 0,
+                     progress: ProgressCallback | None = None) -> boto3.Session:
     """Assume the spec's role as its analyst profile (or `source`), in the spec's region."""
     if source is None:
         source = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
@@ -193,7 +210,7 @@ def assume_from_spec(spec: "AccessSpec", *, source: boto3.Session | None = None,
                   region=spec.region, wait=wait, progress=progress)
 
 
-def _check_duration(duration: int, caller: Identity, progress: Progress | None) -> int:
+def _check_duration(duration: int, caller: Identity, progress: ProgressCallback | None) -> int:
     if not MIN_DURATION <= duration <= MAX_DURATION:
         raise InputError(f"duration {duration} s is outside AWS's {MIN_DURATION}-{MAX_DURATION} s "
                          "range for AssumeRole — pass a value in range")
@@ -202,7 +219,7 @@ def _check_duration(duration: int, caller: Identity, progress: Progress | None) 
         msg = (f"{caller.arn} is itself an assumed role (role chaining): AWS caps the session at "
                f"{CHAINED_MAX_DURATION} s, so asking for {CHAINED_MAX_DURATION} instead of {duration}")
         if progress:
-            progress(msg)
+            report(progress, msg, logger)
         else:
             warnings.warn(msg, stacklevel=3)
         return CHAINED_MAX_DURATION
@@ -215,21 +232,23 @@ def _refresh_windows(duration: int) -> tuple[int, int]:
     return min(ADVISORY_REFRESH, duration // 3), min(MANDATORY_REFRESH, duration // 6)
 
 
-def _client_creator(core: botocore.session.Session, region: str | None):
+def _client_creator(core: botocore.session.Session, region: str | None) -> Callable[..., Any]:
     # The fetcher passes the source's current keys explicitly; the client still takes endpoint_url
     # and the rest of its config from the source session's profile. Handlers registered on the
     # source session (e.g. before-call.sts.AssumeRole) see every refresh.
-    def create(service: str, **kwargs):
+    def create(service: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("config", retries.client_config(service))
         return core.create_client(service, region_name=region, **kwargs)
 
     return create
 
 
 def _first_assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str, wait: float,
-                  progress: Progress) -> dict:
-    """Call AssumeRole now; while it is denied and `wait` allows, back off and try again."""
+                  progress: ProgressCallback | None) -> dict:
+    """Call AssumeRole now; while it is denied and `wait` allows, back off and try again.
+    botocore cannot do this wait: an AccessDenied is final to it, not a transient error."""
     deadline = time.monotonic() + wait
-    delay, attempt = FIRST_DELAY, 1
+    attempt = 1
     while True:
         try:
             return fetcher.fetch_credentials()
@@ -237,15 +256,15 @@ def _first_assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str, wait: flo
             remaining = deadline - time.monotonic()
             if not is_access_denied(err) or remaining <= 0:
                 raise
-            pause = min(remaining, random.uniform(delay / 2, delay))  # jitter: don't retry in step
-            progress(f"AssumeRole on {role_arn} denied (attempt {attempt}); IAM changes take a "
-                     f"while to propagate — retrying in {pause:.1f} s")
+            pause = min(remaining, retries.backoff(attempt, FIRST_DELAY, MAX_DELAY))
+            report(progress, f"AssumeRole on {role_arn} denied (attempt {attempt}); IAM changes "
+                             f"take a while to propagate — retrying in {pause:.1f} s", logger)
             time.sleep(pause)
-            delay, attempt = min(delay * 2, MAX_DELAY), attempt + 1
+            attempt += 1
 
 
 def _assume_error(err: Exception, role_arn: str, caller: Identity, external_id: str | None,
-                  wait: float):
+                  wait: float) -> XacctError:
     action = f"assuming {role_arn} as {caller.arn}"
     if not is_access_denied(err):
         return explain(err, action)

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import fnmatch
 import html
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -65,6 +66,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import policies
 from .errors import AccessDenied, InputError, XacctError, error_code, explain, is_access_denied
+from .progress import ProgressCallback, report
 from .sessions import assume_from_spec, profile_session, require_account, whoami
 from .spec import AccessSpec
 
@@ -99,7 +101,8 @@ OTHER_TABLES = "(tables not in the spec)"
 PROBE_TEXT = "xacct-nb-verify-probe"
 IMPOSSIBLE = "attribute_exists(#pk) AND attribute_not_exists(#pk)"
 _UNKNOWN_KEY = "xacct_nb_probe_key"  # key name used when a table's schema could not be read
-_PROBE_VALUES = {"S": {"S": PROBE_TEXT}, "N": {"N": "-1.23456789e-120"}, "B": {"B": PROBE_TEXT.encode()}}
+_PROBE_VALUES: dict[str, dict[str, Any]] = {
+    "S": {"S": PROBE_TEXT}, "N": {"N": "-1.23456789e-120"}, "B": {"B": PROBE_TEXT.encode()}}
 _CONDITION_FAILED = frozenset({"ConditionalCheckFailedException"})
 # UpdateTable rejections that DynamoDB can only give after IAM has authorised the call.
 _ADMIN_REJECTIONS = frozenset({"ValidationException", "ResourceInUseException", "LimitExceededException"})
@@ -113,7 +116,7 @@ _STYLES = {
     "SKIPPED": "background-color: #e7e6e6; color: #595959",
 }
 
-Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ class VerificationFailed(XacctError):
 
     exit_code = 1
 
-    def __init__(self, matrix: "AccessMatrix"):
+    def __init__(self, matrix: AccessMatrix):
         self.matrix = matrix
         cells = "; ".join(f"{c.target}/{c.check}: expected {c.expected}, got {c.actual}"
                           + (f" ({c.detail})" if c.actual == "error" else "") for c in matrix.failures)
@@ -179,16 +182,16 @@ class AccessMatrix:
         return (f"Access verification of env {self.env} ({self.role_arn}): {verdict} — "
                 f"{s['PASS']} PASS, {s['FAIL']} FAIL, {s['SKIPPED']} SKIPPED")
 
-    def frame(self) -> "pd.DataFrame":
+    def frame(self) -> pd.DataFrame:
         import pandas as pd  # here, not at import: the CLI does not pay for pandas until it renders
 
         return pd.DataFrame([asdict(c) for c in self.cells], columns=list(COLUMNS))
 
-    def styled(self) -> "Styler":
+    def styled(self) -> Styler:
         """The frame coloured by result (green PASS, red FAIL, grey SKIPPED), for notebooks."""
         return (self.frame().style
                 .apply(lambda row: [_STYLES[row["result"]]] * len(row), axis=1)
-                .set_properties(**{"text-align": "left"})
+                .set_properties(None, **{"text-align": "left"})
                 .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
                 .set_caption(html.escape(self.headline()))
                 .hide(axis="index"))
@@ -204,14 +207,14 @@ class AccessMatrix:
 
     __str__ = text
 
-    def assert_ok(self) -> "AccessMatrix":
+    def assert_ok(self) -> AccessMatrix:
         """Raise `VerificationFailed` listing the failing cells (a papermill run then fails)."""
         if not self.ok:
             raise VerificationFailed(self)
         return self
 
 
-def _cell(target: str, check: str, access: str, expected: str, outcome: "_Outcome") -> Cell:
+def _cell(target: str, check: str, access: str, expected: str, outcome: _Outcome) -> Cell:
     return Cell(target, check, access, expected, outcome.actual, _judge(expected, outcome.actual),
                 outcome.detail)
 
@@ -231,7 +234,7 @@ def _judge(expected: str, actual: str) -> str:
 def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
                   outsider: boto3.Session | None = None, extra_tables: Iterable[str] | None = None,
                   main: boto3.Session | None = None, unlisted_principal: boto3.Session | None = None,
-                  wait: float = 30, progress: Progress | None = None) -> AccessMatrix:
+                  wait: float = 30, progress: ProgressCallback | None = None) -> AccessMatrix:
     """Probe every table of the spec (and the tables not in it) as the assumed role, and the
     role's trust; see the module docstring. Changes nothing.
 
@@ -242,24 +245,23 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
     consumer principal NOT in trusted_principal_arns. wait: seconds to retry a denied first
     AssumeRole (a fresh role propagates through IAM).
     """
-    say = progress or (lambda _msg: None)
     analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
     main, main_note = _main_session(spec, main)
-    say(f"assuming {spec.role_arn} as the analyst")
-    role, assumed = _assume(spec, analyst, wait, say)
+    report(progress, f"assuming {spec.role_arn} as the analyst", logger)
+    role, assumed = _assume(spec, analyst, wait, progress)
     cells = [_cell(ROLE, "analyst assumes the role", "trust", "allowed", assumed)]
     cells += _trust_cells(spec, analyst, outsider, unlisted_principal, main, main_note)
 
     ddb = role.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if role else None
     main_ddb = main.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if main else None
     for entry in spec.table_access_list:
-        say(f"probing {entry.table_name} ({entry.access_type})")
+        report(progress, f"probing {entry.table_name} ({entry.access_type})", logger)
         cells += _table_cells(entry.table_name, entry.access_type, EXPECTED_ALLOWED[entry.access_type],
                               ddb, main_ddb)
     others, discovery = _other_tables(spec, extra_tables, main_ddb, main_note)
     cells += discovery
     for name in others:
-        say(f"probing {name} (not in the spec)")
+        report(progress, f"probing {name} (not in the spec)", logger)
         cells += _table_cells(name, NOT_GRANTED, frozenset(), ddb, main_ddb)
     return AccessMatrix(spec.env, spec.role_arn, tuple(cells))
 
@@ -283,9 +285,9 @@ def _main_session(spec: AccessSpec, main: boto3.Session | None) -> tuple[boto3.S
 
 
 def _assume(spec: AccessSpec, analyst: boto3.Session, wait: float,
-            say: Progress) -> tuple[boto3.Session | None, _Outcome]:
+            progress: ProgressCallback | None) -> tuple[boto3.Session | None, _Outcome]:
     try:
-        return assume_from_spec(spec, source=analyst, wait=wait, progress=say), _Outcome("allowed")
+        return assume_from_spec(spec, source=analyst, wait=wait, progress=progress), _Outcome("allowed")
     except InputError:
         raise
     except AccessDenied as err:
@@ -355,7 +357,7 @@ def _trust_document_outcome(spec: AccessSpec, main: boto3.Session | None, main_n
         return _Outcome("document-checked", f"generated trust policy requires {rule}; the live role's "
                                             f"policy was not read ({main_note})")
     try:
-        live = main.client("iam").get_role(RoleName=spec.role_name)["Role"]["AssumeRolePolicyDocument"]
+        live: Any = main.client("iam").get_role(RoleName=spec.role_name)["Role"]["AssumeRolePolicyDocument"]
     except (ClientError, BotoCoreError) as err:
         return _Outcome("error", str(explain(err, f"reading the trust policy of {spec.role_name}")))
     if not policies.same_document(live, want):
@@ -365,7 +367,7 @@ def _trust_document_outcome(spec: AccessSpec, main: boto3.Session | None, main_n
 
 def _try_assume(session: boto3.Session, spec: AccessSpec, external_id: str | None) -> _Outcome:
     """AssumeRole once, no retries; credentials of a (wrongly) successful call are dropped."""
-    args = {"RoleArn": spec.role_arn, "RoleSessionName": _VERIFY_SESSION_NAME}
+    args: dict[str, Any] = {"RoleArn": spec.role_arn, "RoleSessionName": _VERIFY_SESSION_NAME}
     if external_id:
         args["ExternalId"] = external_id
     sts = session.client("sts", region_name=spec.region)
@@ -381,7 +383,7 @@ class _Schema(NamedTuple):
 
     key: dict[str, dict]                 # the probe key: key attribute -> typed probe value
     partition: str                       # the table's partition key attribute
-    index: tuple[str, str, dict] | None  # first GSI/LSI: (name, partition key, probe value)
+    first_index: tuple[str, str, dict] | None  # first GSI/LSI: (name, partition key, probe value)
     billing: str | None                  # None: unknown (the table could not be described)
     status: str | None
 
@@ -460,9 +462,9 @@ def _probe_query(ddb: Any, name: str, s: _Schema) -> _Outcome:
 
 
 def _probe_query_index(ddb: Any, name: str, s: _Schema) -> _Outcome:
-    if s.index is None:
+    if s.first_index is None:
         return _Outcome("n/a", "the table has no secondary index" if s.billing else "schema unknown")
-    index, partition, value = s.index
+    index, partition, value = s.first_index
     return _query(ddb, name, partition, value, index)
 
 

@@ -6,14 +6,13 @@ which calls `read(...)` — the same function batch runs and tests call directly
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
 
+from .dynamo import RemoteTable
 from .errors import XacctError
-from .tables import RemoteTable
+from .grammar import parse_filters, parse_key, parse_projection
 
 SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
 # Scoped to the panel. ToggleButtons put their description on a line of its own (its label is an
@@ -29,10 +28,9 @@ _PANEL_CSS = """<style>
 .xacct-explorer table.dataTable td { max-width: 24em; overflow: hidden; text-overflow: ellipsis; }
 </style>"""
 RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), so its menu shows it
-_FILTER_PART = re.compile(r"^\s*([^<>=!\s]+)\s*(<>|!=|<=|>=|=|<|>| begins_with | contains )\s*(.*?)\s*$")
 
 
-def read(session, table: "str | RemoteTable", *, mode: str = "scan", index: str | None = None, key: Any = None,
+def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | None = None, key: Any = None,
          sort: tuple | None = None, filter: dict | None = None, projection: list[str] | None = None,
          limit: int = 100) -> pd.DataFrame:
     """One read as the panel does it: a query when mode is 'query', else a bounded scan.
@@ -45,38 +43,6 @@ def read(session, table: "str | RemoteTable", *, mode: str = "scan", index: str 
                             projection=projection or None, max_items=limit or None)
     return remote.scan(index=index or None, filter=filter or None, projection=projection or None,
                        max_items=limit or None)
-
-
-def parse_value(text: str) -> Any:
-    """Typed value from a text box: numbers become numbers, true/false booleans, else text."""
-    stripped = text.strip().strip("'\"") if text.strip()[:1] in "'\"" else text.strip()
-    if stripped != text.strip():
-        return stripped  # quoted: always text
-    if stripped.lower() in ("true", "false"):
-        return stripped.lower() == "true"
-    try:
-        number = Decimal(stripped)
-    except InvalidOperation:
-        return stripped
-    return int(number) if number == number.to_integral_value() and "." not in stripped else number
-
-
-def parse_filter(text: str) -> dict[str, Any]:
-    """`status=SHIPPED, amount>100` → {"status": "SHIPPED", "amount": (">", 100)} (AND-ed)."""
-    result: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        match = _FILTER_PART.match(part)
-        if not match:
-            raise XacctError(f"filter {part!r}: write name=value, name>value, name begins_with value … "
-                             "separated by commas")
-        name, op, value = match.group(1), match.group(2).strip(), parse_value(match.group(3))
-        op = "<>" if op == "!=" else op
-        result[name] = value if op == "=" else (op, value)
-    return result
-
-
-def parse_projection(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
 
 
 class ExplorerPanel:
@@ -160,9 +126,10 @@ class ExplorerPanel:
         op = self.sort_op.value
         if not op or self.mode.value != "query":
             return None
+        # values stay text: the table types them by its sort key (007 stays "007" for a string)
         if op == "between":
-            return ("between", parse_value(self.sort_value.value), parse_value(self.sort_value2.value))
-        return (op, parse_value(self.sort_value.value))
+            return ("between", self.sort_value.value.strip(), self.sort_value2.value.strip())
+        return (op, self.sort_value.value.strip())
 
     def run(self) -> pd.DataFrame | None:
         """What the Run button does; returns the frame (None after an error, shown in the panel)."""
@@ -173,9 +140,14 @@ class ExplorerPanel:
         self.status.value = "running…"
         self.error = None
         try:
-            df = read(self.session, self._remote(self.table.value), mode=self.mode.value,
-                      index=self.index.value or None, key=self.key.value.strip() or None,
-                      sort=self.sort_condition(), filter=parse_filter(self.filter.value),
+            remote = self._remote(self.table.value)
+            info = remote.describe()
+            key_types = {name: info.key_for(ix).type_of(name) for ix in (None, *info.index_names)
+                         for name in info.key_for(ix).names}
+            df = read(self.session, remote, mode=self.mode.value,
+                      index=self.index.value or None,
+                      key=parse_key(self.key.value, field="Key") if self.key.value.strip() else None,
+                      sort=self.sort_condition(), filter=parse_filters(self.filter.value, key_types, field="Filter"),
                       projection=parse_projection(self.projection.value), limit=self.limit.value)
         except XacctError as err:
             self.error = str(err)

@@ -34,12 +34,12 @@ rows of all pages, so pages always agree:
 
 Number fields also record ``xacct.number`` (``int``/``decimal``/``text``), ``xacct.integers``
 (every value an integer literal) and ``xacct.float_exact`` (every value survives float64 by
-:mod:`xacct_nb.convert`'s rule), which the pandas conversion uses. ``explicit_nulls=True`` adds,
+:mod:`xacct_nb.dynamo.convert`'s rule), which the pandas conversion uses. ``explicit_nulls=True`` adds,
 after each top-level column that has an explicit ``NULL``, a ``bool`` column ``"<name>/NULL"``
 that is true exactly where the item had ``{"NULL": true}`` (the column itself is null there and
 where the attribute is absent). Inside maps and lists NULL and absent are both null.
 
-pandas (:func:`arrow_to_pandas`): ``dtype_backend=None`` gives :mod:`xacct_nb.convert`'s dtypes and
+pandas (:func:`arrow_to_pandas`): ``dtype_backend=None`` gives :mod:`xacct_nb.dynamo.convert`'s dtypes and
 values; ``"numpy_nullable"`` pandas' nullable dtypes; ``"pyarrow"`` ``ArrowDtype`` columns,
 zero-copy from the table.
 """
@@ -63,7 +63,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from xacct_nb.convert import deserialize_value, gc_paused
+from xacct_nb.dynamo.convert import deserialize_value
+from xacct_nb.dynamo.gcpause import gc_paused
 
 __all__ = [
     "ArrowItems",
@@ -545,7 +546,7 @@ def arrow_to_pandas(
 ) -> pd.DataFrame:
     """A typed table from :func:`pages_to_arrow` → DataFrame.
 
-    ``dtype_backend=None``: :mod:`xacct_nb.convert`'s dtypes (``str``, ``Int64``, ``boolean``,
+    ``dtype_backend=None``: :mod:`xacct_nb.dynamo.convert`'s dtypes (``str``, ``Int64``, ``boolean``,
     ``float64`` when exact, else ``Decimal``/``int`` objects; binary, sets, maps and lists as
     Python objects). ``"numpy_nullable"``: pandas' nullable dtypes (``string``, ``Int64``,
     ``boolean``, ``Float64`` when exact) and the same objects otherwise. ``"pyarrow"``: every
@@ -584,7 +585,7 @@ def _pandas_column(
     if pa.types.is_boolean(type_):
         values, mask = _masked(column, False)
         return pd.arrays.BooleanArray(values, mask)
-    with gc_paused():  # many containers, no cycles: see convert.gc_paused
+    with gc_paused():  # many containers, no cycles: see gcpause.gc_paused
         values = list(chain.from_iterable(
             _natural_values(chunk, field, sets) for chunk in column.chunks))
     return _object_column(values, length)
@@ -631,7 +632,7 @@ def _object_column(values: Iterable, length: int) -> pd.Series:
 
 
 def _natural_values(array: pa.Array, field: pa.Field, sets: Sets) -> list:
-    """:mod:`xacct_nb.convert`'s natural Python values of one array (None for nulls).
+    """:mod:`xacct_nb.dynamo.convert`'s natural Python values of one array (None for nulls).
 
     Column-wise like the converter: a struct's fields and a list's elements are converted as
     whole columns, then put together into dicts and lists.

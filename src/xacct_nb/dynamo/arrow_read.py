@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from xacct_nb import rawpages
+from xacct_nb.dynamo import rawpages
 from xacct_nb.dynamo.arrow import ArrowPages
 
 __all__ = ["read_arrow"]

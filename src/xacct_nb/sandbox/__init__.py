@@ -57,11 +57,11 @@ class Sandbox:
         self.enforce = enforce
         self.seed = seed
         self.accounts = dict(ACCOUNTS)
-        self._server = None
+        self._server: Any = None  # werkzeug's server, once started
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         self._prepare_state_dir()
         self._start_server()
         try:
@@ -86,13 +86,14 @@ class Sandbox:
             self._server.shutdown()
             self._server.server_close()
             self._socket.close()
-            self._thread.join(timeout=10)
+            if self._thread is not None:
+                self._thread.join(timeout=10)
             self._server = None
         info = self.state_dir / "sandbox.json"
         if info.exists():
             info.unlink()
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -145,8 +146,7 @@ class Sandbox:
                              "pass --dir with a writable folder") from None
 
     def _start_server(self) -> None:
-        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication,
-                                                   MotoRequestHandler, create_backend_app)
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         from . import patches  # imports moto: only when a server really starts (keeps the CLI fast)
@@ -184,11 +184,13 @@ class Sandbox:
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
 
-    def _bootstrap_client(self, service: str, account: str, **creds: str):
+    def _bootstrap_client(self, service: str, account: str, **creds: str) -> Any:
         """A client acting in `account` before enforcement: moto picks the account from a header."""
-        client = boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url,
-                              aws_access_key_id=creds.get("key", "bootstrap"),
-                              aws_secret_access_key=creds.get("secret", "bootstrap"))
+        # (mypy: boto3-stubs type client() per literal service name; ours is any service)
+        client: Any = boto3.client(service, region_name=REGION,  # type: ignore[call-overload]
+                                   endpoint_url=self.endpoint_url,
+                                   aws_access_key_id=creds.get("key", "bootstrap"),
+                                   aws_secret_access_key=creds.get("secret", "bootstrap"))
         account_id = self.accounts[account]
 
         def add_account_header(request, **_: Any) -> None:

@@ -53,11 +53,9 @@ while a page is converted (see :func:`gc_paused`).
 from __future__ import annotations
 
 import base64
-import contextlib
 import functools
-import gc
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter
@@ -68,11 +66,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .gcpause import gc_paused
+
 __all__ = [
     "ColumnBuilder",
+    "Numbers",
+    "Sets",
     "deserialize_value",
     "frame_for_export",
-    "gc_paused",
     "items_to_frame",
     "key_to_wire",
     "to_wire",
@@ -92,25 +93,6 @@ _STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
 _MAX_EXACT_INT = 2**53  # larger integers are not all representable in float64
 _INT64_SAFE = r"^-?[0-9]{1,18}$"  # any integer literal of up to 18 digits fits int64
 _SHORT_DECIMAL = 15  # a literal this long has <= 15 significant digits: it survives float64
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many containers that form no cycles.
-
-    Decoding a page and converting it allocate tens of thousands of dicts, lists and sets; each
-    allocation burst triggers collections that traverse every live container (the pages already
-    read included) and find nothing to free. Pausing makes ``json.loads`` of a page ~2-3x
-    faster. Reference counting still frees everything as usual; the collector is re-enabled
-    afterwards only if it was enabled before.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +313,7 @@ class _Objects(_Chunk):
 # one page → chunks
 
 
-def _gather(items: list[Mapping]) -> dict[str, Sequence]:
+def _gather(items: Sequence[Mapping]) -> dict[str, Sequence]:
     """Per attribute (first-appearance order), its wire values in row order; absent → _MISSING."""
     dense = _dense_columns(items)
     # Only items with more names than the dense ones can hold other names (all of items[0]'s
@@ -345,18 +327,18 @@ def _gather(items: list[Mapping]) -> dict[str, Sequence]:
     }
 
 
-def _sparse_column(items: list[Mapping], name: str) -> list:
-    return list(map(dict.get, items, repeat(name), repeat(_MISSING)))
+def _sparse_column(items: Sequence[Mapping], name: str) -> list:
+    return list(map(dict.get, items, repeat(name), repeat(_MISSING)))  # type: ignore[arg-type]  # C-speed get
 
 
-def _dense_columns(dicts: list[Mapping]) -> dict[str, Sequence]:
+def _dense_columns(dicts: Sequence[Mapping]) -> dict[str, Sequence]:
     """The columns of the names that every dict has, transposed in C ({} if that fails).
 
     About 3x faster than gathering name by name. The candidates are the smallest dict's names
     (all of them when the dicts have equal sizes: then its order is the first dict's); when one
     of them is missing somewhere, the caller gathers every name one by one.
     """
-    names = tuple(min(dicts, key=len))
+    names = tuple(min(dicts, key=len))  # type: ignore[arg-type]  # dicts are Sized
     if not names:
         return {}
     try:
@@ -394,7 +376,7 @@ def _single_tag(raw: Sequence) -> tuple[str, bool]:
     return (tags.pop() if tags else ""), has_null
 
 
-def _payloads(raw: Sequence) -> tuple[str, list | None, bool]:
+def _payloads(raw: Sequence) -> tuple[str, list[Any], bool]:
     """(tag, payloads, has_null) of a column: tag "" = all NULL, "*" = several types (no payloads).
 
     Payloads are the values under the tag, None for NULL rows. The usual column has one type and
@@ -409,7 +391,7 @@ def _payloads(raw: Sequence) -> tuple[str, list | None, bool]:
             pass
     tag, has_null = _single_tag(raw)
     if tag == "*" or not tag:
-        return tag, None, has_null
+        return tag, [], has_null  # no single tag: callers read the raw column instead
     return tag, list(map(dict.get, raw, repeat(tag))), has_null  # a NULL lacks the tag → None
 
 
@@ -543,9 +525,9 @@ def _number_chunk(texts: list[str | None], has_null: bool, numbers: Numbers) -> 
         return _Int(*_masked_numpy(pc.cast(arrow, pa.int64()), 0))
     present = [t for t in texts if t is not None] if has_null else texts
     try:
-        ints = list(map(int, present))
+        ints = [int(text) for text in present if text is not None]
     except ValueError:
-        return _decimal_chunk(arrow, texts, present, has_null, numbers)
+        return _decimal_chunk(arrow, texts, [t for t in present if t is not None], has_null, numbers)
     try:  # 19-digit int64 values, or forms only int() reads ("+5"); overflow → big ints
         return _Int(*_masked_numpy(pa.array(_spread(ints, texts), type=pa.int64()), 0))
     except OverflowError:
@@ -637,7 +619,7 @@ def _build_column(
         arrays = [
             c.array if isinstance(c, _Str) else pa.nulls(len(c), pa.large_string()) for c in chunks
         ]
-        return pd.arrays.ArrowStringArray(
+        return pd.arrays.ArrowStringArray(  # type: ignore[call-arg]  # pandas-stubs lag: dtype= exists
             pa.chunked_array(arrays, type=pa.large_string()), dtype=_STR_DTYPE
         )
     if kinds == {"int"}:
@@ -717,7 +699,7 @@ class ColumnBuilder:
         """Add a Scan/Query response page (its ``Items``)."""
         self.add_items(page.get("Items") or [])
 
-    def add_items(self, items: list[Mapping[str, Any]]) -> None:
+    def add_items(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Add wire-format items (one page's worth is a good batch size)."""
         n = len(items)
         if not n:
@@ -791,9 +773,9 @@ def frame_for_export(df: pd.DataFrame) -> pd.DataFrame:
     """
     out = df.copy(deep=False)
     for position, dtype in enumerate(df.dtypes):
-        if dtype == object:
+        if dtype == object:  # noqa: E721 (a numpy dtype compares equal to the type object)
             values = [_export_text(v) for v in df.iloc[:, position].tolist()]
-            out.isetitem(position, pd.Series(values, index=df.index, dtype="str"))
+            out.isetitem(position, pd.Series(values, index=df.index, dtype="str"))  # type: ignore[arg-type]
     return out
 
 

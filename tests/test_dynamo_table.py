@@ -1,4 +1,4 @@
-"""tables.py against the sandbox: real HTTP, IAM enforced, nothing stubbed or mocked.
+"""xacct_nb.dynamo (RemoteTable) against the sandbox: real HTTP, IAM enforced, nothing stubbed or mocked.
 
 The module fixture builds its own world, independent of the provisioning code: a table in MAIN
 seeded with every DynamoDB type and edge case, a read-only role named the way a spec names it
@@ -18,26 +18,28 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import boto3
+import botocore.endpoint
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from conftest import extra_profile_files
 import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from xacct_nb import tables
+from helpers import CONSUMER, MAIN, allow, consumer_world, doc, role_arn, trust
+from xacct_nb import ProgressEvent, RemoteTable, describe_all
 from xacct_nb.cli import main as cli_main
+from xacct_nb.dynamo import export
+from xacct_nb.dynamo import table as table_module
 from xacct_nb.dynamo.arrow import read_stats, write_parquet
+from xacct_nb.dynamo.reader import QUIET_ENV, auto_progress
 from xacct_nb.errors import AccessDenied, AwsError, CredentialsExpired, InputError
 from xacct_nb.policies import READ_ACTIONS
 from xacct_nb.sessions import assume
 from xacct_nb.spec import role_name
-from xacct_nb.tables import RemoteTable
 
-MAIN, CONSUMER = "111111111111", "222222222222"
 TABLE = "tabletest-fidelity"
 TABLE_ARN = f"arn:aws:dynamodb:us-east-1:{MAIN}:table/{TABLE}"
 PROFILE = "tabletest-user"
@@ -46,18 +48,6 @@ NO_INDEX_ROLE = "tabletest-noindex"
 N_ITEMS = 240
 KEYS = ["pk", "sk"]
 PRECISE = "123456789.123456789"  # 18 significant digits: no float holds it
-
-
-def _doc(*statements: dict) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def _allow(action, resource) -> dict:
-    return {"Effect": "Allow", "Action": action, "Resource": resource}
-
-
-def _role_arn(name: str) -> str:
-    return f"arn:aws:iam::{MAIN}:role/{name}"
 
 
 def fidelity_item(i: int) -> dict:
@@ -100,8 +90,7 @@ ITEMS = [fidelity_item(i) for i in range(N_ITEMS)]
 @pytest.fixture(scope="module")
 def world(sandbox, tmp_path_factory):
     main = sandbox.session("sandbox-main")
-    ddb, iam_main = main.client("dynamodb"), main.client("iam")
-    iam_consumer = sandbox.session("sandbox-consumer").client("iam")
+    ddb = main.client("dynamodb")
     ddb.create_table(
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
@@ -114,35 +103,15 @@ def world(sandbox, tmp_path_factory):
     for start in range(0, N_ITEMS, 25):
         ddb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": it}}
                                                    for it in ITEMS[start:start + 25]]})
-
-    trust = _doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{CONSUMER}:root"},
-                  "Action": "sts:AssumeRole"})
+    root = trust(f"arn:aws:iam::{CONSUMER}:root")
     reader = role_name(ENV, CONSUMER)
-    policies = {reader: [TABLE_ARN, f"{TABLE_ARN}/index/*"], NO_INDEX_ROLE: [TABLE_ARN]}
-    for name, resources in policies.items():
-        iam_main.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
-        iam_main.put_role_policy(RoleName=name, PolicyName="read",
-                                 PolicyDocument=_doc(_allow(list(READ_ACTIONS), resources)))
-    iam_consumer.create_user(UserName=PROFILE)
-    iam_consumer.put_user_policy(UserName=PROFILE, PolicyName="assume", PolicyDocument=_doc(
-        _allow("sts:AssumeRole", [_role_arn(n) for n in policies])))
-    key = iam_consumer.create_access_key(UserName=PROFILE)["AccessKey"]
-
-    files = tmp_path_factory.mktemp("aws")
-    env = extra_profile_files(sandbox, files, PROFILE, key)
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in env.items():
-            mp.setenv(var, value)
-        mp.setenv(tables.QUIET_ENV, "1")
-        yield SimpleNamespace(reader=assume(PROFILE, _role_arn(reader)),
-                              no_index=assume(PROFILE, _role_arn(NO_INDEX_ROLE)),
-                              admin=main, files=files, env=dict(os.environ))
-    for name in policies:
-        iam_main.delete_role_policy(RoleName=name, PolicyName="read")
-        iam_main.delete_role(RoleName=name)
-    iam_consumer.delete_access_key(UserName=PROFILE, AccessKeyId=key["AccessKeyId"])
-    iam_consumer.delete_user_policy(UserName=PROFILE, PolicyName="assume")
-    iam_consumer.delete_user(UserName=PROFILE)
+    roles = {reader: (root, doc(allow(list(READ_ACTIONS), [TABLE_ARN, f"{TABLE_ARN}/index/*"]))),
+             NO_INDEX_ROLE: (root, doc(allow(list(READ_ACTIONS), [TABLE_ARN])))}
+    with consumer_world(sandbox, tmp_path_factory.mktemp("aws"), user=PROFILE, roles=roles,
+                        assume=[role_arn(n) for n in roles], env={QUIET_ENV: "1"}) as w:
+        yield SimpleNamespace(reader=assume(PROFILE, role_arn(reader)),
+                              no_index=assume(PROFILE, role_arn(NO_INDEX_ROLE)),
+                              admin=main, files=w.files, env=dict(os.environ))
     ddb.delete_table(TableName=TABLE)
 
 
@@ -225,7 +194,7 @@ def test_describe(table):
 
 
 def test_describe_all(world):
-    overview = tables.describe_all(world.reader, [TABLE, "tabletest-nope"])
+    overview = describe_all(world.reader, [TABLE, "tabletest-nope"])
     assert overview.loc[TABLE, "indexes"] == "by_status (GSI)" and overview.loc[TABLE, "error"] == ""
     assert overview.loc[TABLE, "items"] == N_ITEMS
     assert "access denied" in overview.loc["tabletest-nope", "error"]
@@ -297,12 +266,14 @@ def test_iter_pages(table):
 
 
 def test_progress(world, table, monkeypatch):
-    seen: list[dict] = []
+    seen: list[ProgressEvent] = []
     df = RemoteTable(world.reader, TABLE, progress=seen.append).scan(page_size=100)
-    assert [s["items"] for s in seen] == [100, 200, N_ITEMS] and df.attrs["xacct"]["pages"] == 3
+    assert [s.stats["items"] for s in seen] == [100, 200, N_ITEMS] and df.attrs["xacct"]["pages"] == 3
+    assert seen[-1] == f"scan {TABLE}: 3 pages, {N_ITEMS} items, {seen[-1].stats['consumed_rcu']:g} RCU, " \
+                       f"{seen[-1].stats['seconds']:.1f} s"  # the line a person reads
     assert len(RemoteTable(world.reader, TABLE, progress=True).scan(page_size=100)) == N_ITEMS
-    monkeypatch.setenv(tables.QUIET_ENV, "1")
-    assert tables._auto_progress() is False
+    monkeypatch.setenv(QUIET_ENV, "1")
+    assert auto_progress() is False
 
 
 # --- query ----------------------------------------------------------------------------------
@@ -402,7 +373,7 @@ def test_parallel_budget_resumes_per_segment(table, full):
 
 
 def test_full_scan_guard(table, monkeypatch):
-    monkeypatch.setattr(tables, "FULL_SCAN_ITEM_LIMIT", 100)
+    monkeypatch.setattr(table_module, "FULL_SCAN_ITEM_LIMIT", 100)
     with pytest.raises(InputError) as refused:
         table.scan(filter={"status": "SHIPPED"})  # a filter still reads everything
     assert str(refused.value).startswith(f"full scan of table {TABLE} (~{N_ITEMS} items, ~")
@@ -438,22 +409,26 @@ class _Throttler:
 
 @pytest.fixture
 def throttled_table(world, monkeypatch):
-    """A fresh session (hooks must not leak into other tests) and botocore allowed one retry."""
-    monkeypatch.setattr(tables, "THROTTLE_BASE_DELAY", 0.01)
+    """A fresh session (hooks must not leak into other tests); botocore's standard retry mode
+    with 3 attempts per request, and its sleeps between attempts skipped."""
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _seconds: None))
 
     def make(throttle) -> tuple[RemoteTable, _Throttler]:
-        session = assume(PROFILE, _role_arn(role_name(ENV, CONSUMER)))
+        session = assume(PROFILE, role_arn(role_name(ENV, CONSUMER)))
         hook = _Throttler(throttle)
         session.events.register("before-send.dynamodb.Scan", hook)
-        config = Config(retries={"mode": "legacy", "max_attempts": 1})
-        return RemoteTable(session, TABLE, config=config), hook
+        return RemoteTable(session, TABLE, config=Config(retries={"total_max_attempts": 3})), hook
 
     return make
 
 
+def test_our_retry_settings_are_explicit(table):
+    retries = table._client(1).meta.config.retries
+    assert retries == {"mode": "standard", "total_max_attempts": 10}
+
+
 def test_throttling_resumes_from_the_last_key(throttled_table, full):
-    # requests 3,4 / 8,9 / ...: botocore's retry of #3 is throttled too (#4), so botocore gives up
-    # and ours asks for the same page again (#5); every 5th pair repeats that
+    # requests 3,4 / 8,9 / ...: botocore resends #3 as #4 (throttled again) and #5, the same page
     remote, hook = throttled_table(lambda n: n % 5 in (3, 4))
     df = remote.scan(page_size=20)
     pd.testing.assert_frame_equal(_by_key(df), _by_key(full))
@@ -464,14 +439,15 @@ def test_throttling_resumes_from_the_last_key(throttled_table, full):
         assert hook.sent[n + 1][0] == hook.sent[n][0]
 
 
-def test_throttling_gives_up_with_a_clear_error(throttled_table, monkeypatch):
-    monkeypatch.setattr(tables, "THROTTLE_ATTEMPTS", 3)
+def test_throttling_gives_up_with_a_clear_error(throttled_table):
     remote, hook = throttled_table(lambda n: n > 1)
     with pytest.raises(AwsError) as err:
         remote.scan(page_size=100)
     text = str(err.value)
-    assert f"table {TABLE} is throttled" in text and "segments" in text and "max_rcu" in text
-    assert len(hook.sent) == 1 + 3 * 2  # first page, then 3 of ours × (1 + botocore's 1 retry)
+    assert f"table {TABLE} is throttled" in text and "after 3 attempts" in text
+    assert "segments" in text and "max_rcu" in text
+    assert len(hook.sent) == 1 + 3  # the first page, then one request sent 3 times by botocore
+    assert isinstance(err.value.__cause__, ClientError)  # --debug shows botocore's own error
 
 
 # --- get / get_many ---------------------------------------------------------------------------
@@ -561,9 +537,9 @@ def test_invalid_credentials(sandbox, monkeypatch):
 
 def test_exports_round_trip(full, tmp_path):
     rows = _rows(full)
-    tables.to_csv(full, tmp_path / "t.csv")
-    tables.to_parquet(full, tmp_path / "t.parquet")
-    tables.write_frame(full, tmp_path / "t.jsonl")
+    export.to_csv(full, tmp_path / "t.csv")
+    export.to_parquet(full, tmp_path / "t.parquet")
+    export.write_frame(full, tmp_path / "t.jsonl")
     csv = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)
     parquet = pd.read_parquet(tmp_path / "t.parquet")
     lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
@@ -585,7 +561,7 @@ def test_exports_round_trip(full, tmp_path):
         assert json.loads(parquet.loc[n, "doc"]) == row["doc"]
     assert str(parquet["qty"].dtype) == "Int64"
     with pytest.raises(InputError, match=".csv, .parquet, .jsonl"):
-        tables.write_frame(full, tmp_path / "t.xlsx")
+        export.write_frame(full, tmp_path / "t.xlsx")
 
 
 # --- CLI --------------------------------------------------------------------------------------

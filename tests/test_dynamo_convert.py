@@ -20,7 +20,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from xacct_nb.convert import (
+from xacct_nb.dynamo.convert import (
     ColumnBuilder,
     deserialize_value,
     frame_for_export,
@@ -29,7 +29,7 @@ from xacct_nb.convert import (
     key_to_wire,
     to_wire,
 )
-from xacct_nb.rawpages import enable_raw_pages, iter_pages, query_page, scan_page
+from xacct_nb.dynamo.rawpages import enable_raw_pages, iter_pages, query_page, scan_page
 
 STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
 

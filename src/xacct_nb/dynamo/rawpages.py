@@ -34,7 +34,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from xacct_nb.convert import gc_paused
+from .gcpause import gc_paused
 
 try:  # a faster decoder if the environment happens to have one; not a dependency
     from orjson import loads as _loads

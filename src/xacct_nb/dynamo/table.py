@@ -1,0 +1,588 @@
+"""Remote DynamoDB tables as pandas DataFrames: ``RemoteTable(session, name)``.
+
+``session`` is an explicit ``boto3.Session`` — normally the assumed role from
+:func:`xacct_nb.assume` — never ambient credentials. Reads go through the low-level client with
+:mod:`.rawpages` (Scan/Query bodies decoded without botocore's shape-walking parser) and
+:class:`.convert.ColumnBuilder` (pages → typed columns, one frame at the end): that pair is where
+the speed is. :class:`.reader.PageReader` runs the read itself (segments, budgets, progress).
+
+    t = RemoteTable(session, "orders")
+    t.describe()                                     # keys, indexes, size, billing, stream
+    t.query("C0001", sort=("begins_with", "O00"))
+    t.query("SHIPPED", index="by_status", sort=("between", "2026-01", "2026-02"))
+    t.scan(filter={"status": "SHIPPED", "amount": (">", 100)}, projection=["name", "shipping.city"],
+           max_items=1000)
+    df.attrs["xacct"]       # partial?, reason, pages, items, consumed_rcu, seconds, resume key
+    t.get({"customer_id": "C0001", "order_id": "O000001"}); t.get_many(keys)
+    for page in t.iter_pages("scan", allow_full_scan=True): ...   # a DataFrame per page
+    t.call("PutItem", Item=...)     # any other operation, with the same one-line errors
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pandas as pd
+import pyarrow as pa
+from botocore import xform_name
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import retries
+from ..errors import (
+    EXPIRED_CODES,
+    AwsError,
+    InputError,
+    XacctError,
+    aws_message,
+    error_code,
+    explain,
+    is_access_denied,
+    is_throttle,
+)
+from ..grammar import SORT_OPERATORS, key_value
+from ..progress import Progress
+from . import rawpages
+from .arrow import ArrowPages, DtypeBackend, arrow_to_pandas, read_stats, with_read_stats
+from .convert import ColumnBuilder, Numbers, Sets, items_to_frame
+from .expressions import Expressions, filter_expression, projection_expression
+from .gcpause import gc_paused
+from .reader import PageReader, auto_progress
+from .schema import KeySchema, TableInfo, megabytes
+
+__all__ = ["FULL_SCAN_ITEM_LIMIT", "MAX_SEGMENTS", "RemoteTable", "describe_all"]
+
+logger = logging.getLogger(__name__)
+
+FULL_SCAN_ITEM_LIMIT = 10_000  # describe's ItemCount up to this: a full scan needs no opt-in
+MAX_SEGMENTS = 64  # one thread each; beyond this threads only contend for the GIL
+BATCH_GET_SIZE = 100  # BatchGetItem's limit per call
+BATCH_ATTEMPTS = 8  # rounds of UnprocessedKeys before giving up
+_READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable",
+                              "ConditionCheckItem", "PartiQLSelect"})
+
+
+class RemoteTable:
+    """A DynamoDB table read through an explicit ``boto3.Session`` (see the module docstring).
+
+    ``config`` (botocore ``Config``) is merged over ours (:func:`xacct_nb.retries.client_config`:
+    standard retry mode, 10 attempts), e.g. to change retries; the connection pool is always at
+    least as large as the number of segments. ``progress``: see :meth:`scan`.
+    """
+
+    def __init__(self, session: boto3.Session, name: str, *, progress: Progress = None,
+                 config: Config | None = None):
+        if not isinstance(session, boto3.Session):
+            raise InputError("RemoteTable needs a boto3.Session (e.g. from xacct_nb.sessions."
+                             f"assume), not {type(session).__name__}")
+        self.session = session
+        self.name = name
+        self.progress = progress
+        self._config = retries.client_config("dynamodb", config)
+        self._clients: dict[int, Any] = {}
+        self._info: TableInfo | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RemoteTable({self.name!r}, region={self.region!r})"
+
+    @property
+    def region(self) -> str | None:
+        return self.session.region_name
+
+    # -- metadata ------------------------------------------------------------------------------
+    def describe(self, *, refresh: bool = False) -> TableInfo:
+        """Key schema, indexes, size, billing mode and stream (cached; ``refresh=True`` re-reads)."""
+        if self._info is None or refresh:
+            self._info = TableInfo.from_description(self.call("DescribeTable")["Table"])
+        return self._info
+
+    def _repr_html_(self) -> str:
+        return self.describe()._repr_html_()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def scan(self, *, index: str | None = None, filter: Mapping[str, Any] | str | None = None,
+             projection: Iterable[str] | str | None = None, max_items: int | None = None,
+             max_rcu: float | None = None, segments: int = 1, allow_full_scan: bool = False,
+             consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set",
+             flatten_maps: bool = False, names: Mapping[str, str] | None = None,
+             values: Mapping[str, Any] | None = None, page_size: int | None = None,
+             start_key: Any = None, dtype_backend: DtypeBackend | None = None) -> pd.DataFrame:
+        """The table (or ``index``) as a DataFrame.
+
+        Filters and projections
+            ``filter``: a dict of conditions AND-ed together — ``{"status": "SHIPPED"}``,
+            ``{"amount": (">", 100)}``, ``("between", a, b)``, ``("begins_with", "x")``,
+            ``("contains", "x")``, ``("exists",)``, ``("not_exists",)``, ``=, <>, !=, <, <=, >, >=``
+            — or a raw expression string whose placeholders you define in ``names`` / ``values``
+            (Python values). Text as a person types it (``"status=SHIPPED, amount>100"``) becomes
+            such a dict with :func:`xacct_nb.grammar.parse_filters`. ``projection``: attribute
+            paths (``"shipping.city"``, ``"lines[0].sku"``; a string is split on commas). Key
+            attributes are always projected, so every row can be identified and a read resumed.
+
+        Guards and budgets
+            Without ``max_items`` or ``max_rcu`` a scan reads — and bills — the whole table or
+            index (a filter does not help: DynamoDB reads every item before filtering), so it
+            needs ``allow_full_scan=True`` unless describe's item count is at most
+            :data:`FULL_SCAN_ITEM_LIMIT` (DescribeTable's count is refreshed about every six
+            hours). ``max_items`` stops at exactly that many rows; ``max_rcu`` after the page that
+            reaches it (the next page's ``Limit`` is sized from the average item size, so the
+            overshoot stays small). A stopped read has ``df.attrs["xacct"]["partial"] = True``,
+            the ``reason`` and ``last_evaluated_key`` (a list, one per segment, for parallel
+            scans): pass it back as ``start_key=`` to continue where it stopped. ``page_size``
+            sets ``Limit``; ``segments`` (1–64) scans in parallel, one thread per segment.
+
+        Values
+            ``numbers="float"`` (default: integers ``Int64``, other numbers ``float64`` when
+            exact, else ``Decimal``) or ``"decimal"`` (always exact); ``sets="set"`` or ``"list"``;
+            ``flatten_maps=True`` spreads map attributes into ``a.b`` columns;
+            ``consistent=True`` reads strongly consistent (twice the RCU).
+            ``dtype_backend`` as in pandas' own readers, through the Arrow path (see
+            :meth:`to_arrow`): ``"numpy_nullable"`` (``string``, ``Int64``, ``boolean``,
+            ``Float64`` when exact; maps, lists, sets, binary and exact decimals as Python
+            objects) or ``"pyarrow"`` (``pd.ArrowDtype`` columns, zero-copy from the table:
+            structs, lists, ``decimal128``). Not with ``flatten_maps``.
+
+        Throttling
+            botocore's standard retry mode resends a throttled page as is (same
+            ``ExclusiveStartKey``): a read resumes where it was, never from the start. When the
+            attempts run out, :class:`~xacct_nb.errors.AwsError` says the table is throttled.
+
+        Progress
+            ``progress=True``: a ``tqdm.auto`` bar on multi-page reads; ``False``: silent; a
+            callable receives a :class:`~xacct_nb.progress.ProgressEvent` after every page (its
+            ``stats`` are the running ``attrs["xacct"]``). ``None`` (default): off when
+            ``XACCT_NB_QUIET`` is set to anything but ``0``/empty (papermill runs), otherwise on
+            in a Jupyter kernel or when stderr is a terminal.
+        """
+        read = self._scan_read(index=index, filter=filter, projection=projection,
+                               max_items=max_items, max_rcu=max_rcu, segments=segments,
+                               allow_full_scan=allow_full_scan, consistent=consistent,
+                               names=names, values=values, page_size=page_size,
+                               start_key=start_key)
+        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
+                        dtype_backend=dtype_backend)
+
+    def query(self, partition_value: Any, *, sort: Any = None, index: str | None = None,
+              filter: Mapping[str, Any] | str | None = None,
+              projection: Iterable[str] | str | None = None, max_items: int | None = None,
+              max_rcu: float | None = None, descending: bool = False, consistent: bool = False,
+              numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
+              names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
+              page_size: int | None = None, start_key: Any = None,
+              dtype_backend: DtypeBackend | None = None) -> pd.DataFrame:
+        """Items of one partition of the table (or ``index``), optionally a sort-key range.
+
+        ``partition_value`` is the value (or ``{name: value}``, checked against the key);
+        ``sort`` is ``("=", x)``, ``("<", x)``, ``("<=", x)``, ``(">", x)``, ``(">=", x)``,
+        ``("between", a, b)`` or ``("begins_with", prefix)`` (a bare value means ``=``).
+        Other options as in :meth:`scan`.
+        """
+        read = self._query_read(partition_value, sort=sort, index=index, filter=filter,
+                                projection=projection, max_items=max_items, max_rcu=max_rcu,
+                                descending=descending, consistent=consistent, names=names,
+                                values=values, page_size=page_size, start_key=start_key)
+        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
+                        dtype_backend=dtype_backend)
+
+    def iter_pages(self, mode: str = "scan", partition_value: Any = None, *,
+                   numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
+                   **read_args: Any) -> Iterator[pd.DataFrame]:
+        """A DataFrame per page, for reads that do not fit in memory. ``mode`` is "scan" (then
+        ``read_args`` are :meth:`scan`'s) or "query" (``partition_value`` and :meth:`query`'s).
+        Each frame's ``attrs["xacct"]`` holds the running stats; dtypes are decided per page.
+        Arguments are checked now, pages are read as you iterate."""
+        read = self._mode_read("iter_pages", mode, partition_value, read_args)
+
+        def frames() -> Iterator[pd.DataFrame]:
+            for items in read.pages():
+                builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
+                                        flatten_maps=flatten_maps)
+                builder.add_items(items)
+                df = builder.to_frame()
+                df.attrs["xacct"] = read.stats()
+                yield df
+
+        return frames()
+
+    def to_arrow(self, mode: str = "scan", partition_value: Any = None, *,
+                 explicit_nulls: bool = False, **read_args: Any) -> pa.Table:
+        """The read as a typed ``pyarrow.Table`` (the types: :mod:`xacct_nb.dynamo.arrow`).
+
+        ``mode`` "scan" takes :meth:`scan`'s arguments, "query" ``partition_value`` and
+        :meth:`query`'s — without ``numbers``/``sets``/``flatten_maps``/``dtype_backend``: the
+        table holds the exact types (int64, decimal128, structs, lists, binary). Raw page bodies
+        are parsed by ``pyarrow.json`` (no Python object per value). ``explicit_nulls=True`` adds
+        a ``"<name>/NULL"`` column after each column that had an explicit NULL. The read's stats
+        (a frame's ``attrs["xacct"]``) are ``xacct_nb.dynamo.arrow.read_stats(table)``.
+        """
+        read = self._mode_read("to_arrow", mode, partition_value, read_args)
+        return _collect_arrow(read, explicit_nulls=explicit_nulls)
+
+    def _mode_read(self, caller: str, mode: str, partition_value: Any,
+                   read_args: dict[str, Any]) -> PageReader:
+        if mode == "scan":
+            if partition_value is not None:
+                raise InputError(f"{caller}(mode='scan') takes no partition_value — "
+                                 "use mode='query'")
+            return self._scan_read(**read_args)
+        if mode == "query":
+            return self._query_read(partition_value, **read_args)
+        raise InputError(f"{caller} mode must be 'scan' or 'query', not {mode!r}")
+
+    def get(self, key: Mapping[str, Any], *, projection: Iterable[str] | str | None = None,
+            consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set") -> pd.DataFrame:
+        """One item by its full key as a one-row frame (no rows, key columns only, if absent)."""
+        info = self.describe()
+        request: dict[str, Any] = {"Key": self._table_key(key), "ConsistentRead": consistent,
+                                   "ReturnConsumedCapacity": "TOTAL"}
+        if projection is not None:
+            expr = Expressions()
+            request["ProjectionExpression"] = projection_expression(expr, projection, info.key.names)
+            request.update(expr.params())
+        item = self.call("GetItem", **request).get("Item")
+        return items_to_frame([item] if item else [], key_names=info.key.names, numbers=numbers,
+                              sets=sets)
+
+    def get_many(self, keys: Iterable[Mapping[str, Any]], *,
+                 projection: Iterable[str] | str | None = None, consistent: bool = False,
+                 numbers: Numbers = "float", sets: Sets = "set") -> pd.DataFrame:
+        """Items by key via BatchGetItem (100 per call, UnprocessedKeys retried with backoff);
+        rows in the order of ``keys``, duplicates once, absent keys left out."""
+        info = self.describe()
+        wanted: dict[tuple, dict] = {}
+        for key in keys:
+            wire = self._table_key(key)
+            wanted.setdefault(_key_signature(wire, info.key.names), wire)
+        extra: dict[str, Any] = {"ConsistentRead": consistent}
+        if projection is not None:
+            expr = Expressions()
+            extra["ProjectionExpression"] = projection_expression(expr, projection, info.key.names)
+            extra.update(expr.params())
+        found: list[dict] = []
+        batch = list(wanted.values())
+        for start in range(0, len(batch), BATCH_GET_SIZE):
+            found += self._batch_get({"Keys": batch[start:start + BATCH_GET_SIZE], **extra})
+        order = {sig: n for n, sig in enumerate(wanted)}
+        found.sort(key=lambda item: order[_key_signature(item, info.key.names)])
+        return items_to_frame(found, key_names=info.key.names, numbers=numbers, sets=sets)
+
+    def call(self, operation: str, **params: Any) -> dict:
+        """Any DynamoDB operation on this table (``TableName`` filled in when it takes one),
+        through the same client, with our one-line errors: ``t.call("PutItem", Item=...)``."""
+        client = self._client(1)
+        if "TableName" in client.meta.service_model.operation_model(operation).input_shape.members:
+            params.setdefault("TableName", self.name)
+        try:
+            return getattr(client, xform_name(operation))(**params)
+        except (ClientError, BotoCoreError) as err:
+            raise self._fail(err, operation) from err
+
+    # -- building reads ------------------------------------------------------------------------
+    def _scan_read(self, *, index=None, filter=None, projection=None, max_items=None,
+                   max_rcu=None, segments=1, allow_full_scan=False, consistent=False, names=None,
+                   values=None, page_size=None, start_key=None) -> PageReader:
+        info = self.describe()
+        key = info.key_for(index)
+        _check_budgets(max_items, max_rcu, page_size)
+        _check_segments(segments)
+        count, size = info.size_of(index)
+        if max_items is None and max_rcu is None and not allow_full_scan \
+                and count > FULL_SCAN_ITEM_LIMIT:
+            raise InputError(f"full scan of {self._where(index)} (~{count:,} items, ~{megabytes(size)}): "
+                             "pass allow_full_scan=True or max_items=… (or max_rcu=…); tables of "
+                             f"up to {FULL_SCAN_ITEM_LIMIT:,} items need neither")
+        expr = Expressions(names, values)
+        request = self._base_request(expr, index, filter, projection, key, consistent)
+        total = min(count, max_items) if max_items is not None else (count or None)
+        return self._read("Scan", request, expr, index=index, segments=segments,
+                          start_key=start_key, max_items=max_items, max_rcu=max_rcu,
+                          page_size=page_size, filtered=filter is not None,
+                          total_hint=None if filter is not None else total)
+
+    def _query_read(self, partition_value, *, sort=None, index=None, filter=None,
+                    projection=None, max_items=None, max_rcu=None, descending=False,
+                    consistent=False, names=None, values=None, page_size=None,
+                    start_key=None) -> PageReader:
+        info = self.describe()
+        key = info.key_for(index)
+        _check_budgets(max_items, max_rcu, page_size)
+        expr = Expressions(names, values)
+        request = self._base_request(expr, index, filter, projection, key, consistent)
+        request["KeyConditionExpression"] = self._key_condition(expr, key, index, partition_value,
+                                                                sort)
+        if descending:
+            request["ScanIndexForward"] = False
+        return self._read("Query", request, expr, index=index, segments=1, start_key=start_key,
+                          max_items=max_items, max_rcu=max_rcu, page_size=page_size,
+                          filtered=filter is not None, total_hint=max_items)
+
+    def _base_request(self, expr: Expressions, index: str | None, filter: Any, projection: Any,
+                      key: KeySchema, consistent: bool) -> dict[str, Any]:
+        request: dict[str, Any] = {"TableName": self.name, "ReturnConsumedCapacity": "TOTAL"}
+        if index:
+            request["IndexName"] = index
+        if consistent:
+            request["ConsistentRead"] = True
+        if filter is not None:
+            request["FilterExpression"] = filter_expression(expr, filter)
+        if projection is not None:
+            keys = dict.fromkeys([*key.names, *self.describe().key.names])
+            request["ProjectionExpression"] = projection_expression(expr, projection, keys)
+        return request
+
+    def _read(self, operation: str, request: dict, expr: Expressions, **options: Any) -> PageReader:
+        request.update(expr.params())  # after every expression has taken its placeholders
+        progress = auto_progress() if self.progress is None else self.progress
+        client = self._client(options["segments"])
+        return PageReader(self.describe(), client, self._fetch, operation, request,
+                          progress=progress, **options)
+
+    def _key_condition(self, expr: Expressions, key: KeySchema, index: str | None,
+                       partition_value: Any, sort: Any) -> str:
+        where = self._where(index)
+        partition_value = self._named(partition_value, key.partition_key, key, index, "partition")
+        if partition_value is None:
+            raise InputError(f"query on {where} needs a value for its partition key "
+                             f"{key.partition_key}")
+        wire = key_value(key.partition_key, key.partition_type, partition_value, where)
+        condition = f"{expr.name(key.partition_key)} = {expr.value(wire)}"
+        if sort is None:
+            return condition
+        if key.sort_key is None:
+            raise InputError(f"{where} has no sort key (its key is {key}) — drop sort=")
+        sort = self._named(sort, key.sort_key, key, index, "sort")
+        op, *args = sort if isinstance(sort, tuple) and sort else ("=", sort)
+        op = str(op).lower()
+        wanted = 2 if op == "between" else 1
+        if op not in SORT_OPERATORS or len(args) != wanted:
+            raise InputError(f"sort condition {sort!r} on {key.sort_key}: use (op, value) with op "
+                             f"one of {', '.join(SORT_OPERATORS)}, or ('between', low, high)")
+        if op == "begins_with" and key.sort_type == "N":
+            raise InputError(f"begins_with needs a string or binary sort key; {key.sort_key} of "
+                             f"{where} is a number — use between")
+        placeholders = [expr.value(key_value(key.sort_key, str(key.sort_type), a, where))
+                        for a in args]
+        target = expr.name(key.sort_key)
+        if op == "between":
+            sort_text = f"{target} BETWEEN {placeholders[0]} AND {placeholders[1]}"
+        elif op == "begins_with":
+            sort_text = f"begins_with({target}, {placeholders[0]})"
+        else:
+            sort_text = f"{target} {op} {placeholders[0]}"
+        return f"{condition} AND {sort_text}"
+
+    def _named(self, value: Any, expected: str, key: KeySchema, index: str | None,
+               role: str) -> Any:
+        """Unwrap ``{name: value}``, refusing a name that is not the expected key attribute."""
+        if not isinstance(value, Mapping):
+            return value
+        if len(value) != 1 or expected not in value:
+            named = ", ".join(map(str, value)) or "nothing"
+            hint = self._index_hint(next(iter(value), None), role) if len(value) == 1 else ""
+            raise InputError(f"a key condition on {named} cannot query {self._where(index)}: its "
+                             f"key attributes are {key}{hint}")
+        return value[expected]
+
+    def _index_hint(self, name: Any, role: str) -> str:
+        matches = [ix.name for ix in self.describe().indexes
+                   if (ix.key.partition_key if role == "partition" else ix.key.sort_key) == name]
+        if not matches:
+            return ""
+        return f" — {name} is the {role} key of index {', '.join(matches)}: pass index="
+
+    def _table_key(self, key: Mapping[str, Any]) -> dict:
+        info = self.describe()
+        if not isinstance(key, Mapping) or set(key) != set(info.key.names):
+            given = ", ".join(map(str, key)) if isinstance(key, Mapping) else repr(key)
+            raise InputError(f"a key of table {self.name} is a dict with exactly its key "
+                             f"attributes {info.key}; got {given}")
+        return {n: key_value(n, info.key.type_of(n), key[n], f"table {self.name}")
+                for n in info.key.names}
+
+    # -- calls ---------------------------------------------------------------------------------
+    def _client(self, segments: int) -> Any:
+        """A low-level client (raw Scan/Query pages) whose pool fits `segments` threads."""
+        pool = max(getattr(self._config, "max_pool_connections", None) or 10, segments)
+        with self._lock:  # boto3 sessions are not thread-safe for client creation
+            client = self._clients.get(pool)
+            if client is None:
+                config = self._config.merge(Config(max_pool_connections=pool))
+                client = self.session.client("dynamodb", config=config)
+                rawpages.enable_raw_pages(client)  # affects only rawpages' own page calls
+                self._clients[pool] = client
+            return client
+
+    def _fetch(self, client: Any, operation: str, request: dict, index: str | None,
+               arrow: ArrowPages | None = None) -> dict:
+        """One page. botocore resends a throttled request itself (the same page, so a read
+        resumes where it was); when its attempts run out the table is really throttled.
+        With ``arrow``: the raw body parsed by it (``Items`` as Arrow arrays)."""
+        def arrow_page(client: Any, **request: Any) -> dict:
+            assert arrow is not None
+            return arrow.parse(rawpages.page_body(client, operation.lower(), **request))
+
+        page = arrow_page if arrow is not None else (
+            rawpages.scan_page if operation == "Scan" else rawpages.query_page)
+        try:
+            return page(client, **request)
+        except (ClientError, BotoCoreError) as err:
+            if is_throttle(err):
+                attempts = client.meta.config.retries.get("total_max_attempts")
+                raise AwsError(
+                    f"{self._where(index)} is throttled: dynamodb:{operation} still got "
+                    f"{error_code(err)} after {attempts} attempts — lower segments=, set "
+                    "max_rcu=, or retry later", error_code(err)) from err
+            raise self._fail(err, operation, index) from err
+
+    def _batch_get(self, keys_and_options: dict) -> list[dict]:
+        """BatchGetItem until no key is left unprocessed: botocore cannot resend these (the
+        request changes), so this is one of our own retry loops."""
+        request = {self.name: keys_and_options}
+        found: list[dict] = []
+        for attempt in range(1, BATCH_ATTEMPTS + 1):
+            reply = self.call("BatchGetItem", RequestItems=request)
+            found += reply.get("Responses", {}).get(self.name, [])
+            request = reply.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            logger.debug("BatchGetItem on %s left %d keys unprocessed (round %d)", self.name,
+                         len(request[self.name]["Keys"]), attempt)
+            time.sleep(retries.backoff(attempt))
+        raise AwsError(f"table {self.name} is throttled: BatchGetItem left keys unprocessed after "
+                       f"{BATCH_ATTEMPTS} rounds — fetch fewer keys at a time or retry later",
+                       "UnprocessedKeys")
+
+    # -- errors --------------------------------------------------------------------------------
+    def _where(self, index: str | None = None) -> str:
+        return f"index {index} of table {self.name}" if index else f"table {self.name}"
+
+    def _fail(self, err: BaseException, operation: str, index: str | None = None) -> XacctError:
+        action = f"dynamodb:{operation} on {self._where(index)}"
+        code = error_code(err)
+        if _embedded_code(err) in EXPIRED_CODES:  # moto: invalid keys arrive as an XML 403
+            return explain(ClientError({"Error": {"Code": _embedded_code(err)}}, operation), action)
+        if code == "ResourceNotFoundException":
+            return InputError(f"table {self.name} not found in account {self._account()} "
+                              f"(region {self.region}) — check the name / the granted tables")
+        if is_access_denied(err):
+            return explain(err, action, self._denied_fix(operation, index))
+        if isinstance(err, ClientError) and code == "ValidationException" \
+                and "key schema" in aws_message(err).lower():
+            key = self.describe().key_for(index)
+            return InputError(f"{action}: the key condition does not match the key: {key}")
+        return explain(err, action)
+
+    def _denied_fix(self, operation: str, index: str | None) -> str:
+        resource = f"{self.name}/index/*" if index else self.name
+        if operation in _READ_OPERATIONS:
+            return (f"the role's policy for {self.name} does not allow dynamodb:{operation} on "
+                    f"{resource} — is {self.name} in the spec's table list and the role "
+                    "provisioned? see `xacct-nb verify`")
+        return (f"the role's policy for {self.name} does not allow dynamodb:{operation} — access "
+                "level is probably Read (writes need ReadWriteUpdate or Full); "
+                "see `xacct-nb verify`")
+
+    def _account(self) -> str:
+        """The session's account, for messages only (sts:GetCallerIdentity needs no permission)."""
+        try:
+            return self.session.client("sts").get_caller_identity()["Account"]
+        except (ClientError, BotoCoreError):
+            return "(unknown)"
+
+
+def _embedded_code(err: BaseException) -> str:
+    """The error code inside an XML body that botocore's JSON parser could not read."""
+    if not isinstance(err, ClientError):
+        return ""
+    match = re.search(r"<Code>([^<]+)</Code>", err.response.get("Error", {}).get("Message") or "")
+    return match.group(1) if match else ""
+
+
+def _check_budgets(max_items: Any, max_rcu: Any, page_size: Any) -> None:
+    for name, value in (("max_items", max_items), ("page_size", page_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise InputError(f"{name} must be a whole number ≥ 1, not {value!r}")
+    if max_rcu is not None and (isinstance(max_rcu, bool) or not isinstance(max_rcu, (int, float))
+                                or max_rcu <= 0):
+        raise InputError(f"max_rcu must be a number > 0, not {max_rcu!r}")
+
+
+def _check_segments(segments: Any) -> None:
+    if isinstance(segments, bool) or not isinstance(segments, int) \
+            or not 1 <= segments <= MAX_SEGMENTS:
+        raise InputError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, "
+                         f"not {segments!r}")
+
+
+def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
+    """Hashable identity of a key: numbers compared as numbers (DynamoDB normalises '5.0' to '5')."""
+    parts = []
+    for name in names:
+        ((tag, value),) = item[name].items()
+        if tag == "N":
+            value = Decimal(value)
+        elif tag == "B" and isinstance(value, str):
+            value = base64.b64decode(value)
+        parts.append((name, tag, bytes(value) if isinstance(value, bytearray) else value))
+    return tuple(parts)
+
+
+def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool,
+             dtype_backend: DtypeBackend | None = None) -> pd.DataFrame:
+    """All pages into one frame, column chunk by column chunk (no per-page frames to concat).
+    With a ``dtype_backend``, through the Arrow path (pandas' own meaning of the backends)."""
+    if dtype_backend is not None:
+        if flatten_maps:
+            raise InputError("flatten_maps works with the default dtypes only — drop "
+                             "dtype_backend, or flatten the struct columns yourself")
+        table = _collect_arrow(read)
+        df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
+        df.attrs["xacct"] = read_stats(table)
+        return df
+    builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
+                            flatten_maps=flatten_maps)
+    # No collections for the whole read: decoding and converting build millions of containers
+    # and no cycles, and with the fetching thread decoding while this one converts, per-step
+    # pauses would switch the collector back on in the middle of the other's work.
+    with gc_paused():
+        for items in read.pages():
+            builder.add_items(items)
+    df = builder.to_frame()
+    df.attrs["xacct"] = read.stats()
+    return df
+
+
+
+def _collect_arrow(read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
+    """All pages as raw bodies parsed by Arrow (on the fetching threads), typed once at the
+    end, with the read's stats in the table's metadata."""
+    pages = ArrowPages()
+    read.fetch = functools.partial(read.fetch, arrow=pages)
+    for items in read.pages():
+        pages.add_items(items)
+    table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
+    return with_read_stats(table, read.stats())
+
+
+def describe_all(session: boto3.Session, names: Iterable[str]) -> pd.DataFrame:
+    """One row per table (keys, indexes, items, size, billing, stream); a table that cannot be
+    described gets its one-line error instead, so one bad table does not hide the others."""
+    rows = {}
+    for name in names:
+        try:
+            rows[name] = RemoteTable(session, name, progress=False).describe().row()
+        except XacctError as err:
+            rows[name] = {"error": str(err)}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("table")
+

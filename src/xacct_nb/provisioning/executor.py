@@ -1,0 +1,136 @@
+"""Executing a plan: re-plan from the live state, check the confirmation, make each change's IAM
+calls in order, and — when the analyst's right to assume changed — wait until IAM lets them in.
+
+Every mutating call needs ``confirm`` equal to the plan's id or the env name. An AWS failure
+midway raises :class:`~xacct_nb.errors.ApplyInterrupted` (or its AccessDenied flavour) saying
+what was already done; rerunning converges, because every run starts from the live state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import boto3
+from botocore import xform_name
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import AccessDenied, ApplyInterrupted, ConfirmationRequired, InputError, explain
+from ..progress import ProgressCallback, report
+from ..sessions import assume_from_spec, profile_session, whoami
+from ..spec import AccessSpec
+from .live import IamClients, connect
+from .model import SIDES, ApplyResult, Change, Plan, blocked_message
+from .planner import build_plan
+
+__all__ = ["apply", "destroy", "execute", "wait_until_assumable"]
+
+logger = logging.getLogger(__name__)
+
+
+def apply(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = None,
+          consumer: boto3.Session | None = None, analyst: boto3.Session | None = None,
+          sides: tuple[str, ...] = SIDES, wait: bool = True, wait_timeout: float = 120,
+          progress: ProgressCallback | None = None) -> ApplyResult:
+    """Make the live state match `spec`. `confirm` must be the plan's id or the env name.
+
+    With ``wait``, after an apply that created the role or changed who may assume it, retry
+    AssumeRole as the analyst (`analyst` or ``spec.analyst_profile``) until IAM's eventual
+    consistency lets it through; `ApplyResult.assumable` reports the outcome.
+    """
+    iam = connect(spec, main, consumer, sides)
+    the_plan = build_plan(spec, iam, destroy=False)
+    if the_plan.blocked:
+        raise InputError(f"apply refused: {blocked_message(the_plan.blocked)}")
+    result = execute(the_plan, confirm, iam)
+    if wait and any(_affects_assume(c) for c in result.done):
+        result.assumable = wait_until_assumable(spec, analyst=analyst, timeout=wait_timeout,
+                                                progress=progress)
+    return result
+
+
+def destroy(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = None,
+            consumer: boto3.Session | None = None,
+            sides: tuple[str, ...] = SIDES) -> ApplyResult:
+    """Delete what xacct-nb created for `spec.env`; same-named untagged resources are left alone."""
+    iam = connect(spec, main, consumer, sides)
+    return execute(build_plan(spec, iam, destroy=True), confirm, iam)
+
+
+def execute(the_plan: Plan, confirm: str, iam: IamClients) -> ApplyResult:
+    """Make `the_plan`'s changes with `iam`'s clients, if `confirm` approves it."""
+    if not the_plan.has_changes:
+        return ApplyResult(the_plan, (), iam.writes)
+    if confirm not in (the_plan.id, the_plan.spec.env):
+        verb = "destroy" if the_plan.destroy else "apply"
+        raise ConfirmationRequired(
+            f"{verb} needs confirmation: review plan {the_plan.id} ({the_plan.headline()}), then "
+            f"pass confirm={the_plan.id!r} (or the env name {the_plan.spec.env!r}); on the CLI "
+            "add --yes", plan=the_plan)
+    done: list[Change] = []
+    for change in the_plan.pending:
+        client = iam.client(change.side)
+        try:
+            for call in change.calls:
+                logger.debug("%s: %s", change, call.operation)
+                getattr(client, xform_name(call.operation))(**call.params)
+        except (ClientError, BotoCoreError) as err:
+            raise _interrupted(the_plan, change, done, err) from err
+        done.append(change)
+    return ApplyResult(the_plan, tuple(done), iam.writes)
+
+
+def wait_until_assumable(spec: AccessSpec, *, analyst: boto3.Session | None = None,
+                         timeout: float = 120,
+                         progress: ProgressCallback | None = None) -> bool | None:
+    """Assume the role as the analyst, retrying while IAM answers AccessDenied (a new role or
+    policy can be denied for 10-30 s) with jittered exponential backoff, for at most `timeout` s.
+
+    Returns True once assumed, False if still denied at the deadline, None when there is no
+    analyst session or it is not `consumer_principal` (then its answer would prove nothing).
+    `progress` gets one line per attempt (default: print).
+    """
+    callback = progress or print
+    if analyst is None and not spec.analyst_profile:
+        return None
+    analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+    who = whoami(analyst).principal_arn
+    if _principal_key(who) != _principal_key(spec.consumer_principal):
+        report(callback, f"not checking that the role is assumable: analyst_profile is {who}, "
+                         f"not consumer_principal {spec.consumer_principal}", logger)
+        return None
+    start = time.monotonic()
+    try:
+        assume_from_spec(spec, source=analyst, wait=timeout, progress=callback)
+    except AccessDenied as err:
+        report(callback, f"{err}", logger)
+        return False
+    report(callback, f"{who} can assume {spec.role_arn} ({time.monotonic() - start:.1f} s)",
+           logger)
+    return True
+
+
+def _interrupted(the_plan: Plan, change: Change, done: list[Change],
+                 err: Exception) -> ApplyInterrupted:
+    verb = "destroy" if the_plan.destroy else "apply"
+    cause = explain(err, f"{verb} stopped at '{change}'")
+    made = "; ".join(str(c) for c in done) or "nothing"
+    left = len(the_plan.pending) - len(done)
+    return ApplyInterrupted.of(
+        cause, f"{cause} — done before that: {made}; {left} change(s) not made. Fix the cause "
+        f"and re-run {verb}: it starts from the live state, so it converges without duplicates",
+        plan=the_plan, done=done)
+
+
+def _affects_assume(change: Change) -> bool:
+    """Changes after which IAM may deny the analyst for a while (new grants propagate slowly)."""
+    if change.side == "consumer":
+        return change.resource in {"policy", "policy-version", "attachment"}
+    return (change.resource, change.action) in {("role", "create"), ("trust-policy", "update")}
+
+
+def _principal_key(arn: str) -> tuple[str, ...]:
+    """(account, user|role, name) of a user or role ARN, ignoring its path."""
+    *_, account, resource = arn.split(":", 5)
+    kind, _, rest = resource.partition("/")
+    return account, kind, rest.rsplit("/", 1)[-1]

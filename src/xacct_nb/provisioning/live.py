@@ -1,0 +1,239 @@
+"""Reading what exists now in each account: the role, our managed policies, their versions,
+tags and attachments — and `live_state`, the same as a table for people. Read-only.
+
+Only resources tagged ``managed-by=xacct-nb`` are read in full; a same-named untagged one is
+recorded as present but never looked into, since it will never be touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import policies, retries
+from ..errors import InputError, SpecError, error_code, explain
+from ..sessions import profile_session, require_account
+from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
+from .model import SIDES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["IamClients", "LivePolicy", "LiveRole", "aws_errors", "connect", "live_state",
+           "prefixed_policies", "read_policy", "read_role", "require_principal", "tag_list"]
+
+READ_ONLY_PREFIXES = ("Get", "List", "Describe")
+
+
+class IamClients:
+    """The IAM clients of the planned sides (None for a side left out), counting write calls."""
+
+    def __init__(self, main: Any | None, consumer: Any | None):
+        self.main, self.consumer = main, consumer
+        self.writes = 0
+        for client in (main, consumer):
+            if client is not None:
+                client.meta.events.register("before-call.iam.*", self._count)
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        return tuple(side for side in SIDES if self.client(side) is not None)
+
+    def client(self, side: str) -> Any:
+        return self.main if side == "main" else self.consumer
+
+    def _count(self, model: Any, **_: Any) -> None:
+        if not model.name.startswith(READ_ONLY_PREFIXES):
+            self.writes += 1
+
+
+def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Session | None,
+             sides: tuple[str, ...] = SIDES) -> IamClients:
+    # Library code never falls back to ambient credentials: a session comes from the caller or
+    # from the profile the params name, and must belong to the account the params name.
+    unknown = set(sides) - set(SIDES)
+    if unknown or not sides:
+        raise InputError(f"sides={sides!r}: use 'main', 'consumer' or both")
+    clients: dict[str, Any] = {}
+    for side, session, account in (("main", main, spec.main_account_id),
+                                   ("consumer", consumer, spec.consumer_account_id)):
+        if side in sides:
+            session = session or profile_session(getattr(spec, f"{side}_profile"), spec.region,
+                                                     field=f"{side}_profile")
+            require_account(session, account, f"{side}_profile")
+            clients[side] = session.client("iam", config=retries.client_config("iam"))
+    return IamClients(clients.get("main"), clients.get("consumer"))
+
+
+@contextmanager
+def aws_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as err:
+        raise explain(err, action) from err
+
+
+def _tag_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+
+
+def _ours(tags: dict[str, str]) -> bool:
+    return tags.get("managed-by") == MANAGED_BY
+
+
+@dataclass(frozen=True)
+class LivePolicy:
+    arn: str
+    tags: dict[str, str]
+    document: Any = None
+    default_version: str = ""
+    versions: tuple[dict[str, Any], ...] = ()
+    entities: frozenset[tuple[str, str]] = frozenset()  # (user|role|group, name) it is attached to
+
+    @property
+    def ours(self) -> bool:
+        return _ours(self.tags)
+
+
+@dataclass(frozen=True)
+class LiveRole:
+    tags: dict[str, str]
+    trust: Any = None
+    description: str = ""
+    max_session: int = 3600
+    boundary: str | None = None
+    attached: tuple[str, ...] = ()  # managed policy ARNs
+    inline: tuple[str, ...] = ()
+
+    @property
+    def ours(self) -> bool:
+        return _ours(self.tags)
+
+
+def read_policy(iam: Any, arn: str) -> LivePolicy | None:
+    try:
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    except ClientError as err:
+        if error_code(err) == "NoSuchEntity":
+            return None
+        raise
+    tags = _tag_dict(policy.get("Tags"))
+    if not _ours(tags):
+        return LivePolicy(arn, tags)  # never touched, so its contents do not matter
+    version = policy["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    versions = tuple(iam.list_policy_versions(PolicyArn=arn)["Versions"])
+    entities: set[tuple[str, str]] = set()
+    for page in iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn):
+        for kind in ("User", "Role", "Group"):
+            entities.update((kind.lower(), e[f"{kind}Name"]) for e in page[f"Policy{kind}s"])
+    return LivePolicy(arn, tags, document, version, versions, frozenset(entities))
+
+
+def read_role(iam: Any, name: str) -> LiveRole | None:
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as err:
+        if error_code(err) == "NoSuchEntity":
+            return None
+        raise
+    tags = _tag_dict(role.get("Tags"))
+    if not _ours(tags):
+        return LiveRole(tags)
+    attached = [p["PolicyArn"] for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=name)
+                for p in page["AttachedPolicies"]]
+    inline = [n for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+              for n in page["PolicyNames"]]
+    return LiveRole(tags, role["AssumeRolePolicyDocument"], role.get("Description", ""),
+                     role.get("MaxSessionDuration", 3600),
+                     role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn"),
+                     tuple(attached), tuple(inline))
+
+
+def prefixed_policies(iam: Any, prefix: str) -> dict[str, str]:
+    """Customer-managed policies whose name starts with `prefix`: name → ARN."""
+    return {p["PolicyName"]: p["Arn"]
+            for page in iam.get_paginator("list_policies").paginate(Scope="Local")
+            for p in page["Policies"] if p["PolicyName"].startswith(prefix)}
+
+
+def require_principal(spec: AccessSpec, iam: Any) -> None:
+    kind, name = spec.principal_kind, spec.principal_name
+    try:
+        iam.get_user(UserName=name) if kind == "user" else iam.get_role(RoleName=name)
+    except ClientError as err:
+        if error_code(err) != "NoSuchEntity":
+            raise
+        raise SpecError("consumer_principal",
+                        f"{spec.consumer_principal} does not exist in account {spec.consumer_account_id}",
+                        f"create the {kind} first or fix consumer_principal") from None
+
+
+def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
+               consumer: boto3.Session | None = None,
+               sides: tuple[str, ...] = SIDES) -> pd.DataFrame:
+    """What exists now, as a DataFrame: the role with its trust and attachments, each table
+    policy with the access level its live document grants, the consumer policy. Read-only."""
+    import pandas as pd
+
+    iam = connect(spec, main, consumer, sides)
+    rows: list[dict[str, Any]] = []
+    if iam.main is not None:
+        with aws_errors("reading the main account's IAM state"):
+            rows += _main_state(spec, iam.main)
+    if iam.consumer is not None:
+        with aws_errors("reading the consumer account's IAM state"):
+            live = read_policy(iam.consumer, spec.consumer_policy_arn)
+            rows.append(_policy_row("consumer", spec.consumer_policy_name, live,
+                                    "sts:AssumeRole on the role" if live and live.ours and policies.same_document(
+                                        live.document, policies.consumer_policy(spec)) else "differs from spec"))
+    return pd.DataFrame(rows, columns=["side", "resource", "name", "exists", "ours", "grants",
+                                       "attached_to", "detail"])
+
+
+def _main_state(spec: AccessSpec, iam: Any) -> list[dict[str, Any]]:
+    role = read_role(iam, spec.role_name)
+    rows = [{"side": "main", "resource": "role", "name": spec.role_name, "exists": role is not None,
+             "ours": bool(role and role.ours),
+             "grants": "sts:AssumeRole to " + ", ".join(_trusted(role.trust)) if role and role.ours else "",
+             "attached_to": "", "detail": (f"max session {role.max_session} s, {len(role.attached)} "
+                                           "managed policies attached" if role and role.ours else "")}]
+    for table in spec.table_access_list:
+        live = read_policy(iam, spec.table_policy_arn(table.table_name))
+        level = next((lvl for lvl in ACCESS_LEVELS if live and live.document is not None and policies.same_document(
+            live.document, policies.table_policy(spec, TableAccess(table.table_name, lvl)))), None)
+        grants = f"{level} on {table.table_name} (+ its indexes)" if level else ""
+        if live and live.ours and level != table.access_type:
+            grants += f" — spec says {table.access_type}: run apply"
+        rows.append(_policy_row("main", spec.table_policy_name(table.table_name), live, grants))
+    return rows
+
+
+def _policy_row(side: str, name: str, live: LivePolicy | None, grants: str) -> dict[str, Any]:
+    return {"side": side, "resource": "policy", "name": name, "exists": live is not None,
+            "ours": bool(live and live.ours), "grants": grants if live else "",
+            "attached_to": ", ".join(f"{k} {n}" for k, n in sorted(live.entities)) if live else "",
+            "detail": f"default version {live.default_version} of {len(live.versions)}" if live and live.ours else ""}
+
+
+def _trusted(trust: Any) -> list[str]:
+    doc = json.loads(unquote(trust)) if isinstance(trust, str) else trust
+    statements = doc.get("Statement", [])
+    out = []
+    for st in statements if isinstance(statements, list) else [statements]:
+        principal = st.get("Principal", {}).get("AWS", [])
+        out += [principal] if isinstance(principal, str) else list(principal)
+        if st.get("Condition"):
+            out.append("with conditions " + json.dumps(st["Condition"], sort_keys=True))
+    return out

@@ -1,0 +1,178 @@
+"""The plan's data: what would change, as plain values — no clients, no closures.
+
+A :class:`Change` is one row of a plan (side, resource, name, action, detail) plus the IAM calls
+that make it (:class:`IamCall`: operation name and parameters). A :class:`Plan` is the list of
+them with an id that confirms exactly this plan; :class:`ApplyResult` is what an apply did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..spec import MANAGED_BY, AccessSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["ACTIONS", "CHANGING", "COLUMNS", "RESOURCES", "SIDES", "ApplyResult", "Change",
+           "IamCall", "Plan"]
+
+SIDES = ("main", "consumer")
+RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version",
+             "attachment")
+ACTIONS = ("create", "update", "delete", "no-op", "left-alone")
+CHANGING = frozenset({"create", "update", "delete"})
+COLUMNS = ("side", "resource", "name", "action", "detail")
+
+
+@dataclass(frozen=True)
+class IamCall:
+    """One IAM API call: ``IamCall("TagRole", {"RoleName": "r", "Tags": [...]})``."""
+
+    operation: str
+    params: Mapping[str, Any]
+
+    def __str__(self) -> str:
+        return self.operation
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of a plan. ``calls`` (empty for no-op and left-alone rows) are made in order, in
+    the account of ``side``."""
+
+    side: str      # "main" | "consumer"
+    resource: str  # one of RESOURCES
+    name: str
+    action: str    # one of ACTIONS
+    detail: str = ""
+    calls: tuple[IamCall, ...] = field(default=(), compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.resource} {self.name} ({self.side})"
+
+    def row(self) -> dict[str, str]:
+        return {"side": self.side, "resource": self.resource, "name": self.name,
+                "action": self.action, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What apply (or destroy) would do, computed from the live state. ``id`` identifies this exact
+    spec + set of changes; passing it as ``confirm`` approves exactly this plan."""
+
+    spec: AccessSpec
+    changes: tuple[Change, ...]
+    destroy: bool = False
+    sides: tuple[str, ...] = SIDES
+
+    @property
+    def id(self) -> str:
+        payload = {"spec": self.spec.to_dict(), "destroy": self.destroy,
+                   "changes": [c.row() for c in self.changes]}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action in CHANGING for c in self.changes)
+
+    @property
+    def pending(self) -> tuple[Change, ...]:
+        """The changes apply would make, in order."""
+        return tuple(c for c in self.changes if c.calls)
+
+    @property
+    def blocked(self) -> list[Change]:
+        """Untagged resources that carry a name apply needs: apply refuses while they exist."""
+        if self.destroy:
+            return []
+        needed = {self.spec.role_name, self.spec.consumer_policy_name,
+                  *(self.spec.table_policy_name(t) for t in self.spec.table_names)}
+        return [c for c in self.changes if c.action == "left-alone" and c.name in needed]
+
+    def summary(self) -> dict[str, int]:
+        return {action: sum(c.action == action for c in self.changes) for action in ACTIONS}
+
+    def frame(self) -> pd.DataFrame:
+        return changes_frame(self.changes)
+
+    def headline(self) -> str:
+        verb = "destroy" if self.destroy else "apply"
+        s = self.spec
+        head = (f"Plan {self.id} — {verb} env {s.env} (main {s.main_account_id} → consumer "
+                f"{s.consumer_account_id})")
+        if not self.has_changes:
+            return f"{head}: no changes"
+        counts = self.summary()
+        return (f"{head}: {counts['create']} to create, {counts['update']} to update, "
+                f"{counts['delete']} to delete, {counts['no-op']} unchanged")
+
+    def text(self) -> str:
+        lines = [self.headline(), changes_table(self.changes)]
+        if self.blocked:
+            lines.append("apply would be refused: " + blocked_message(self.blocked))
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def _repr_html_(self) -> str:
+        note = f"<p>{html.escape(blocked_message(self.blocked))}</p>" if self.blocked else ""
+        return (f"<p><b>{html.escape(self.headline())}</b></p>"
+                f"{self.frame().to_html(index=False)}{note}")
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    done: tuple[Change, ...]
+    calls: int                     # IAM write calls made
+    assumable: bool | None = None  # None: not checked (no analyst_profile, or nothing to wait for)
+
+    def frame(self) -> pd.DataFrame:
+        return changes_frame(self.done)
+
+    def text(self) -> str:
+        verb = "Destroyed" if self.plan.destroy else "Applied"
+        lines = [f"{verb} plan {self.plan.id} (env {self.plan.spec.env}): {len(self.done)} "
+                 f"change(s), {self.calls} IAM write call(s)"]
+        if self.done:
+            lines.append(changes_table(self.done))
+        left = [c for c in self.plan.changes if c.action == "left-alone"]
+        if left:
+            names = ", ".join(f"{c.resource} {c.name}" for c in left)
+            lines.append(f"left alone (not tagged managed-by={MANAGED_BY}): {names}")
+        if self.assumable is not None:
+            state = "assumable" if self.assumable else "NOT assumable yet"
+            lines.append(f"role {self.plan.spec.role_arn} is {state}")
+        return "\n".join(lines)
+
+    __str__ = text
+
+    def _repr_html_(self) -> str:
+        first, *_ = self.text().splitlines()
+        return f"<p><b>{html.escape(first)}</b></p>{self.frame().to_html(index=False)}"
+
+
+def blocked_message(blocked: list[Change]) -> str:
+    names = ", ".join(f"{c.resource} {c.name} ({c.side} account)" for c in blocked)
+    return (f"these exist without the tag managed-by={MANAGED_BY} and xacct-nb will not touch "
+            f"them: {names} — delete or rename them, tag them managed-by={MANAGED_BY} to adopt "
+            "them, or use another env")
+
+
+def changes_frame(changes: Iterator[Change] | tuple[Change, ...] | list[Change]) -> pd.DataFrame:
+    import pandas as pd  # here, not at import: the CLI and plain scripts do not pay for pandas
+
+    return pd.DataFrame([c.row() for c in changes], columns=list(COLUMNS))
+
+
+def changes_table(changes: tuple[Change, ...] | list[Change]) -> str:
+    rows = [tuple(c.upper() for c in COLUMNS)] + [tuple(c.row().values()) for c in changes]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS) - 1)]
+    return "\n".join(("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=False)) + "  "
+                      + r[-1]).rstrip() for r in rows)

@@ -1,0 +1,301 @@
+"""Planning: compare the live state with the spec and list one :class:`Change` per resource,
+each with the IAM calls that would make it. Reads only.
+
+Apply builds the role first and the consumer's right to assume it last; destroy goes the other
+way, revoking the consumer's right first. Policies we own whose table left the spec are detached
+and deleted (before new ones are attached, freeing the role's attachment slots).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from .. import policies
+from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
+from .live import (
+    IamClients,
+    LivePolicy,
+    LiveRole,
+    aws_errors,
+    connect,
+    prefixed_policies,
+    read_policy,
+    read_role,
+    require_principal,
+    tag_list,
+)
+from .model import SIDES, Change, IamCall, Plan
+
+__all__ = ["MAX_POLICY_VERSIONS", "build_plan", "plan", "plan_destroy"]
+
+MAX_POLICY_VERSIONS = 5  # IAM's hard limit per managed policy
+
+
+def plan(spec: AccessSpec, *, main: boto3.Session | None = None,
+         consumer: boto3.Session | None = None, sides: tuple[str, ...] = SIDES) -> Plan:
+    """What `apply` would change, from the live state of the accounts in `sides` (default both:
+    the runbook's notebook 01 plans only "main", 02 only "consumer"). Makes no changes."""
+    return build_plan(spec, connect(spec, main, consumer, sides), destroy=False)
+
+
+def plan_destroy(spec: AccessSpec, *, main: boto3.Session | None = None,
+                 consumer: boto3.Session | None = None, sides: tuple[str, ...] = SIDES) -> Plan:
+    """What `destroy` would delete (and which same-named foreign resources it would leave alone)."""
+    return build_plan(spec, connect(spec, main, consumer, sides), destroy=True)
+
+
+def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
+    main: list[Change] = []
+    consumer: list[Change] = []
+    if iam.main is not None:
+        with aws_errors("reading the main account's IAM state"):
+            main = _main_changes(spec, iam.main, destroy)
+    if iam.consumer is not None:
+        with aws_errors("reading the consumer account's IAM state"):
+            consumer = _consumer_changes(spec, iam.consumer, destroy)
+    # Destroy revokes the consumer's right to assume first; apply builds the role first.
+    changes = consumer + main if destroy else main + consumer
+    return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides)
+
+
+@dataclass(frozen=True)
+class _Want:
+    """The desired state of one managed policy."""
+
+    side: str
+    name: str
+    document: dict[str, Any]
+    description: str
+    tags: dict[str, str]
+    attach: frozenset[tuple[str, str]]
+    label: str                                    # what the document grants, for humans
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)  # label → other documents
+
+
+def _table_want(spec: AccessSpec, table: TableAccess) -> _Want:
+    levels = {level: policies.table_policy(spec, TableAccess(table.table_name, level))
+              for level in ACCESS_LEVELS}
+    return _Want("main", spec.table_policy_name(table.table_name), levels[table.access_type],
+                 spec.table_policy_description(table.table_name), spec.resource_tags,
+                 frozenset({("role", spec.role_name)}), f"{table.access_type} on {table.table_name}",
+                 levels)
+
+
+def _consumer_want(spec: AccessSpec) -> _Want:
+    return _Want("consumer", spec.consumer_policy_name, policies.consumer_policy(spec),
+                 spec.consumer_policy_description, spec.resource_tags,
+                 frozenset({(spec.principal_kind, spec.principal_name)}),
+                 f"sts:AssumeRole on {spec.role_name}")
+
+
+def _main_changes(spec: AccessSpec, iam: Any, destroy: bool) -> list[Change]:
+    found = prefixed_policies(iam, spec.table_policy_name(""))
+    wanted = {spec.table_policy_name(t.table_name): t for t in spec.table_access_list}
+    live = {name: read_policy(iam, arn) for name, arn in found.items()}
+    role = read_role(iam, spec.role_name)
+    if destroy:
+        changes = [c for name in sorted(found)
+                   for c in _policy_changes(None, "main", name, live[name])]
+        changes += [Change("main", "policy", name, "no-op", "absent")
+                    for name in wanted if name not in found]
+        ours = {p.arn for p in live.values() if p is not None and p.ours}
+        return changes + _role_teardown(spec, role, ours)
+    changes = _role_changes(spec, role)
+    # Tables that left the spec go first: that also frees attachment slots (10 per role by default).
+    for name in sorted(set(found) - set(wanted)):
+        changes += _policy_changes(None, "main", name, live[name])
+    for name, table in wanted.items():
+        changes += _policy_changes(_table_want(spec, table), "main", name, live.get(name),
+                                   found.get(name, spec.table_policy_arn(table.table_name)))
+    return changes
+
+
+def _consumer_changes(spec: AccessSpec, iam: Any, destroy: bool) -> list[Change]:
+    live = read_policy(iam, spec.consumer_policy_arn)
+    if destroy:
+        return _policy_changes(None, "consumer", spec.consumer_policy_name, live)
+    require_principal(spec, iam)
+    return _policy_changes(_consumer_want(spec), "consumer", spec.consumer_policy_name, live,
+                           spec.consumer_policy_arn)
+
+
+def _left_alone(side: str, resource: str, name: str) -> Change:
+    return Change(side, resource, name, "left-alone",
+                  f"exists without tag managed-by={MANAGED_BY}: not ours")
+
+
+# --- the role ---------------------------------------------------------------------------------
+
+def _role_changes(spec: AccessSpec, live: LiveRole | None) -> list[Change]:
+    name = spec.role_name
+    trust = policies.trust_policy(spec)
+    if live is None:
+        boundary = ({"PermissionsBoundary": spec.permissions_boundary_arn}
+                    if spec.permissions_boundary_arn else {})
+        create = IamCall("CreateRole", {
+            "RoleName": name, "AssumeRolePolicyDocument": policies.to_json(trust),
+            "Description": spec.role_description, "MaxSessionDuration": spec.max_session_duration,
+            "Tags": tag_list(spec.resource_tags), **boundary})
+        detail = f"{_trust_summary(spec)}; max session {spec.max_session_duration} s"
+        return [Change("main", "role", name, "create", detail, (create,))]
+    if not live.ours:
+        return [_left_alone("main", "role", name)]
+    changes = [Change("main", "role", name, "no-op", f"tagged managed-by={MANAGED_BY}")]
+    if policies.same_document(live.trust, trust):
+        changes.append(Change("main", "trust-policy", name, "no-op", _trust_summary(spec)))
+    else:
+        update = IamCall("UpdateAssumeRolePolicy",
+                         {"RoleName": name, "PolicyDocument": policies.to_json(trust)})
+        changes.append(Change("main", "trust-policy", name, "update",
+                              f"replace with: {_trust_summary(spec)}", (update,)))
+    changes.append(_role_settings_change(spec, live))
+    changes.append(_tags_change("main", name, live.tags, spec.resource_tags,
+                                ("TagRole", "UntagRole"), {"RoleName": name}))
+    return changes
+
+
+def _trust_summary(spec: AccessSpec) -> str:
+    text = f"trusts arn:aws:iam::{spec.consumer_account_id}:root"
+    if spec.trusted_principal_arns:
+        text += f" narrowed to {len(spec.trusted_principal_arns)} principal ARN(s)"
+    if spec.external_id:
+        text += " with an external id"
+    return text
+
+
+def _role_settings_change(spec: AccessSpec, live: LiveRole) -> Change:
+    name = spec.role_name
+    diffs = []
+    if live.description != spec.role_description:
+        diffs.append("description")
+    if live.max_session != spec.max_session_duration:
+        diffs.append(f"max session {live.max_session} → {spec.max_session_duration} s")
+    calls = []
+    if diffs:
+        # Always both: UpdateRole may reset the one left out (moto does; AWS documents neither way).
+        calls.append(IamCall("UpdateRole", {"RoleName": name, "Description": spec.role_description,
+                                            "MaxSessionDuration": spec.max_session_duration}))
+    if live.boundary != spec.permissions_boundary_arn:
+        want = spec.permissions_boundary_arn
+        diffs.append(f"permissions boundary {live.boundary or 'none'} → {want or 'none'}")
+        calls.append(IamCall("PutRolePermissionsBoundary",
+                             {"RoleName": name, "PermissionsBoundary": want}) if want
+                     else IamCall("DeleteRolePermissionsBoundary", {"RoleName": name}))
+    if not diffs:
+        return Change("main", "role-settings", name, "no-op",
+                      f"max session {live.max_session} s, permissions boundary "
+                      f"{live.boundary or 'none'}")
+    return Change("main", "role-settings", name, "update", ", ".join(diffs), tuple(calls))
+
+
+def _role_teardown(spec: AccessSpec, live: LiveRole | None, ours: set[str]) -> list[Change]:
+    """Destroy rows for the role. Our policies are detached by their own rows; whatever else is on
+    the role (attached by hand) must go too, or DeleteRole fails with DeleteConflict."""
+    name = spec.role_name
+    if live is None:
+        return [Change("main", "role", name, "no-op", "absent")]
+    if not live.ours:
+        return [_left_alone("main", "role", name)]
+    changes = [Change("main", "attachment", arn.rsplit("/", 1)[1], "delete",
+                      f"from role/{name} (attached outside xacct-nb)",
+                      (IamCall("DetachRolePolicy", {"RoleName": name, "PolicyArn": arn}),))
+               for arn in live.attached if arn not in ours]
+    changes += [Change("main", "policy", f"{name}/{inline}", "delete", "inline policy of the role",
+                       (IamCall("DeleteRolePolicy", {"RoleName": name, "PolicyName": inline}),))
+                for inline in live.inline]
+    return changes + [Change("main", "role", name, "delete", "",
+                             (IamCall("DeleteRole", {"RoleName": name}),))]
+
+
+# --- managed policies (table policies and the consumer policy) ---------------------------------
+
+def _policy_changes(want: _Want | None, side: str, name: str, live: LivePolicy | None,
+                    arn: str = "") -> list[Change]:
+    """Rows converging one managed policy to `want` (None: it must not exist)."""
+    if live is None and want is None:
+        return [Change(side, "policy", name, "no-op", "absent")]
+    if live is None:
+        assert want is not None
+        create = IamCall("CreatePolicy", {
+            "PolicyName": want.name, "PolicyDocument": policies.to_json(want.document),
+            "Description": want.description, "Tags": tag_list(want.tags)})
+        changes = [Change(side, "policy", name, "create", want.label, (create,))]
+        return changes + [_attachment(side, name, arn, entity, attach=True)
+                          for entity in sorted(want.attach)]
+    if not live.ours:
+        return [_left_alone(side, "policy", name)]
+    if want is None:
+        old = [v["VersionId"] for v in live.versions if not v["IsDefaultVersion"]]
+        # DeletePolicy needs every non-default version gone first (AWS refuses otherwise).
+        calls = tuple(IamCall("DeletePolicyVersion", {"PolicyArn": live.arn, "VersionId": v})
+                      for v in old) + (IamCall("DeletePolicy", {"PolicyArn": live.arn}),)
+        changes = [_attachment(side, name, live.arn, entity, attach=False)
+                   for entity in sorted(live.entities)]
+        return changes + [Change(side, "policy", name, "delete",
+                                 f"with {len(old)} old version(s)" if old else "", calls)]
+    changes = [Change(side, "policy", name, "no-op", f"tagged managed-by={MANAGED_BY}"),
+               _version_change(want, live),
+               _tags_change(side, name, live.tags, want.tags, ("TagPolicy", "UntagPolicy"),
+                            {"PolicyArn": live.arn})]
+    for entity in sorted(want.attach | live.entities):
+        if entity not in live.entities:
+            changes.append(_attachment(side, name, live.arn, entity, attach=True))
+        elif entity not in want.attach:
+            changes.append(_attachment(side, name, live.arn, entity, attach=False))
+        else:
+            changes.append(Change(side, "attachment", name, "no-op",
+                                  f"to {entity[0]}/{entity[1]}"))
+    return changes
+
+
+def _version_change(want: _Want, live: LivePolicy) -> Change:
+    if policies.same_document(live.document, want.document):
+        return Change(want.side, "policy-version", want.name, "no-op",
+                      f"default {live.default_version} grants {want.label}")
+    was = next((label for label, doc in want.known.items()
+                if policies.same_document(live.document, doc)), "a different document")
+    detail = f"{was} → {want.label}: new default version"
+    calls = []
+    if len(live.versions) >= MAX_POLICY_VERSIONS:
+        prune = _oldest_non_default(live.versions)
+        detail += (f", deleting the oldest non-default version {prune} "
+                   f"(IAM keeps {MAX_POLICY_VERSIONS})")
+        calls.append(IamCall("DeletePolicyVersion", {"PolicyArn": live.arn, "VersionId": prune}))
+    calls.append(IamCall("CreatePolicyVersion", {
+        "PolicyArn": live.arn, "PolicyDocument": policies.to_json(want.document),
+        "SetAsDefault": True}))
+    return Change(want.side, "policy-version", want.name, "update", detail, tuple(calls))
+
+
+def _oldest_non_default(versions: tuple[dict[str, Any], ...]) -> str:
+    old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+    return str(old[0]["VersionId"])
+
+
+def _attachment(side: str, policy_name: str, arn: str, entity: tuple[str, str], *,
+                attach: bool) -> Change:
+    kind, who = entity
+    verb = "Attach" if attach else "Detach"
+    call = IamCall(f"{verb}{kind.capitalize()}Policy",
+                   {f"{kind.capitalize()}Name": who, "PolicyArn": arn})
+    if attach:
+        return Change(side, "attachment", policy_name, "create", f"to {kind}/{who}", (call,))
+    return Change(side, "attachment", policy_name, "delete", f"from {kind}/{who}", (call,))
+
+
+def _tags_change(side: str, name: str, live: dict[str, str], want: dict[str, str],
+                 operations: tuple[str, str], target: dict[str, str]) -> Change:
+    """Converge a resource's tags to exactly `want` (the resource is ours, so foreign tags go)."""
+    add = {k: v for k, v in want.items() if live.get(k) != v}
+    drop = sorted(set(live) - set(want))
+    if not add and not drop:
+        return Change(side, "tags", name, "no-op", f"{len(want)} tags as in the spec")
+    tag, untag = operations
+    calls = ([IamCall(tag, {**target, "Tags": tag_list(add)})] if add else []) \
+        + ([IamCall(untag, {**target, "TagKeys": drop})] if drop else [])
+    detail = ", ".join([f"set {k}={v}" for k, v in sorted(add.items())]
+                       + [f"remove {k}" for k in drop])
+    return Change(side, "tags", name, "update", detail, tuple(calls))
