@@ -35,7 +35,6 @@ import warnings
 from pathlib import Path
 
 import boto3
-
 from bench_read import _peak_rss_mb, boto3_loop, measure, seed, wrangler
 
 RESULTS = Path(__file__).parent / "results" / "dynalite.json"
@@ -130,8 +129,8 @@ def fidelity(session, table) -> str:
     """The Arrow frame equals today's frame, value for value and dtype for dtype."""
     import pandas as pd
 
-    from xacct_nb.dynamo.arrow import arrow_to_pandas
     from xacct_nb import RemoteTable
+    from xacct_nb.dynamo.arrow import arrow_to_pandas
 
     today = RemoteTable(session, table, progress=False).scan(allow_full_scan=True)
     today.attrs = {}

@@ -33,8 +33,8 @@ from test_dynamo_convert import (  # noqa: F401  (collected here a second time, 
     test_int_page_then_decimal_page,
     test_integers_are_nullable_int64_up_to_the_int64_bounds,
     test_integers_beyond_int64_stay_exact_python_ints,
-    test_items_and_pages_can_be_mixed,
     test_ints_mixed_with_decimals,
+    test_items_and_pages_can_be_mixed,
     test_mixed_type_column_holds_natural_values,
     test_nested_maps_and_lists_convert_recursively,
     test_null_only_column_and_missing_attributes,
@@ -45,7 +45,6 @@ from test_dynamo_convert import (  # noqa: F401  (collected here a second time, 
     test_sets_as_sorted_lists,
     test_strings_keep_empty_unicode_and_missing,
 )
-from xacct_nb.dynamo.convert import items_to_frame
 from xacct_nb.dynamo.arrow import (
     FLOAT_EXACT,
     NUMBER,
@@ -54,6 +53,7 @@ from xacct_nb.dynamo.arrow import (
     arrow_to_pandas,
     pages_to_arrow,
 )
+from xacct_nb.dynamo.convert import items_to_frame
 
 
 def b64(data: bytes) -> str:

@@ -52,8 +52,8 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from itertools import chain, repeat
+from pathlib import Path
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -124,9 +124,9 @@ class ArrowItems(Sequence[dict]):
     def __getitem__(self, index: int) -> dict: ...
 
     @overload
-    def __getitem__(self, index: slice) -> "ArrowItems": ...
+    def __getitem__(self, index: slice) -> ArrowItems: ...
 
-    def __getitem__(self, index: int | slice) -> "dict | ArrowItems":
+    def __getitem__(self, index: int | slice) -> dict | ArrowItems:
         if isinstance(index, slice):
             return ArrowItems(self.array[index])
         item = self.array[index].as_py()  # absent attributes and tags are None here
@@ -581,14 +581,15 @@ def _pandas_column(
         return _pandas_numbers(column, metadata, backend, numbers)
     if pa.types.is_string(type_) and ENCODING not in metadata:
         dtype = pd.StringDtype("pyarrow") if backend == "numpy_nullable" else _STR_DTYPE
-        return pd.arrays.ArrowStringArray(column.cast(pa.large_string()), dtype=dtype)
+        return pd.arrays.ArrowStringArray(  # type: ignore[call-arg]  # pandas-stubs lag: dtype= exists
+            column.cast(pa.large_string()), dtype=dtype)
     if pa.types.is_boolean(type_):
         values, mask = _masked(column, False)
         return pd.arrays.BooleanArray(values, mask)
     with gc_paused():  # many containers, no cycles: see gcpause.gc_paused
-        values = list(chain.from_iterable(
+        natural = list(chain.from_iterable(
             _natural_values(chunk, field, sets) for chunk in column.chunks))
-    return _object_column(values, length)
+    return _object_column(natural, length)
 
 
 def _pandas_numbers(

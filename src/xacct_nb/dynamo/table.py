@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pandas as pd
@@ -52,7 +52,7 @@ from ..errors import (
 from ..grammar import SORT_OPERATORS, key_value
 from ..progress import Progress
 from . import rawpages
-from .arrow import ArrowPages, DtypeBackend, arrow_to_pandas, read_stats, with_read_stats
+from .arrow import ArrowItems, ArrowPages, DtypeBackend, arrow_to_pandas, read_stats, with_read_stats
 from .convert import ColumnBuilder, Numbers, Sets, items_to_frame
 from .expressions import Expressions, filter_expression, projection_expression
 from .gcpause import gc_paused
@@ -169,8 +169,10 @@ class RemoteTable:
                                allow_full_scan=allow_full_scan, consistent=consistent,
                                names=names, values=values, page_size=page_size,
                                start_key=start_key)
-        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
-                        dtype_backend=dtype_backend)
+        if dtype_backend is not None:
+            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+                                     flatten_maps=flatten_maps)
+        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
     def query(self, partition_value: Any, *, sort: Any = None, index: str | None = None,
               filter: Mapping[str, Any] | str | None = None,
@@ -191,8 +193,10 @@ class RemoteTable:
                                 projection=projection, max_items=max_items, max_rcu=max_rcu,
                                 descending=descending, consistent=consistent, names=names,
                                 values=values, page_size=page_size, start_key=start_key)
-        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
-                        dtype_backend=dtype_backend)
+        if dtype_backend is not None:
+            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+                                     flatten_maps=flatten_maps)
+        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
     def iter_pages(self, mode: str = "scan", partition_value: Any = None, *,
                    numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
@@ -226,7 +230,28 @@ class RemoteTable:
         (a frame's ``attrs["xacct"]``) are ``xacct_nb.dynamo.arrow.read_stats(table)``.
         """
         read = self._mode_read("to_arrow", mode, partition_value, read_args)
-        return _collect_arrow(read, explicit_nulls=explicit_nulls)
+        return self._collect_arrow(read, explicit_nulls=explicit_nulls)
+
+    def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
+        """All pages as raw bodies parsed by Arrow (on the fetching threads), typed once at the
+        end, with the read's stats in the table's metadata."""
+        pages = ArrowPages()
+        read.fetch = functools.partial(self._fetch, arrow=pages)
+        for items in read.pages():
+            pages.add_items(cast(ArrowItems, items))
+        table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
+        return with_read_stats(table, read.stats())
+
+    def _arrow_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
+                     sets: Sets, flatten_maps: bool) -> pd.DataFrame:
+        """A frame in pandas' meaning of ``dtype_backend``, through :meth:`_collect_arrow`."""
+        if flatten_maps:
+            raise InputError("flatten_maps works with the default dtypes only — drop "
+                             "dtype_backend, or flatten the struct columns yourself")
+        table = self._collect_arrow(read)
+        df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
+        df.attrs["xacct"] = read_stats(table)
+        return df
 
     def _mode_read(self, caller: str, mode: str, partition_value: Any,
                    read_args: dict[str, Any]) -> PageReader:
@@ -429,7 +454,8 @@ class RemoteTable:
         With ``arrow``: the raw body parsed by it (``Items`` as Arrow arrays)."""
         def arrow_page(client: Any, **request: Any) -> dict:
             assert arrow is not None
-            return arrow.parse(rawpages.page_body(client, operation.lower(), **request))
+            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
+            return arrow.parse(body)
 
         page = arrow_page if arrow is not None else (
             rawpages.scan_page if operation == "Scan" else rawpages.query_page)
@@ -538,18 +564,8 @@ def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
     return tuple(parts)
 
 
-def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool,
-             dtype_backend: DtypeBackend | None = None) -> pd.DataFrame:
-    """All pages into one frame, column chunk by column chunk (no per-page frames to concat).
-    With a ``dtype_backend``, through the Arrow path (pandas' own meaning of the backends)."""
-    if dtype_backend is not None:
-        if flatten_maps:
-            raise InputError("flatten_maps works with the default dtypes only — drop "
-                             "dtype_backend, or flatten the struct columns yourself")
-        table = _collect_arrow(read)
-        df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
-        df.attrs["xacct"] = read_stats(table)
-        return df
+def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
+    """All pages into one frame, column chunk by column chunk (no per-page frames to concat)."""
     builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
                             flatten_maps=flatten_maps)
     # No collections for the whole read: decoding and converting build millions of containers
@@ -562,17 +578,6 @@ def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bo
     df.attrs["xacct"] = read.stats()
     return df
 
-
-
-def _collect_arrow(read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
-    """All pages as raw bodies parsed by Arrow (on the fetching threads), typed once at the
-    end, with the read's stats in the table's metadata."""
-    pages = ArrowPages()
-    read.fetch = functools.partial(read.fetch, arrow=pages)
-    for items in read.pages():
-        pages.add_items(items)
-    table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
-    return with_read_stats(table, read.stats())
 
 
 def describe_all(session: boto3.Session, names: Iterable[str]) -> pd.DataFrame:
