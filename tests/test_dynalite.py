@@ -1,18 +1,17 @@
 """Type fidelity of the readers against two independent DynamoDB servers: moto and dynalite.
 
 The same items — every wire type, several pages, late columns, decimals of varying precision,
-numbers past 2**63, binary keys, NULL and missing attributes — are written with the low-level
-client and read back three ways: ``RemoteTable.scan`` (rawpages + the column converter), the
-Arrow path (raw bodies → ``pyarrow.json`` → typed table → pandas) and the typed table itself.
-Each is compared, item by item, with what was written. dynalite is started by the fixture on a
-free loopback port (``make dynalite`` installs it); without node or the package these tests
-skip and say why.
+numbers past 2**63, binary values, date-like text, NULL and missing attributes — are written
+with the low-level client and read back three ways: ``RemoteTable.scan`` (rawpages + the column
+converter), the Arrow path (raw bodies → ``pyarrow.json`` → typed table → pandas) and the typed
+table itself. Each is compared, item by item, with what was written. moto is the shared sandbox
+(IAM enforced, its main account's admin); dynalite is started by the fixture on a free loopback
+port (``make dynalite`` installs it); without node or the package those tests skip and say why.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 import random
 from decimal import Decimal
 
@@ -76,40 +75,39 @@ def session_for(endpoint: str, folder) -> boto3.Session:
 
 @pytest.fixture(scope="module", params=["moto", "dynalite"])
 def server(request, tmp_path_factory):
-    """(session, written items by key) of a table seeded on the server named by the param."""
+    """(session, written items by key) of a table seeded on the server named by the param:
+    the shared sandbox (moto, IAM enforced; its main account's admin) or a dynalite of its own."""
     if request.param == "dynalite":
         reason = unavailable_reason()
         if reason:
             pytest.skip(reason)
-        runner = Dynalite()
-        endpoint = runner.__enter__()
-        stop = runner.stop
+        with Dynalite() as endpoint:
+            session = session_for(endpoint, tmp_path_factory.mktemp("dynalite"))
+            yield session, seeded(session.client("dynamodb"))
     else:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        moto.start()
-        host, port = moto.get_host_and_port()
-        endpoint, stop = f"http://{host}:{port}", moto.stop
-    try:
-        session = session_for(endpoint, tmp_path_factory.mktemp(request.param))
+        session = request.getfixturevalue("sandbox").session("sandbox-main")
         client = session.client("dynamodb")
-        client.create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "N"}])
-        rng = random.Random(5)
-        written = {}
-        for i in range(ITEMS):
-            item = wire_item(i, rng)
-            client.put_item(TableName=TABLE, Item=item)
-            written[(item["pk"]["S"], int(item["sk"]["N"]))] = item
-        yield session, written
-    finally:
-        stop()
+        try:
+            yield session, seeded(client)
+        finally:
+            client.delete_table(TableName=TABLE)
+
+
+def seeded(client) -> dict:
+    """Create the table, write the items; → the items written, by key."""
+    client.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "N"}])
+    rng = random.Random(5)
+    written = {}
+    for i in range(ITEMS):
+        item = wire_item(i, rng)
+        client.put_item(TableName=TABLE, Item=item)
+        written[(item["pk"]["S"], int(item["sk"]["N"]))] = item
+    return written
 
 
 def expected_rows(written: dict) -> dict:
