@@ -44,7 +44,7 @@ dynalite:
 
 bench: $(STAMP) dynalite
 	$(PY) benchmarks/bench_read.py --repeat 2 --memory-items 100000
-	$(PY) benchmarks/bench_dynalite.py --repeat 3 --memory-items 100000
+	$(PY) benchmarks/bench_dynalite.py --repeat 5 --memory-items 100000
 
 lab: $(STAMP)
 	$(VENV)/bin/xacct-nb lab --sandbox

@@ -187,6 +187,7 @@ class ArrowPages:
     def table(self, *, key_names: Iterable[str] = (), explicit_nulls: bool = False) -> pa.Table:
         """The typed table of every item added so far (see the module docstring)."""
         raw = _concat(self._items)
+        self._items = [raw] if len(raw) else []  # the pages' own arrays are freed now
         attributes = _tags(raw)
         names = list(dict.fromkeys([*key_names, *attributes]))
         columns: list[pa.Array] = []
