@@ -693,6 +693,8 @@ def test_dtype_backends(table, full):
                 expected[name].astype(object).where(expected[name].notna(), None).tolist()
     with pytest.raises(InputError, match="flatten_maps"):
         table.scan(dtype_backend="pyarrow", flatten_maps=True)
+    with pytest.raises(InputError, match="dtype_backend: 'numpy' is not a backend"):
+        table.scan(dtype_backend="numpy")
 
 
 def test_cli_scan_parquet_is_typed(params, tmp_path, capsys):

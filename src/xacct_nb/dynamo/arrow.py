@@ -71,6 +71,7 @@ __all__ = [
     "ArrowPages",
     "arrow_to_pandas",
     "pages_to_arrow",
+    "pandas_options_problem",
     "read_stats",
     "with_read_stats",
     "write_parquet",
@@ -547,15 +548,9 @@ def arrow_to_pandas(
     ``boolean``, ``Float64`` when exact) and the same objects otherwise. ``"pyarrow"``: every
     column ``pd.ArrowDtype`` of its Arrow type, zero-copy.
     """
-    if dtype_backend not in (None, "numpy_nullable", "pyarrow"):
-        raise ValueError(
-            f"dtype_backend: {dtype_backend!r} is not a backend — use 'numpy_nullable' or "
-            "'pyarrow' (or leave it unset)"
-        )
-    if numbers not in ("float", "decimal"):
-        raise ValueError(f"numbers must be 'float' or 'decimal', not {numbers!r}")
-    if sets not in ("set", "list"):
-        raise ValueError(f"sets must be 'set' or 'list', not {sets!r}")
+    problem = pandas_options_problem(dtype_backend, numbers, sets)
+    if problem:
+        raise ValueError(problem)
     if dtype_backend == "pyarrow":
         return table.to_pandas(types_mapper=pd.ArrowDtype)
     data = {
@@ -564,6 +559,19 @@ def arrow_to_pandas(
     }
     return pd.DataFrame(data, index=pd.RangeIndex(table.num_rows), columns=table.column_names,
                         copy=False)
+
+
+def pandas_options_problem(dtype_backend: Any, numbers: Any, sets: Any) -> str | None:
+    """What is wrong with :func:`arrow_to_pandas`'s options, in one line (None when nothing):
+    callers check before reading a whole table."""
+    if dtype_backend not in (None, "numpy_nullable", "pyarrow"):
+        return (f"dtype_backend: {dtype_backend!r} is not a backend — use 'numpy_nullable' or "
+                "'pyarrow' (or leave it unset)")
+    if numbers not in ("float", "decimal"):
+        return f"numbers must be 'float' or 'decimal', not {numbers!r}"
+    if sets not in ("set", "list"):
+        return f"sets must be 'set' or 'list', not {sets!r}"
+    return None
 
 
 def _pandas_column(

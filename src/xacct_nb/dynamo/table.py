@@ -52,7 +52,15 @@ from ..errors import (
 from ..grammar import SORT_OPERATORS, key_value
 from ..progress import Progress
 from . import rawpages
-from .arrow import ArrowItems, ArrowPages, DtypeBackend, arrow_to_pandas, read_stats, with_read_stats
+from .arrow import (
+    ArrowItems,
+    ArrowPages,
+    DtypeBackend,
+    arrow_to_pandas,
+    pandas_options_problem,
+    read_stats,
+    with_read_stats,
+)
 from .convert import ColumnBuilder, Numbers, Sets, items_to_frame
 from .expressions import Expressions, filter_expression, projection_expression
 from .gcpause import gc_paused
@@ -248,6 +256,9 @@ class RemoteTable:
         if flatten_maps:
             raise InputError("flatten_maps works with the default dtypes only — drop "
                              "dtype_backend, or flatten the struct columns yourself")
+        problem = pandas_options_problem(dtype_backend, numbers, sets)
+        if problem:
+            raise InputError(problem)
         table = self._collect_arrow(read)
         df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
         df.attrs["xacct"] = read_stats(table)
