@@ -225,6 +225,30 @@ def test_parsed_pages_look_like_rawpages_pages():
     assert pages.rows == 2
 
 
+@pytest.mark.parametrize("layout", ["items first", "items last", "pretty"])
+def test_envelope_is_read_without_the_items_whatever_the_layout(layout):
+    key = {"pk": {"S": "a]b],\"Count\":9}"}}  # brackets and quotes inside the key's text
+    items = [{"Items": {"L": [{"S": "]"}]}, "LastEvaluatedKey": {"SS": ["]"]}, "pk": {"S": "x"}}]
+    envelope = {"Count": 1, "ScannedCount": 4, "LastEvaluatedKey": key}
+    if layout == "items first":
+        raw = json.dumps({"Items": items, **envelope})
+    elif layout == "items last":
+        raw = json.dumps({**envelope, "Items": items}, separators=(",", ":"))
+    else:
+        raw = json.dumps({"Items": items, **envelope}, indent=2)
+    page = ArrowPages().parse(raw.encode())
+    assert page["LastEvaluatedKey"] == key and page["ScannedCount"] == 4
+    assert len(page["Items"]) == 1  # from Count: the items are parsed on first use only
+    assert page["Items"][0] == items[0]
+
+
+def test_a_count_that_disagrees_with_the_items_is_refused():
+    page = ArrowPages().parse(body([{"a": {"S": "x"}}]).replace(b'"Count": 1', b'"Count": 2'))
+    assert len(page["Items"]) == 2
+    with pytest.raises(ValueError, match="Count says 2, Items holds 1"):
+        page["Items"][0]
+
+
 def test_bodies_that_are_not_responses_are_refused():
     with pytest.raises(ValueError, match="Scan/Query response"):
         pages_to_arrow([b"<html>"])

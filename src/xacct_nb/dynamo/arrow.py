@@ -50,7 +50,8 @@ import base64
 import io
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import chain, repeat
 from pathlib import Path
@@ -109,17 +110,33 @@ _PAD = ord("=")
 
 
 class ArrowItems(Sequence[dict]):
-    """One page's items as Arrow parsed them: a length, slices, and one item's wire form.
+    """One page's items as Arrow parses them: a length, slices, and one item's wire form.
 
     What the reader needs of a page besides its columns: how many items, the first N of them
     (a read cut at ``max_items``), and the last kept item's key attributes to resume after.
+    Built from a parsed array, or from a parser and the page's ``Count``: then the body is
+    parsed on first use of :attr:`array` — on the caller's thread, while the fetching thread
+    already asks for the next page (``len()`` needs no parse).
     """
 
-    def __init__(self, array: pa.StructArray):
-        self.array = array
+    def __init__(self, source: pa.StructArray | Callable[[], pa.StructArray],
+                 count: int | None = None):
+        self._source = source
+        self._count = count
+
+    @property
+    def array(self) -> pa.StructArray:
+        if callable(self._source):
+            array = self._source()
+            if self._count is not None and len(array) != self._count:
+                raise ValueError(f"not a DynamoDB Scan/Query response body: Count says "
+                                 f"{self._count}, Items holds {len(array)}")
+            self._source = array
+        return self._source
 
     def __len__(self) -> int:
-        return len(self.array)
+        return self._count if callable(self._source) and self._count is not None \
+            else len(self.array)
 
     @overload
     def __getitem__(self, index: int) -> dict: ...
@@ -161,13 +178,21 @@ class ArrowPages:
         ``LastEvaluatedKey`` (in the client's input form: B as bytes) and
         ``ConsumedCapacity`` are there when the server sent them.
         """
-        parsed = self._parse(body)
+        envelope = _envelope(body)
+        if envelope is not None and isinstance(envelope.get("Count"), int):
+            return {"Items": ArrowItems(lambda: self._items_of(self._parse(body)), envelope["Count"]),
+                    **_page_fields(envelope)}
+        parsed = self._parse(body)  # an unusual layout: everything from Arrow's parse
+        return {"Items": ArrowItems(self._items_of(parsed)),
+                **_page_fields({name: parsed.column(name)[0].as_py()
+                                for name in _ENVELOPE if parsed.schema.get_field_index(name) >= 0})}
+
+    @staticmethod
+    def _items_of(parsed: pa.Table) -> pa.StructArray:
         items = parsed.column("Items").chunk(0)
         if isinstance(items.type, pa.ListType) and pa.types.is_struct(items.type.value_type):
-            values = items.flatten()
-        else:  # an empty page: Arrow saw no item to type
-            values = pa.array([], pa.struct([]))
-        return {"Items": ArrowItems(values), **_page_fields(parsed)}
+            return items.flatten()
+        return pa.array([], pa.struct([]))  # an empty page: Arrow saw no item to type
 
     def add_items(self, items: ArrowItems) -> None:
         """Keep these items (a parsed page, or the first part of one)."""
@@ -273,13 +298,53 @@ def _sanitized(type_: pa.DataType) -> pa.DataType | None:
     return type_
 
 
-def _page_fields(page: pa.Table) -> dict[str, Any]:
+_ENVELOPE = ("Count", "ScannedCount", "LastEvaluatedKey", "ConsumedCapacity")
+_ITEMS_START = re.compile(rb'"Items"\s*:\s*\[')
+_TAIL_CANDIDATES = 32
+
+
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    """The page's fields besides ``Items``, read without parsing the items (None if unsure).
+
+    ``"Items":[`` can only be the top-level key (an attribute value is an object, and quotes
+    inside strings are escaped). Its array ends at the last ``]`` after which the rest is a
+    valid JSON object tail of envelope keys only: a ``]`` inside a later string cannot be
+    followed by one (the string's own closing quote comes first).
+    """
+    start = _ITEMS_START.search(body)
+    if start is None:
+        return None
+    try:
+        head = json.loads(body[: start.start()].rstrip().rstrip(b",") + b"}")
+    except ValueError:
+        return None
+    end = len(body)
+    for _ in range(_TAIL_CANDIDATES):
+        end = body.rfind(b"]", start.end() - 1, end)
+        if end < 0:
+            return None
+        rest = body[end + 1:].strip()
+        try:
+            if rest == b"}":
+                tail: Any = {}
+            elif rest.startswith(b","):
+                tail = json.loads(b"{" + rest[1:])
+            else:
+                continue
+        except ValueError:
+            continue
+        if isinstance(head, dict) and isinstance(tail, dict) and set(head) | set(tail) <= \
+                set(_ENVELOPE):
+            return {**head, **tail}
+    return None
+
+
+def _page_fields(envelope: Mapping[str, Any]) -> dict[str, Any]:
     fields = {}
-    for name in ("Count", "ScannedCount", "LastEvaluatedKey", "ConsumedCapacity"):
-        if page.schema.get_field_index(name) >= 0:
-            value = page.column(name)[0].as_py()
-            if value is not None:
-                fields[name] = _strip_nones(value)
+    for name in _ENVELOPE:
+        value = envelope.get(name)
+        if value is not None:
+            fields[name] = _strip_nones(value)
     if fields.get("LastEvaluatedKey"):  # the client's input form: B as bytes (botocore encodes)
         fields["LastEvaluatedKey"] = {
             name: _key_value(value) for name, value in fields["LastEvaluatedKey"].items()}
