@@ -64,7 +64,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from xacct_nb.dynamo.convert import deserialize_value
+from xacct_nb.dynamo.convert import _MAX_RECORD_WIDTH, _records_maker, deserialize_value  # same package
 from xacct_nb.dynamo.gcpause import gc_paused
 
 __all__ = [
@@ -727,7 +727,9 @@ def _records(structs: pa.StructArray, columns: list[list]) -> list[dict | None]:
     names = [f.name for f in structs.type]
     rows = zip(*columns)
     if not structs.null_count and not any(None in column for column in columns):
-        return list(map(dict, map(zip, repeat(names), rows)))  # the usual case: full records
+        if len(names) <= _MAX_RECORD_WIDTH:  # the usual case, full records: dict displays
+            return _records_maker(len(names))(names, columns)
+        return list(map(dict, map(zip, repeat(names), rows)))
     valid = structs.is_valid().to_pylist()
     # NULL and absent keys are both null in a struct: left out, as absent keys were
     return [{n: v for n, v in zip(names, row) if v is not None} if ok else None
