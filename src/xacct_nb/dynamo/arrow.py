@@ -723,8 +723,8 @@ def _natural_values(array: pa.Array, field: pa.Field, sets: Sets) -> list:
     return array.to_pylist()
 
 
-def _records(structs: pa.StructArray, columns: list[list]) -> list[dict | None]:
-    names = [f.name for f in structs.type]
+def _records(structs: pa.StructArray, columns: list[list]) -> list[Any]:
+    names = tuple(f.name for f in structs.type)
     rows = zip(*columns)
     if not structs.null_count and not any(None in column for column in columns):
         if len(names) <= _MAX_RECORD_WIDTH:  # the usual case, full records: dict displays
