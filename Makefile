@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test lint bench lab sandbox browser-deps clean
+.PHONY: demo test lint bench lab sandbox browser-deps dynalite clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/xacct-nb demo
 
-test: $(STAMP) browser-deps lint
+test: $(STAMP) browser-deps dynalite lint
 	$(PY) -m pytest
 
 # ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and mypy, configured in pyproject.toml
@@ -32,8 +32,19 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: chromium not installed; the browser test will be skipped"; }
 
-bench: $(STAMP)
+# dynalite (tools/dynalite, from npm): the fast second DynamoDB server of the benchmarks and the
+# fidelity tests. Best effort: without node those parts skip and say why.
+dynalite:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "note: node/npm not found; the dynalite benchmark and tests will be skipped"; \
+	elif [ ! -d tools/dynalite/node_modules/dynalite ]; then \
+	  npm ci --prefix tools/dynalite --no-audit --no-fund --loglevel=error || \
+	  echo "note: npm ci failed; the dynalite benchmark and tests will be skipped"; \
+	fi
+
+bench: $(STAMP) dynalite
 	$(PY) benchmarks/bench_read.py --repeat 2 --memory-items 100000
+	$(PY) benchmarks/bench_dynalite.py --repeat 5 --memory-items 100000
 
 lab: $(STAMP)
 	$(VENV)/bin/xacct-nb lab --sandbox

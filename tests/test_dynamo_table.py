@@ -20,6 +20,8 @@ from types import SimpleNamespace
 import boto3
 import botocore.endpoint
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
@@ -31,6 +33,7 @@ from xacct_nb import ProgressEvent, RemoteTable, describe_all
 from xacct_nb.cli import main as cli_main
 from xacct_nb.dynamo import export
 from xacct_nb.dynamo import table as table_module
+from xacct_nb.dynamo.arrow import read_stats, write_parquet
 from xacct_nb.dynamo.reader import QUIET_ENV, auto_progress
 from xacct_nb.errors import AccessDenied, AwsError, CredentialsExpired, InputError
 from xacct_nb.policies import READ_ACTIONS
@@ -610,3 +613,119 @@ def test_cli_refusals(params, tmp_path, capsys, argv, needle, monkeypatch):
     code = cli_main([argv[0], "--params", params, *argv[1:]])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+# --- the Arrow path: to_arrow, dtype_backend, typed Parquet -------------------------------------
+
+def _arrow_matches(actual, wire: dict) -> bool:
+    """One value of a typed Arrow table (as_py) against what was written."""
+    ((tag, value),) = wire.items()
+    if tag == "NULL":
+        return actual is None
+    if isinstance(actual, str) and tag not in ("S", "N"):  # a list of mixed elements
+        return _json_matches(actual, wire)
+    if tag == "M":  # a struct has every key of every map: the others are null
+        return all(_arrow_matches(actual.get(k), v) for k, v in value.items()) and all(
+            actual[k] is None for k in set(actual) - set(value))
+    if tag == "L":
+        return len(actual) == len(value) and all(map(_arrow_matches, actual, value))
+    if tag == "N":
+        return Decimal(str(actual)) == Decimal(value)
+    if tag == "NS":
+        return {Decimal(str(v)) for v in actual} == {Decimal(v) for v in value}
+    return _matches(set(actual) if tag in ("SS", "BS") else actual, wire)
+
+
+def _json_matches(text: str, wire: dict) -> bool:
+    """DynamoDB JSON text (B as base64, as on the wire) against what was written."""
+    return json.loads(text) == json.loads(json.dumps(wire, default=lambda raw: base64
+                                                     .b64encode(raw).decode()))
+
+
+def test_to_arrow_is_typed_and_exact(table):
+    arrow = table.to_arrow()
+    assert arrow.num_rows == N_ITEMS and arrow.column_names[:2] == KEYS
+    types = {field.name: field.type for field in arrow.schema}
+    assert types["doc"].field("n").type == pa.int64()
+    assert types["big"] == pa.decimal128(38, 0) and types["amount"] == pa.decimal128(38, 3)
+    assert types["lucky"].value_type == pa.decimal128(38, 2) and types["raw"] == pa.binary()
+    as_json = {f.name for f in arrow.schema if (f.metadata or {}).get(b"xacct.encoding")}
+    assert as_json == {"mixed"}  # S on some items, N on others
+    rows = {(r["pk"], r["sk"]): r for r in arrow.to_pylist()}
+    for item in ITEMS:
+        row = rows[(item["pk"]["S"], int(item["sk"]["N"]))]
+        for name, value in row.items():
+            wire = item.get(name, {"NULL": True})
+            matches = _json_matches if name in as_json and value is not None else _arrow_matches
+            assert matches(value, wire), (item["sk"], name, value)
+    stats = read_stats(arrow)
+    assert stats["items"] == N_ITEMS and stats["partial"] is False
+
+
+def test_to_arrow_budgets_and_resume(table):
+    first = table.to_arrow(max_items=25, page_size=10)
+    stats = read_stats(first)
+    assert first.num_rows == 25 and stats["partial"] and stats["reason"] == "max_items"
+    rest = table.to_arrow(start_key=stats["last_evaluated_key"])
+    keys = list(zip(first["pk"].to_pylist() + rest["pk"].to_pylist(),
+                    first["sk"].to_pylist() + rest["sk"].to_pylist()))
+    assert len(keys) == len(set(keys)) == N_ITEMS
+    parallel = table.to_arrow(segments=3, page_size=40)
+    assert parallel.num_rows == N_ITEMS
+    query = table.to_arrow("query", "P3")
+    assert set(query["pk"].to_pylist()) == {"P3"} and query.num_rows == N_ITEMS // 8
+    with pytest.raises(InputError, match="mode"):
+        table.to_arrow("get")
+
+
+def test_dtype_backends(table, full):
+    arrow_dtypes = table.scan(dtype_backend="pyarrow")
+    assert all(isinstance(dtype, pd.ArrowDtype) for dtype in arrow_dtypes.dtypes)
+    assert arrow_dtypes.attrs["xacct"]["items"] == N_ITEMS
+    nullable = table.scan(dtype_backend="numpy_nullable")
+    assert str(nullable["name"].dtype) == "string" and str(nullable["qty"].dtype) == "Int64"
+    assert str(nullable["flag"].dtype) == "boolean"
+    expected = _by_key(full)
+    for frame in (arrow_dtypes, nullable):
+        got = _by_key(frame)
+        for name in ("pk", "name", "status", "qty", "flag"):
+            assert got[name].astype(object).where(got[name].notna(), None).tolist() == \
+                expected[name].astype(object).where(expected[name].notna(), None).tolist()
+    with pytest.raises(InputError, match="flatten_maps"):
+        table.scan(dtype_backend="pyarrow", flatten_maps=True)
+    with pytest.raises(InputError, match="dtype_backend: 'numpy' is not a backend"):
+        table.scan(dtype_backend="numpy")
+
+
+def test_cli_scan_parquet_is_typed(params, tmp_path, capsys):
+    import duckdb
+
+    out = tmp_path / "typed.parquet"
+    assert cli_main(["scan", "--params", params, "--table", TABLE, "--out", str(out)]) == 0
+    assert f"{N_ITEMS:,} rows" in capsys.readouterr().err
+    with duckdb.connect() as db:
+        types = {row[0]: row[1] for row in
+                 db.execute(f"DESCRIBE SELECT * FROM '{out}'").fetchall()}
+        big = db.execute(f"SELECT big FROM '{out}' WHERE big IS NOT NULL ORDER BY big").fetchall()
+    assert types["doc"].startswith("STRUCT(city VARCHAR, n BIGINT")
+    assert types["big"] == "DECIMAL(38,0)" and types["lucky"] == "DECIMAL(38,2)[]"
+    assert types["raw"] == "BLOB" and types["flag"] == "BOOLEAN"
+    assert {value for (value,) in big} == {Decimal(2**63 + 5), Decimal(10**30), Decimal(-(2**64))}
+    assert b"xacct.read" not in (pq.read_table(out).schema.metadata or {})  # stats: not data
+
+
+def test_seeded_orders_parquet_in_duckdb(sandbox, tmp_path):
+    """The sandbox's `orders` through the Arrow path and the CLI's Parquet writer."""
+    import duckdb
+
+    orders = RemoteTable(sandbox.session("sandbox-main"), "orders", progress=False)
+    path = write_parquet(orders.to_arrow(), tmp_path / "orders.parquet")
+    with duckdb.connect() as db:
+        types = {row[0]: row[1] for row in
+                 db.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()}
+        refs = db.execute(f"SELECT order_id, ledger_ref FROM '{path}' "
+                          "WHERE ledger_ref IS NOT NULL").fetchall()
+    assert types["shipping"] == "STRUCT(city VARCHAR, zip VARCHAR, weight_kg DECIMAL(38,2))"
+    assert types["lines"] == "STRUCT(sku VARCHAR, qty BIGINT)[]"
+    assert types["ledger_ref"] == "DECIMAL(38,0)"
+    assert refs and all(ref == 2**63 + int(order_id[1:]) for order_id, ref in refs)

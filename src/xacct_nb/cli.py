@@ -243,16 +243,23 @@ def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) ->
 def read_to_file(session: boto3.Session, request: dict[str, Any]) -> str:
     """Read as `request` says, write the file, and return the one-line summary."""
     from .dynamo import RemoteTable, write_frame
+    from .dynamo.arrow import read_stats, write_parquet
 
     mode, table, out = request["mode"], request["table"], request["out"]
     remote = RemoteTable(session, table, progress=_read_progress())
     read = dict(request["read"])
-    df = remote.scan(**read) if mode == "scan" else remote.query(read.pop("partition_value"), **read)
-    write_frame(df, out)
-    meta = df.attrs["xacct"]
+    partition_value = read.pop("partition_value", None)
+    if out.lower().endswith(".parquet"):  # typed columns: nested stays nested (to_arrow)
+        arrow = remote.to_arrow(mode, partition_value, **read)
+        write_parquet(arrow, out)
+        meta, rows = read_stats(arrow), arrow.num_rows
+    else:
+        df = remote.scan(**read) if mode == "scan" else remote.query(partition_value, **read)
+        write_frame(df, out)
+        meta, rows = df.attrs["xacct"], len(df)
     where = table + (f" index {meta['index']}" if meta["index"] else "")
     state = f"partial ({meta['reason']})" if meta["partial"] else "complete"
-    return (f"{mode} {where}: {len(df):,} rows, {meta['pages']} pages, "
+    return (f"{mode} {where}: {rows:,} rows, {meta['pages']} pages, "
             f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}")
 
 

@@ -49,12 +49,13 @@ def _json_loads() -> Callable[[bytes], Any]:
 
 _loads = _json_loads()
 
-__all__ = ["enable_raw_pages", "iter_pages", "query_page", "scan_page"]
+__all__ = ["enable_raw_pages", "iter_pages", "page_body", "query_page", "scan_page"]
 
 _OPERATIONS = ("Scan", "Query")
 _HANDLER_ID = "xacct-nb-raw-pages-{}"
-# Set only while scan_page/query_page run on this thread. botocore sends, retries and parses a
-# call on the calling thread, so the flag scopes the handler to exactly our calls.
+# Set only while scan_page/query_page ("items") or page_body ("body") run on this thread.
+# botocore sends, retries and parses a call on the calling thread, so the flag scopes the
+# handler to exactly our calls.
 _active = threading.local()
 
 
@@ -72,7 +73,12 @@ def enable_raw_pages(client: Any) -> None:
 
 
 def _decode_body(response_dict: dict, customized_response_dict: dict, **_: Any) -> None:
-    if not getattr(_active, "on", False) or response_dict.get("status_code") != 200:
+    mode = getattr(_active, "on", None)
+    if not mode or response_dict.get("status_code") != 200:
+        return
+    if mode == "body":  # the bytes as they came, for a decoder that takes bytes (Arrow)
+        customized_response_dict["Body"] = response_dict["body"]
+        response_dict["body"] = b""
         return
     try:
         # json.loads makes no reference cycles, so the collector has nothing to find while it
@@ -112,14 +118,28 @@ def iter_pages(
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def page_body(client: Any, operation: Literal["scan", "query"], **kwargs: Any) -> bytes:
+    """One Scan/Query response body as the raw JSON bytes the server sent (HTTP 200 only).
+
+    Errors, retries and the CRC32 check are botocore's, as for :func:`scan_page`; nothing of
+    the body is decoded here (``LastEvaluatedKey`` included: the caller's decoder has it).
+    """
+    enable_raw_pages(client)
+    return _call(client, operation, kwargs, "body")["Body"]
+
+
+def _call(client: Any, operation: str, kwargs: dict[str, Any], mode: str) -> dict[str, Any]:
+    method = getattr(client, operation)
+    _active.on = mode
+    try:
+        return method(**kwargs)
+    finally:
+        _active.on = None
+
+
 def _raw_call(client: Any, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     enable_raw_pages(client)
-    method = getattr(client, operation)
-    _active.on = True
-    try:
-        page = method(**kwargs)
-    finally:
-        _active.on = False
+    page = _call(client, operation, kwargs, "items")
     if page.get("LastEvaluatedKey"):
         page["LastEvaluatedKey"] = {
             name: _blob_to_bytes(value) for name, value in page["LastEvaluatedKey"].items()

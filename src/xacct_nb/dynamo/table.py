@@ -21,16 +21,18 @@ the speed is. :class:`.reader.PageReader` runs the read itself (segments, budget
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pandas as pd
+import pyarrow as pa
 from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -50,6 +52,15 @@ from ..errors import (
 from ..grammar import SORT_OPERATORS, key_value
 from ..progress import Progress
 from . import rawpages
+from .arrow import (
+    ArrowItems,
+    ArrowPages,
+    DtypeBackend,
+    arrow_to_pandas,
+    pandas_options_problem,
+    read_stats,
+    with_read_stats,
+)
 from .convert import ColumnBuilder, Numbers, Sets, items_to_frame
 from .expressions import Expressions, filter_expression, projection_expression
 from .gcpause import gc_paused
@@ -113,7 +124,7 @@ class RemoteTable:
              consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set",
              flatten_maps: bool = False, names: Mapping[str, str] | None = None,
              values: Mapping[str, Any] | None = None, page_size: int | None = None,
-             start_key: Any = None) -> pd.DataFrame:
+             start_key: Any = None, dtype_backend: DtypeBackend | None = None) -> pd.DataFrame:
         """The table (or ``index``) as a DataFrame.
 
         Filters and projections
@@ -143,6 +154,11 @@ class RemoteTable:
             exact, else ``Decimal``) or ``"decimal"`` (always exact); ``sets="set"`` or ``"list"``;
             ``flatten_maps=True`` spreads map attributes into ``a.b`` columns;
             ``consistent=True`` reads strongly consistent (twice the RCU).
+            ``dtype_backend`` as in pandas' own readers, through the Arrow path (see
+            :meth:`to_arrow`): ``"numpy_nullable"`` (``string``, ``Int64``, ``boolean``,
+            ``Float64`` when exact; maps, lists, sets, binary and exact decimals as Python
+            objects) or ``"pyarrow"`` (``pd.ArrowDtype`` columns, zero-copy from the table:
+            structs, lists, ``decimal128``). Not with ``flatten_maps``.
 
         Throttling
             botocore's standard retry mode resends a throttled page as is (same
@@ -161,6 +177,9 @@ class RemoteTable:
                                allow_full_scan=allow_full_scan, consistent=consistent,
                                names=names, values=values, page_size=page_size,
                                start_key=start_key)
+        if dtype_backend is not None:
+            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+                                     flatten_maps=flatten_maps)
         return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
     def query(self, partition_value: Any, *, sort: Any = None, index: str | None = None,
@@ -169,17 +188,22 @@ class RemoteTable:
               max_rcu: float | None = None, descending: bool = False, consistent: bool = False,
               numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
-              page_size: int | None = None, start_key: Any = None) -> pd.DataFrame:
+              page_size: int | None = None, start_key: Any = None,
+              dtype_backend: DtypeBackend | None = None) -> pd.DataFrame:
         """Items of one partition of the table (or ``index``), optionally a sort-key range.
 
         ``partition_value`` is the value (or ``{name: value}``, checked against the key);
         ``sort`` is ``("=", x)``, ``("<", x)``, ``("<=", x)``, ``(">", x)``, ``(">=", x)``,
         ``("between", a, b)`` or ``("begins_with", prefix)`` (a bare value means ``=``).
+        Other options as in :meth:`scan`.
         """
         read = self._query_read(partition_value, sort=sort, index=index, filter=filter,
                                 projection=projection, max_items=max_items, max_rcu=max_rcu,
                                 descending=descending, consistent=consistent, names=names,
                                 values=values, page_size=page_size, start_key=start_key)
+        if dtype_backend is not None:
+            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+                                     flatten_maps=flatten_maps)
         return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
     def iter_pages(self, mode: str = "scan", partition_value: Any = None, *,
@@ -189,15 +213,7 @@ class RemoteTable:
         ``read_args`` are :meth:`scan`'s) or "query" (``partition_value`` and :meth:`query`'s).
         Each frame's ``attrs["xacct"]`` holds the running stats; dtypes are decided per page.
         Arguments are checked now, pages are read as you iterate."""
-        if mode == "scan":
-            if partition_value is not None:
-                raise InputError("iter_pages(mode='scan') takes no partition_value — "
-                                 "use mode='query'")
-            read = self._scan_read(**read_args)
-        elif mode == "query":
-            read = self._query_read(partition_value, **read_args)
-        else:
-            raise InputError(f"iter_pages mode must be 'scan' or 'query', not {mode!r}")
+        read = self._mode_read("iter_pages", mode, partition_value, read_args)
 
         def frames() -> Iterator[pd.DataFrame]:
             for items in read.pages():
@@ -209,6 +225,55 @@ class RemoteTable:
                 yield df
 
         return frames()
+
+    def to_arrow(self, mode: str = "scan", partition_value: Any = None, *,
+                 explicit_nulls: bool = False, **read_args: Any) -> pa.Table:
+        """The read as a typed ``pyarrow.Table`` (the types: :mod:`xacct_nb.dynamo.arrow`).
+
+        ``mode`` "scan" takes :meth:`scan`'s arguments, "query" ``partition_value`` and
+        :meth:`query`'s — without ``numbers``/``sets``/``flatten_maps``/``dtype_backend``: the
+        table holds the exact types (int64, decimal128, structs, lists, binary). Raw page bodies
+        are parsed by ``pyarrow.json`` (no Python object per value). ``explicit_nulls=True`` adds
+        a ``"<name>/NULL"`` column after each column that had an explicit NULL. The read's stats
+        (a frame's ``attrs["xacct"]``) are ``xacct_nb.dynamo.arrow.read_stats(table)``.
+        """
+        read = self._mode_read("to_arrow", mode, partition_value, read_args)
+        return self._collect_arrow(read, explicit_nulls=explicit_nulls)
+
+    def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
+        """All pages as raw bodies parsed by Arrow (on the fetching threads), typed once at the
+        end, with the read's stats in the table's metadata."""
+        pages = ArrowPages()
+        read.fetch = functools.partial(self._fetch, arrow=pages)
+        for items in read.pages():
+            pages.add_items(cast(ArrowItems, items))
+        table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
+        return with_read_stats(table, read.stats())
+
+    def _arrow_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
+                     sets: Sets, flatten_maps: bool) -> pd.DataFrame:
+        """A frame in pandas' meaning of ``dtype_backend``, through :meth:`_collect_arrow`."""
+        if flatten_maps:
+            raise InputError("flatten_maps works with the default dtypes only — drop "
+                             "dtype_backend, or flatten the struct columns yourself")
+        problem = pandas_options_problem(dtype_backend, numbers, sets)
+        if problem:
+            raise InputError(problem)
+        table = self._collect_arrow(read)
+        df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
+        df.attrs["xacct"] = read_stats(table)
+        return df
+
+    def _mode_read(self, caller: str, mode: str, partition_value: Any,
+                   read_args: dict[str, Any]) -> PageReader:
+        if mode == "scan":
+            if partition_value is not None:
+                raise InputError(f"{caller}(mode='scan') takes no partition_value — "
+                                 "use mode='query'")
+            return self._scan_read(**read_args)
+        if mode == "query":
+            return self._query_read(partition_value, **read_args)
+        raise InputError(f"{caller} mode must be 'scan' or 'query', not {mode!r}")
 
     def get(self, key: Mapping[str, Any], *, projection: Iterable[str] | str | None = None,
             consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set") -> pd.DataFrame:
@@ -393,10 +458,18 @@ class RemoteTable:
                 self._clients[pool] = client
             return client
 
-    def _fetch(self, client: Any, operation: str, request: dict, index: str | None) -> dict:
+    def _fetch(self, client: Any, operation: str, request: dict, index: str | None,
+               arrow: ArrowPages | None = None) -> dict:
         """One page. botocore resends a throttled request itself (the same page, so a read
-        resumes where it was); when its attempts run out the table is really throttled."""
-        page = rawpages.scan_page if operation == "Scan" else rawpages.query_page
+        resumes where it was); when its attempts run out the table is really throttled.
+        With ``arrow``: the raw body parsed by it (``Items`` as Arrow arrays)."""
+        def arrow_page(client: Any, **request: Any) -> dict:
+            assert arrow is not None
+            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
+            return arrow.parse(body)
+
+        page = arrow_page if arrow is not None else (
+            rawpages.scan_page if operation == "Scan" else rawpages.query_page)
         try:
             return page(client, **request)
         except (ClientError, BotoCoreError) as err:

@@ -1,0 +1,318 @@
+"""The Arrow read path (xacct_nb.dynamo.arrow): pure, no server.
+
+The column converter's tests (tests/test_dynamo_convert.py) are the oracle: the ones about typing items
+are imported below and run again here with ``items_to_frame`` replaced by "serialize the items to
+page bodies as a server would, parse them with pyarrow, convert to pandas" — so the Arrow path's
+default pandas output is checked against exactly the same expectations. Left out: flattening
+(``flatten_maps``), ``ColumnBuilder``'s page-by-page API, single values and rawpages, which the
+Arrow path does not replace.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import random
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import test_dynamo_convert
+from test_dynamo_convert import (  # noqa: F401  (collected here a second time, on the Arrow path)
+    test_a_decimal_float_would_change_makes_the_column_exact_decimals,
+    test_binary_from_base64_text_or_bytes,
+    test_booleans_are_nullable_boolean,
+    test_columns_from_every_item_in_order_keys_first,
+    test_decimals_become_float64_when_float_keeps_them,
+    test_empty_input,
+    test_int_page_then_decimal_page,
+    test_integers_are_nullable_int64_up_to_the_int64_bounds,
+    test_integers_beyond_int64_stay_exact_python_ints,
+    test_ints_mixed_with_decimals,
+    test_items_and_pages_can_be_mixed,
+    test_mixed_type_column_holds_natural_values,
+    test_nested_maps_and_lists_convert_recursively,
+    test_null_only_column_and_missing_attributes,
+    test_numbers_decimal_option,
+    test_precision_varying_between_pages_loads,
+    test_resource_layer_items_are_refused_clearly,
+    test_sets_are_python_sets_with_converted_elements,
+    test_sets_as_sorted_lists,
+    test_strings_keep_empty_unicode_and_missing,
+)
+from xacct_nb.dynamo.arrow import (
+    FLOAT_EXACT,
+    NUMBER,
+    SET,
+    ArrowPages,
+    arrow_to_pandas,
+    pages_to_arrow,
+)
+from xacct_nb.dynamo.convert import items_to_frame
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def body(items: list, **extra) -> bytes:
+    """A page body as a server sends it: binary values as base64 text."""
+    return json.dumps({"Items": items, "Count": len(items), **extra},
+                      default=b64, ensure_ascii=False).encode()
+
+
+def arrow_items_to_frame(items_or_pages, *, key_names=(), numbers="float", sets="set",
+                         flatten_maps=False):
+    """items_to_frame's contract, on the Arrow path (pages grouped the same way)."""
+    assert not flatten_maps, "the Arrow path has no flatten_maps"
+    bodies, batch = [], []
+    for element in items_or_pages:
+        if isinstance(element, list) or isinstance(element.get("Items"), list):
+            bodies.append(body(batch))
+            batch = []
+            bodies.append(body(element if isinstance(element, list) else element["Items"]))
+        else:
+            batch.append(element)
+    bodies.append(body(batch))
+    table = pages_to_arrow(bodies, key_names=key_names)
+    return arrow_to_pandas(table, numbers=numbers, sets=sets)
+
+
+@pytest.fixture(autouse=True)
+def arrow_converter(monkeypatch, request):
+    """The imported oracle tests run with the Arrow path; this module's own tests are unaffected."""
+    if request.function.__module__ == "test_dynamo_convert":
+        monkeypatch.setattr(test_dynamo_convert, "items_to_frame", arrow_items_to_frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arrow types
+
+
+def typed(items: list, **options) -> pa.Table:
+    return pages_to_arrow([body(items)], **options)
+
+
+def test_arrow_types_of_every_wire_type():
+    table = typed([{
+        "s": {"S": "x"}, "i": {"N": "-5"}, "d": {"N": "12.345"}, "big": {"N": str(2**63 + 1)},
+        "huge": {"N": "1" + "0" * 40}, "b": {"BOOL": True}, "bin": {"B": b64(b"\x00\xff")},
+        "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b64(b"q")]},
+        "m": {"M": {"city": {"S": "Lyon"}, "n": {"N": "3"}}},
+        "l": {"L": [{"M": {"sku": {"S": "A"}, "qty": {"N": "2"}}}]},
+        "mixed_l": {"L": [{"S": "a"}, {"N": "1"}]}, "nothing": {"NULL": True},
+    }])
+    schema = table.schema
+    assert schema.field("s").type == pa.string()
+    assert schema.field("i").type == pa.int64()
+    assert schema.field("d").type == pa.decimal128(38, 3)
+    assert schema.field("big").type == pa.decimal128(38, 0)
+    assert schema.field("huge").type == pa.string()
+    assert schema.field("huge").metadata[NUMBER] == b"text"
+    assert schema.field("b").type == pa.bool_()
+    assert schema.field("bin").type == pa.binary()
+    assert schema.field("ss").type == pa.list_(pa.string())
+    assert schema.field("ss").metadata[SET] == b"SS"
+    assert schema.field("ns").type.value_type == pa.decimal128(38, 1)
+    assert schema.field("bs").type.value_type == pa.binary()
+    assert schema.field("m").type == pa.struct(
+        [pa.field("city", pa.string()), pa.field("n", pa.int64())])
+    assert schema.field("l").type.value_type == pa.struct(
+        [pa.field("sku", pa.string()), pa.field("qty", pa.int64())])
+    assert schema.field("mixed_l").type == pa.string()
+    assert json.loads(table["mixed_l"][0].as_py()) == {"L": [{"S": "a"}, {"N": "1"}]}
+    assert schema.field("nothing").type == pa.null()
+    row = table.to_pylist()[0]
+    assert row["bin"] == b"\x00\xff" and row["bs"] == [b"q"]
+    assert row["big"] == Decimal(2**63 + 1) and row["huge"] == "1" + "0" * 40
+    assert row["l"] == [{"sku": "A", "qty": 2}]
+
+
+def test_date_like_strings_keep_their_exact_text():
+    # pyarrow.json alone would make these timestamp[s] (and print them back differently).
+    dates = ["2026-01-02T03:04:05Z", "2026-01-02", "2026-01-02 03:04:05"]
+    pages = [body([{"when": {"S": d}, "m": {"M": {"d": {"S": d}}}, "s": {"SS": [d]}}])
+             for d in dates]
+    table = pages_to_arrow(pages)
+    assert table["when"].to_pylist() == dates
+    assert [m["d"] for m in table["m"].to_pylist()] == dates
+    assert table["s"].to_pylist() == [[d] for d in dates]
+
+
+def test_schema_unifies_across_pages():
+    pages = [
+        body([{"pk": {"S": "1"}, "n": {"N": "1"}, "l": {"L": []}}]),
+        body([{"pk": {"S": "2"}, "n": {"N": "12.5"}, "late": {"BOOL": False},
+               "l": {"L": [{"N": "7"}]}}]),
+        body([{"pk": {"S": "3"}, "n": {"N": str(2**63 + 3)}, "m": {"M": {"a": {"S": "x"}}}}]),
+        body([{"pk": {"S": "4"}, "n": {"N": "0.001"}, "m": {"M": {"b": {"N": "2"}}}}]),
+        body([]),
+    ]
+    table = pages_to_arrow(pages, key_names=["pk", "sk"])
+    assert table.column_names == ["pk", "sk", "n", "l", "late", "m"]
+    assert table.schema.field("n").type == pa.decimal128(38, 3)
+    assert table["n"].to_pylist() == [Decimal(1), Decimal("12.5"), Decimal(2**63 + 3),
+                                     Decimal("0.001")]
+    assert table["late"].to_pylist() == [None, False, None, None]
+    assert table["l"].to_pylist() == [[], [7], None, None]
+    assert table["m"].to_pylist() == [None, None, {"a": "x", "b": None}, {"a": None, "b": 2}]
+    assert table["sk"].null_count == 4
+
+
+def test_a_column_of_several_types_is_exact_dynamodb_json():
+    pages = [body([{"x": {"N": "1.50"}}]), body([{"x": {"S": "a"}}, {"x": {"NULL": True}}, {}])]
+    table = pages_to_arrow(pages)
+    assert table["x"].to_pylist() == ['{"N":"1.50"}', '{"S":"a"}', None, None]
+
+
+def test_numbers_past_decimal128_stay_exact_text():
+    texts = ["1E+125", "-1.5", "123456789012345678901234567890.123456789"]
+    table = typed([{"n": {"N": t}} for t in texts])
+    assert table["n"].to_pylist() == texts
+    assert table.schema.field("n").metadata[NUMBER] == b"text"
+    df = arrow_to_pandas(table)
+    assert df["n"].tolist() == [Decimal(t) for t in texts]
+    assert arrow_to_pandas(typed([{"n": {"N": "1E+125"}}]))["n"].tolist() == [1e125]
+
+
+def test_float_exact_flag_follows_the_converters_rule():
+    exact = typed([{"n": {"N": "0.1"}}, {"n": {"N": str(2**53)}}])
+    assert exact.schema.field("n").metadata[FLOAT_EXACT] == b"true"
+    inexact = typed([{"n": {"N": "0.1"}}, {"n": {"N": str(2**53 + 1)}}])
+    assert inexact.schema.field("n").metadata[FLOAT_EXACT] == b"false"
+
+
+def test_binary_decoding_matches_base64():
+    rng = random.Random(3)
+    blobs = [rng.randbytes(rng.randint(0, 40)) for _ in range(500)]
+    items = [{"b": {"B": b64(blob)}} if i % 7 else {} for i, blob in enumerate(blobs)]
+    column = typed(items)["b"].to_pylist()
+    assert column == [blob if i % 7 else None for i, blob in enumerate(blobs)]
+    with pytest.raises(ValueError, match="base64"):
+        typed([{"b": {"B": "not base64!"}}])
+
+
+def test_explicit_nulls_on_request():
+    items = [{"a": {"S": "x"}}, {"a": {"NULL": True}}, {}]
+    assert typed(items).column_names == ["a"]
+    table = typed(items, explicit_nulls=True)
+    assert table.column_names == ["a", "a/NULL"]
+    assert table["a"].to_pylist() == ["x", None, None]
+    assert table["a/NULL"].to_pylist() == [False, True, False]
+
+
+def test_parsed_pages_look_like_rawpages_pages():
+    pages = ArrowPages()
+    page = pages.add(body([{"k": {"B": b64(b"\x01")}, "m": {"M": {"a": {"NULL": True}}}},
+                           {"k": {"B": b64(b"\x02")}, "s": {"SS": ["x"]}}], ScannedCount=3,
+                          LastEvaluatedKey={"k": {"B": b64(b"\x02")}, "n": {"N": "5"}},
+                          ConsumedCapacity={"TableName": "t", "CapacityUnits": 0.5}))
+    assert page["Count"] == 2 and page["ScannedCount"] == 3
+    assert page["LastEvaluatedKey"] == {"k": {"B": b"\x02"}, "n": {"N": "5"}}
+    assert page["ConsumedCapacity"] == {"TableName": "t", "CapacityUnits": 0.5}
+    items = page["Items"]
+    assert len(items) == 2 and len(items[:1]) == 1
+    assert items[0] == {"k": {"B": b64(b"\x01")}, "m": {"M": {"a": {"NULL": True}}}}
+    assert items[-1] == {"k": {"B": b64(b"\x02")}, "s": {"SS": ["x"]}}
+    empty = pages.add(body([]))
+    assert "LastEvaluatedKey" not in empty and len(empty["Items"]) == 0
+    pages.add_items(pages.parse(body([{"k": {"B": b64(b"\x03")}}]))["Items"][:0])
+    assert pages.rows == 2
+
+
+@pytest.mark.parametrize("layout", ["items first", "items last", "pretty"])
+def test_envelope_is_read_without_the_items_whatever_the_layout(layout):
+    key = {"pk": {"S": "a]b],\"Count\":9}"}}  # brackets and quotes inside the key's text
+    items = [{"Items": {"L": [{"S": "]"}]}, "LastEvaluatedKey": {"SS": ["]"]}, "pk": {"S": "x"}}]
+    envelope = {"Count": 1, "ScannedCount": 4, "LastEvaluatedKey": key}
+    if layout == "items first":
+        raw = json.dumps({"Items": items, **envelope})
+    elif layout == "items last":
+        raw = json.dumps({**envelope, "Items": items}, separators=(",", ":"))
+    else:
+        raw = json.dumps({"Items": items, **envelope}, indent=2)
+    page = ArrowPages().parse(raw.encode())
+    assert page["LastEvaluatedKey"] == key and page["ScannedCount"] == 4
+    assert len(page["Items"]) == 1  # from Count: the items are parsed on first use only
+    assert page["Items"][0] == items[0]
+
+
+def test_a_count_that_disagrees_with_the_items_is_refused():
+    page = ArrowPages().parse(body([{"a": {"S": "x"}}]).replace(b'"Count": 1', b'"Count": 2'))
+    assert len(page["Items"]) == 2
+    with pytest.raises(ValueError, match="Count says 2, Items holds 1"):
+        page["Items"][0]
+
+
+def test_bodies_that_are_not_responses_are_refused():
+    with pytest.raises(ValueError, match="Scan/Query response"):
+        pages_to_arrow([b"<html>"])
+    with pytest.raises(ValueError, match="no Items"):
+        pages_to_arrow([b'{"Count": 0}'])
+    with pytest.raises(ValueError, match="not a DynamoDB number"):
+        typed([{"n": {"N": "twelve"}}])
+
+
+def test_pretty_printed_bodies_parse_as_one_page():
+    pretty = json.dumps({"Items": [{"a": {"S": "line\nbreak"}}], "Count": 1}, indent=2).encode()
+    assert pages_to_arrow([pretty])["a"].to_pylist() == ["line\nbreak"]
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas backends
+
+
+def random_items(seed: int, n: int) -> list[dict]:
+    return test_dynamo_convert.random_items(random.Random(seed), n)
+
+
+def test_default_frame_equals_the_column_converter_on_random_pages():
+    items = random_items(11, 600)
+    pages = [items[i: i + 97] for i in range(0, 600, 97)]
+    expected = items_to_frame([{"Items": p} for p in pages], key_names=["pk"])
+    got = arrow_to_pandas(pages_to_arrow([body(p) for p in pages], key_names=["pk"]))
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_numpy_nullable_backend():
+    table = typed([{"s": {"S": "x"}, "i": {"N": "1"}, "f": {"N": "0.5"}, "b": {"BOOL": True}},
+                   {}])
+    df = arrow_to_pandas(table, dtype_backend="numpy_nullable")
+    assert df.dtypes.astype(str).tolist() == ["string", "Int64", "Float64", "boolean"]
+    assert df["s"][1] is pd.NA and df["f"][0] == 0.5
+
+
+def test_pyarrow_backend_is_zero_copy_arrow_dtypes():
+    table = typed([{"m": {"M": {"a": {"N": "1.5"}}}, "s": {"S": "x"}}])
+    df = arrow_to_pandas(table, dtype_backend="pyarrow")
+    assert all(isinstance(t, pd.ArrowDtype) for t in df.dtypes)
+    assert df["m"].dtype.pyarrow_dtype == pa.struct([pa.field("a", pa.decimal128(38, 1))])
+    with pytest.raises(ValueError, match="dtype_backend"):
+        arrow_to_pandas(table, dtype_backend="numpy")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet
+
+
+def test_parquet_round_trip_keeps_nested_types_and_metadata(tmp_path):
+    items = [{"m": {"M": {"a": {"N": "1.5"}}}, "ns": {"NS": ["1", "2"]},
+              "big": {"N": str(2**63 + 7)}, "mixed": {"L": [{"S": "a"}, {"N": "1"}]}}]
+    table = typed(items)
+    pq.write_table(table, tmp_path / "t.parquet")
+    back = pq.read_table(tmp_path / "t.parquet")
+    assert back.schema.equals(table.schema, check_metadata=True)
+    assert back.to_pylist() == table.to_pylist()
+    pd.testing.assert_frame_equal(arrow_to_pandas(back), arrow_to_pandas(table))
+
+
+def test_nan_is_never_used_for_exact_numbers():
+    df = arrow_to_pandas(typed([{"n": {"N": "123456789.123456789"}}, {}]))
+    assert df["n"].tolist() == [Decimal("123456789.123456789"), None]
+    assert not any(isinstance(v, float) and math.isnan(v) for v in df["n"])
+    assert np.dtype(object) == df["n"].dtype
