@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from browser_support import (
     CHROMIUM,
@@ -169,7 +170,9 @@ def test_explorer_panel_queries_in_the_browser(lab, page):
     widget(page, "dropdown", "Table").select_option("orders")
     page.locator(f"{PANEL} .widget-toggle-buttons button", has_text="Query").click()
     key = widget(page, "text", "Key")
-    assert key.is_enabled(), "the Key box stays disabled after switching to Query"
+    # the kernel answers the toggle asynchronously: wait for the box (Playwright's retrying assertions)
+    expect(key, "the Key box appears and is enabled after switching to Query").to_be_visible(timeout=10_000)
+    expect(key).to_be_enabled(timeout=10_000)
     key.fill(CUSTOMER)
     page.locator(f"{PANEL} button.widget-button", has_text="Run").click()
 
