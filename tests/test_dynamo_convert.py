@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import gc
 import json
-import logging
 import math
 import random
 import zlib
@@ -531,21 +530,10 @@ def test_the_hook_leaves_other_calls_normal():
 
 
 @pytest.fixture(scope="module")
-def moto_client():
-    from moto.server import ThreadedMotoServer
-
-    werkzeug = logging.getLogger("werkzeug")
-    level = werkzeug.level
-    werkzeug.setLevel(logging.ERROR)  # one access-log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    )
-    yield session.client("dynamodb", endpoint_url=f"http://{host}:{port}")
-    server.stop()
-    werkzeug.setLevel(level)
+def moto_client(sandbox):
+    """The shared sandbox (moto over HTTP), as the main account's admin: a second in-process moto
+    would share its state and its IAM enforcement, so the tests would depend on their order."""
+    return sandbox.session("sandbox-main").client("dynamodb")
 
 
 def make_item(i: int) -> dict:
@@ -588,7 +576,8 @@ def table(moto_client):
     )
     for i in range(50):
         moto_client.put_item(TableName="convert-raw", Item=make_item(i))
-    return "convert-raw"
+    yield "convert-raw"
+    moto_client.delete_table(TableName="convert-raw")
 
 
 def test_raw_scan_pages_cover_every_item_once(moto_client, table):
