@@ -20,15 +20,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from xacct_nb.dynamo.convert import (
-    ColumnBuilder,
-    deserialize_value,
-    frame_for_export,
-    gc_paused,
-    items_to_frame,
-    key_to_wire,
-    to_wire,
-)
+from xacct_nb.dynamo.convert import deserialize_value, frame_for_export, key_to_wire, to_wire
+from xacct_nb.dynamo.frame import FrameBuilder, items_to_frame
+from xacct_nb.dynamo.gcpause import gc_paused
 from xacct_nb.dynamo.rawpages import enable_raw_pages, iter_pages, query_page, scan_page
 
 STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
@@ -223,6 +217,20 @@ def test_nested_maps_and_lists_convert_recursively():
     assert deserialize_value(NESTED, sets="list")["tags"] == ["a", "b"]
 
 
+def test_nested_nulls_and_number_forms_are_kept():
+    # A NULL inside a map is a key with None (an absent key stays absent); nested numbers keep
+    # their written form: "1E+2" is a Decimal, not the int 100.
+    items = [{"m": {"M": {"k": {"NULL": True}, "e": {"N": "1E+2"}, "n": {"N": "7"}}}},
+             {"m": {"M": {"e": {"N": "5"}}}}]
+    values = column(items, "m").tolist()
+    assert values == [{"k": None, "e": Decimal("1E+2"), "n": 7}, {"e": 5}]
+    assert str(values[0]["e"]) == "1E+2" and type(values[1]["e"]) is int
+    every_key = [{"m": {"M": {"k": {"NULL": True}}}}, {"m": {"M": {"k": {"S": "x"}}}}]
+    assert column(every_key, "m").tolist() == [{"k": None}, {"k": "x"}]
+    listed = column([{"l": {"L": [{"N": "1E+2"}, {"N": "3"}, {"NULL": True}]}}], "l")[0]
+    assert [type(v) for v in listed] == [Decimal, int, type(None)] and str(listed[0]) == "1E+2"
+
+
 def test_flatten_maps_into_dotted_columns():
     items = [
         {
@@ -340,7 +348,7 @@ def random_items(rng: random.Random, n: int) -> list[dict]:
 def test_page_by_page_equals_all_at_once(options):
     items = random_items(random.Random(7), 400)
     whole = items_to_frame(items, key_names=["pk"], **options)
-    builder = ColumnBuilder(key_names=["pk"], **options)
+    builder = FrameBuilder(key_names=["pk"], **options)
     start = 0
     for size in (1, 7, 50, 100, 242):
         builder.add_page({"Items": items[start : start + size]})
@@ -353,7 +361,7 @@ def test_page_by_page_equals_all_at_once(options):
 
 def test_options_are_checked():
     with pytest.raises(ValueError, match="numbers"):
-        ColumnBuilder(numbers="int")
+        FrameBuilder(numbers="int")
     with pytest.raises(ValueError, match="sets"):
         items_to_frame([], sets="tuple")
 

@@ -2,9 +2,10 @@
 
 ``session`` is an explicit ``boto3.Session`` — normally the assumed role from
 :func:`xacct_nb.assume` — never ambient credentials. Reads go through the low-level client with
-:mod:`.rawpages` (Scan/Query bodies decoded without botocore's shape-walking parser) and
-:class:`.convert.ColumnBuilder` (pages → typed columns, one frame at the end): that pair is where
-the speed is. :class:`.reader.PageReader` runs the read itself (segments, budgets, progress).
+:mod:`.rawpages` (Scan/Query bodies as the bytes the server sent, parsed by ``pyarrow.json`` in
+:class:`.arrow.ArrowPages`) and :class:`.frame.FrameBuilder` (each page → typed column chunks
+while the next one downloads, one frame at the end): that pair is where the speed is.
+:class:`.reader.PageReader` runs the read itself (segments, budgets, progress).
 
     t = RemoteTable(session, "orders")
     t.describe()                                     # keys, indexes, size, billing, stream
@@ -61,8 +62,9 @@ from .arrow import (
     read_stats,
     with_read_stats,
 )
-from .convert import ColumnBuilder, Numbers, Sets, items_to_frame
+from .convert import Numbers, Sets
 from .expressions import Expressions, filter_expression, projection_expression
+from .frame import FrameBuilder, items_to_frame
 from .gcpause import gc_paused
 from .reader import PageReader, auto_progress
 from .schema import KeySchema, TableInfo, megabytes
@@ -214,12 +216,13 @@ class RemoteTable:
         Each frame's ``attrs["xacct"]`` holds the running stats; dtypes are decided per page.
         Arguments are checked now, pages are read as you iterate."""
         read = self._mode_read("iter_pages", mode, partition_value, read_args)
+        FrameBuilder(numbers=numbers, sets=sets)  # the options are checked now, too
 
         def frames() -> Iterator[pd.DataFrame]:
             for items in read.pages():
-                builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
-                                        flatten_maps=flatten_maps)
-                builder.add_items(items)
+                builder = FrameBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
+                                       flatten_maps=flatten_maps)
+                builder.add_items(cast(ArrowItems, items))
                 df = builder.to_frame()
                 df.attrs["xacct"] = read.stats()
                 yield df
@@ -241,10 +244,9 @@ class RemoteTable:
         return self._collect_arrow(read, explicit_nulls=explicit_nulls)
 
     def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
-        """All pages as raw bodies parsed by Arrow (on the fetching threads), typed once at the
-        end, with the read's stats in the table's metadata."""
+        """All pages (parsed by Arrow as they arrive) typed once at the end, with the read's
+        stats in the table's metadata."""
         pages = ArrowPages()
-        read.fetch = functools.partial(self._fetch, arrow=pages)
         for items in read.pages():
             pages.add_items(cast(ArrowItems, items))
         table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
@@ -380,7 +382,9 @@ class RemoteTable:
         request.update(expr.params())  # after every expression has taken its placeholders
         progress = auto_progress() if self.progress is None else self.progress
         client = self._client(options["segments"])
-        return PageReader(self.describe(), client, self._fetch, operation, request,
+        # one parser per read: it carries the attributes' types from page to page
+        fetch = functools.partial(self._fetch, parser=ArrowPages())
+        return PageReader(self.describe(), client, fetch, operation, request,
                           progress=progress, **options)
 
     def _key_condition(self, expr: Expressions, key: KeySchema, index: str | None,
@@ -459,19 +463,14 @@ class RemoteTable:
             return client
 
     def _fetch(self, client: Any, operation: str, request: dict, index: str | None,
-               arrow: ArrowPages | None = None) -> dict:
-        """One page. botocore resends a throttled request itself (the same page, so a read
-        resumes where it was); when its attempts run out the table is really throttled.
-        With ``arrow``: the raw body parsed by it (``Items`` as Arrow arrays)."""
-        def arrow_page(client: Any, **request: Any) -> dict:
-            assert arrow is not None
-            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
-            return arrow.parse(body)
-
-        page = arrow_page if arrow is not None else (
-            rawpages.scan_page if operation == "Scan" else rawpages.query_page)
+               parser: ArrowPages) -> dict:
+        """One page: its raw body, ``Items`` parsed by ``parser`` when first used (as
+        :class:`.arrow.ArrowItems`). botocore resends a throttled request itself (the same page,
+        so a read resumes where it was); when its attempts run out the table is really
+        throttled."""
         try:
-            return page(client, **request)
+            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
+            return parser.parse(body)
         except (ClientError, BotoCoreError) as err:
             if is_throttle(err):
                 attempts = client.meta.config.retries.get("total_max_attempts")
@@ -576,15 +575,15 @@ def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
 
 
 def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
-    """All pages into one frame, column chunk by column chunk (no per-page frames to concat)."""
-    builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
-                            flatten_maps=flatten_maps)
-    # No collections for the whole read: decoding and converting build millions of containers
-    # and no cycles, and with the fetching thread decoding while this one converts, per-step
-    # pauses would switch the collector back on in the middle of the other's work.
+    """All pages into one frame, column chunk by column chunk (no per-page frames to concat):
+    each page is parsed and converted on this thread while the fetching thread gets the next."""
+    builder = FrameBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
+                           flatten_maps=flatten_maps)
+    # No collections for the whole read: converting builds many containers and no cycles, and
+    # per-step pauses would switch the collector back on in the middle of the other thread's work.
     with gc_paused():
         for items in read.pages():
-            builder.add_items(items)
+            builder.add_items(cast(ArrowItems, items))
     df = builder.to_frame()
     df.attrs["xacct"] = read.stats()
     return df
