@@ -156,8 +156,8 @@ class RemoteTable:
             exact, else ``Decimal``) or ``"decimal"`` (always exact); ``sets="set"`` or ``"list"``;
             ``flatten_maps=True`` spreads map attributes into ``a.b`` columns;
             ``consistent=True`` reads strongly consistent (twice the RCU).
-            ``dtype_backend`` as in pandas' own readers, through the Arrow path (see
-            :meth:`to_arrow`): ``"numpy_nullable"`` (``string``, ``Int64``, ``boolean``,
+            ``dtype_backend`` as in pandas' own readers, through the typed table of
+            :meth:`to_arrow`: ``"numpy_nullable"`` (``string``, ``Int64``, ``boolean``,
             ``Float64`` when exact; maps, lists, sets, binary and exact decimals as Python
             objects) or ``"pyarrow"`` (``pd.ArrowDtype`` columns, zero-copy from the table:
             structs, lists, ``decimal128``). Not with ``flatten_maps``.
