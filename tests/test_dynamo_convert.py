@@ -342,6 +342,52 @@ def random_items(rng: random.Random, n: int) -> list[dict]:
     return items
 
 
+def random_value(rng: random.Random, depth: int = 0) -> dict:
+    """Any wire value, nested up to three levels (maps, lists, sets, NULLs, number forms)."""
+    kinds = ["S", "N", "F", "BOOL", "NULL", "B", "SS", "NS", "BS"] + (["M", "L"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "S":
+        return {"S": rng.choice(["", "x", "2024-01-01", "é"])}
+    if kind == "N":
+        return {"N": str(rng.choice([0, -5, 2**63 + 3, 7]))}
+    if kind == "F":
+        return {"N": rng.choice(["0.1", "1.50", "-7.25", "1E+2", "5e-3"])}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind == "B":
+        return {"B": b64(bytes([rng.randint(0, 255)]))}
+    if kind in ("SS", "NS", "BS"):
+        members = {"SS": ["a", "b"], "NS": ["1", "2.5"], "BS": [b64(b"q"), b64(b"")]}[kind]
+        return {kind: members[: rng.randint(1, 2)]}
+    if kind == "M":
+        return {"M": {rng.choice("abcd"): random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}}
+    return {"L": [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+
+
+def exact(value):
+    """A value with every leaf as its type and repr (so 1 ≠ True, Decimal("1.50") ≠ Decimal("1.5"))."""
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(repr, value))
+    return repr(value)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nested_values_equal_deserialize_value_across_pages(seed):
+    rng = random.Random(seed)
+    items = [{"pk": {"S": str(i)}, "m": {"M": {"v": random_value(rng)}}, "any": random_value(rng)}
+             for i in range(80)]
+    df = items_to_frame([{"Items": items[:30]}, {"Items": items[30:]}])
+    assert [exact(v) for v in df["m"]] == [exact(deserialize_value(i["m"])) for i in items]
+    if df["any"].dtype == object:  # a single-type column may be typed (str, Int64, ...)
+        assert [exact(v) for v in df["any"]] == [exact(deserialize_value(i["any"])) for i in items]
+
+
 @pytest.mark.parametrize(
     "options", [{}, {"numbers": "decimal", "sets": "list"}, {"flatten_maps": True}]
 )
