@@ -69,7 +69,7 @@ from .arrow import (
 from .convert import _MAX_RECORD_WIDTH, Numbers, Sets, _number, _records_maker
 from .gcpause import gc_paused
 
-__all__ = ["FrameBuilder", "items_to_frame"]
+__all__ = ["FrameBuilder", "items_to_frame", "with_nullable_dtypes"]
 
 _TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L"})
 # pandas' default "str" dtype (NaN for missing), built directly on Arrow's string chunks.
@@ -526,3 +526,16 @@ def items_to_frame(
             batch.append(element)
     builder.add_items(batch)
     return builder.to_frame()
+
+
+def with_nullable_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame in pandas' ``dtype_backend="numpy_nullable"`` dtypes: ``str`` → ``string``,
+    ``float64`` → ``Float64`` (NaN → missing); ``Int64``, ``boolean`` and object columns as they
+    are. ``attrs`` are kept."""
+    out = df.copy(deep=False)
+    for position, dtype in enumerate(df.dtypes):
+        if dtype == _STR_DTYPE:
+            out.isetitem(position, df.iloc[:, position].astype(pd.StringDtype("pyarrow")).array)
+        elif dtype == np.float64:
+            out.isetitem(position, df.iloc[:, position].astype("Float64").array)
+    return out

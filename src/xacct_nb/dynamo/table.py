@@ -64,7 +64,7 @@ from .arrow import (
 )
 from .convert import Numbers, Sets
 from .expressions import Expressions, filter_expression, projection_expression
-from .frame import FrameBuilder, items_to_frame
+from .frame import FrameBuilder, items_to_frame, with_nullable_dtypes
 from .gcpause import gc_paused
 from .reader import PageReader, auto_progress
 from .schema import KeySchema, TableInfo, megabytes
@@ -156,11 +156,11 @@ class RemoteTable:
             exact, else ``Decimal``) or ``"decimal"`` (always exact); ``sets="set"`` or ``"list"``;
             ``flatten_maps=True`` spreads map attributes into ``a.b`` columns;
             ``consistent=True`` reads strongly consistent (twice the RCU).
-            ``dtype_backend`` as in pandas' own readers, through the typed table of
-            :meth:`to_arrow`: ``"numpy_nullable"`` (``string``, ``Int64``, ``boolean``,
-            ``Float64`` when exact; maps, lists, sets, binary and exact decimals as Python
-            objects) or ``"pyarrow"`` (``pd.ArrowDtype`` columns, zero-copy from the table:
-            structs, lists, ``decimal128``). Not with ``flatten_maps``.
+            ``dtype_backend`` as in pandas' own readers: ``"numpy_nullable"`` (``string``,
+            ``Int64``, ``boolean``, ``Float64`` when exact; maps, lists, sets, binary and exact
+            decimals as the same Python objects as the default) or ``"pyarrow"``
+            (``pd.ArrowDtype`` columns, zero-copy from :meth:`to_arrow`'s table: structs,
+            lists, ``decimal128``; not with ``flatten_maps``).
 
         Throttling
             botocore's standard retry mode resends a throttled page as is (same
@@ -180,7 +180,7 @@ class RemoteTable:
                                names=names, values=values, page_size=page_size,
                                start_key=start_key)
         if dtype_backend is not None:
-            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+            return self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
                                      flatten_maps=flatten_maps)
         return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
@@ -204,7 +204,7 @@ class RemoteTable:
                                 descending=descending, consistent=consistent, names=names,
                                 values=values, page_size=page_size, start_key=start_key)
         if dtype_backend is not None:
-            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+            return self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
                                      flatten_maps=flatten_maps)
         return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
@@ -252,15 +252,20 @@ class RemoteTable:
         table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
         return with_read_stats(table, read.stats())
 
-    def _arrow_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
+    def _backend_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
                      sets: Sets, flatten_maps: bool) -> pd.DataFrame:
-        """A frame in pandas' meaning of ``dtype_backend``, through :meth:`_collect_arrow`."""
-        if flatten_maps:
-            raise InputError("flatten_maps works with the default dtypes only — drop "
-                             "dtype_backend, or flatten the struct columns yourself")
+        """A frame in pandas' meaning of ``dtype_backend``: "numpy_nullable" is the default
+        frame with nullable dtypes; "pyarrow" comes from :meth:`_collect_arrow`'s typed table."""
         problem = pandas_options_problem(dtype_backend, numbers, sets)
         if problem:
             raise InputError(problem)
+        if dtype_backend == "numpy_nullable":
+            return with_nullable_dtypes(_collect(read, numbers=numbers, sets=sets,
+                                                 flatten_maps=flatten_maps))
+        if flatten_maps:
+            raise InputError("flatten_maps does not work with dtype_backend='pyarrow' — drop "
+                             "dtype_backend (or use 'numpy_nullable'), or flatten the struct "
+                             "columns yourself")
         table = self._collect_arrow(read)
         df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
         df.attrs["xacct"] = read_stats(table)
