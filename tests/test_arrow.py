@@ -1,11 +1,12 @@
-"""The Arrow read path (xacct_nb.dynamo.arrow): pure, no server.
+"""The typed Arrow table (xacct_nb.dynamo.arrow): pure, no server.
 
-The column converter's tests (tests/test_dynamo_convert.py) are the oracle: the ones about typing items
-are imported below and run again here with ``items_to_frame`` replaced by "serialize the items to
-page bodies as a server would, parse them with pyarrow, convert to pandas" — so the Arrow path's
-default pandas output is checked against exactly the same expectations. Left out: flattening
-(``flatten_maps``), ``ColumnBuilder``'s page-by-page API, single values and rawpages, which the
-Arrow path does not replace.
+The frame tests (tests/test_dynamo_convert.py, run there against the default read path,
+xacct_nb.dynamo.frame) are the oracle: the ones about typing items are imported below and run
+again here with ``items_to_frame`` replaced by "serialize the items to page bodies as a server
+would, parse them into the typed table, convert that to pandas" (``arrow_to_pandas``, what a
+``to_arrow`` user gets) — so the typed table's pandas output is checked against exactly the same
+expectations. Left out: flattening (``flatten_maps``), the page-by-page API, single values and
+rawpages, which the typed table does not offer.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from xacct_nb.dynamo.arrow import (
     arrow_to_pandas,
     pages_to_arrow,
 )
-from xacct_nb.dynamo.convert import items_to_frame
+from xacct_nb.dynamo.frame import items_to_frame
 
 
 def b64(data: bytes) -> str:

@@ -19,15 +19,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from xacct_nb.dynamo.convert import (
-    ColumnBuilder,
-    deserialize_value,
-    frame_for_export,
-    gc_paused,
-    items_to_frame,
-    key_to_wire,
-    to_wire,
-)
+from xacct_nb.dynamo.convert import deserialize_value, frame_for_export, key_to_wire, to_wire
+from xacct_nb.dynamo.frame import FrameBuilder, items_to_frame
+from xacct_nb.dynamo.gcpause import gc_paused
 from xacct_nb.dynamo.rawpages import enable_raw_pages, iter_pages, query_page, scan_page
 
 STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
@@ -222,6 +216,20 @@ def test_nested_maps_and_lists_convert_recursively():
     assert deserialize_value(NESTED, sets="list")["tags"] == ["a", "b"]
 
 
+def test_nested_nulls_and_number_forms_are_kept():
+    # A NULL inside a map is a key with None (an absent key stays absent); nested numbers keep
+    # their written form: "1E+2" is a Decimal, not the int 100.
+    items = [{"m": {"M": {"k": {"NULL": True}, "e": {"N": "1E+2"}, "n": {"N": "7"}}}},
+             {"m": {"M": {"e": {"N": "5"}}}}]
+    values = column(items, "m").tolist()
+    assert values == [{"k": None, "e": Decimal("1E+2"), "n": 7}, {"e": 5}]
+    assert str(values[0]["e"]) == "1E+2" and type(values[1]["e"]) is int
+    every_key = [{"m": {"M": {"k": {"NULL": True}}}}, {"m": {"M": {"k": {"S": "x"}}}}]
+    assert column(every_key, "m").tolist() == [{"k": None}, {"k": "x"}]
+    listed = column([{"l": {"L": [{"N": "1E+2"}, {"N": "3"}, {"NULL": True}]}}], "l")[0]
+    assert [type(v) for v in listed] == [Decimal, int, type(None)] and str(listed[0]) == "1E+2"
+
+
 def test_flatten_maps_into_dotted_columns():
     items = [
         {
@@ -333,13 +341,59 @@ def random_items(rng: random.Random, n: int) -> list[dict]:
     return items
 
 
+def random_value(rng: random.Random, depth: int = 0) -> dict:
+    """Any wire value, nested up to three levels (maps, lists, sets, NULLs, number forms)."""
+    kinds = ["S", "N", "F", "BOOL", "NULL", "B", "SS", "NS", "BS"] + (["M", "L"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "S":
+        return {"S": rng.choice(["", "x", "2024-01-01", "é"])}
+    if kind == "N":
+        return {"N": str(rng.choice([0, -5, 2**63 + 3, 7]))}
+    if kind == "F":
+        return {"N": rng.choice(["0.1", "1.50", "-7.25", "1E+2", "5e-3"])}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind == "B":
+        return {"B": b64(bytes([rng.randint(0, 255)]))}
+    if kind in ("SS", "NS", "BS"):
+        members = {"SS": ["a", "b"], "NS": ["1", "2.5"], "BS": [b64(b"q"), b64(b"")]}[kind]
+        return {kind: members[: rng.randint(1, 2)]}
+    if kind == "M":
+        return {"M": {rng.choice("abcd"): random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))}}
+    return {"L": [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+
+
+def exact(value):
+    """A value with every leaf as its type and repr (so 1 ≠ True, Decimal("1.50") ≠ Decimal("1.5"))."""
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [exact(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(repr, value))
+    return repr(value)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_nested_values_equal_deserialize_value_across_pages(seed):
+    rng = random.Random(seed)
+    items = [{"pk": {"S": str(i)}, "m": {"M": {"v": random_value(rng)}}, "any": random_value(rng)}
+             for i in range(80)]
+    df = items_to_frame([{"Items": items[:30]}, {"Items": items[30:]}])
+    assert [exact(v) for v in df["m"]] == [exact(deserialize_value(i["m"])) for i in items]
+    if df["any"].dtype == object:  # a single-type column may be typed (str, Int64, ...)
+        assert [exact(v) for v in df["any"]] == [exact(deserialize_value(i["any"])) for i in items]
+
+
 @pytest.mark.parametrize(
     "options", [{}, {"numbers": "decimal", "sets": "list"}, {"flatten_maps": True}]
 )
 def test_page_by_page_equals_all_at_once(options):
     items = random_items(random.Random(7), 400)
     whole = items_to_frame(items, key_names=["pk"], **options)
-    builder = ColumnBuilder(key_names=["pk"], **options)
+    builder = FrameBuilder(key_names=["pk"], **options)
     start = 0
     for size in (1, 7, 50, 100, 242):
         builder.add_page({"Items": items[start : start + size]})
@@ -352,7 +406,7 @@ def test_page_by_page_equals_all_at_once(options):
 
 def test_options_are_checked():
     with pytest.raises(ValueError, match="numbers"):
-        ColumnBuilder(numbers="int")
+        FrameBuilder(numbers="int")
     with pytest.raises(ValueError, match="sets"):
         items_to_frame([], sets="tuple")
 

@@ -691,6 +691,13 @@ def test_dtype_backends(table, full):
         for name in ("pk", "name", "status", "qty", "flag"):
             assert got[name].astype(object).where(got[name].notna(), None).tolist() == \
                 expected[name].astype(object).where(expected[name].notna(), None).tolist()
+    # numpy_nullable is the default frame with nullable dtypes: nested values (a NULL inside a
+    # map is a key with None) exactly as there, and flatten_maps works
+    got = _by_key(nullable)
+    assert got["doc"].tolist() == expected["doc"].tolist()
+    assert str(nullable["precise"].dtype) == str(full["precise"].dtype)
+    flat = table.scan(dtype_backend="numpy_nullable", flatten_maps=True)
+    assert str(flat["doc.city"].dtype) == "string"
     with pytest.raises(InputError, match="flatten_maps"):
         table.scan(dtype_backend="pyarrow", flatten_maps=True)
     with pytest.raises(InputError, match="dtype_backend: 'numpy' is not a backend"):

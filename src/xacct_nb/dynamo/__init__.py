@@ -4,7 +4,9 @@
     expressions  names and values as placeholders; filter, projection and key wire forms
     reader       PageReader: one Scan/Query over segments, budgets, progress
     rawpages     raw Scan/Query page bodies (botocore's parser bypassed for speed)
-    convert      wire-format items → typed pandas columns
+    arrow        page bodies → tag structs (pyarrow.json); the typed Arrow table; Arrow → pandas
+    frame        tag structs → typed pandas columns, page by page (the default frames)
+    convert      single values ↔ Python, frames made writable as text
     table        RemoteTable, the public face of all of the above
     export       CSV / Parquet / JSON Lines files
 """

@@ -34,14 +34,15 @@ rows of all pages, so pages always agree:
 
 Number fields also record ``xacct.number`` (``int``/``decimal``/``text``), ``xacct.integers``
 (every value an integer literal) and ``xacct.float_exact`` (every value survives float64 by
-:mod:`xacct_nb.dynamo.convert`'s rule), which the pandas conversion uses. ``explicit_nulls=True`` adds,
+:mod:`xacct_nb.dynamo.frame`'s rule), which the pandas conversion uses. ``explicit_nulls=True`` adds,
 after each top-level column that has an explicit ``NULL``, a ``bool`` column ``"<name>/NULL"``
 that is true exactly where the item had ``{"NULL": true}`` (the column itself is null there and
 where the attribute is absent). Inside maps and lists NULL and absent are both null.
 
-pandas (:func:`arrow_to_pandas`): ``dtype_backend=None`` gives :mod:`xacct_nb.dynamo.convert`'s dtypes and
-values; ``"numpy_nullable"`` pandas' nullable dtypes; ``"pyarrow"`` ``ArrowDtype`` columns,
-zero-copy from the table.
+pandas (:func:`arrow_to_pandas`): ``dtype_backend=None`` gives :mod:`xacct_nb.dynamo.frame`'s
+dtypes and values (except inside maps, where a NULL is an absent key, and nested numbers, which
+keep no written form: ``"1E+2"`` → ``100``); ``"numpy_nullable"`` pandas' nullable dtypes;
+``"pyarrow"`` ``ArrowDtype`` columns, zero-copy from the table.
 """
 
 from __future__ import annotations
@@ -534,7 +535,7 @@ def _decimal_type(parts: pa.StructArray) -> pa.Decimal128Type | None:
 
 
 def _survive_float(texts: pa.Array) -> bool:
-    """convert.py's rule: a literal of <= 15 characters survives; longer ones are checked."""
+    """frame.py's rule: a literal of <= 15 characters survives; longer ones are checked."""
     long = pc.filter(texts, pc.greater(pc.utf8_length(texts), _SHORT_DECIMAL))
     return all(_survives_float(t) for t in long.to_pylist())
 
@@ -607,7 +608,7 @@ def arrow_to_pandas(
 ) -> pd.DataFrame:
     """A typed table from :func:`pages_to_arrow` → DataFrame.
 
-    ``dtype_backend=None``: :mod:`xacct_nb.dynamo.convert`'s dtypes (``str``, ``Int64``, ``boolean``,
+    ``dtype_backend=None``: :mod:`xacct_nb.dynamo.frame`'s dtypes (``str``, ``Int64``, ``boolean``,
     ``float64`` when exact, else ``Decimal``/``int`` objects; binary, sets, maps and lists as
     Python objects). ``"numpy_nullable"``: pandas' nullable dtypes (``string``, ``Int64``,
     ``boolean``, ``Float64`` when exact) and the same objects otherwise. ``"pyarrow"``: every
@@ -701,7 +702,7 @@ def _object_column(values: Iterable, length: int) -> pd.Series:
 
 
 def _natural_values(array: pa.Array, field: pa.Field, sets: Sets) -> list:
-    """:mod:`xacct_nb.dynamo.convert`'s natural Python values of one array (None for nulls).
+    """:mod:`xacct_nb.dynamo.frame`'s natural Python values of one array (None for nulls).
 
     Column-wise like the converter: a struct's fields and a list's elements are converted as
     whole columns, then put together into dicts and lists.

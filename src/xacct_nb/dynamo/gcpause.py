@@ -1,5 +1,5 @@
 """Pausing the cyclic garbage collector around bursts of acyclic allocations (page decoding and
-conversion), shared by :mod:`.rawpages` and :mod:`.convert`."""
+conversion), shared by :mod:`.rawpages`, :mod:`.arrow` and :mod:`.frame`."""
 
 from __future__ import annotations
 

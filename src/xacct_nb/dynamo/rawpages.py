@@ -21,7 +21,7 @@ What keeps working unchanged:
   every other client keep botocore's normal output.
 
 Differences from the normal low-level client output: ``B`` and ``BS`` values in ``Items`` stay
-base64 text (``xacct_nb.convert`` decodes them), and ``LastEvaluatedKey`` is converted back to
+base64 text (``xacct_nb.dynamo.convert`` decodes them), and ``LastEvaluatedKey`` is converted back to
 the client's *input* form (``B`` as bytes; everything else already is the input wire format), so
 it can be passed as ``ExclusiveStartKey`` as is.
 """

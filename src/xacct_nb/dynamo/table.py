@@ -2,9 +2,10 @@
 
 ``session`` is an explicit ``boto3.Session`` — normally the assumed role from
 :func:`xacct_nb.assume` — never ambient credentials. Reads go through the low-level client with
-:mod:`.rawpages` (Scan/Query bodies decoded without botocore's shape-walking parser) and
-:class:`.convert.ColumnBuilder` (pages → typed columns, one frame at the end): that pair is where
-the speed is. :class:`.reader.PageReader` runs the read itself (segments, budgets, progress).
+:mod:`.rawpages` (Scan/Query bodies as the bytes the server sent, parsed by ``pyarrow.json`` in
+:class:`.arrow.ArrowPages`) and :class:`.frame.FrameBuilder` (each page → typed column chunks
+while the next one downloads, one frame at the end): that pair is where the speed is.
+:class:`.reader.PageReader` runs the read itself (segments, budgets, progress).
 
     t = RemoteTable(session, "orders")
     t.describe()                                     # keys, indexes, size, billing, stream
@@ -61,8 +62,9 @@ from .arrow import (
     read_stats,
     with_read_stats,
 )
-from .convert import ColumnBuilder, Numbers, Sets, items_to_frame
+from .convert import Numbers, Sets
 from .expressions import Expressions, filter_expression, projection_expression
+from .frame import FrameBuilder, items_to_frame, with_nullable_dtypes
 from .gcpause import gc_paused
 from .reader import PageReader, auto_progress
 from .schema import KeySchema, TableInfo, megabytes
@@ -154,11 +156,11 @@ class RemoteTable:
             exact, else ``Decimal``) or ``"decimal"`` (always exact); ``sets="set"`` or ``"list"``;
             ``flatten_maps=True`` spreads map attributes into ``a.b`` columns;
             ``consistent=True`` reads strongly consistent (twice the RCU).
-            ``dtype_backend`` as in pandas' own readers, through the Arrow path (see
-            :meth:`to_arrow`): ``"numpy_nullable"`` (``string``, ``Int64``, ``boolean``,
-            ``Float64`` when exact; maps, lists, sets, binary and exact decimals as Python
-            objects) or ``"pyarrow"`` (``pd.ArrowDtype`` columns, zero-copy from the table:
-            structs, lists, ``decimal128``). Not with ``flatten_maps``.
+            ``dtype_backend`` as in pandas' own readers: ``"numpy_nullable"`` (``string``,
+            ``Int64``, ``boolean``, ``Float64`` when exact; maps, lists, sets, binary and exact
+            decimals as the same Python objects as the default) or ``"pyarrow"``
+            (``pd.ArrowDtype`` columns, zero-copy from :meth:`to_arrow`'s table: structs,
+            lists, ``decimal128``; not with ``flatten_maps``).
 
         Throttling
             botocore's standard retry mode resends a throttled page as is (same
@@ -178,7 +180,7 @@ class RemoteTable:
                                names=names, values=values, page_size=page_size,
                                start_key=start_key)
         if dtype_backend is not None:
-            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+            return self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
                                      flatten_maps=flatten_maps)
         return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
@@ -202,7 +204,7 @@ class RemoteTable:
                                 descending=descending, consistent=consistent, names=names,
                                 values=values, page_size=page_size, start_key=start_key)
         if dtype_backend is not None:
-            return self._arrow_frame(read, dtype_backend, numbers=numbers, sets=sets,
+            return self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
                                      flatten_maps=flatten_maps)
         return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
 
@@ -214,12 +216,13 @@ class RemoteTable:
         Each frame's ``attrs["xacct"]`` holds the running stats; dtypes are decided per page.
         Arguments are checked now, pages are read as you iterate."""
         read = self._mode_read("iter_pages", mode, partition_value, read_args)
+        FrameBuilder(numbers=numbers, sets=sets)  # the options are checked now, too
 
         def frames() -> Iterator[pd.DataFrame]:
             for items in read.pages():
-                builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
-                                        flatten_maps=flatten_maps)
-                builder.add_items(items)
+                builder = FrameBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
+                                       flatten_maps=flatten_maps)
+                builder.add_items(cast(ArrowItems, items))
                 df = builder.to_frame()
                 df.attrs["xacct"] = read.stats()
                 yield df
@@ -241,24 +244,28 @@ class RemoteTable:
         return self._collect_arrow(read, explicit_nulls=explicit_nulls)
 
     def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
-        """All pages as raw bodies parsed by Arrow (on the fetching threads), typed once at the
-        end, with the read's stats in the table's metadata."""
+        """All pages (parsed by Arrow as they arrive) typed once at the end, with the read's
+        stats in the table's metadata."""
         pages = ArrowPages()
-        read.fetch = functools.partial(self._fetch, arrow=pages)
         for items in read.pages():
             pages.add_items(cast(ArrowItems, items))
         table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
         return with_read_stats(table, read.stats())
 
-    def _arrow_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
+    def _backend_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
                      sets: Sets, flatten_maps: bool) -> pd.DataFrame:
-        """A frame in pandas' meaning of ``dtype_backend``, through :meth:`_collect_arrow`."""
-        if flatten_maps:
-            raise InputError("flatten_maps works with the default dtypes only — drop "
-                             "dtype_backend, or flatten the struct columns yourself")
+        """A frame in pandas' meaning of ``dtype_backend``: "numpy_nullable" is the default
+        frame with nullable dtypes; "pyarrow" comes from :meth:`_collect_arrow`'s typed table."""
         problem = pandas_options_problem(dtype_backend, numbers, sets)
         if problem:
             raise InputError(problem)
+        if dtype_backend == "numpy_nullable":
+            return with_nullable_dtypes(_collect(read, numbers=numbers, sets=sets,
+                                                 flatten_maps=flatten_maps))
+        if flatten_maps:
+            raise InputError("flatten_maps does not work with dtype_backend='pyarrow' — drop "
+                             "dtype_backend (or use 'numpy_nullable'), or flatten the struct "
+                             "columns yourself")
         table = self._collect_arrow(read)
         df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
         df.attrs["xacct"] = read_stats(table)
@@ -380,7 +387,9 @@ class RemoteTable:
         request.update(expr.params())  # after every expression has taken its placeholders
         progress = auto_progress() if self.progress is None else self.progress
         client = self._client(options["segments"])
-        return PageReader(self.describe(), client, self._fetch, operation, request,
+        # one parser per read: it carries the attributes' types from page to page
+        fetch = functools.partial(self._fetch, parser=ArrowPages())
+        return PageReader(self.describe(), client, fetch, operation, request,
                           progress=progress, **options)
 
     def _key_condition(self, expr: Expressions, key: KeySchema, index: str | None,
@@ -459,19 +468,14 @@ class RemoteTable:
             return client
 
     def _fetch(self, client: Any, operation: str, request: dict, index: str | None,
-               arrow: ArrowPages | None = None) -> dict:
-        """One page. botocore resends a throttled request itself (the same page, so a read
-        resumes where it was); when its attempts run out the table is really throttled.
-        With ``arrow``: the raw body parsed by it (``Items`` as Arrow arrays)."""
-        def arrow_page(client: Any, **request: Any) -> dict:
-            assert arrow is not None
-            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
-            return arrow.parse(body)
-
-        page = arrow_page if arrow is not None else (
-            rawpages.scan_page if operation == "Scan" else rawpages.query_page)
+               parser: ArrowPages) -> dict:
+        """One page: its raw body, ``Items`` parsed by ``parser`` when first used (as
+        :class:`.arrow.ArrowItems`). botocore resends a throttled request itself (the same page,
+        so a read resumes where it was); when its attempts run out the table is really
+        throttled."""
         try:
-            return page(client, **request)
+            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
+            return parser.parse(body)
         except (ClientError, BotoCoreError) as err:
             if is_throttle(err):
                 attempts = client.meta.config.retries.get("total_max_attempts")
@@ -576,15 +580,15 @@ def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
 
 
 def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
-    """All pages into one frame, column chunk by column chunk (no per-page frames to concat)."""
-    builder = ColumnBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
-                            flatten_maps=flatten_maps)
-    # No collections for the whole read: decoding and converting build millions of containers
-    # and no cycles, and with the fetching thread decoding while this one converts, per-step
-    # pauses would switch the collector back on in the middle of the other's work.
+    """All pages into one frame, column chunk by column chunk (no per-page frames to concat):
+    each page is parsed and converted on this thread while the fetching thread gets the next."""
+    builder = FrameBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
+                           flatten_maps=flatten_maps)
+    # No collections for the whole read: converting builds many containers and no cycles, and
+    # per-step pauses would switch the collector back on in the middle of the other thread's work.
     with gc_paused():
         for items in read.pages():
-            builder.add_items(items)
+            builder.add_items(cast(ArrowItems, items))
     df = builder.to_frame()
     df.attrs["xacct"] = read.stats()
     return df

@@ -1,0 +1,541 @@
+"""Pages parsed by Arrow → one pandas DataFrame, converted page by page (the default read path).
+
+Each page's body is parsed by ``pyarrow.json`` (:class:`.arrow.ArrowPages`): every attribute is
+a column of type-tag structs (``struct<S: string, N: string, M: struct<..>, ...>``). As each
+page arrives, :class:`FrameBuilder` turns every column into a *chunk* — typed as far as that
+page allows — while the next page downloads; :meth:`FrameBuilder.to_frame` only decides each
+column's final dtype from its chunks' kinds and joins them.
+
+Columns
+    Every attribute that appears in any item becomes a column: key attributes first (in
+    ``key_names`` order, present even when no item has them), then in order of first appearance.
+    An absent attribute and ``NULL`` are both missing values.
+
+Types, per column (decided over ALL rows, so every page of a read agrees)
+    * ``S`` → pandas' default ``str`` dtype (pyarrow-backed; missing is NaN), straight from
+      Arrow's parse.
+    * ``BOOL`` → nullable ``boolean``.
+    * ``N``, integer literals only, all within int64 → nullable ``Int64``. Any integer outside
+      int64 → object column of Python ``int``.
+    * ``N`` with decimal literals (``"1.5"``, ``"1E+2"``), ``numbers="float"`` (default) →
+      ``float64`` (missing is NaN) **only if no value changes**: each integer literal has
+      ``|x| <= 2**53`` and each decimal literal prints back as the same number after the trip
+      through float (``Decimal(repr(float(s))) == Decimal(s)``; always true for up to 15
+      significant digits). Otherwise, and always with ``numbers="decimal"``, the column holds
+      exact ``decimal.Decimal`` objects (integers included, as ``Decimal``). So precision is
+      never lost silently, and numbers whose precision varies between pages always load.
+    * ``B`` → ``bytes``. ``SS``/``NS``/``BS`` → ``set`` (``sets="set"``) or sorted ``list``
+      (``sets="list"``). ``M``/``L`` → ``dict``/``list``, converted recursively; a ``NULL``
+      inside a map is a key whose value is ``None`` (an absent key stays absent).
+    * A column whose values have different DynamoDB types → object column of each value's natural
+      Python type (see :func:`.convert.deserialize_value`).
+    * Object columns hold ``None`` for missing values; a column with no values at all is object.
+
+Nested values are converted column-wise too: a map attribute's keys are columns of tag structs,
+a list attribute's elements one column, each converted as a whole and put back together; nested
+numbers keep their written form (``"1E+2"`` → ``Decimal("1E+2")``, ``"7"`` → ``int``).
+
+``flatten_maps=True`` spreads map values into dotted columns (``address.city``), recursively; a
+non-map value of the same attribute stays in the column named after it, an empty or NULL map
+contributes nothing, and if an item has both an attribute literally named ``a.b`` and a map
+``a`` with key ``b``, the literal attribute's value is kept. Dotted columns follow their map's
+column in order of first appearance, page by page (a key first seen in a later page comes after
+the columns of earlier pages).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .arrow import (
+    ArrowItems,
+    ArrowPages,
+    _decode_base64,
+    _lists,
+    _survive_float,
+    _tags,
+    _union,
+)
+from .convert import _MAX_RECORD_WIDTH, Numbers, Sets, _number, _records_maker
+from .gcpause import gc_paused
+
+__all__ = ["FrameBuilder", "items_to_frame", "with_nullable_dtypes"]
+
+_TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L"})
+# pandas' default "str" dtype (NaN for missing), built directly on Arrow's string chunks.
+_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+_MAX_EXACT_INT = 2**53  # larger integers are not all representable in float64
+_INT64_SAFE = r"^-?[0-9]{1,18}$"  # any integer literal of up to 18 digits fits int64
+_INTEGER = r"^-?[0-9]+$"
+
+
+# ---------------------------------------------------------------------------------------------
+# column chunks: one page's values of one column, typed as far as that page allows.
+# The final dtype is decided in _build_column, once every page is in.
+
+
+class _Chunk:
+    kind = ""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def objects(self) -> list:
+        """Natural Python values, None for missing."""
+        raise NotImplementedError
+
+
+class _Null(_Chunk):
+    kind = "null"
+
+    def __init__(self, length: int):
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def objects(self) -> list:
+        return [None] * self.length
+
+
+class _Str(_Chunk):
+    kind = "str"
+
+    def __init__(self, array: pa.Array):
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def objects(self) -> list:
+        return self.array.to_pylist()
+
+
+class _Masked(_Chunk):
+    """A numpy array plus a missing-value mask (None when nothing is missing)."""
+
+    def __init__(self, values: np.ndarray, mask: np.ndarray | None):
+        self.values = values
+        self.mask = mask
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def full_mask(self) -> np.ndarray:
+        return self.mask if self.mask is not None else np.zeros(len(self.values), dtype=bool)
+
+    def objects(self) -> list:
+        out = self.values.tolist()
+        if self.mask is not None:
+            for i in np.flatnonzero(self.mask).tolist():
+                out[i] = None
+        return out
+
+
+class _Int(_Masked):
+    kind = "int"
+
+    def fits_float(self) -> bool:
+        present = self.values if self.mask is None else self.values[~self.mask]
+        return not present.size or (
+            present.min() >= -_MAX_EXACT_INT and present.max() <= _MAX_EXACT_INT
+        )
+
+
+class _Bool(_Masked):
+    kind = "bool"
+
+
+class _Float(_Masked):
+    """Numbers that all survive float64 exactly (see the module docstring); NaN = missing."""
+
+    kind = "float"
+
+    def objects(self) -> list:
+        # Every value printed back as it was written, so repr() recovers the exact number.
+        return [None if v != v else Decimal(repr(v)) for v in self.values.tolist()]
+
+
+class _Objects(_Chunk):
+    """Python objects; kind says what they are: "bigint", "decimal" or "object" (anything)."""
+
+    def __init__(self, kind: str, values: list):
+        self.kind = kind
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def objects(self) -> list:
+        return self.values
+
+
+# ---------------------------------------------------------------------------------------------
+# one page's column of tag structs → a chunk
+
+
+def _present_tags(wire: pa.Array) -> dict[str, pa.Array]:
+    """The column's type tags that hold a value somewhere (NULL left out), checked."""
+    if not pa.types.is_struct(wire.type):
+        raise ValueError(
+            "items must be DynamoDB wire format ({'attr': {'S': 'x'}}), as from the low-level "
+            f"client; found values of type {wire.type}")
+    tags = _tags(wire)
+    unknown = set(tags) - _TYPE_TAGS
+    if unknown:
+        raise ValueError(f"not a DynamoDB type tag: {sorted(unknown)[0]!r}")
+    return {t: a for t, a in tags.items() if t != "NULL" and a.null_count < len(a)}
+
+
+def _to_chunk(wire: pa.Array, numbers: Numbers, sets: Sets) -> _Chunk:
+    present = _present_tags(wire)
+    if not present:
+        return _Null(len(wire))
+    if len(present) > 1:
+        return _Objects("object", _mixed_values(wire, present, sets))
+    ((tag, payload),) = present.items()
+    if tag == "S":
+        return _Str(payload.cast(pa.large_string()))
+    if tag == "N":
+        return _number_chunk(_texts(payload), numbers)
+    if tag == "BOOL":
+        return _Bool(*_masked_numpy(payload, False))
+    return _Objects("object", _payload_values(tag, payload, sets))
+
+
+def _texts(payload: pa.Array) -> pa.Array:
+    return payload if payload.type == pa.string() else payload.cast(pa.string())
+
+
+def _number_chunk(texts: pa.Array, numbers: Numbers) -> _Chunk:
+    # Up to 18 digits always fits int64: Arrow then parses in C.
+    if pc.all(pc.match_substring_regex(texts, _INT64_SAFE)).as_py():
+        return _Int(*_masked_numpy(pc.cast(texts, pa.int64()), 0))
+    if pc.all(pc.match_substring_regex(texts, _INTEGER)).as_py():
+        try:  # 19-digit values within int64
+            return _Int(*_masked_numpy(pc.cast(texts, pa.int64()), 0))
+        except pa.ArrowInvalid:
+            return _Objects("bigint", [None if t is None else int(t) for t in texts.to_pylist()])
+    if numbers == "float" and _survive_float(texts):
+        try:
+            floats = pc.cast(texts, pa.float64())
+        except pa.ArrowInvalid:
+            raise ValueError(f"not a DynamoDB number among {texts.to_pylist()[:5]!r}…") from None
+        return _Float(floats.to_numpy(zero_copy_only=False), None)  # nulls become NaN
+    return _Objects("decimal", [None if t is None else Decimal(t) for t in texts.to_pylist()])
+
+
+def _masked_numpy(arrow: pa.Array, fill: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Values (missing replaced by ``fill``) and the missing mask (None if nothing is missing)."""
+    if not arrow.null_count:
+        return arrow.to_numpy(zero_copy_only=False), None
+    mask = arrow.is_null().to_numpy(zero_copy_only=False)
+    return arrow.fill_null(fill).to_numpy(zero_copy_only=False), mask
+
+
+# ---------------------------------------------------------------------------------------------
+# natural Python values of tag structs, column-wise
+
+
+def _natural_values(wire: pa.Array, sets: Sets) -> list:
+    """Natural Python values of a column of tag structs (None for NULL and absent)."""
+    if pa.types.is_null(wire.type):  # e.g. the elements of lists that are all empty
+        return [None] * len(wire)
+    present = _present_tags(wire)
+    if not present:
+        return [None] * len(wire)
+    if len(present) > 1:
+        return _mixed_values(wire, present, sets)
+    ((tag, payload),) = present.items()
+    return _payload_values(tag, payload, sets)
+
+
+def _mixed_values(wire: pa.Array, present: Mapping[str, pa.Array], sets: Sets) -> list:
+    """A column of several types: each tag's values converted together, then put in place."""
+    values: list = [None] * len(wire)
+    for tag, payload in present.items():
+        converted = _payload_values(tag, payload, sets)
+        for row in np.flatnonzero(payload.is_valid().to_numpy(zero_copy_only=False)).tolist():
+            values[row] = converted[row]
+    return values
+
+
+def _payload_values(tag: str, payload: pa.Array, sets: Sets) -> list:
+    """The values under one type tag (None where a row has another tag, NULL or nothing)."""
+    if tag in ("S", "BOOL"):
+        return payload.to_pylist()
+    if tag == "N":
+        return _numbers(_texts(payload))
+    if tag == "B":
+        return _decode_base64(payload).to_pylist()
+    if tag == "M":
+        return _maps(payload, sets)
+    if tag == "L":
+        return _lists(payload, _natural_values(payload.flatten(), sets), None)
+    elements = payload.flatten()  # a set: SS, NS or BS
+    if tag == "NS":
+        members = _numbers(_texts(elements))
+    elif tag == "BS":
+        members = _decode_base64(elements).to_pylist()
+    else:
+        members = elements.to_pylist()
+    return _lists(payload, members, set if sets == "set" else sorted)
+
+
+def _numbers(texts: pa.Array) -> list:
+    """``int`` for integer literals, ``Decimal`` for the others (their written form kept)."""
+    if pc.all(pc.match_substring_regex(texts, _INT64_SAFE)).as_py() is not False:
+        return pc.cast(texts, pa.int64()).to_pylist()
+    return [None if t is None else _number(t) for t in texts.to_pylist()]
+
+
+def _maps(structs: pa.StructArray, sets: Sets) -> list:
+    """dicts; a key is in a row's dict exactly when that map had it (a NULL value → None)."""
+    values = _tags(structs)  # per key, a column of tag structs: null where the key is absent
+    if not values:  # only empty maps
+        return [{} if ok else None for ok in structs.is_valid().to_pylist()]
+    columns = [_natural_values(wire, sets) for wire in values.values()]
+    names = tuple(values)
+    if not structs.null_count and not any(wire.null_count for wire in values.values()):
+        if len(names) <= _MAX_RECORD_WIDTH:  # every map has every key: dict displays
+            return _records_maker(len(names))(names, columns)
+        return [dict(zip(names, row)) for row in zip(*columns)]
+    has = [wire.is_valid().to_pylist() for wire in values.values()]
+    return [
+        {n: v for n, v, here in zip(names, row, keys) if here} if ok else None
+        for ok, row, keys in zip(structs.is_valid().to_pylist(), zip(*columns), zip(*has))
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# flattening maps into dotted columns (on the tag structs, before typing)
+
+
+def _flatten(columns: Mapping[str, pa.Array]) -> dict[str, pa.Array]:
+    out: dict[str, pa.Array] = {}
+    flattened: set[str] = set()  # names that came from inside a map (literal names win)
+    for name, wire in columns.items():
+        tags = _tags(wire) if pa.types.is_struct(wire.type) else {}
+        maps = tags.get("M")
+        if maps is None or maps.null_count == len(maps):
+            _put(out, flattened, name, wire, literal=True)
+            continue
+        # Values that are not maps stay under the attribute's own name; a NULL map is just
+        # missing in every dotted column.
+        map_or_null = maps.is_valid()
+        if "NULL" in tags:
+            map_or_null = pc.or_(map_or_null, tags["NULL"].is_valid())
+        rest = pa.StructArray.from_arrays(wire.flatten(), fields=list(wire.type),
+                                          mask=pc.or_(map_or_null, wire.is_null()))
+        if rest.null_count < len(rest):
+            _put(out, flattened, name, rest, literal=True)
+        if pa.types.is_struct(maps.type):
+            for sub, sub_wire in _flatten(_tags(maps)).items():
+                _put(out, flattened, f"{name}.{sub}", sub_wire, literal=False)
+    return out
+
+
+def _put(out: dict[str, pa.Array], flattened: set[str], name: str, wire: pa.Array, *,
+         literal: bool) -> None:
+    if name not in out:
+        out[name] = wire
+        if not literal:
+            flattened.add(name)
+        return
+    first, second = (wire, out[name]) if literal and name in flattened else (out[name], wire)
+    common = _union(first.type, second.type)
+    out[name] = pc.if_else(first.is_valid(), first.cast(common), second.cast(common))
+    if literal:
+        flattened.discard(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# chunks of all pages → one pandas column
+
+
+def _build_column(
+    chunks: list[_Chunk], length: int
+) -> pd.Series | pd.api.extensions.ExtensionArray | np.ndarray:
+    """The column's dtype from the kinds of its page chunks, by the module docstring's rules."""
+    kinds = {c.kind for c in chunks} - {"null"}
+    if kinds == {"str"}:
+        arrays = [
+            c.array if isinstance(c, _Str) else pa.nulls(len(c), pa.large_string()) for c in chunks
+        ]
+        return pd.arrays.ArrowStringArray(  # type: ignore[call-arg]  # pandas-stubs lag: dtype= exists
+            pa.chunked_array(arrays, type=pa.large_string()), dtype=_STR_DTYPE
+        )
+    if kinds == {"int"}:
+        return pd.arrays.IntegerArray(*_concat_masked(chunks, np.int64))
+    if kinds == {"bool"}:
+        return pd.arrays.BooleanArray(*_concat_masked(chunks, bool))
+    if kinds == {"float"} or (kinds == {"int", "float"} and _ints_fit_float(chunks)):
+        return np.concatenate([_as_float(c) for c in chunks])
+    if kinds and kinds <= {"int", "bigint"}:
+        return _object_column(chain.from_iterable(c.objects() for c in chunks), length)
+    if kinds and kinds <= {"int", "bigint", "float", "decimal"}:
+        return _object_column(
+            (None if v is None else Decimal(v) for c in chunks for v in c.objects()), length
+        )
+    return _object_column(chain.from_iterable(c.objects() for c in chunks), length)
+
+
+def _concat_masked(chunks: list[_Chunk], dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    values = [c.values if isinstance(c, _Masked) else np.zeros(len(c), dtype) for c in chunks]
+    masks = [c.full_mask() if isinstance(c, _Masked) else np.ones(len(c), bool) for c in chunks]
+    return np.concatenate(values), np.concatenate(masks)
+
+
+def _ints_fit_float(chunks: list[_Chunk]) -> bool:
+    return all(c.fits_float() for c in chunks if isinstance(c, _Int))
+
+
+def _as_float(chunk: _Chunk) -> np.ndarray:
+    if isinstance(chunk, _Float):
+        return chunk.values
+    if isinstance(chunk, _Int):
+        values = chunk.values.astype(np.float64)
+        if chunk.mask is not None:
+            values[chunk.mask] = np.nan
+        return values
+    return np.full(len(chunk), np.nan)
+
+
+def _object_column(values: Iterable, length: int) -> pd.Series:
+    # fromiter keeps lists/sets as single elements (np.array would try to nest them), and the
+    # explicit object Series stops pandas from re-inferring a str dtype.
+    return pd.Series(np.fromiter(values, dtype=object, count=length), dtype=object, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# public: accumulator and one-shot conversion
+
+
+class FrameBuilder:
+    """Turns pages into typed column chunks as they arrive; :meth:`to_frame` at the end.
+
+    Feed it page by page (``add_items`` with a parsed page's :class:`.arrow.ArrowItems`, or
+    ``add_page`` / ``add_items`` with wire-format dicts, which are parsed the same way) and drop
+    each page afterwards: only the converted columns are kept (ints as int64, strings in Arrow),
+    and the final frame is built once, without concatenating per-page DataFrames.
+    """
+
+    def __init__(
+        self,
+        *,
+        key_names: Iterable[str] = (),
+        numbers: Numbers = "float",
+        sets: Sets = "set",
+        flatten_maps: bool = False,
+    ):
+        if numbers not in ("float", "decimal"):
+            raise ValueError(f"numbers must be 'float' or 'decimal', not {numbers!r}")
+        if sets not in ("set", "list"):
+            raise ValueError(f"sets must be 'set' or 'list', not {sets!r}")
+        self.key_names = tuple(key_names)
+        self.numbers = numbers
+        self.sets = sets
+        self.flatten_maps = flatten_maps
+        self.rows = 0
+        self._chunks: dict[str, list[_Chunk]] = {}
+        self._parser = ArrowPages()  # for wire dicts: remembers the schema between pages
+
+    def add_page(self, page: Mapping[str, Any]) -> None:
+        """Add a Scan/Query response page (its ``Items``)."""
+        self.add_items(page.get("Items") or [])
+
+    def add_items(self, items: ArrowItems | Sequence[Mapping[str, Any]]) -> None:
+        """Add one page's items: parsed by Arrow, or wire-format dicts (B as base64 or bytes)."""
+        if not isinstance(items, ArrowItems):
+            items = self._parsed(items)
+        n = len(items)
+        if not n:
+            return
+        with gc_paused():  # many containers, no cycles: see gcpause.gc_paused
+            columns = _tags(items.array)
+            if self.flatten_maps:
+                columns = _flatten(columns)
+            for name, wire in columns.items():
+                chunks = self._chunks.get(name)
+                if chunks is None:
+                    chunks = self._chunks[name] = [_Null(self.rows)] if self.rows else []
+                chunks.append(_to_chunk(wire, self.numbers, self.sets))
+        for name, chunks in self._chunks.items():
+            if name not in columns:
+                chunks.append(_Null(n))
+        self.rows += n
+
+    def _parsed(self, items: Sequence[Mapping[str, Any]]) -> ArrowItems:
+        body = json.dumps({"Items": list(items), "Count": len(items)}, default=_json_bytes,
+                          ensure_ascii=False).encode()
+        return self._parser.parse(body)["Items"]
+
+    def to_frame(self) -> pd.DataFrame:
+        names = list(dict.fromkeys(chain(self.key_names, self._chunks)))
+        data = {
+            name: _build_column(self._chunks.get(name, [_Null(self.rows)]), self.rows)
+            for name in names
+        }
+        return pd.DataFrame(data, index=pd.RangeIndex(self.rows), columns=names, copy=False)
+
+
+def _json_bytes(value: Any) -> str:
+    """botocore's parsed items carry B values as bytes: base64 text, as on the wire."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(value).decode("ascii")
+    raise ValueError(
+        "items must be DynamoDB wire format ({'attr': {'S': 'x'}}), as from the low-level "
+        f"client; found a {type(value).__name__}: {value!r}")
+
+
+def items_to_frame(
+    items_or_pages: Iterable[Mapping[str, Any]],
+    *,
+    key_names: Iterable[str] = (),
+    numbers: Numbers = "float",
+    sets: Sets = "set",
+    flatten_maps: bool = False,
+) -> pd.DataFrame:
+    """Wire-format items, or pages of them, → a DataFrame.
+
+    A page is a Scan/Query response (a dict with an ``Items`` list) or a list of items; items
+    and pages may be mixed. Column order, dtypes and the ``numbers``/``sets``/``flatten_maps``
+    options are described in this module's docstring.
+    """
+    builder = FrameBuilder(
+        key_names=key_names, numbers=numbers, sets=sets, flatten_maps=flatten_maps
+    )
+    batch: list = []
+    for element in items_or_pages:
+        # An item's values are dicts, so an "Items" list marks a response page.
+        if isinstance(element, list) or isinstance(element.get("Items"), list):
+            builder.add_items(batch)
+            batch = []
+            builder.add_items(element if isinstance(element, list) else element["Items"])
+        else:
+            batch.append(element)
+    builder.add_items(batch)
+    return builder.to_frame()
+
+
+def with_nullable_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame in pandas' ``dtype_backend="numpy_nullable"`` dtypes: ``str`` → ``string``,
+    ``float64`` → ``Float64`` (NaN → missing); ``Int64``, ``boolean`` and object columns as they
+    are. ``attrs`` are kept."""
+    out = df.copy(deep=False)
+    for position, dtype in enumerate(df.dtypes):
+        if dtype == _STR_DTYPE:
+            out.isetitem(position, df.iloc[:, position].astype(pd.StringDtype("pyarrow")).array)
+        elif dtype == np.float64:
+            out.isetitem(position, df.iloc[:, position].astype("Float64").array)
+    return out
