@@ -26,6 +26,7 @@ import yaml
 from helpers import CONSUMER, MAIN, allow, consumer_world, doc, role_arn, trust
 from xacct_nb import RemoteTable
 from xacct_nb.cli import main as cli_main
+from xacct_nb.dynamo import distributed
 from xacct_nb.dynamo.distributed import AssumeRecipe, FrozenCredentials, conform
 from xacct_nb.dynamo.reader import QUIET_ENV
 from xacct_nb.errors import CredentialsExpired, InputError
@@ -123,6 +124,13 @@ def test_to_dask_equals_scan(client, table, full):
     assert_same_read(got, full)
     assert ddf.dtypes.astype(str).to_dict() == full.dtypes.astype(str).to_dict()  # meta agrees with scan
     assert list(ddf.columns[:2]) == KEYS
+
+
+def test_runs_on_any_scheduler(table, full):
+    """No cluster needed: the threaded and the synchronous schedulers give the same read."""
+    ddf = table.to_dask(segments=2)
+    for scheduler in ("threads", "sync"):
+        assert_same_read(ddf.compute(scheduler=scheduler), full)
 
 
 def test_partitions_are_the_segments(client, table, full):
@@ -254,10 +262,12 @@ def params(world, tmp_path_factory) -> str:
     return str(path)
 
 
-def test_cli_dask_writes_a_typed_dataset(client, params, full, tmp_path, capsys):
+@pytest.mark.parametrize("credentials", ["recipe", "frozen"])
+def test_cli_dask_writes_a_typed_dataset(client, params, full, tmp_path, capsys, credentials):
     out = tmp_path / "orders-ds"
     code = cli_main(["scan", "--params", params, "--table", TABLE, "--all", "--segments", "3",
-                     "--dask", client.scheduler.address, "--out", str(out)])
+                     "--dask", client.scheduler.address, "--worker-credentials", credentials,
+                     "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 0, err
     files = sorted(out.glob("part-*.parquet"))
@@ -273,7 +283,8 @@ def test_cli_dask_writes_a_typed_dataset(client, params, full, tmp_path, capsys)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-def test_cli_dask_unreachable_scheduler(params, tmp_path, capsys):
+def test_cli_dask_unreachable_scheduler(params, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(distributed, "SCHEDULER_TIMEOUT", "2s")
     out = tmp_path / "never"
     code = cli_main(["scan", "--params", params, "--table", TABLE, "--all", "--segments", "2",
                      "--dask", "tcp://127.0.0.1:9", "--out", str(out)])
@@ -287,8 +298,11 @@ def test_cli_dask_refusals(params, tmp_path, capsys):
     existing = tmp_path / "there"
     existing.mkdir()
     code = cli_main(["scan", "--params", params, "--table", TABLE, "--all", "--segments", "2",
-                     "--dask", "local", "--out", str(existing)])
+                     "--dask", "--out", str(existing)])  # refused before any cluster or AWS call
     assert code == 2 and "already exists" in capsys.readouterr().err
+    code = cli_main(["scan", "--params", params, "--table", TABLE, "--limit", "5", "--dask",
+                     "--out", str(tmp_path / "d")])
+    assert code == 2 and "--limit/--max-rcu cannot apply per partition" in capsys.readouterr().err
     code = cli_main(["scan", "--params", params, "--table", TABLE, "--segments", "2",
                      "--dask", "udp://x", "--out", str(tmp_path / "d")])
     assert code == 2 and "--dask" in capsys.readouterr().err

@@ -226,7 +226,7 @@ def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) ->
     if getattr(args, "dask", None):
         from .dynamo.distributed import check_dask_arguments
 
-        check_dask_arguments(args.dask, args.limit, args.max_rcu)
+        check_dask_arguments(args.dask, args.limit, args.max_rcu, args.out)
     else:
         export_format(args.out)
     from .dynamo.table import MAX_SEGMENTS
@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--segments", type=int, default=1, help="parallel scan threads (default 1)")
             p.add_argument("--all", action="store_true",
                            help="allow a full scan of a table of more than 10,000 items")
-            p.add_argument("--dask", metavar="local|tcp://HOST:PORT",
+            p.add_argument("--dask", nargs="?", const="local", metavar="local|tcp://HOST:PORT",
                            help="read the segments as Dask tasks (a LocalCluster, or that scheduler) "
                                 "into a partitioned Parquet dataset: --out names a new folder")
             p.add_argument("--worker-credentials", choices=("recipe", "frozen"), default="recipe",

@@ -354,10 +354,7 @@ def write_parquet_dataset(client: Any, source: WorkerCredentials, table_name: st
     (every file cast to the one schema) and the folder renamed to ``out``. Workers write the
     files, so ``out`` must be on a filesystem they share with this process. Returns the read's
     totals (rows, pages, consumed_rcu, partitions)."""
-    target = Path(out)
-    if target.exists():
-        raise InputError(f"--out {out}: already exists — name a new folder (the dataset is "
-                         "written to a temporary one and renamed at the end)")
+    target = _check_new_folder(out)
     staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:
@@ -375,6 +372,14 @@ def write_parquet_dataset(client: Any, source: WorkerCredentials, table_name: st
         raise
     return {"rows": sum(r["rows"] for r in results), "pages": sum(r["pages"] for r in results),
             "consumed_rcu": sum(r["consumed_rcu"] for r in results), "partitions": segments}
+
+
+def _check_new_folder(out: str | os.PathLike[str]) -> Path:
+    target = Path(out)
+    if target.exists():
+        raise InputError(f"--out {out}: already exists — name a new folder (the dataset is "
+                         "written to a temporary one and renamed at the end)")
+    return target
 
 
 def write_partition(segment: int, *, source: WorkerCredentials, table_name: str, segments: int,
@@ -419,8 +424,9 @@ def _rewrite(path: str, schema: pa.Schema) -> None:
 
 # --- the CLI: `xacct-nb scan ... --dask local|tcp://HOST:PORT --out DIR` ----------------------------
 
-def check_dask_arguments(address: str, limit: int | None, max_rcu: float | None) -> None:
+def check_dask_arguments(address: str, limit: int | None, max_rcu: float | None, out: str) -> None:
     """Refuse, before any AWS call, what --dask cannot do."""
+    _check_new_folder(out)
     if address != "local" and not address.startswith(("tcp://", "tls://")):
         raise InputError(f"--dask {address}: use 'local' (a LocalCluster on this machine) or a "
                          "scheduler address tcp://HOST:PORT")
