@@ -8,7 +8,10 @@ best of ``--repeat`` rounds (each round runs both ways once):
 
 1. ``RemoteTable.scan(allow_full_scan=True, segments=S)`` in this process
 2. ``RemoteTable.to_dask(segments=S).compute()`` on ``LocalCluster(n_workers=2, processes=True,
-   threads_per_worker=1)``, started once before the rounds (its start-up is printed apart)
+   threads_per_worker=1)``, started once before the rounds (its start-up is printed apart): the
+   partitions are pickled and sent to this process, and concatenated
+3. the same read with the partitions kept on the workers (``map_partitions(len)``): what a
+   pipeline that reduces or writes on the workers pays
 
 CPU is ``time.process_time()`` of this process plus, for Dask, of both worker processes
 (``client.run``); the scheduler's own CPU is not counted. Workers get the credentials as
@@ -52,16 +55,17 @@ def one_process(session, segments: int) -> tuple[float, float, int]:
     return time.process_time() - cpu, time.perf_counter() - wall, len(df)
 
 
-def on_dask(session, client, segments: int) -> tuple[float, float, int]:
+def on_dask(session, client, segments: int, *, gather: bool) -> tuple[float, float, int]:
     from xacct_nb import RemoteTable
     from xacct_nb.dynamo.distributed import FrozenCredentials
 
     keys = FrozenCredentials(access_key="bench", secret_key="bench", token=None, expires=None,
                              region="us-east-1", endpoint_url=None)
     cpu, workers, wall = time.process_time(), worker_cpu(client), time.perf_counter()
-    df = RemoteTable(session, TABLE, progress=False).to_dask(segments=segments, credentials=keys).compute()
+    ddf = RemoteTable(session, TABLE, progress=False).to_dask(segments=segments, credentials=keys)
+    rows = len(ddf.compute()) if gather else int(ddf.map_partitions(len).compute().sum())
     elapsed = time.perf_counter() - wall
-    return time.process_time() - cpu + worker_cpu(client) - workers, elapsed, len(df)
+    return time.process_time() - cpu + worker_cpu(client) - workers, elapsed, rows
 
 
 def main() -> None:
@@ -90,21 +94,24 @@ def main() -> None:
         with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                           dashboard_address=":0") as cluster, Client(cluster) as client:
             startup = time.perf_counter() - started
-            runs: dict[str, list[tuple[float, float, int]]] = {"scan": [], "dask": []}
+            runs: dict[str, list[tuple[float, float, int]]] = {"scan": [], "dask": [], "dask-kept": []}
             for _ in range(args.repeat):
                 runs["scan"].append(one_process(session, args.segments))
-                runs["dask"].append(on_dask(session, client, args.segments))
-                print(f"  round: scan {runs['scan'][-1][:2]}, dask {runs['dask'][-1][:2]}", flush=True)
+                runs["dask"].append(on_dask(session, client, args.segments, gather=True))
+                runs["dask-kept"].append(on_dask(session, client, args.segments, gather=False))
+                print("  round (cpu s, wall s): " + ", ".join(
+                    f"{way} {rs[-1][0]:.2f} {rs[-1][1]:.2f}" for way, rs in runs.items()), flush=True)
     best = {way: {"cpu_s": round(min(r[0] for r in rs), 3), "wall_s": round(min(r[1] for r in rs), 3),
                   "rows": rs[-1][2]} for way, rs in runs.items()}
-    ratios = {"cpu_dask_over_scan": round(best["dask"]["cpu_s"] / best["scan"]["cpu_s"], 3),
-              "wall_dask_over_scan": round(best["dask"]["wall_s"] / best["scan"]["wall_s"], 3)}
+    ratios = {f"{key}_{way}_over_scan": round(best[way][f"{key}_s"] / best["scan"][f"{key}_s"], 3)
+              for way in ("dask", "dask-kept") for key in ("cpu", "wall")}
     print(f"\ndynalite, {args.items:,} items, {args.segments} segments, best of {args.repeat}:")
     for way, r in best.items():
-        print(f"  {way:<5} CPU {r['cpu_s']:7.2f} s ({r['cpu_s'] / args.items * 1e6:5.1f} µs/item)  "
-              f"wall {r['wall_s']:6.2f} s  rows {r['rows']:,}")
-    print(f"  Dask ÷ scan: CPU {ratios['cpu_dask_over_scan']}×, wall {ratios['wall_dask_over_scan']}× "
-          f"(LocalCluster start-up {startup:.1f} s, not counted)")
+        versus = "" if way == "scan" else (f"  ÷ scan: CPU {ratios[f'cpu_{way}_over_scan']}×, "
+                                           f"wall {ratios[f'wall_{way}_over_scan']}×")
+        print(f"  {way:<9} CPU {r['cpu_s']:7.2f} s ({r['cpu_s'] / args.items * 1e6:5.1f} µs/item)  "
+              f"wall {r['wall_s']:6.2f} s  rows {r['rows']:,}{versus}")
+    print(f"  (LocalCluster start-up {startup:.1f} s, not counted)")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "items": args.items,

@@ -74,10 +74,13 @@ logger = logging.getLogger(__name__)
 SCHEDULER_TIMEOUT = "10s"  # connecting to a --dask tcp:// scheduler
 MIN_LEFT_SECONDS = 300  # frozen credentials with less than this left start no partition
 SAMPLE_ITEMS = 1000
-# Options of scan() that make no sense per partition: every partition reads its whole segment.
-_REFUSED = {"max_items": "a budget", "max_rcu": "a budget", "start_key": "a resume key",
-            "segments": "segments", "allow_full_scan": "the full-scan opt-in",
-            "dtype_backend": "dtype_backend", "flatten_maps": "flatten_maps"}
+_PER_SEGMENT = ("cannot apply per partition: every partition reads its whole segment — use scan() "
+                "for a bounded read")
+# Options of scan() that to_dask does not take, and why.
+_REFUSED = {"max_items": _PER_SEGMENT, "max_rcu": _PER_SEGMENT, "start_key": _PER_SEGMENT,
+            "allow_full_scan": "to_dask always reads the whole table (or index) — drop it",
+            "dtype_backend": "the partitions use scan's default dtypes — use scan() or to_arrow()",
+            "flatten_maps": "dotted columns are not known before every map is read — use scan()"}
 
 
 # --- credentials on the workers ------------------------------------------------------------------
@@ -256,9 +259,7 @@ def to_dask(table: RemoteTable, *, segments: int, credentials: Any = None,
 def _refuse_per_partition_options(options: Mapping[str, Any]) -> None:
     for name in options:
         if name in _REFUSED:
-            raise InputError(f"to_dask takes no {name}= ({_REFUSED[name]} cannot apply per "
-                             "partition) — every partition reads its whole segment; use scan() "
-                             "for a bounded read")
+            raise InputError(f"to_dask takes no {name}=: {_REFUSED[name]}")
 
 
 def sample_meta(table: RemoteTable, segments: int, sample_items: int, options: Mapping[str, Any],

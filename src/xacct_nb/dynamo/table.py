@@ -226,7 +226,7 @@ class RemoteTable:
 
         return frames()
 
-    def to_dask(self, *, segments: int, credentials: Any = None, sample_items: int = 1000,
+    def to_dask(self, *, segments: int, credentials: Any = None, sample_items: int = 1_000,
                 dtypes: Mapping[str, Any] | None = None, **scan_options: Any) -> Any:
         """The whole table (or ``index=``) as a ``dask.dataframe.DataFrame``, one partition per
         scan segment, read by Dask workers that get credentials from a recipe (no secrets in the
