@@ -9,6 +9,7 @@ One cluster for the module, started after the world's AWS config files are in th
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -281,6 +282,27 @@ def test_cli_dask_writes_a_typed_dataset(client, params, full, tmp_path, capsys,
     assert sorted(dataset.column("sk").to_pylist()) == sorted(full["sk"].tolist())
     assert f"{N_ITEMS} rows" in err.strip().splitlines()[-1] and "3 partitions" in err
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_dataset_schema_is_unified_and_number_flags_are_conservative(tmp_path):
+    """One partition all integers (int64), another with decimals: one decimal schema whose
+    flags hold for every file, so reading the dataset back keeps every value exact."""
+    from xacct_nb.dynamo.arrow import NUMBER, arrow_to_pandas, pages_to_arrow
+
+    def part(name: str, numbers: list[str]) -> str:
+        items = [{"k": {"S": f"{name}{i}"}, "n": {"N": n}} for i, n in enumerate(numbers)]
+        table = pages_to_arrow([json.dumps({"Items": items, "Count": len(items)}).encode()], key_names=["k"])
+        path = str(tmp_path / f"{name}.parquet")
+        pq.write_table(table, path)
+        return path
+
+    paths = [part("a", ["1", "2"]), part("b", ["0.1", "12345678901234567.5"]), part("c", [])]
+    unified = distributed.unify_dataset(tmp_path, paths)
+    assert [pq.read_schema(p).equals(unified, check_metadata=True) for p in paths] == [True] * 3
+    field = unified.field("n")
+    assert str(field.type).startswith("decimal128") and field.metadata[NUMBER] == b"decimal"
+    df = arrow_to_pandas(pq.read_table(tmp_path))
+    assert sorted(df["n"].tolist()) == [Decimal("0.1"), Decimal(1), Decimal(2), Decimal("12345678901234567.5")]
 
 
 def test_cli_dask_unreachable_scheduler(params, tmp_path, capsys, monkeypatch):

@@ -408,11 +408,35 @@ def unify_dataset(folder: Path, paths: list[str]) -> pa.Schema:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
         raise XacctError(f"the partitions' Parquet schemas do not agree ({err}) — read that "
                          "column with scan(), or project it out with --projection") from None
+    unified = merged_number_metadata(unified, schemas)
     for path, schema in zip(paths, schemas):
         if not schema.equals(unified, check_metadata=True):
             _rewrite(path, unified)
     logger.debug("unified %d partitions of %s", len(paths), folder)
     return unified
+
+
+def merged_number_metadata(unified: pa.Schema, schemas: list[pa.Schema]) -> pa.Schema:
+    """What the number flags of :mod:`.arrow` say of the whole dataset: a flag is true only when
+    every partition that has the column says so, and the kind is the widest (int < decimal <
+    text) — Arrow's promotion keeps the first partition's field metadata as it is."""
+    from .arrow import FLOAT_EXACT, INTEGERS, NUMBER
+
+    fields = []
+    for unified_field in unified:
+        metadata = dict(unified_field.metadata or {})
+        if NUMBER in metadata:
+            seen = [s.field(unified_field.name).metadata or {} for s in schemas
+                    if unified_field.name in s.names]
+            numbered = [m for m in seen if NUMBER in m]
+            metadata[NUMBER] = max((m[NUMBER] for m in numbered), key=_NUMBER_KINDS.index)
+            for flag in (INTEGERS, FLOAT_EXACT):
+                metadata[flag] = b"true" if all(m.get(flag) == b"true" for m in numbered) else b"false"
+        fields.append(unified_field.with_metadata(metadata or None))
+    return pa.schema(fields, metadata=unified.metadata)
+
+
+_NUMBER_KINDS = [b"int", b"decimal", b"text"]
 
 
 def _rewrite(path: str, schema: pa.Schema) -> None:
