@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test lint bench lab sandbox browser-deps dynalite clean
+.PHONY: demo test lint bench bench-dask lab sandbox browser-deps dynalite clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ dynalite:
 bench: $(STAMP) dynalite
 	$(PY) benchmarks/bench_read.py --repeat 2 --memory-items 100000
 	$(PY) benchmarks/bench_dynalite.py --repeat 5 --memory-items 100000
+
+# Optional (not part of `make bench`): to_dask on a 2-worker LocalCluster vs one-process scan.
+bench-dask: $(STAMP) dynalite
+	$(PY) benchmarks/bench_dask.py --items 100000 --repeat 2
 
 lab: $(STAMP)
 	$(VENV)/bin/xacct-nb lab --sandbox

@@ -205,6 +205,12 @@ def _read_table(args: argparse.Namespace, mode: str) -> int:
 
     spec = _spec_from_params(args)
     request = read_request(mode, args, granted=spec.table_names)  # checked before any AWS call
+    if getattr(args, "dask", None):
+        from .dynamo.distributed import scan_to_dataset
+
+        _progress(scan_to_dataset(assume_from_spec(spec), request, args.dask,
+                                  credentials=args.worker_credentials))
+        return 0
     _progress(read_to_file(assume_from_spec(spec), request))
     return 0
 
@@ -217,7 +223,12 @@ def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) ->
     if args.table not in granted:
         raise InputError(f"--table {args.table}: not in the spec's table list — granted tables: "
                          f"{', '.join(granted) or 'none'}")
-    export_format(args.out)
+    if getattr(args, "dask", None):
+        from .dynamo.distributed import check_dask_arguments
+
+        check_dask_arguments(args.dask, args.limit, args.max_rcu, args.out)
+    else:
+        export_format(args.out)
     from .dynamo.table import MAX_SEGMENTS
 
     if args.limit is not None and args.limit < 1:
@@ -394,7 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--segments", type=int, default=1, help="parallel scan threads (default 1)")
             p.add_argument("--all", action="store_true",
                            help="allow a full scan of a table of more than 10,000 items")
-        p.add_argument("--out", required=True, metavar="FILE", help="FILE.csv, FILE.parquet or FILE.jsonl")
+            p.add_argument("--dask", nargs="?", const="local", metavar="local|tcp://HOST:PORT",
+                           help="read the segments as Dask tasks (a LocalCluster, or that scheduler) "
+                                "into a partitioned Parquet dataset: --out names a new folder")
+            p.add_argument("--worker-credentials", choices=("recipe", "frozen"), default="recipe",
+                           help="with --dask: workers assume the role from the profile (recipe, "
+                                "default) or get the current short-lived keys (frozen)")
+        p.add_argument("--out", required=True, metavar="FILE",
+                       help="FILE.csv, FILE.parquet or FILE.jsonl (with --dask: a new folder)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("verify", help="probe (harmlessly) what the role can and cannot do; exit 1 on any FAIL")

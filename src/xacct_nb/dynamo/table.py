@@ -229,6 +229,18 @@ class RemoteTable:
 
         return frames()
 
+    def to_dask(self, *, segments: int, credentials: Any = None, sample_items: int = 1_000,
+                dtypes: Mapping[str, Any] | None = None, **scan_options: Any) -> Any:
+        """The whole table (or ``index=``) as a ``dask.dataframe.DataFrame``, one partition per
+        scan segment, read by Dask workers that get credentials from a recipe (no secrets in the
+        task graph; ``credentials="frozen"`` ships short-lived keys). ``scan_options``: the
+        filter/projection/value options of :meth:`scan`. Details, and how dtypes are chosen:
+        :mod:`xacct_nb.dynamo.distributed`."""
+        from .distributed import to_dask
+
+        return to_dask(self, segments=segments, credentials=credentials, sample_items=sample_items,
+                       dtypes=dtypes, **scan_options)
+
     def to_arrow(self, mode: str = "scan", partition_value: Any = None, *,
                  explicit_nulls: bool = False, **read_args: Any) -> pa.Table:
         """The read as a typed ``pyarrow.Table`` (the types: :mod:`xacct_nb.dynamo.arrow`).
