@@ -111,3 +111,16 @@ def test_a_missing_bucket_stops_the_plan_with_the_fix(sandbox):
     with pytest.raises(InputError, match="bucket 'no-such-export-bucket' does not exist — create it"):
         plan(spec, **aws)
 
+
+
+def test_terraform_carries_the_export_statements():
+    from xacct_nb.terraform import export_terraform
+
+    spec = parse_spec({**BASE, "export": {"bucket": BUCKET, "prefix": "exports"}})
+    resources = export_terraform(spec)["resource"]
+    bucket = resources["aws_s3_bucket_policy"]["ddb_export_bucket_policy"]
+    assert bucket["bucket"] == BUCKET and bucket["provider"] == "aws.consumer"
+    assert json.loads(bucket["policy"])["Statement"] == [policies.bucket_statement(spec)]
+    tables = json.dumps(resources["aws_iam_policy"])
+    assert "ExportTableToPointInTime" in tables and "ReadExports" in tables
+    assert "aws_s3_bucket_policy" not in export_terraform(parse_spec(BASE))["resource"]
