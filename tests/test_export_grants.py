@@ -76,8 +76,10 @@ def test_bucket_statement_appears_on_apply_and_goes_on_destroy_others_untouched(
         rows = {(c.resource, c.name): c for c in shown.changes}
         assert rows[("bucket-policy", BUCKET)].action == "create"
         assert "1 other statement(s) kept" in rows[("bucket-policy", BUCKET)].detail
-        assert rows[("pitr", "orders")].action == "left-alone"  # the seed's tables have PITR off
-        assert "update-continuous-backups --table-name orders" in shown.text()
+        assert rows[("pitr", "orders")].action == "no-op"  # the seed turns PITR on for orders only
+        assert rows[("pitr", "customers")].action == "left-alone"
+        assert "attention: table customers: point-in-time recovery is off" in shown.text()
+        assert "update-continuous-backups --table-name customers" in shown.text()
         apply(spec, confirm=shown.id, wait=False, **aws)
         statements = _bucket_statements(s3)
         assert FOREIGN in statements and policies.bucket_statement(spec) in statements
@@ -124,3 +126,11 @@ def test_terraform_carries_the_export_statements():
     tables = json.dumps(resources["aws_iam_policy"])
     assert "ExportTableToPointInTime" in tables and "ReadExports" in tables
     assert "aws_s3_bucket_policy" not in export_terraform(parse_spec(BASE))["resource"]
+
+
+def test_a_bucket_of_another_account_is_refused(sandbox):
+    aws = {"main": sandbox.session("sandbox-main"), "consumer": sandbox.session("sandbox-consumer")}
+    sandbox.session("sandbox-outsider").client("s3").create_bucket(Bucket="outsiders-bucket")
+    spec = new_spec(export={"bucket": "outsiders-bucket"})
+    with pytest.raises(InputError, match="must belong to the consumer account 222222222222"):
+        plan(spec, **aws)
