@@ -199,3 +199,13 @@ def test_reading_needs_get_object(sandbox, consumer):
     url = put_export(consumer.client("s3"), "01604471314005-f6a7b8c9", [[{"Item": PRODUCT_CATALOG[0]}]])
     with pytest.raises(AwsError, match="access denied|AccessDenied"):
         read_export(sandbox.session("sandbox-analyst"), url)
+
+
+def test_dask_engine_refuses_an_attribute_its_meta_lacks(consumer):
+    url = put_export(consumer.client("s3"), "01604471314006-a7b8c9d0",
+                     [[{"Item": PRODUCT_CATALOG[0]}], [{"Item": PRODUCT_CATALOG[2]}]])
+    ddf = read_export(consumer, url, engine="dask")
+    assert "BicycleType" not in ddf.columns  # the meta is the first file's frame
+    with pytest.raises(InputError, match="'BicycleType' is absent from the export's first data file .* engine='pandas'"):
+        ddf.compute()
+    assert "BicycleType" in read_export(consumer, url).columns

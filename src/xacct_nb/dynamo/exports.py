@@ -31,13 +31,14 @@ from typing import Any, Literal
 
 import boto3
 import pandas as pd
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AwsError, InputError, explain
+from ..errors import AwsError, InputError, error_code, explain
 from ..retries import client_config
 from .convert import ColumnBuilder, Numbers, Sets, deserialize_value
 
-__all__ = ["DataFile", "ExportChecksumError", "ExportManifest", "read_export", "read_manifest",
-           "split_export_url"]
+__all__ = ["DataFile", "ExportChecksumError", "ExportManifest", "read_export", "read_lines",
+           "read_manifest", "split_export_url"]
 
 Engine = Literal["pandas", "dask"]
 FULL_EXPORT = "FULL_EXPORT"
@@ -108,8 +109,8 @@ def _data_file(entry: Mapping[str, Any]) -> DataFile:
 def _get(s3: Any, bucket: str, key: str, *, missing: str) -> bytes:
     try:
         return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except Exception as err:  # noqa: BLE001 (botocore errors become one-line errors)
-        if getattr(err, "response", {}).get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+    except (ClientError, BotoCoreError) as err:
+        if error_code(err) in {"NoSuchKey", "404"}:
             raise AwsError(f"s3://{bucket}/{key}: {missing}", "NoSuchKey") from err
         raise explain(err, f"reading s3://{bucket}/{key}",
                       "the reader needs s3:GetObject on the export prefix "
@@ -205,7 +206,7 @@ def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
     convert = _converter(manifest, key_names=tuple(key_names), numbers=numbers, sets=sets,
                          flatten_maps=flatten_maps)
     if engine == "dask":
-        return _dask_frame(session, manifest, convert)
+        return _dask_frame(s3, manifest, convert)
     lines = [line for data_file in manifest.files for line in read_lines(s3, bucket, data_file)]
     frame = convert(lines)
     frame.attrs["xacct"] = _stats(manifest, len(frame))
@@ -228,12 +229,11 @@ def _stats(manifest: ExportManifest, rows: int) -> dict[str, Any]:
             "files": len(manifest.files), "items": rows, "partial": False}
 
 
-def _dask_frame(session: boto3.Session, manifest: ExportManifest,
+def _dask_frame(s3: Any, manifest: ExportManifest,
                 convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]) -> Any:
     import dask
     import dask.dataframe as dd  # optional dependency, imported only when asked for
 
-    s3 = session.client("s3", config=client_config("s3"))
     files = [f for f in manifest.files if f.item_count] or list(manifest.files[:1])
     if not files:
         return dd.from_pandas(convert([]), npartitions=1)
@@ -241,7 +241,7 @@ def _dask_frame(session: boto3.Session, manifest: ExportManifest,
     # Dask would turn object columns into strings (its "convert-string" option); ours hold
     # bytes, Decimals, sets and dicts as scan gives them.
     with dask.config.set({"dataframe.convert-string": False}):
-        return dd.from_map(_PartitionReader(session, manifest, convert, meta), files, meta=meta,
+        return dd.from_map(_PartitionReader(s3, manifest, convert, meta), files, meta=meta,
                            enforce_metadata=False, label="read-export")
 
 
@@ -249,20 +249,17 @@ def _dask_frame(session: boto3.Session, manifest: ExportManifest,
 class _PartitionReader:
     """One data file → one partition, conformed to the meta."""
 
-    session: boto3.Session
+    s3: Any  # botocore clients are thread-safe (boto3 sessions are not): one serves every task
     manifest: ExportManifest
     convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]
     meta: pd.DataFrame
 
     def __call__(self, data_file: DataFile) -> pd.DataFrame:
-        # A client per task: clients are not shared across threads safely by every botocore
-        # version, and the session's refreshing credentials serve them all.
-        s3 = self.session.client("s3", config=client_config("s3"))
-        frame = self.convert(read_lines(s3, self.manifest.bucket, data_file))
+        frame = self.convert(read_lines(self.s3, self.manifest.bucket, data_file))
         return _conformed(frame, self.meta, data_file.key)
 
     def __dask_tokenize__(self) -> str:
-        # The export and its files' checksums identify the data; dask cannot hash a session.
+        # The export and its files' checksums identify the data; dask cannot hash a client.
         return hashlib.sha256(json.dumps([
             self.manifest.summary.get("exportArn"), [f.md5 for f in self.manifest.files],
             list(map(str, self.meta.dtypes)), list(map(str, self.meta.columns))]).encode()).hexdigest()
@@ -277,13 +274,8 @@ def _conformed(frame: pd.DataFrame, meta: pd.DataFrame, key: str) -> pd.DataFram
     out = frame.reindex(columns=meta.columns)
     for name, dtype in meta.dtypes.items():
         if out[name].dtype != dtype:
-            out[name] = out[name].astype(dtype if _castable(out[name], dtype) else object)
+            try:
+                out[name] = out[name].astype(dtype)
+            except (TypeError, ValueError, OverflowError):
+                out[name] = out[name].astype(object)
     return out
-
-
-def _castable(column: pd.Series, dtype: Any) -> bool:
-    try:
-        column.astype(dtype)
-    except (TypeError, ValueError, OverflowError):
-        return False
-    return True
