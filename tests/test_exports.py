@@ -206,6 +206,6 @@ def test_dask_engine_refuses_an_attribute_its_meta_lacks(consumer):
                      [[{"Item": PRODUCT_CATALOG[0]}], [{"Item": PRODUCT_CATALOG[2]}]])
     ddf = read_export(consumer, url, engine="dask")
     assert "BicycleType" not in ddf.columns  # the meta is the first file's frame
-    with pytest.raises(InputError, match="'BicycleType' is absent from the export's first data file .* engine='pandas'"):
+    with pytest.raises(InputError, match="is absent from the export's first data file.*engine='pandas'"):
         ddf.compute()
     assert "BicycleType" in read_export(consumer, url).columns
