@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import AwsError, InputError, error_code, explain
 from ..retries import client_config
 from .convert import ColumnBuilder, Numbers, Sets, deserialize_value
+from .gcpause import gc_paused
 
 __all__ = ["DataFile", "ExportChecksumError", "ExportManifest", "read_export", "read_lines",
            "read_manifest", "split_export_url"]
@@ -207,8 +208,10 @@ def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
                          flatten_maps=flatten_maps)
     if engine == "dask":
         return _dask_frame(s3, manifest, convert)
-    lines = [line for data_file in manifest.files for line in read_lines(s3, bucket, data_file)]
-    frame = convert(lines)
+    # As scan's read: no collections while millions of acyclic containers are built.
+    with gc_paused():
+        lines = [line for data_file in manifest.files for line in read_lines(s3, bucket, data_file)]
+        frame = convert(lines)
     frame.attrs["xacct"] = _stats(manifest, len(frame))
     return frame
 
@@ -255,7 +258,8 @@ class _PartitionReader:
     meta: pd.DataFrame
 
     def __call__(self, data_file: DataFile) -> pd.DataFrame:
-        frame = self.convert(read_lines(self.s3, self.manifest.bucket, data_file))
+        with gc_paused():
+            frame = self.convert(read_lines(self.s3, self.manifest.bucket, data_file))
         return _conformed(frame, self.meta, data_file.key)
 
     def __dask_tokenize__(self) -> str:
