@@ -162,6 +162,52 @@ result if result else print(dry_run_line(plan))'''),
                   else "dry run: nothing deleted"),
        caller_arn=caller.arn, consumer_caller_arn=consumer_caller.arn, **plan_facts(plan, result))'''),
     ],
+    "06_large_tables": [
+        ("md", """# 06 · Large tables: DynamoDB's own export, read with Dask
+
+A scan reads every item through the table's read capacity and this kernel's single core. For a
+whole-table copy of a large or busy table, DynamoDB can **export** it to S3 instead: no read
+capacity used, a consistent point-in-time snapshot, billed per GB (see the README's comparison).
+The export lands in the **consumer's** bucket named by the spec's `export` section
+(`export: {bucket: NAME, prefix: PATH}`, applied by notebooks 01/02), and the analyst reads it
+back as a Dask DataFrame — one partition per data file, the same columns and types as `scan`.
+
+Needs: point-in-time recovery on the table (the plan says so when it is off, and what to run).
+Starting an export is billed on AWS, so it only happens with `start_export = True`; otherwise
+the notebook reads `export_location` (what `xacct-nb export` printed)."""),
+        ("params", COMMON_PARAMS + '''
+table: str = ""  # table to export; empty means the first granted table
+start_export: bool = False  # True: start a new export (billed per GB on AWS) and wait for it
+export_location: str = ""  # s3://BUCKET/PREFIX/AWSDynamoDB/EXPORT_ID/ to read when not starting one'''),
+        ("code", '''from dask.diagnostics import ProgressBar
+
+from xacct_nb import read_export, sessions
+from xacct_nb.dynamo.export_job import export_url, start_export as begin_export, wait_for_export
+from xacct_nb.notebook import record, show
+from xacct_nb.spec import load_spec
+
+spec = load_spec(params_file)
+name = table or spec.table_names[0]
+role = sessions.assume_from_spec(spec, wait=60)
+analyst = sessions.profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+spec.export'''),
+        ("md", "## Start the export and follow it\nOne status line per poll; a failed export stops here with the reason and the fix."),
+        ("code", '''if start_export:
+    started = begin_export(role, spec, name)
+    described = wait_for_export(role, started["ExportArn"], progress=print)
+    export_location = export_url(described)
+export_location or print("no export to read: set start_export = True or export_location")'''),
+        ("md", "## Read it with Dask\nThe manifests and the first data file are read now; the rest when computed. Every file's MD5 is checked against the manifest."),
+        ("code", '''ddf = read_export(analyst, export_location, engine="dask") if export_location else None
+(ddf.npartitions, list(ddf.dtypes.astype(str).items())[:8]) if ddf is not None else None'''),
+        ("code", '''if ddf is not None:
+    with ProgressBar():
+        df = ddf.compute()
+    show(df.head(20))'''),
+        ("code", '''record(table=name, export_location=export_location,
+       partitions=ddf.npartitions if ddf is not None else 0,
+       rows_read=len(df) if ddf is not None else 0)'''),
+    ],
 }
 
 

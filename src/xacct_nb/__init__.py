@@ -41,7 +41,7 @@ _EXPORTS = {
     # tables
     "KeySchema": "dynamo", "RemoteTable": "dynamo", "TableInfo": "dynamo",
     "describe_all": "dynamo", "to_csv": "dynamo", "to_jsonl": "dynamo", "to_parquet": "dynamo",
-    "write_frame": "dynamo",
+    "write_frame": "dynamo", "read_export": "dynamo.exports",
     # verification
     "AccessMatrix": "verify", "verify_access": "verify",
     # the local rehearsal
@@ -57,7 +57,7 @@ __all__ = ["AccessDenied", "AccessMatrix", "AccessSpec", "ApplyInterrupted", "Ap
     "AwsError", "Change", "ConfirmationRequired", "CredentialsExpired", "Identity", "InputError",
     "KeySchema", "Plan", "ProgressEvent", "RemoteTable", "Sandbox", "SpecError", "TableAccess",
     "TableInfo", "XacctError", "apply", "assume", "assume_from_spec", "describe_all", "destroy",
-    "live_state", "load_spec", "parse_spec", "plan", "plan_destroy", "profile_session", "to_csv",
+    "live_state", "load_spec", "parse_spec", "plan", "plan_destroy", "profile_session", "read_export", "to_csv",
     "to_jsonl", "to_parquet", "verify_access", "wait_until_assumable", "whoami", "write_frame",
     "__version__"]
 
@@ -77,6 +77,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from .dynamo import KeySchema, RemoteTable, TableInfo, describe_all, to_csv, to_jsonl, to_parquet, write_frame
+    from .dynamo.exports import read_export
     from .errors import (
         AccessDenied,
         ApplyInterrupted,

@@ -289,6 +289,24 @@ def _read_progress() -> bool | Any:
     return line
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Start a DynamoDB export of a granted table into the spec's bucket; --wait follows it."""
+    from .dynamo.export_job import export_url, parse_time, start_export, wait_for_export
+    from .sessions import assume_from_spec
+
+    spec = _spec_from_params(args)
+    since = parse_time(args.incremental_since, "--incremental-since") if args.incremental_since else None
+    until = parse_time(args.until, "--until") if args.until else None
+    role = assume_from_spec(spec)
+    described = start_export(role, spec, args.table, since=since, until=until)
+    if args.wait:
+        described = wait_for_export(role, described["ExportArn"], progress=_progress)
+    print(f"export ARN: {described['ExportArn']}")
+    print(f"status: {described['ExportStatus']}")
+    print(f"location: {export_url(described)}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify_access
 
@@ -414,6 +432,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, metavar="FILE",
                        help="FILE.csv, FILE.parquet or FILE.jsonl (with --dask: a new folder)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("export", help="export a granted table to the spec's S3 bucket (DynamoDB's "
+                       "ExportTableToPointInTime, as the role); prints the export ARN and location")
+    _params_arguments(p)
+    p.add_argument("--table", required=True, help="a table of the spec's table_access_list")
+    p.add_argument("--incremental-since", metavar="TIME",
+                   help="an incremental export (changes) from TIME, ISO 8601 (UTC without a zone)")
+    p.add_argument("--until", metavar="TIME", help="end of the incremental window (default now; 15 min to 24 h)")
+    p.add_argument("--wait", action="store_true", help="follow the export until it completes")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("verify", help="probe (harmlessly) what the role can and cannot do; exit 1 on any FAIL")
     _params_arguments(p)

@@ -87,6 +87,12 @@ KMS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey")
 # (without these it could start a backup or export but never describe or delete it).
 FULL_SUBRESOURCES = ("stream", "backup", "export", "import")
 TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
+# What DynamoDB's ExportTableToPointInTime does in the bucket as the caller (the role), and what
+# the analyst needs to read an export back.
+EXPORT_WRITE_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl")
+EXPORT_READ_ACTIONS = ("s3:GetObject",)
+# Bucket-policy statements cannot be tagged: ours are known by this Sid prefix (+ env).
+BUCKET_SID_PREFIX = "xacct-nb-"
 
 # Keys whose value may be a string or a list of strings with the same meaning.
 _LIST_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource"})
@@ -120,7 +126,49 @@ def table_policy(spec: AccessSpec, table: TableAccess, kms_key_arn: str | None =
         })
     if kms_key_arn:
         statements.append(kms_statement(spec, table.table_name, kms_key_arn))
+    if spec.export is not None:
+        statements += export_statements(spec, table.table_name)
     return {"Version": VERSION, "Statement": statements}
+
+
+def export_statements(spec: AccessSpec, table_name: str) -> list[dict[str, Any]]:
+    """The role may export this table (ExportTableToPointInTime is authorised on the table ARN,
+    DescribeExport on its exports) and write the export's objects under the spec's prefix."""
+    assert spec.export is not None
+    arn = spec.table_arn(table_name)
+    return [
+        {"Sid": _sid("Export", table_name), "Effect": "Allow",
+         "Action": ["dynamodb:DescribeExport", "dynamodb:ExportTableToPointInTime"],
+         "Resource": [arn, f"{arn}/export/*"]},
+        {"Sid": _sid("WriteExport", table_name), "Effect": "Allow",
+         "Action": list(EXPORT_WRITE_ACTIONS), "Resource": spec.export.objects_arn},
+    ]
+
+
+def bucket_statement_sid(spec: AccessSpec) -> str:
+    return f"{BUCKET_SID_PREFIX}{spec.env}-ExportWrite"
+
+
+def bucket_statement(spec: AccessSpec) -> dict[str, Any]:
+    """The consumer bucket's policy statement admitting the role's export writes (cross-account,
+    the bucket's owner must allow them too)."""
+    assert spec.export is not None
+    return {"Sid": bucket_statement_sid(spec), "Effect": "Allow",
+            "Principal": {"AWS": spec.role_arn}, "Action": list(EXPORT_WRITE_ACTIONS),
+            "Resource": spec.export.objects_arn}
+
+
+def with_bucket_statement(spec: AccessSpec, live: dict[str, Any] | None, *,
+                          keep_ours: bool) -> dict[str, Any] | None:
+    """`live` (a bucket policy, or None) without this env's statement, plus ours when
+    `keep_ours`; every other statement untouched. None when no statement would remain."""
+    sid = bucket_statement_sid(spec)
+    others = [s for s in (live or {}).get("Statement", []) if s.get("Sid") != sid]
+    statements = others + ([bucket_statement(spec)] if keep_ours else [])
+    if not statements:
+        return None
+    document = {k: v for k, v in (live or {}).items() if k != "Statement"} or {"Version": VERSION}
+    return {**document, "Statement": statements}
 
 
 def kms_statement(spec: AccessSpec, table_name: str, kms_key_arn: str) -> dict[str, Any]:
@@ -167,7 +215,21 @@ def trust_policy(spec: AccessSpec) -> dict[str, Any]:
 
 def consumer_policy(spec: AccessSpec) -> dict[str, Any]:
     """The consumer-side policy: `consumer_principal` may assume the role (setting a
-    SourceIdentity, which cross-account needs this side's permission too), and nothing else."""
+    SourceIdentity, which cross-account needs this side's permission too), and — with an export
+    section — read the exports under the prefix; nothing else."""
+    document = _assume_document(spec)
+    if spec.export is not None:
+        document["Statement"] += [
+            {"Sid": "ReadExports", "Effect": "Allow", "Action": list(EXPORT_READ_ACTIONS),
+             "Resource": spec.export.objects_arn},
+            {"Sid": "ListExports", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": spec.export.bucket_arn,
+             "Condition": {"StringLike": {"s3:prefix": [f"{spec.export.prefix}/*"]}}},
+        ]
+    return document
+
+
+def _assume_document(spec: AccessSpec) -> dict[str, Any]:
     return _document({
         "Sid": "AssumeDdbCrossAccRole",
         "Effect": "Allow",

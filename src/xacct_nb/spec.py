@@ -129,6 +129,22 @@ class TableAccess:
 
 
 @dataclass(frozen=True)
+class ExportTarget:
+    """Where DynamoDB exports go: a bucket in the consumer account and a key prefix in it."""
+
+    bucket: str
+    prefix: str  # no leading or trailing "/"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:aws:s3:::{self.bucket}"
+
+    @property
+    def objects_arn(self) -> str:
+        return f"arn:aws:s3:::{self.bucket}/{self.prefix}/*"
+
+
+@dataclass(frozen=True)
 class AccessSpec:
     """Who (consumer_principal in consumer_account_id) may do what (access_type) to which tables
     of main_account_id. Build it with `parse_spec`/`load_spec`, which validate every field."""
@@ -154,6 +170,8 @@ class AccessSpec:
     trust_whole_consumer_account: bool = False
     # The trust admits only sessions that carry a SourceIdentity (who is reading, in CloudTrail).
     require_source_identity: bool = False
+    # DynamoDB exports of the granted tables into the consumer's bucket (optional).
+    export: ExportTarget | None = None
 
     def __post_init__(self) -> None:
         # Copy, so a caller mutating the dict it passed cannot change a frozen spec.
@@ -246,6 +264,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, TableAccess):
         return {"table_name": value.table_name, "access_type": value.access_type}
+    if isinstance(value, ExportTarget):
+        return {"bucket": value.bucket, "prefix": value.prefix}
     if isinstance(value, Mapping):
         return dict(value)
     return value
@@ -335,6 +355,7 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
                                                lambda v: _flag(v, "trust_whole_consumer_account"), False),
         require_source_identity=_optional(data, "require_source_identity",
                                           lambda v: _flag(v, "require_source_identity"), False),
+        export=_optional(data, "export", _export_target),
     )
     _check_trust_admits_principal(spec)
     return spec
@@ -504,6 +525,31 @@ def _external_id(value: Any) -> str:
         raise SpecError("external_id", f"is {len(value)} characters or has characters STS rejects",
                         "use 2-1224 characters from letters, digits and _+=,.@:/-")
     return value
+
+
+EXPORT_KEYS = ("bucket", "prefix")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*")  # S3's safe key characters
+
+
+def _export_target(value: Any) -> ExportTarget:
+    if not isinstance(value, Mapping):
+        raise SpecError("export", f"must be a mapping, got {_type(value)}",
+                        "write export: {bucket: NAME, prefix: PATH}")
+    _reject_unknown(value, EXPORT_KEYS, "export.")
+    if value.get("bucket") is None:
+        raise SpecError("export.bucket", "is required", "name a bucket of the consumer account")
+    bucket = _string(value["bucket"], "export.bucket")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise SpecError("export.bucket", f"{_show(bucket)} is not an S3 bucket name",
+                        "use 3-63 lowercase letters, digits, '.' and '-', starting and ending "
+                        "with a letter or digit")
+    prefix = _string(value.get("prefix", "xacct-nb-exports"), "export.prefix").strip("/")
+    if not _PREFIX.fullmatch(prefix) or len(prefix) > 512:
+        raise SpecError("export.prefix", f"{_show(prefix)} is not a usable key prefix",
+                        "use up to 512 letters, digits and !_.*'()- separated by '/', e.g. "
+                        "exports/dynamodb")
+    return ExportTarget(bucket, prefix)
 
 
 def _session_duration(value: Any) -> int:

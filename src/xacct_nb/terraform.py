@@ -32,6 +32,7 @@ SIDES = ("main", "consumer", "both")
 ROLE_KEY = "ddb_access_role"
 CONSUMER_POLICY_KEY = "ddb_cross_acc_assume_policy"
 CONSUMER_ATTACHMENT_KEY = "ddb_cross_acc_assume_attachment"
+EXPORT_BUCKET_POLICY_KEY = "ddb_export_bucket_policy"
 
 
 def export_terraform(spec: AccessSpec, side: str = "both", kms_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -133,9 +134,26 @@ def _consumer_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
         kind: spec.principal_name,
         "policy_arn": f"${{aws_iam_policy.{CONSUMER_POLICY_KEY}.arn}}",
     }
-    return {
+    resources: dict[str, dict[str, Any]] = {
         "aws_iam_policy": {CONSUMER_POLICY_KEY: policy},
         f"aws_iam_{kind}_policy_attachment": {CONSUMER_ATTACHMENT_KEY: attachment},
+    }
+    if spec.export is not None:
+        resources["aws_s3_bucket_policy"] = {EXPORT_BUCKET_POLICY_KEY: _export_bucket_policy(spec)}
+    return resources
+
+
+def _export_bucket_policy(spec: AccessSpec) -> dict[str, Any]:
+    assert spec.export is not None
+    document = policies.with_bucket_statement(spec, None, keep_ours=True)
+    return {
+        # Terraform JSON's comment key: kept in the file, ignored by terraform.
+        "//": ("aws_s3_bucket_policy owns the WHOLE bucket policy: merge the bucket's other "
+               f"statements into this document before applying (xacct-nb apply keeps them; our "
+               f"statement is Sid {policies.bucket_statement_sid(spec)})"),
+        "provider": "aws.consumer",
+        "bucket": spec.export.bucket,
+        "policy": _literal(policies.to_json(document)),
     }
 
 

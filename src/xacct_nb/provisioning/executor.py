@@ -69,7 +69,7 @@ def execute(the_plan: Plan, confirm: str, iam: IamClients) -> ApplyResult:
             "add --yes", plan=the_plan)
     done: list[Change] = []
     for change in the_plan.pending:
-        client = iam.client(change.side)
+        client = iam.client(change.side, change.resource)
         try:
             for call in change.calls:
                 logger.debug("%s: %s", change, call.operation)

@@ -35,19 +35,27 @@ READ_ONLY_PREFIXES = ("Get", "List", "Describe")
 class IamClients:
     """The IAM clients of the planned sides (None for a side left out), counting write calls."""
 
-    def __init__(self, main: Any | None, consumer: Any | None, main_session: boto3.Session | None = None):
+    def __init__(self, main: Any | None, consumer: Any | None, main_session: boto3.Session | None = None,
+                 consumer_session: boto3.Session | None = None):
         self.main, self.consumer = main, consumer
-        self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS)
+        self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS) and PITR
+        # The export bucket's policy is S3's, not IAM's: its one client, made when first needed.
+        self.consumer_s3 = (consumer_session.client("s3", config=retries.client_config("s3"))
+                            if consumer_session is not None else None)
         self.writes = 0
         for client in (main, consumer):
             if client is not None:
                 client.meta.events.register("before-call.iam.*", self._count)
+        if self.consumer_s3 is not None:
+            self.consumer_s3.meta.events.register("before-call.s3.*", self._count)
 
     @property
     def sides(self) -> tuple[str, ...]:
         return tuple(side for side in SIDES if self.client(side) is not None)
 
-    def client(self, side: str) -> Any:
+    def client(self, side: str, resource: str = "") -> Any:
+        if side == "consumer" and resource == "bucket-policy":
+            return self.consumer_s3
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
@@ -72,7 +80,8 @@ def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessio
             require_account(session, account, f"{side}_profile")
             clients[side] = session.client("iam", config=retries.client_config("iam"))
             connected[side] = session
-    return IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"))
+    return IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"),
+                      connected.get("consumer") if spec.export is not None else None)
 
 
 def table_keys(spec: AccessSpec, iam: IamClients) -> dict[str, kms.TableKey]:

@@ -24,7 +24,7 @@ __all__ = ["ACTIONS", "CHANGING", "COLUMNS", "RESOURCES", "SIDES", "ApplyResult"
 
 SIDES = ("main", "consumer")
 RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version",
-             "attachment", "kms-key")
+             "attachment", "kms-key", "bucket-policy", "pitr")
 ACTIONS = ("create", "update", "delete", "no-op", "left-alone")
 CHANGING = frozenset({"create", "update", "delete"})
 COLUMNS = ("side", "resource", "name", "action", "detail")
@@ -122,6 +122,8 @@ class Plan:
         if self.blocked:
             lines.append("apply would be refused: " + blocked_message(self.blocked))
         lines += [f"attention: table {c.name.split(' ', 1)[0]}: {c.detail}" for c in self.key_policy_problems]
+        lines += [f"attention: table {c.name}: {c.detail}" for c in self.changes
+                  if c.resource == "pitr" and c.action == "left-alone"]
         return "\n".join(lines)
 
     __str__ = text

@@ -15,6 +15,7 @@ import boto3
 
 from .. import kms, policies
 from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
+from .export_grants import bucket_policy_changes, pitr_changes
 from .live import (
     IamClients,
     LivePolicy,
@@ -58,9 +59,25 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
     if iam.consumer is not None:
         with aws_errors("reading the consumer account's IAM state"):
             consumer = _consumer_changes(spec, iam.consumer, destroy)
+    if spec.export is not None:
+        main, consumer = _with_export_rows(spec, iam, destroy, main, consumer)
     # Destroy revokes the consumer's right to assume first; apply builds the role first.
     changes = consumer + main if destroy else main + consumer
     return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides)
+
+
+def _with_export_rows(spec: AccessSpec, iam: IamClients, destroy: bool, main: list[Change],
+                      consumer: list[Change]) -> tuple[list[Change], list[Change]]:
+    """PITR rows after the main side's; the bucket statement after the consumer policy on apply
+    (it names the role, which must exist) and before it on destroy (revoking first)."""
+    if iam.main_session is not None and not destroy:
+        with aws_errors("reading the granted tables' point-in-time recovery"):
+            main = main + pitr_changes(spec, iam.main_session)
+    if iam.consumer_s3 is not None:
+        with aws_errors(f"reading the policy of export bucket {spec.export.bucket if spec.export else ''}"):
+            bucket = bucket_policy_changes(spec, iam.consumer_s3, destroy)
+        consumer = bucket + consumer if destroy else consumer + bucket
+    return main, consumer
 
 
 @dataclass(frozen=True)

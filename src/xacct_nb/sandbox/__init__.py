@@ -27,7 +27,7 @@ import boto3
 import botocore.session
 
 from ..errors import InputError
-from .seed import seed_tables
+from .seed import seed_export_bucket, seed_tables
 
 DEFAULT_PORT = 41111
 DEFAULT_DIR = ".sandbox"
@@ -75,6 +75,7 @@ class Sandbox:
                 seed_tables(self._bootstrap_client("dynamodb", "main"), self.counts,
                             customers=max(1, self.counts.get("customers", 50)),
                             kms=self._bootstrap_client("kms", "main"))
+                seed_export_bucket(self._bootstrap_client("s3", "consumer"))
             self.set_enforcement(self.enforce)
             self.set_iam_delay(self.iam_delay)  # after bootstrap and seed: those take effect at once
             (self.state_dir / "sandbox.json").write_text(json.dumps(

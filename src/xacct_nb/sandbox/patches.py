@@ -49,6 +49,8 @@ What moto gets wrong, and what we do about it:
 10. Bad DynamoDB requests that moto answers with HTTP 500 or silently accepts (undefined or
    unused expression placeholders, keys of the wrong type, unknown index, unparsable
    expressions) -> AWS's ValidationException (`patches_errors`).
+11. DynamoDB exports to S3: AWS's layout and export ARN, the bucket policy must admit the writer,
+   S3's ExpectedBucketOwner is checked (`patches_export`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
@@ -70,7 +72,7 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, I
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import partiql, patches_delay, patches_errors, patches_kms, patches_sts
+from . import partiql, patches_delay, patches_errors, patches_export, patches_kms, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -151,6 +153,8 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
                 f"the dynamodb:{action} action",
             ) from None
     patches_kms.check_table_keys(self, request)
+    if self._get_action() == "ExportTableToPointInTime":
+        patches_export.check_bucket_write(self, request)
 
 
 # --- 3: AssumeRole checks the trust policy of the role in the account its ARN names ------------
@@ -274,5 +278,6 @@ def apply() -> None:
     patches_sts.install()
     patches_delay.install()
     patches_errors.install()
+    patches_export.install()
     _APPLIED = True
 

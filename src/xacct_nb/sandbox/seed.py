@@ -131,6 +131,18 @@ def items(table: str, count: int, customers: int = 50, seed: int = 7) -> Iterato
             yield payment_item(rng, n)
 
 
+# Exports need point-in-time recovery: on for orders (the export demo), off elsewhere (so a plan
+# with an export section shows the warning and its fix).
+PITR_TABLES = ("orders",)
+# The consumer account's bucket for DynamoDB exports (params/local.yaml's export section).
+EXPORT_BUCKET = "xacct-sandbox-exports"
+
+
+def seed_export_bucket(s3) -> None:
+    """The export bucket, made with an S3 client of the consumer account."""
+    s3.create_bucket(Bucket=EXPORT_BUCKET)
+
+
 def seed_tables(client, counts: dict[str, int], customers: int = 50, kms=None) -> None:
     """Create the demo tables with a low-level DynamoDB client of the main account and fill them;
     `kms` (a KMS client of the same account) creates the key of the encrypted tables."""
@@ -145,6 +157,9 @@ def seed_tables(client, counts: dict[str, int], customers: int = 50, kms=None) -
                 batch = []
         if batch:
             client.batch_write_item(RequestItems={name: batch})
+        if name in PITR_TABLES:
+            client.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
 
 
 def _encryption(table: str, kms) -> dict[str, Any]:
