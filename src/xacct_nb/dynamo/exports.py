@@ -14,7 +14,7 @@ export output format"):
                             NEW_AND_OLD_IMAGES view.
 
 A full export reads into the frame :meth:`RemoteTable.scan` gives (the same
-:class:`~xacct_nb.dynamo.convert.ColumnBuilder`, so the same dtypes); an incremental export reads
+:class:`~xacct_nb.dynamo.frame.FrameBuilder`, so the same dtypes); an incremental export reads
 as change records (see :func:`read_export`). Every data file's MD5 is checked against the
 manifest before a byte of it is used.
 """
@@ -35,7 +35,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import AwsError, InputError, error_code, explain
 from ..retries import client_config
-from .convert import ColumnBuilder, Numbers, Sets, deserialize_value
+from .convert import Numbers, Sets, deserialize_value
+from .frame import FrameBuilder
 from .gcpause import gc_paused
 
 __all__ = ["DataFile", "ExportChecksumError", "ExportManifest", "read_export", "read_lines",
@@ -137,7 +138,7 @@ def read_lines(s3: Any, bucket: str, data_file: DataFile) -> list[dict[str, Any]
 
 def _items_frame(lines: Sequence[Mapping[str, Any]], *, key_names: Sequence[str],
                  numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
-    builder = ColumnBuilder(key_names=key_names, numbers=numbers, sets=sets,
+    builder = FrameBuilder(key_names=key_names, numbers=numbers, sets=sets,
                             flatten_maps=flatten_maps)
     builder.add_items([line["Item"] for line in lines])
     return builder.to_frame()
@@ -149,7 +150,7 @@ def _changes_frame(lines: Sequence[Mapping[str, Any]], *, key_names: Sequence[st
     attributes (typed like scan's), then ``new_image`` and ``old_image`` as dicts of natural
     Python values (None when absent: a deletion has no new image)."""
     names = list(key_names) or list(dict.fromkeys(n for line in lines for n in line["Keys"]))
-    keys = ColumnBuilder(key_names=names, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+    keys = FrameBuilder(key_names=names, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
     keys.add_items([line["Keys"] for line in lines])
     frame = keys.to_frame()
     frame.insert(0, "write_timestamp_micros", pd.Series(
