@@ -136,6 +136,23 @@ def test_dask_engine_equals_pandas_engine(consumer, scanned):
     pd.testing.assert_frame_equal(_by_key(ddf.compute()), _by_key(scanned))
 
 
+def test_dask_engine_on_worker_processes_ships_no_secret(consumer, scanned):
+    """On a 2-process LocalCluster each worker opens its own S3 client from the session's recipe
+    (the profile); the task graph holds no key."""
+    import pickle
+
+    from distributed import Client, LocalCluster
+
+    url = put_export(consumer.client("s3"), "01604471314009-f9e8d7c6", _fidelity_files())
+    ddf = read_export(consumer, url, engine="dask", key_names=KEYS)
+    frozen = consumer.get_credentials().get_frozen_credentials()
+    graph = pickle.dumps(dict(ddf.__dask_graph__()))
+    assert frozen.secret_key.encode() not in graph and frozen.access_key.encode() not in graph
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster):
+        pd.testing.assert_frame_equal(_by_key(ddf.compute()), _by_key(scanned))
+
+
 def test_product_catalog_example(consumer):
     url = put_export(consumer.client("s3"), "01604471314002-c3d4e5f6",
                      [[{"Item": PRODUCT_CATALOG[0]}, {"Item": PRODUCT_CATALOG[2]}],

@@ -27,6 +27,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import boto3
@@ -179,7 +180,7 @@ def _image(image: Mapping[str, Any] | None, sets: Sets) -> dict[str, Any] | None
 
 def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
                 key_names: Iterable[str] = (), numbers: Numbers = "float", sets: Sets = "set",
-                flatten_maps: bool = False) -> Any:
+                flatten_maps: bool = False, credentials: Any = None) -> Any:
     """Read a DynamoDB export (DYNAMODB_JSON) from ``url`` = ``s3://bucket/prefix/AWSDynamoDB/ID/``.
 
     ``session`` must be allowed ``s3:GetObject`` on the export (the analyst, when the spec has an
@@ -199,6 +200,9 @@ def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
     file and nothing read but the manifests and the first non-empty file (its frame is the
     meta); each partition is conformed to that meta's columns and dtypes, and a partition with
     an attribute the first file lacks raises — read such exports with ``engine="pandas"``.
+    The dask tasks carry no secrets by default: each worker process opens its own S3 client from
+    the session's recipe (profile, role) as :meth:`RemoteTable.to_dask` does; ``credentials``
+    takes the same values as there (``"frozen"`` ships the current short-lived keys).
     """
     if engine not in ("pandas", "dask"):
         raise InputError(f"engine must be 'pandas' or 'dask', not {engine!r}")
@@ -208,7 +212,9 @@ def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
     convert = _converter(manifest, key_names=tuple(key_names), numbers=numbers, sets=sets,
                          flatten_maps=flatten_maps)
     if engine == "dask":
-        return _dask_frame(s3, manifest, convert)
+        from .distributed import worker_credentials
+
+        return _dask_frame(s3, worker_credentials(session, credentials), manifest, convert)
     # As scan's read: no collections while millions of acyclic containers are built.
     with gc_paused():
         lines = [line for data_file in manifest.files for line in read_lines(s3, bucket, data_file)]
@@ -221,9 +227,9 @@ def _converter(manifest: ExportManifest, **options: Any
                ) -> Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]:
     export_type = manifest.export_type
     if export_type == FULL_EXPORT:
-        return lambda lines: _items_frame(lines, **options)
+        return partial(_items_frame, **options)  # picklable: dask ships it to workers
     if export_type == INCREMENTAL_EXPORT:
-        return lambda lines: _changes_frame(lines, **options)
+        return partial(_changes_frame, **options)
     raise AwsError(f"s3://{manifest.bucket}: export type {export_type!r} is not one this reader "
                    f"knows ({FULL_EXPORT}, {INCREMENTAL_EXPORT})")
 
@@ -233,7 +239,7 @@ def _stats(manifest: ExportManifest, rows: int) -> dict[str, Any]:
             "files": len(manifest.files), "items": rows, "partial": False}
 
 
-def _dask_frame(s3: Any, manifest: ExportManifest,
+def _dask_frame(s3: Any, source: Any, manifest: ExportManifest,
                 convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]) -> Any:
     import dask
     import dask.dataframe as dd  # optional dependency, imported only when asked for
@@ -245,26 +251,28 @@ def _dask_frame(s3: Any, manifest: ExportManifest,
     # Dask would turn object columns into strings (its "convert-string" option); ours hold
     # bytes, Decimals, sets and dicts as scan gives them.
     with dask.config.set({"dataframe.convert-string": False}):
-        return dd.from_map(_PartitionReader(s3, manifest, convert, meta), files, meta=meta,
+        return dd.from_map(_PartitionReader(source, manifest, convert, meta), files, meta=meta,
                            enforce_metadata=False, label="read-export")
 
 
 @dataclass(frozen=True)
 class _PartitionReader:
-    """One data file → one partition, conformed to the meta."""
+    """One data file → one partition, conformed to the meta. ``source`` (an AssumeRecipe or
+    FrozenCredentials) gives each worker process its own session: a client cannot be shipped."""
 
-    s3: Any  # botocore clients are thread-safe (boto3 sessions are not): one serves every task
+    source: Any
     manifest: ExportManifest
     convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]
     meta: pd.DataFrame
 
     def __call__(self, data_file: DataFile) -> pd.DataFrame:
+        s3 = self.source.session().client("s3", config=client_config("s3"))
         with gc_paused():
-            frame = self.convert(read_lines(self.s3, self.manifest.bucket, data_file))
+            frame = self.convert(read_lines(s3, self.manifest.bucket, data_file))
         return _conformed(frame, self.meta, data_file.key)
 
     def __dask_tokenize__(self) -> str:
-        # The export and its files' checksums identify the data; dask cannot hash a client.
+        # The export and its files' checksums identify the data.
         return hashlib.sha256(json.dumps([
             self.manifest.summary.get("exportArn"), [f.md5 for f in self.manifest.files],
             list(map(str, self.meta.dtypes)), list(map(str, self.meta.columns))]).encode()).hexdigest()
