@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable
 
-from .runbook import NOTEBOOKS, RunRecord, run_all
+from .runbook import RUNBOOK, RunRecord, run_all
 from .sandbox import Sandbox
 
 ENV = "local"
@@ -26,7 +26,7 @@ def run_demo(runs_dir: str = "runs", log: Callable[[str], None] = print) -> int:
         saved = {k: os.environ.get(k) for k in sb.env}
         os.environ.update(sb.env)  # the notebooks' kernels inherit the sandbox profiles
         try:
-            records = run_all(ENV, {"confirm": ENV}, notebooks=NOTEBOOKS, runs_dir=runs_dir, log=log)
+            records = run_all(ENV, {"confirm": ENV}, notebooks=RUNBOOK, runs_dir=runs_dir, log=log)
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -36,7 +36,7 @@ def run_demo(runs_dir: str = "runs", log: Callable[[str], None] = print) -> int:
     for line in summary(records):
         log(line)
     log(f"demo finished in {time.monotonic() - started:.0f} s")
-    return 0 if len(records) == len(NOTEBOOKS) and all(r.ok for r in records) else 1
+    return 0 if len(records) == len(RUNBOOK) and all(r.ok for r in records) else 1
 
 
 def summary(records: list[RunRecord]) -> list[str]:

@@ -30,14 +30,15 @@ from typing import Any
 from .errors import InputError, XacctError
 from .grammar import parse_assignments
 
-NOTEBOOKS = (
+RUNBOOK = (  # the whole job, in order: what `xacct-nb demo` runs
     "01_main_account_setup",
     "02_consumer_account_setup",
     "03_assume_and_explore",
     "04_verify_access",
     "05_teardown",
 )
-RUN_ALL = NOTEBOOKS[:4]  # run-all stops before teardown on purpose
+NOTEBOOKS = (*RUNBOOK, "06_large_tables")  # every notebook `xacct-nb run` knows by number
+RUN_ALL = RUNBOOK[:4]  # run-all stops before teardown on purpose
 KERNEL = "xacct-nb"
 RECORD_MIME = "application/vnd.xacct-nb.record+json"
 # What credentials look like; a record containing one is redacted and the sidecar says so.
