@@ -107,3 +107,15 @@ def consumer_world(sandbox: Any, folder: Path, *, user: str, roles: Mapping[str,
         iam_consumer.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
         iam_consumer.delete_user_policy(UserName=user, PolicyName="assume")
         iam_consumer.delete_user(UserName=user)
+
+
+def read_params(folder: Path, env: str, table: str, profile: str) -> str:
+    """A params file granting `table` (Read) to the consumer user `profile`, as its analyst."""
+    import yaml
+
+    spec = {"env": env, "region": REGION, "main_account_id": MAIN, "consumer_account_id": CONSUMER,
+            "analyst_profile": profile, "consumer_principal": f"arn:aws:iam::{CONSUMER}:user/{profile}",
+            "table_access_list": [{"table_name": table, "access_type": "Read"}]}
+    path = folder / f"{env}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)

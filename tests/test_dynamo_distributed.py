@@ -22,9 +22,8 @@ import dask  # noqa: F401  (the `dask` extra, which the test extra installs: fai
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from helpers import CONSUMER, MAIN, allow, consumer_world, doc, role_arn, trust
+from helpers import CONSUMER, MAIN, allow, consumer_world, doc, read_params, role_arn, trust
 from xacct_nb import RemoteTable
 from xacct_nb.cli import main as cli_main
 from xacct_nb.dynamo import distributed
@@ -254,13 +253,7 @@ def test_killed_worker_changes_nothing(client, table, full, tmp_path):
 
 @pytest.fixture(scope="module")
 def params(world, tmp_path_factory) -> str:
-    spec = {"env": ENV, "region": "us-east-1", "main_account_id": MAIN,
-            "consumer_account_id": CONSUMER, "analyst_profile": PROFILE,
-            "consumer_principal": f"arn:aws:iam::{CONSUMER}:user/{PROFILE}",
-            "table_access_list": [{"table_name": TABLE, "access_type": "Read"}]}
-    path = tmp_path_factory.mktemp("params") / "dasktest.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
+    return read_params(tmp_path_factory.mktemp("params"), ENV, TABLE, PROFILE)
 
 
 @pytest.mark.parametrize("credentials", ["recipe", "frozen"])

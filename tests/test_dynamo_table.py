@@ -23,12 +23,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from helpers import CONSUMER, MAIN, allow, consumer_world, doc, role_arn, trust
+from helpers import CONSUMER, MAIN, allow, consumer_world, doc, read_params, role_arn, trust
 from xacct_nb import ProgressEvent, RemoteTable, describe_all
 from xacct_nb.cli import main as cli_main
 from xacct_nb.dynamo import export
@@ -568,13 +567,7 @@ def test_exports_round_trip(full, tmp_path):
 
 @pytest.fixture(scope="module")
 def params(world, tmp_path_factory) -> str:
-    spec = {"env": ENV, "region": "us-east-1", "main_account_id": MAIN,
-            "consumer_account_id": CONSUMER, "analyst_profile": PROFILE,
-            "consumer_principal": f"arn:aws:iam::{CONSUMER}:user/{PROFILE}",
-            "table_access_list": [{"table_name": TABLE, "access_type": "Read"}]}
-    path = tmp_path_factory.mktemp("params") / "tabletest.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return str(path)
+    return read_params(tmp_path_factory.mktemp("params"), ENV, TABLE, PROFILE)
 
 
 def test_cli_scan(params, tmp_path, capsys):
