@@ -32,7 +32,7 @@ def _run(notebook, overrides=None, *, runs_dir, env="local", params_dir=ROOT / "
 @pytest.fixture(scope="module")
 def demo_run(sandbox, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    records = runbook.run_all("local", {"confirm": "local"}, notebooks=runbook.NOTEBOOKS,
+    records = runbook.run_all("local", {"confirm": "local"}, notebooks=runbook.RUNBOOK,
                               notebooks_dir=NOTEBOOKS, params_dir=ROOT / "params", runs_dir=runs)
     return records, runs
 
@@ -59,7 +59,7 @@ def test_notebooks_are_committed_clean_and_safe():
 
 def test_the_whole_runbook_passes(demo_run):
     records, _ = demo_run
-    assert [r.notebook for r in records] == list(runbook.NOTEBOOKS)
+    assert [r.notebook for r in records] == list(runbook.RUNBOOK)
     failed = [r.line() for r in records if not r.ok]
     assert not failed, failed
     facts = {}
