@@ -65,7 +65,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from xacct_nb.dynamo.convert import _MAX_RECORD_WIDTH, _records_maker, deserialize_value  # same package
+from xacct_nb.dynamo.convert import _MAX_RECORD_WIDTH, Numbers, Sets, _records_maker, deserialize_value  # same package
 from xacct_nb.dynamo.gcpause import gc_paused
 
 __all__ = [
@@ -80,8 +80,6 @@ __all__ = [
 ]
 
 DtypeBackend = Literal["numpy_nullable", "pyarrow"]
-Numbers = Literal["float", "decimal"]
-Sets = Literal["set", "list"]
 
 # Field metadata keys (bytes, as Arrow stores them).
 NUMBER = b"xacct.number"  # int | decimal | text
