@@ -46,6 +46,7 @@ from test_dynamo_convert import (  # noqa: F401  (collected here a second time, 
     test_sets_as_sorted_lists,
     test_strings_keep_empty_unicode_and_missing,
 )
+from xacct_nb.dynamo import arrow
 from xacct_nb.dynamo.arrow import (
     FLOAT_EXACT,
     NUMBER,
@@ -143,6 +144,46 @@ def test_date_like_strings_keep_their_exact_text():
     assert table["when"].to_pylist() == dates
     assert [m["d"] for m in table["m"].to_pylist()] == dates
     assert table["s"].to_pylist() == [[d] for d in dates]
+
+
+def _large_page(count: int, item) -> bytes:
+    page = body([item(i) for i in range(count)])
+    assert len(page) > 2 * arrow.SCHEMA_SAMPLE_BYTES  # large enough to be sampled
+    return page
+
+
+def test_a_large_first_page_with_dates_is_parsed_once_with_the_schema_of_a_sample(monkeypatch):
+    # Its first items give the schema (date-like text fixed to strings there, where a second
+    # parse is cheap); the page itself is then parsed once, not twice.
+    page = _large_page(3_000, lambda i: {"pk": {"S": f"k{i}"}, "at": {"S": f"2026-01-{1 + i % 28:02d}"},
+                                         "m": {"M": {"when": {"S": "2026-02-03T04:05:06Z"}}}})
+    sizes: list[int] = []
+    real = arrow._read_json
+    monkeypatch.setattr(arrow, "_read_json", lambda b, s: sizes.append(len(b)) or real(b, s))
+    items = ArrowPages().parse(page)["Items"].array
+    assert [size for size in sizes if size >= len(page) - 100] == [len(page)]
+    assert sum(sizes) < len(page) + 2 * arrow.SCHEMA_SAMPLE_BYTES + 10_000
+    assert items.field("at").field("S").to_pylist() == [f"2026-01-{1 + i % 28:02d}" for i in range(3_000)]
+    assert items.field("m").field("M").field("when").field("S")[0].as_py() == "2026-02-03T04:05:06Z"
+
+
+def test_schema_sample_cut_inside_an_item_falls_back_to_the_whole_page():
+    # Lists of maps whose first key is named like a type tag look like an item boundary to the
+    # sample's cut; the sample then ends inside an item, fails to parse, and nothing is lost.
+    tricky = {"L": [{"M": {"S": {"S": f"v{j}"}, "N": {"N": str(j)}}} for j in range(2_000)]}
+    items = [{"pk": {"S": f"k{i}"}, "l": tricky, "at": {"S": "2026-01-02"}} for i in range(3)]
+    page = body(items)
+    assert len(page) > 2 * arrow.SCHEMA_SAMPLE_BYTES
+    table = pages_to_arrow([page])
+    assert table["l"].to_pylist()[2][1999] == {"S": "v1999", "N": 1999}
+    assert table["at"].to_pylist() == ["2026-01-02"] * 3
+
+
+def test_a_date_like_attribute_first_seen_after_the_sample_keeps_its_text():
+    page = _large_page(9_000, lambda i: {"pk": {"S": f"k{i}"}, **({"late": {"S": "2026-03-04"}}
+                                                                   if i > 8_500 else {})})
+    table = pages_to_arrow([page])
+    assert table["late"].to_pylist()[-1] == "2026-03-04" and table.schema.field("late").type == pa.string()
 
 
 def test_schema_unifies_across_pages():

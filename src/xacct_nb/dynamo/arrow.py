@@ -177,9 +177,11 @@ class ArrowPages:
         ``LastEvaluatedKey`` (in the client's input form: B as bytes) and
         ``ConsumedCapacity`` are there when the server sent them.
         """
-        envelope = _envelope(body)
-        if envelope is not None and isinstance(envelope.get("Count"), int):
-            return {"Items": ArrowItems(lambda: self._items_of(self._parse(body)), envelope["Count"]),
+        found = _envelope(body)
+        if found is not None and isinstance(found[0].get("Count"), int):
+            envelope = found[0]
+            return {"Items": ArrowItems(lambda: self._items_of(self._parse(body)),
+                                        envelope["Count"]),
                     **_page_fields(envelope)}
         parsed = self._parse(body)  # an unusual layout: everything from Arrow's parse
         return {"Items": ArrowItems(self._items_of(parsed)),
@@ -200,6 +202,11 @@ class ArrowPages:
             self.rows += len(items)
 
     def _parse(self, body: bytes) -> pa.Table:
+        if self._schema is None and len(body) > 2 * SCHEMA_SAMPLE_BYTES:
+            self._learn_schema(body)
+        return self._parse_with_schema(body)
+
+    def _parse_with_schema(self, body: bytes) -> pa.Table:
         page = _read_json(body, self._schema)
         item_type = _item_type(page)
         if item_type is not None and _has_timestamp(item_type):
@@ -208,6 +215,22 @@ class ArrowPages:
         if item_type is not None:
             self._schema = _sanitized(item_type)
         return page
+
+    def _learn_schema(self, body: bytes) -> None:
+        """The schema of the first items of a large first page: should one of them look like a
+        date, only this sample is parsed twice, not the whole page (a date-like attribute seen
+        first further on still costs its page a second parse)."""
+        found = _envelope(body)
+        if found is None:
+            return
+        start, end = found[1]
+        cut = _ITEM_START.search(body, start + SCHEMA_SAMPLE_BYTES, end)
+        if cut is None:
+            return
+        try:
+            self._parse_with_schema(b'{"Items":[' + body[start:cut.start() + 1] + b"]}")
+        except ValueError:  # the cut was inside an item: learn from the whole page instead
+            return
 
     def table(self, *, key_names: Iterable[str] = (), explicit_nulls: bool = False) -> pa.Table:
         """The typed table of every item added so far (see the module docstring)."""
@@ -300,10 +323,19 @@ def _sanitized(type_: pa.DataType) -> pa.DataType | None:
 _ENVELOPE = ("Count", "ScannedCount", "LastEvaluatedKey", "ConsumedCapacity")
 _ITEMS_START = re.compile(rb'"Items"\s*:\s*\[')
 _TAIL_CANDIDATES = 32
+# The first page's schema is inferred from about this much of it (see ArrowPages._learn_schema).
+SCHEMA_SAMPLE_BYTES = 64 * 1024
+# "}" "," then an object whose first member is a name and a type-tag object: how an item follows
+# another in Items. It cannot start inside a string (after a string's closing quote comes ":",
+# ",", "}" or "]", never a tag's letter); inside an item it matches only a list of maps whose
+# first key is named like a type tag, and the sample then ends inside an item: it fails to parse.
+_ITEM_START = re.compile(
+    rb'\}\s*,\s*\{\s*"(?:[^"\\]|\\.)*"\s*:\s*\{\s*"(?:S|N|B|BOOL|NULL|M|L|SS|NS|BS)"\s*:')
 
 
-def _envelope(body: bytes) -> dict[str, Any] | None:
-    """The page's fields besides ``Items``, read without parsing the items (None if unsure).
+def _envelope(body: bytes) -> tuple[dict[str, Any], tuple[int, int]] | None:
+    """The page's fields besides ``Items``, read without parsing the items, and where the inside
+    of the ``Items`` array starts and ends in ``body`` (None if unsure).
 
     ``"Items":[`` can only be the top-level key (an attribute value is an object, and quotes
     inside strings are escaped). Its array ends at the last ``]`` after which the rest is a
@@ -334,7 +366,7 @@ def _envelope(body: bytes) -> dict[str, Any] | None:
             continue
         if isinstance(head, dict) and isinstance(tail, dict) and set(head) | set(tail) <= \
                 set(_ENVELOPE):
-            return {**head, **tail}
+            return {**head, **tail}, (start.end(), end)
     return None
 
 
