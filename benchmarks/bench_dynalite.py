@@ -7,7 +7,8 @@ runs in its own process; the table holds the same 20,000 mixed-type ``orders`` i
 bench_read.py (~400 bytes: strings, decimals of varying precision, numbers past 2**63, sets,
 binary, maps, lists of maps, NULL, missing attributes). Ways, each reading the whole table once
 per round after a one-page warm-up, best of ``--repeat`` rounds for CPU and for wall time (each
-round runs every way once, so a slow spell of the machine hits every way alike):
+round runs every way once, so a slow spell of the machine hits every way alike; the raw fetch
+runs just before ``scan``, and their wall ratio within each round is printed too):
 
 1. boto3 resource ``Table.scan`` loop + ``pd.DataFrame``
 2. awswrangler ``read_items`` (default threads), 3. ``use_threads=False``
@@ -32,6 +33,7 @@ import functools
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -118,9 +120,11 @@ ARROW = "RemoteTable.to_arrow → arrow_to_pandas"
 ARROW_TABLE = "RemoteTable.to_arrow (pyarrow.Table)"
 FLOOR = "floor: raw pages + json.loads"
 RAW = "raw bodies fetched, nothing decoded"
+# In this order in every round: the raw fetch runs just before scan, so the two ways the wall
+# target compares meet the server in the same state.
 WAYS = {BOTO3: boto3_loop, WR_THREADS: wrangler(True), WR_SERIAL: wrangler(False),
-        SCAN: remote_table, ARROW: rows(arrow_frame), ARROW_TABLE: rows(arrow_table), FLOOR: floor,
-        RAW: raw_fetch}
+        RAW: raw_fetch, SCAN: remote_table, ARROW: rows(arrow_frame),
+        ARROW_TABLE: rows(arrow_table), FLOOR: floor}
 
 
 def measure_interleaved(session, table: str, repeat: int) -> dict:
@@ -223,6 +227,13 @@ def checks(results: dict) -> list[tuple[str, float | None, float, bool]]:
     ]
 
 
+def same_round_ratios(results: dict, way: str, baseline: str) -> list[float]:
+    """``way``'s wall time over ``baseline``'s in each round (raw fetch runs just before scan)."""
+    if results[way]["status"] != "ok" or results[baseline]["status"] != "ok":
+        return []
+    return [round(a[1] / b[1], 3) for a, b in zip(results[way]["runs"], results[baseline]["runs"])]
+
+
 def _faster_wrangler(results: dict) -> float | None:
     walls = [results[w]["wall_s"] for w in (WR_THREADS, WR_SERIAL) if results[w]["status"] == "ok"]
     if not walls or results[SCAN]["status"] != "ok":
@@ -233,7 +244,7 @@ def _faster_wrangler(results: dict) -> float | None:
 def print_report(items: int, results: dict, memory: dict | None, exact: str) -> None:
     print(f"\ndynalite, {items:,} items: client CPU per item (process_time, all threads) and "
           "wall time, best of the runs")
-    print(f"{'way':<48} {'CPU µs/item':>11} {'wall s':>8} {'× floor CPU':>11}")
+    print(f"{'way':<48} {'CPU µs/item':>11} {'wall s':>8} {'wall range':>11} {'× floor CPU':>11}")
     floor_cpu = results[FLOOR].get("cpu_s")
     for name, r in results.items():
         if r["status"] != "ok":
@@ -241,12 +252,18 @@ def print_report(items: int, results: dict, memory: dict | None, exact: str) -> 
             continue
         per_item = r["cpu_s"] / items * 1e6
         versus = f"{r['cpu_s'] / floor_cpu:11.2f}" if floor_cpu else f"{'—':>11}"
-        print(f"{name:<48} {per_item:11.1f} {r['wall_s']:8.2f} {versus}")
+        walls = [w for _, w in r["runs"]]
+        spread = f"{min(walls):.2f}–{max(walls):.2f}"
+        print(f"{name:<48} {per_item:11.1f} {r['wall_s']:8.2f} {spread:>11} {versus}")
     print("\ntargets:")
     for label, value, target, lower in checks(results):
         verdict = "n/a (a way failed)" if value is None else (
             "PASS" if (value <= target if lower else value >= target) else "MISS")
         print(f"  {label:<60} {value if value is not None else '—':>7}  {verdict}")
+    paired = same_round_ratios(results, SCAN, RAW)
+    if paired:
+        print(f"  (scan wall ÷ raw fetch wall within each round: median {statistics.median(paired):.2f}, "
+              f"{min(paired):.2f}–{max(paired):.2f}; the server's own pace varies between rounds)")
     if memory:
         print(f"  peak memory loading {memory['rows']:,} items (to_arrow → table): "
               f"{memory['peak_rss_mb']} MB RSS (+{memory['load_mb']} MB over "
@@ -305,6 +322,7 @@ def main() -> None:
         "repeat": args.repeat, "cpus": os.cpu_count(), "python": platform.python_version(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": results,
         "checks": [list(c) for c in checks(results)], "targets": TARGETS, "memory": memory,
+        "scan_over_raw_fetch_per_round": same_round_ratios(results, SCAN, RAW),
         "fidelity": exact}, indent=2))
     print(f"\nwrote {RESULTS}")
 
