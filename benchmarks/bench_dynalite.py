@@ -76,14 +76,9 @@ def arrow_frame(session, table, max_items=None):
     return arrow_to_pandas(arrow_table(session, table, max_items))
 
 
-def scan_request(session, table) -> dict:
-    """The Scan request ``RemoteTable.scan`` sends (from botocore's own event), without its
-    ``Limit``: the floor and the raw fetch send exactly this, so that all three ask the server
-    for the same pages. ``ReturnConsumedCapacity`` is part of it (the read's budgets and stats
-    need it), and it costs dynalite ~10 ms a 7,000-item page: a raw fetch without it was ~10%
-    faster than the server's time for scan's own requests."""
-    from xacct_nb import RemoteTable
-
+def sent_scans(session, read: Callable[[], object]) -> list[dict]:
+    """Every Scan request botocore is handed while ``read()`` runs on clients of ``session``
+    made after this call starts (a client copies the session's event handlers when created)."""
     sent: list[dict] = []
 
     def capture(params, **_):
@@ -92,9 +87,22 @@ def scan_request(session, table) -> dict:
     event = "provide-client-params.dynamodb.Scan"
     session.events.register(event, capture)
     try:
-        RemoteTable(session, table, progress=False).scan(allow_full_scan=True, max_items=1)
+        read()
     finally:
         session.events.unregister(event, capture)
+    return sent
+
+
+def scan_request(session, table) -> dict:
+    """The Scan request ``RemoteTable.scan`` sends, without its ``Limit``: the floor and the raw
+    fetch send exactly this, so that all three ask the server for the same pages.
+    ``ReturnConsumedCapacity`` is part of it (the read's budgets and stats need it), and it
+    costs dynalite ~10 ms a 7,000-item page: a raw fetch without it was ~10% faster than the
+    server's time for scan's own requests."""
+    from xacct_nb import RemoteTable
+
+    sent = sent_scans(session, lambda: RemoteTable(session, table, progress=False)
+                      .scan(allow_full_scan=True, max_items=1))
     request = dict(sent[0])
     request.pop("Limit", None)
     return request

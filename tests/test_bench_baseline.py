@@ -37,27 +37,12 @@ def session(sandbox):
         client.delete_table(TableName=TABLE)
 
 
-def scan_requests(session, read) -> list[dict]:
-    sent: list[dict] = []
-
-    def capture(params, **_):
-        sent.append(dict(params))
-
-    event = "provide-client-params.dynamodb.Scan"
-    session.events.register(event, capture)
-    try:
-        read()
-    finally:
-        session.events.unregister(event, capture)
-    return sent
-
-
 def test_raw_fetch_and_floor_send_the_requests_scan_sends(session):
     bench._scan_request(session, TABLE)  # captured once per table, by a one-item scan
-    scan = scan_requests(session, lambda: RemoteTable(session, TABLE, progress=False)
-                         .scan(allow_full_scan=True))
-    raw = scan_requests(session, lambda: bench.raw_fetch(session, TABLE))
-    floor = scan_requests(session, lambda: bench.floor(session, TABLE))
+    scan = bench.sent_scans(session, lambda: RemoteTable(session, TABLE, progress=False)
+                               .scan(allow_full_scan=True))
+    raw = bench.sent_scans(session, lambda: bench.raw_fetch(session, TABLE))
+    floor = bench.sent_scans(session, lambda: bench.floor(session, TABLE))
     assert len(scan) >= 3, "the table should span several pages"
     assert scan[0]["ReturnConsumedCapacity"] == "TOTAL"
     assert raw == scan
