@@ -93,6 +93,7 @@ def sent_scans(session, read: Callable[[], object]) -> list[dict]:
     return sent
 
 
+@functools.cache
 def scan_request(session, table) -> dict:
     """The Scan request ``RemoteTable.scan`` sends, without its ``Limit``: the floor and the raw
     fetch send exactly this, so that all three ask the server for the same pages.
@@ -108,9 +109,9 @@ def scan_request(session, table) -> dict:
     return request
 
 
-@functools.cache
-def _scan_request(session, table) -> dict:
-    return scan_request(session, table)
+def _request(session, table, max_items) -> dict:
+    """A fresh copy of scan's request (once per table: the first call scans one item)."""
+    return {**scan_request(session, table), **({"Limit": max_items} if max_items else {})}
 
 
 def floor(session, table, max_items=None):
@@ -118,7 +119,7 @@ def floor(session, table, max_items=None):
 
     client = session.client("dynamodb")
     count = 0
-    request = {**_scan_request(session, table), **({"Limit": max_items} if max_items else {})}
+    request = _request(session, table, max_items)
     for page in rawpages.iter_pages(client, "scan", **request):
         count += len(page["Items"])
         if max_items:
@@ -131,7 +132,7 @@ def raw_fetch(session, table, max_items=None):
     from xacct_nb.dynamo import rawpages
 
     client = session.client("dynamodb")
-    request = {**_scan_request(session, table), **({"Limit": max_items} if max_items else {})}
+    request = _request(session, table, max_items)
     pages = 0
     decoder = json.JSONDecoder()
     while True:
@@ -140,8 +141,8 @@ def raw_fetch(session, table, max_items=None):
         at = body.rfind('"LastEvaluatedKey":')
         if max_items or at < 0:
             return pages  # pages, not rows: the wall time is what counts for this way
-        start = at + len('"LastEvaluatedKey":')
-        start += len(body[start:start + 8]) - len(body[start:start + 8].lstrip())  # moto: ": {"
+        # json's own whitespace skip: moto writes '": {', dynalite '":{'
+        start = json.decoder.WHITESPACE.match(body, at + len('"LastEvaluatedKey":')).end()
         key, _ = decoder.raw_decode(body, start)
         request["ExclusiveStartKey"] = key
 

@@ -38,7 +38,7 @@ def session(sandbox):
 
 
 def test_raw_fetch_and_floor_send_the_requests_scan_sends(session):
-    bench._scan_request(session, TABLE)  # captured once per table, by a one-item scan
+    bench.scan_request(session, TABLE)  # captured once per table, by a one-item scan
     scan = bench.sent_scans(session, lambda: RemoteTable(session, TABLE, progress=False)
                                .scan(allow_full_scan=True))
     raw = bench.sent_scans(session, lambda: bench.raw_fetch(session, TABLE))
