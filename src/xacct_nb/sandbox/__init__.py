@@ -76,9 +76,9 @@ class Sandbox:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> Sandbox:
         self._prepare_state_dir()
-        self._write_token()
         self._start_server()
         try:
+            self._write_token()
             self._post("/moto-api/reset", b"")  # moto's state is per process: start clean
             self.set_enforcement(False)
             keys = self._bootstrap_accounts()
@@ -174,6 +174,9 @@ class Sandbox:
                              "pass --dir with a writable folder") from None
 
     def _start_server(self) -> None:
+        from . import guard
+
+        guard.check()  # before importing the patches: a moto they were not written for is refused
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
