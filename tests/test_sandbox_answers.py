@@ -61,5 +61,6 @@ def test_export_without_s3_prefix_goes_to_the_bucket_root(sandbox):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys and all(k.startswith(f"AWSDynamoDB/{export_id}/") for k in keys)
     assert described["ExportManifest"] == f"AWSDynamoDB/{export_id}/manifest-summary.json"
+    assert described["ItemCount"] == 1 and described["BilledSizeBytes"] == len("pk") + len("a")  # the data's size
     assert REGION in arn
     ddb.delete_table(TableName=name)
