@@ -94,3 +94,13 @@ def test_batch_get_item_costs_each_item(ddb):
     answer = client.batch_get_item(RequestItems={name: {"Keys": keys}}, ReturnConsumedCapacity="TOTAL")
     assert answer["ConsumedCapacity"] == [{"TableName": name, "CapacityUnits": 1.5}]
     assert "ConsumedCapacity" not in client.batch_get_item(RequestItems={name: {"Keys": keys}})
+
+
+def test_index_reads_are_reported_per_index_and_eventually_consistent(sandbox):
+    client = sandbox.session("sandbox-main").client("dynamodb")
+    page = client.query(TableName="orders", IndexName="by_status", Limit=5, ReturnConsumedCapacity="INDEXES",
+                        KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":s": {"S": "SHIPPED"}})
+    assert page["Count"] == 5  # five orders of a few hundred bytes: one 4 KB unit, halved
+    assert page["ConsumedCapacity"] == {"TableName": "orders", "CapacityUnits": 0.5, "Table": {"CapacityUnits": 0.0},
+                                        "GlobalSecondaryIndexes": {"by_status": {"CapacityUnits": 0.5}}}
