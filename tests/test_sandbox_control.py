@@ -72,3 +72,12 @@ def test_health_check_names_what_is_wrong(sandbox, tmp_path):
     assert "profiles are missing" in health_problem(tmp_path, sandbox.endpoint_url)
     dead = "http://127.0.0.1:9"  # discard port: nothing listens on loopback there
     assert health_problem(sandbox.state_dir, dead) == f"{dead} does not answer"
+
+
+def test_lab_finds_the_running_sandbox_with_a_signed_call(sandbox, caplog):
+    from xacct_nb.cli_support import sandbox_env
+
+    with caplog.at_level(logging.DEBUG, logger="werkzeug"):
+        env = sandbox_env(str(sandbox.state_dir))  # what `xacct-nb lab --sandbox` runs first
+    assert env["AWS_CONFIG_FILE"] == str(sandbox.config_file)
+    assert not [r for r in caplog.records if r.exc_info]
