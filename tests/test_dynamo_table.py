@@ -359,7 +359,9 @@ def test_max_rcu_stops_early(table):
     df = table.scan(max_rcu=2, page_size=10)
     meta = df.attrs["xacct"]
     assert meta["partial"] is True and meta["reason"] == "max_rcu"
-    assert meta["consumed_rcu"] >= 2 and meta["pages"] == 2 and len(df) == 20
+    # a page of 10 items (~2 KB, under one 4 KB unit) costs 0.5 RCU eventually consistent, as on
+    # AWS (the sandbox computes capacity as AWS does): the budget of 2 is met after 4 pages
+    assert meta["consumed_rcu"] == 2 and meta["pages"] == 4 and len(df) == 40
 
 
 def test_parallel_budget_resumes_per_segment(table, full):

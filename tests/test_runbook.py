@@ -229,8 +229,13 @@ def test_lab_detects_a_sandbox_that_does_not_answer(tmp_path):
     import subprocess
     import sys
 
-    (tmp_path / "sandbox.json").write_text(json.dumps(
-        {"endpoint_url": f"http://127.0.0.1:{_free_port()}", "pid": os.getpid()}))  # alive, but no server
+    endpoint = f"http://127.0.0.1:{_free_port()}"
+    # alive, but no server
+    (tmp_path / "sandbox.json").write_text(json.dumps({"endpoint_url": endpoint, "pid": os.getpid()}))
+    # the health check is a signed call with the sandbox's own profiles
+    (tmp_path / "config").write_text(f"[profile sandbox-main]\nregion = us-east-1\nendpoint_url = {endpoint}\n")
+    (tmp_path / "credentials").write_text("[sandbox-main]\naws_access_key_id = AKIAEXAMPLE\n"
+                                          "aws_secret_access_key = example\n")
     proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "lab", "--sandbox", "--dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "does not answer" in proc.stderr

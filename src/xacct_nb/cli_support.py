@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .errors import InputError
@@ -39,7 +37,7 @@ def sandbox_env(state_dir: str) -> dict[str, str]:
     except (OSError, ValueError):
         raise InputError(f"no running sandbox found in {state_dir} — start one with "
                          "`xacct-nb sandbox` in another terminal, or drop --sandbox") from None
-    problem = _dead_sandbox(info)
+    problem = _dead_sandbox(info, state_dir)
     if problem:
         info_path.unlink(missing_ok=True)  # stale: it describes a sandbox that is gone
         raise InputError(f"the sandbox in {state_dir} is not running ({problem}); removed its stale "
@@ -49,19 +47,15 @@ def sandbox_env(state_dir: str) -> dict[str, str]:
             "AWS_SHARED_CREDENTIALS_FILE": os.path.join(state, "credentials")}
 
 
-def _dead_sandbox(info: dict) -> str | None:
-    """Why the sandbox described by `info` is not serving, or None when it answers."""
+def _dead_sandbox(info: dict, state_dir: str) -> str | None:
+    """Why the sandbox described by `info` is not serving, or None when it answers an ordinary
+    signed API call (a bare GET would make moto log a traceback)."""
+    from .sandbox import health_problem
+
     pid = info.get("pid")
     if isinstance(pid, int) and not _pid_alive(pid):
         return f"its process {pid} is gone"
-    endpoint = info.get("endpoint_url", "")
-    try:
-        urllib.request.urlopen(f"{endpoint}/", timeout=3).close()
-    except urllib.error.HTTPError:
-        return None  # it answered, even if with an error status
-    except (urllib.error.URLError, OSError, ValueError):
-        return f"{endpoint or 'its endpoint'} does not answer"
-    return None
+    return health_problem(state_dir, str(info.get("endpoint_url", "")))
 
 
 def _pid_alive(pid: int) -> bool:

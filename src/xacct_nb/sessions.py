@@ -45,6 +45,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from . import retries
+from ._botocore_private import botocore_session, credential_expiry
 from .errors import AccessDenied, InputError, XacctError, explain, is_access_denied
 from .progress import ProgressCallback, report
 
@@ -153,10 +154,9 @@ def whoami(session: boto3.Session) -> Identity:
 
 
 def _expiry(session: boto3.Session) -> dt.datetime | None:
-    # botocore has no public accessor for the expiry: RefreshableCredentials (and its Deferred
-    # subclass used for role_arn/SSO profiles) keep it in `_expiry_time`; static keys have none.
+    # botocore has no public accessor for the expiry (see _botocore_private); static keys have none.
     # Read after the GetCallerIdentity call above, which renewed the credentials if they needed it.
-    expiry = getattr(session.get_credentials(), "_expiry_time", None)
+    expiry = credential_expiry(session.get_credentials())
     return expiry.astimezone(dt.UTC) if expiry else None  # botocore parses to tzlocal
 
 
@@ -209,7 +209,7 @@ def _assume_as(source: boto3.Session, caller: Identity, role_arn: str, *, sessio
     if source_identity:
         args["SourceIdentity"] = source_identity
     advisory, mandatory = _refresh_windows(duration)
-    core = source._session  # boto3 keeps its botocore session here; there is no public accessor
+    core = botocore_session(source)
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=_client_creator(core, region or source.region_name),
         source_credentials=core.get_credentials(), role_arn=role_arn, extra_args=args,
@@ -268,7 +268,7 @@ def source_identity_of(caller: Identity) -> str:
 def _refuse_role_profile_without_source_identity(spec: AccessSpec, source: boto3.Session) -> None:
     """With require_source_identity, a role_arn profile of the granted role cannot work: botocore
     assumes it without a SourceIdentity, which the trust refuses. Say so instead of that denial."""
-    profile_role = source._session.get_scoped_config().get("role_arn")  # the profile's own config
+    profile_role = botocore_session(source).get_scoped_config().get("role_arn")  # the profile's own config
     if spec.require_source_identity and profile_role == spec.role_arn:
         raise InputError(
             f"analyst_profile {source.profile_name!r} assumes {spec.role_arn} itself (role_arn), but "

@@ -58,6 +58,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._botocore_private import assume_role_arguments, botocore_session, credential_expiry
 from ..errors import CredentialsExpired, InputError, XacctError
 
 if TYPE_CHECKING:
@@ -120,13 +121,12 @@ class AssumeRecipe:
     @classmethod
     def from_session(cls, session: boto3.Session) -> AssumeRecipe:
         """The recipe of a session from :func:`xacct_nb.assume` (or a plain profile session)."""
-        core = session._session  # boto3 has no public accessor for its botocore session
+        core = botocore_session(session)
         profile = core.get_config_variable("profile")
         if not profile:
             raise InputError("to_dask: this session has no profile the workers could open — pass "
                              "credentials=AssumeRecipe(profile, role_arn, ...) or credentials='frozen'")
-        fetcher = getattr(getattr(core.get_credentials(), "_refresh_using", None), "__self__", None)
-        assume_args = getattr(fetcher, "_assume_kwargs", None)
+        assume_args = assume_role_arguments(core.get_credentials())
         if not assume_args:  # the profile itself (keys, SSO, a role_arn profile)
             return cls(profile=profile, region=session.region_name)
         return cls(profile=profile, role_arn=assume_args["RoleArn"],
@@ -180,7 +180,7 @@ class FrozenCredentials:
         if credentials is None:
             raise CredentialsExpired("to_dask: the session has no credentials — assume the role first")
         frozen = credentials.get_frozen_credentials()  # refreshes first when needed
-        expiry = getattr(credentials, "_expiry_time", None)  # botocore has no public accessor
+        expiry = credential_expiry(credentials)
         endpoint = session.client("dynamodb").meta.endpoint_url
         default = not endpoint or endpoint.endswith(".amazonaws.com")
         if not frozen.access_key or not frozen.secret_key:

@@ -4,7 +4,8 @@ botocore's parser walks the output shape for every attribute value (~75 µs per 
 which makes it the main client-side cost of a large read. botocore emits
 ``before-parse.dynamodb.<Op>`` just before parsing, with the HTTP ``response_dict`` and a
 ``customized_response_dict`` that ``Endpoint._do_get_response`` merges over the parsed result
-(``parsed_response.update(customized_response_dict)``). The handler here decodes a 200 body
+(``parsed_response.update(customized_response_dict)``; a private behaviour, listed in
+``xacct_nb._botocore_private``). The handler here decodes a 200 body
 itself, puts the decoded keys in ``customized_response_dict`` and empties ``response_dict['body']``
 so the parser, which still runs, has nothing to walk and only adds ``ResponseMetadata``.
 

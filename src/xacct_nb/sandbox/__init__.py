@@ -10,13 +10,20 @@ writes an ordinary AWS config + credentials file pair whose profiles carry `endp
 
 `xacct-nb sandbox` runs one in the foreground until Ctrl-C. The fixes this module makes to moto's
 IAM evaluation are in `patches.py`.
+
+moto's control endpoints (`/moto-api/*`: `data.json` lists every account's keys, `reset-auth`
+switches enforcement off) answer only requests carrying this sandbox's random token (header
+`CONTROL_HEADER`, kept in `control-token` beside the profiles, mode 0600); anything else gets 403.
+Readiness is checked with an ordinary signed call (`health_problem`), never a bare GET.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -44,6 +51,9 @@ PROFILES = {
 ADMIN_POLICY = {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 DEFAULT_COUNTS = {"orders": 2000, "customers": 50, "payments": 20, "ledger": 30}
+CONTROL_HEADER = "x-xacct-sandbox-token"
+CONTROL_TOKEN_FILE = "control-token"
+HEALTH_PROFILE = "sandbox-main"
 
 
 class Sandbox:
@@ -60,6 +70,7 @@ class Sandbox:
         self.iam_delay = _checked_delay(iam_delay)
         self.accounts = dict(ACCOUNTS)
         self._server: Any = None  # werkzeug's server, once started
+        self._control_token = secrets.token_urlsafe(32)  # new for every start; see _write_token
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -67,6 +78,7 @@ class Sandbox:
         self._prepare_state_dir()
         self._start_server()
         try:
+            self._write_token()
             self._post("/moto-api/reset", b"")  # moto's state is per process: start clean
             self.set_enforcement(False)
             keys = self._bootstrap_accounts()
@@ -94,9 +106,8 @@ class Sandbox:
             if self._thread is not None:
                 self._thread.join(timeout=10)
             self._server = None
-        info = self.state_dir / "sandbox.json"
-        if info.exists():
-            info.unlink()
+        for name in ("sandbox.json", CONTROL_TOKEN_FILE):
+            (self.state_dir / name).unlink(missing_ok=True)
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -116,6 +127,10 @@ class Sandbox:
     @property
     def credentials_file(self) -> Path:
         return self.state_dir / "credentials"
+
+    @property
+    def control_token_file(self) -> Path:
+        return self.state_dir / CONTROL_TOKEN_FILE
 
     @property
     def env(self) -> dict[str, str]:
@@ -159,6 +174,9 @@ class Sandbox:
                              "pass --dir with a writable folder") from None
 
     def _start_server(self) -> None:
+        from . import guard
+
+        guard.check()  # before importing the patches: a moto they were not written for is refused
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
@@ -179,7 +197,8 @@ class Sandbox:
             raise InputError(f"port {self.port} on 127.0.0.1 is already in use{other} — "
                              "stop that process or pass --port with a free port") from None
         self._server = make_server("127.0.0.1", sock.getsockname()[1],
-                                   DomainDispatcherApplication(create_backend_app),
+                                   _control_gated(DomainDispatcherApplication, self._control_token)(
+                                       create_backend_app),
                                    threaded=True, request_handler=MotoRequestHandler,
                                    fd=sock.fileno())
         self._socket = sock
@@ -193,7 +212,8 @@ class Sandbox:
 
         # Raw bytes on purpose: with a form content type Flask consumes the body and moto reads "".
         req = urllib.request.Request(self.endpoint_url + path, data=body, method="POST",
-                                     headers={"Content-Type": "application/octet-stream"})
+                                     headers={"Content-Type": "application/octet-stream",
+                                              CONTROL_HEADER: self._control_token})
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
 
@@ -224,6 +244,14 @@ class Sandbox:
             keys[profile] = (key["AccessKeyId"], key["SecretAccessKey"])
         return keys
 
+    def _write_token(self) -> None:
+        """The control token, readable by its owner only (like the credentials beside it)."""
+        path = self.control_token_file
+        path.unlink(missing_ok=True)  # a file left by another start could carry wider modes
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self._control_token + "\n")
+
     def _write_profiles(self, keys: dict[str, tuple[str, str]]) -> None:
         config, creds = [], []
         for profile, (key_id, secret) in keys.items():
@@ -236,6 +264,68 @@ class Sandbox:
         fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(creds))
+
+
+def _control_gated(dispatcher: type, token: str) -> Any:
+    """moto's WSGI dispatcher, with its control app (`/moto-api/*`) behind `token`.
+
+    Decided on the app a request is dispatched to, not on its path: whatever route reaches moto's
+    control app (a path prefix, a signing scope naming it) needs the token; nothing else does.
+    A request to any other app that is not signed at all (no Authorization header, no presigned
+    query) is refused as AWS refuses it: moto would answer it with a 500 and a traceback in the
+    log (KeyError 'HTTP_AUTHORIZATION'), or — with enforcement off — serve it."""
+    from werkzeug.wrappers import Response
+
+    expected = token.encode()
+
+    class ControlGatedDispatcher(dispatcher):
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            app = self.get_application(environ)
+            if app is self.app_instances.get("moto_api"):
+                given = environ.get("HTTP_" + CONTROL_HEADER.upper().replace("-", "_"), "")
+                if not hmac.compare_digest(given.encode(), expected):
+                    return Response("the sandbox's control endpoints need its control token\n",
+                                    status=403, mimetype="text/plain")(environ, start_response)
+            elif not _signed(environ):
+                return Response(UNSIGNED_ANSWER, status=403, mimetype="text/xml")(environ, start_response)
+            return app(environ, start_response)
+
+    return ControlGatedDispatcher
+
+
+UNSIGNED_ANSWER = ("<ErrorResponse><Error><Type>Sender</Type><Code>MissingAuthenticationToken</Code>"
+                   "<Message>Request is missing Authentication Token</Message></Error></ErrorResponse>")
+
+
+def _signed(environ: dict[str, Any]) -> bool:
+    query = environ.get("QUERY_STRING", "")
+    return bool(environ.get("HTTP_AUTHORIZATION")) or "X-Amz-Signature=" in query or "Signature=" in query
+
+
+def health_problem(state_dir: str | os.PathLike, endpoint_url: str, timeout: float = 3.0) -> str | None:
+    """Why the sandbox in `state_dir` is not serving, or None when it answers an ordinary signed
+    call (STS GetCallerIdentity as `HEALTH_PROFILE`, the way any client reaches it)."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    state = Path(state_dir)
+    if not (state / "config").is_file() or not (state / "credentials").is_file():
+        return f"its profiles are missing from {state}"
+    core = botocore.session.Session()
+    core.set_config_variable("config_file", str(state / "config"))
+    core.set_config_variable("credentials_file", str(state / "credentials"))
+    core.set_config_variable("profile", HEALTH_PROFILE)
+    try:
+        sts = boto3.Session(botocore_session=core).client(
+            "sts", endpoint_url=endpoint_url or None, region_name=REGION,
+            config=Config(connect_timeout=timeout, read_timeout=timeout,
+                          retries={"total_max_attempts": 1}))
+        sts.get_caller_identity()
+    except ClientError:
+        return None  # it answered (a denial is an answer)
+    except (BotoCoreError, ValueError):
+        return f"{endpoint_url or 'its endpoint'} does not answer"
+    return None
 
 
 def _checked_delay(seconds: float) -> float:

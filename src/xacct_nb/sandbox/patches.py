@@ -51,6 +51,12 @@ What moto gets wrong, and what we do about it:
    expressions) -> AWS's ValidationException (`patches_errors`).
 11. DynamoDB exports to S3: AWS's layout and export ARN, the bucket policy must admit the writer,
    S3's ExpectedBucketOwner is checked (`patches_export`).
+12. Where AWS succeeds or answers a 4xx, moto fails with HTTP 500: an export without S3Prefix,
+   a filter comparing values of different types (false in AWS) (`patches_answers`).
+13. Consumed capacity is always 1 unit: item sizes, 4 KB read units, half for eventually
+   consistent reads, summed per page as AWS computes them (`patches_capacity`).
+Every patched moto target is checked before any is installed (`guard`): moto's version must be
+the pinned one and each target must exist with the signature the fix was written for.
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
@@ -72,7 +78,17 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, I
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import partiql, patches_delay, patches_errors, patches_export, patches_kms, patches_sts
+from . import (
+    guard,
+    partiql,
+    patches_answers,
+    patches_capacity,
+    patches_delay,
+    patches_errors,
+    patches_export,
+    patches_kms,
+    patches_sts,
+)
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -268,6 +284,7 @@ def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    guard.check()  # refuses (one line naming the patch) before anything is replaced
     DynamoHandler._authenticate_and_authorize_normal_action = _dynamodb_authorize
     IAMRequestBase._is_assuming_role_operation = _is_assuming_role_operation
     IAMRequestBase._check_role_trust_relationship = _check_role_trust_relationship
@@ -279,5 +296,7 @@ def apply() -> None:
     patches_delay.install()
     patches_errors.install()
     patches_export.install()
+    patches_answers.install()
+    patches_capacity.install()
     _APPLIED = True
 

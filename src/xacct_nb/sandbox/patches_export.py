@@ -9,6 +9,7 @@ What moto gets wrong, and what we do about it:
    line), ``manifest-files.json`` (one line per file: itemCount, md5Checksum = base64 MD5 of the
    object, etag, dataFileS3Key as a full key) and ``manifest-summary.json``. The ``.checksum``
    files AWS also writes are not written (their format is not documented).
+   ``BilledSizeBytes`` is the size of the table's items by AWS's rules (moto: the gzip's size).
 2. The export ARN is ``…:table/<the table's whole ARN>/import/<uuid>``. -> ``<table ARN>/export/
    <export id>``, the id shaped like AWS's (``01234567890123-a1b2c3d4``: epoch milliseconds, 8 hex).
 3. The export writes into the bucket whatever the bucket policy says. -> the caller (the role)
@@ -45,6 +46,7 @@ from moto.s3.responses import S3Response
 
 from .arns import account_of, principal_arn
 from .evaluation import identity_decision
+from .patches_capacity import item_size
 
 ITEMS_PER_FILE = 500  # small, so even the sandbox's tables export as several files (partitions)
 WRITE_ACTION = "s3:PutObject"
@@ -125,7 +127,10 @@ class AwsLayoutExport(TableExport):
     def _backup_to_s3_file(self, s3_backend: Any) -> None:
         folder = f"{_prefix(self.s3_prefix)}AWSDynamoDB/{self.export_id}"
         s3_backend.put_object(bucket_name=self.s3_bucket, key_name=f"{folder}/_started", value=b"")
-        lines = [dynamo_json_dump(item.to_json(root_attr_name="Item")) for item in self.table.all_items()]
+        items = self.table.all_items()
+        lines = [dynamo_json_dump(item.to_json(root_attr_name="Item")) for item in items]
+        # AWS bills an export by the size of the table's data (not of the files written)
+        self.processed_bytes = sum(item_size(item.attrs) for item in items)
         manifest = []
         for number, start in enumerate(range(0, max(len(lines), 1), ITEMS_PER_FILE)):
             chunk = lines[start:start + ITEMS_PER_FILE]
@@ -135,7 +140,6 @@ class AwsLayoutExport(TableExport):
             digest = hashlib.md5(body, usedforsecurity=False).digest()
             manifest.append({"itemCount": len(chunk), "md5Checksum": base64.b64encode(digest).decode(),
                              "etag": digest.hex(), "dataFileS3Key": key})
-            self.processed_bytes += len(body)
         self.item_count = len(lines)
         files_key = f"{folder}/manifest-files.json"
         s3_backend.put_object(bucket_name=self.s3_bucket, key_name=files_key,
