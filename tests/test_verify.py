@@ -46,7 +46,7 @@ def local_spec(env: str, **changes):
 
 
 def apply(spec) -> None:
-    provisioning.apply(spec, confirm=spec.env, progress=lambda _line: None)
+    provisioning.apply(spec, yes=True, progress=lambda _line: None)
 
 
 @contextmanager
@@ -55,7 +55,7 @@ def applied(spec):
     try:
         yield spec
     finally:
-        provisioning.destroy(spec, confirm=spec.env)
+        provisioning.destroy(spec, yes=True)
 
 
 def actuals(matrix: AccessMatrix, table: str) -> tuple[str, ...]:

@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runbook import run_notebook
 
     record = run_notebook(args.notebook, args.env, parse_assignments(args.param), html=args.html,
-                          runs_dir=args.runs_dir, log=print)  # prints the run's summary
+                          runs_dir=args.runs_dir, yes=args.yes, log=print)  # prints the run's summary
     return 0 if record.ok else 1
 
 
@@ -84,13 +84,16 @@ def cmd_run_all(args: argparse.Namespace) -> int:
     from .runbook import run_all
 
     records = run_all(args.env, parse_assignments(args.param), html=args.html,
-                      runs_dir=args.runs_dir, log=print)
+                      runs_dir=args.runs_dir, yes=args.yes, log=print)
     if not all(r.ok for r in records):
         return 1
-    if any(r.pending for r in records):
+    pending = [r for r in records if r.pending]
+    if pending:
+        steps = "; ".join(f"xacct-nb run {r.notebook[:2]} --env {args.env} -p confirm={r.recorded['plan_id']}"
+                          for r in pending)
         print(f"stopped after the dry runs: nothing was applied, so the next notebooks would only wait "
-              f"for access that does not exist yet — to apply: xacct-nb run-all --env {args.env} "
-              f"-p confirm={args.env}")
+              f"for access that does not exist yet — review the plans above, apply each: {steps}; "
+              f"then: xacct-nb run-all --env {args.env}")
         return EXIT_CONFIRM
     return 0
 
@@ -355,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a notebook parameter (checked against its parameters cell)")
     p.add_argument("--html", action="store_true", help="also write an HTML rendering of the record")
     p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.add_argument("--yes", action="store_true",
+                   help="automation only: confirm the plan the runner computes just before the notebook "
+                        "runs (01, 02, 05), unreviewed — people pass -p confirm=PLAN_ID")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("run-all", help="run notebooks 01→04 in order, stopping at the first failure")
@@ -363,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a parameter in every notebook that declares it")
     p.add_argument("--html", action="store_true", help="also write HTML renderings")
     p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.add_argument("--yes", action="store_true",
+                   help="automation only: confirm each plan notebook's plan as computed just before it "
+                        "runs, unreviewed")
     p.set_defaults(func=cmd_run_all)
 
     p = sub.add_parser("lab", help="open JupyterLab on the notebooks")

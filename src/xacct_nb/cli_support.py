@@ -23,7 +23,7 @@ def side_confirm_lines(plan: Plan) -> list[str]:
     its own plan id (the two-sided id only confirms `xacct-nb apply`)."""
     lines = []
     for side, notebook in SIDE_NOTEBOOKS:
-        part = Plan(plan.spec, tuple(c for c in plan.changes if c.side == side), sides=(side,))
+        part = plan.side(side)
         if part.has_changes:
             lines.append(f"to apply the {side} side: xacct-nb run {notebook} --env {plan.spec.env} "
                          f"-p confirm={part.id}")
