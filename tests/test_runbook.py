@@ -388,3 +388,110 @@ def test_papermill_shows_our_errors_as_one_line_and_keeps_other_tracebacks():
         "papermill: error at cell 3: SpecError: parameter x is not declared"
     assert papermill_hook.one_line(failed("ValueError")) is None
     assert papermill_hook.one_line(ValueError("x")) is None
+
+
+# -- the lab: working copies, and a clean stop ---------------------------------------------------
+
+def _pids_running(*words: str) -> list[int]:
+    """Processes whose command line contains every one of `words` (zombies excluded)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and all(w in cmdline for w in words):
+            found.append(int(proc.name))
+    return found
+
+
+def _lab_api(port: int, path: str, method: str = "GET", body: dict | None = None):
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "token t0ken", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def test_lab_workspace_copies_are_made_once_and_refreshed_only_when_asked(tmp_path):
+    from xacct_nb.cli_support import lab_workspace
+
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "01_main_account_setup.ipynb", tmp_path / "notebooks")
+    folder = lab_workspace(tmp_path / "notebooks", user="ann", log=lambda _line: None)
+    assert folder == tmp_path / "workspace" / "ann"
+    copy = folder / "01_main_account_setup.ipynb"
+    assert copy.read_text() == (ROOT / "notebooks" / "01_main_account_setup.ipynb").read_text()
+    copy.write_text(copy.read_text().replace('confirm: str = \\"\\"', 'confirm: str = \\"abc\\"'))
+    saved = copy.read_text()
+    assert saved != (tmp_path / "notebooks" / "01_main_account_setup.ipynb").read_text()
+    lab_workspace(tmp_path / "notebooks", user="ann", log=lambda _line: None)
+    assert copy.read_text() == saved  # her copy is hers until she asks
+    lines: list[str] = []
+    lab_workspace(tmp_path / "notebooks", user="ann", refresh=True, log=lines.append)
+    assert copy.read_text() == (tmp_path / "notebooks" / "01_main_account_setup.ipynb").read_text()
+    assert lines == [f"lab workspace {folder}: replaced 01_main_account_setup.ipynb with the committed "
+                     "versions (--refresh)"]
+    assert "workspace/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_lab_saves_only_working_copies_and_stops_with_its_kernels_on_sigterm(tmp_path):
+    """A lab session — a kernel started, the notebook saved with a confirm — leaves `git status`
+    clean; SIGTERM to `xacct-nb lab` stops JupyterLab and the kernel (no process left)."""
+    import getpass
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "notebooks", checkout / "notebooks")
+    shutil.copy(ROOT / ".gitignore", checkout / ".gitignore")
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "notebooks"]):
+        _git(checkout, *args)
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    lab = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--no-browser", "--port", str(port),
+                            "--ip", "127.0.0.1", "--IdentityProvider.token=t0ken", "--ServerApp.port_retries=0"],
+                           cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert lab.poll() is None, lab.stdout.read().decode(errors="replace")[-2000:]
+            try:
+                _lab_api(port, "/api/status")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "JupyterLab did not start"
+                time.sleep(0.5)
+        name = "01_main_account_setup.ipynb"
+        listed = {item["name"] for item in _lab_api(port, "/api/contents")["content"]}
+        assert name in listed and "notebooks" not in listed  # the lab's root is the workspace
+        session = _lab_api(port, "/api/sessions", "POST",
+                           {"path": name, "type": "notebook", "name": name, "kernel": {"name": "xacct-nb"}})
+        kernel = session["kernel"]["id"]
+        model = _lab_api(port, f"/api/contents/{name}")
+        params = next(c for c in model["content"]["cells"] if "parameters" in c["metadata"].get("tags", []))
+        params["source"] = params["source"].replace('confirm: str = ""', 'confirm: str = "feb182ab"')
+        _lab_api(port, f"/api/contents/{name}", "PUT", {"type": "notebook", "format": "json",
+                                                        "content": model["content"]})
+        saved = checkout / "workspace" / getpass.getuser() / name
+        assert 'confirm: str = \\"feb182ab\\"' in saved.read_text()
+        assert _git(checkout, "status", "--porcelain") == ""  # nothing tracked changed
+        assert _pids_running(kernel)  # the kernel runs
+        jupyter = _pids_running("jupyterlab", f"{port}")
+        assert jupyter
+    finally:
+        lab.send_signal(signal.SIGTERM)
+        output = lab.communicate(timeout=90)[0].decode(errors="replace")
+    assert lab.returncode == 128 + signal.SIGTERM, output[-2000:]
+    assert "stopped JupyterLab and its kernels (SIGTERM)" in output
+    deadline = time.monotonic() + 10
+    while (_pids_running(kernel) or _pids_running("jupyterlab", f"{port}")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _pids_running(kernel) and not _pids_running("jupyterlab", f"{port}")

@@ -99,14 +99,13 @@ def cmd_run_all(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    import subprocess
-
-    from .cli_support import lab_command, sandbox_env
+    from .cli_support import lab_command, lab_workspace, run_lab, sandbox_env
 
     env = dict(os.environ)
     if args.sandbox:
         env.update(sandbox_env(args.dir))
-    return subprocess.call(lab_command(args.notebooks, args.jupyter_args), env=env)
+    folder = lab_workspace(args.notebooks, refresh=args.refresh)
+    return run_lab(lab_command(str(folder), args.jupyter_args), env)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -374,12 +373,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "runs, unreviewed")
     p.set_defaults(func=cmd_run_all)
 
-    p = sub.add_parser("lab", help="open JupyterLab on the notebooks")
+    p = sub.add_parser("lab", help="open JupyterLab on your working copies of the notebooks "
+                                    "(workspace/USER/, git-ignored)")
     p.add_argument("--sandbox", action="store_true", help="point it at the running sandbox's profiles")
     p.add_argument("--dir", default=DEFAULT_DIR, help=f"the sandbox's folder (default {DEFAULT_DIR})")
-    p.add_argument("--notebooks", default="notebooks", help="folder to open (default notebooks/)")
+    p.add_argument("--notebooks", default="notebooks",
+                   help="the tracked notebooks the working copies come from (default notebooks/)")
+    p.add_argument("--refresh", action="store_true",
+                   help="replace your working copies with the committed notebooks (discards your changes)")
     p.epilog = ("Other options go to Jupyter unchanged, e.g. --no-browser --port 8890 --ip 0.0.0.0 "
-                "(--allow-root is added when running as root).")
+                "(--allow-root is added when running as root). SIGTERM, SIGHUP and Ctrl-C stop "
+                "JupyterLab and its kernels.")
     p.set_defaults(func=cmd_lab, jupyter_args=[])
 
     p = sub.add_parser("demo", help="the whole job on a fresh local sandbox: notebooks 01→05 via papermill")
