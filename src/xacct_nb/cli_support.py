@@ -106,7 +106,8 @@ def lab_workspace(notebooks: str | os.PathLike, *, user: str | None = None, refr
                          "or pass the folder of the tracked notebooks")
     folder = source.parent / WORKSPACE / (user or getpass.getuser())
     folder.mkdir(parents=True, exist_ok=True)
-    added, replaced = [], []
+    added: list[str] = []
+    replaced: list[str] = []
     for nb in tracked:
         copy = folder / nb.name
         text = pristine_source(nb).text
