@@ -420,3 +420,39 @@ def test_batch_records_stay_readable(lab, page):
     page.locator(f"{outputs} table:visible").nth(1).scroll_into_view_if_needed()
     shot(page, "03-record-untrusted")
     print(f"records: HTML and untrusted notebook checked in {time.monotonic() - started:.1f} s")
+
+
+# -- the tracked notebooks as JupyterLab sees them ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plain_lab(tmp_path_factory):
+    """JupyterLab (no sandbox) on byte-identical copies of the tracked notebooks."""
+    import shutil
+
+    home = tmp_path_factory.mktemp("plain-lab")
+    folder = home / "notebooks"
+    shutil.copytree(REPO / "notebooks", folder)
+    jupyter = JupyterLab(home / "jupyter", folder, env={}, log=home / "jupyter.log")
+    try:
+        yield jupyter
+    finally:
+        jupyter.stop()
+
+
+def test_opening_and_saving_a_tracked_notebook_changes_nothing(plain_lab, page):
+    """The tracked notebooks carry what JupyterLab writes (language_info as the kernel reports
+    it): opening one marks nothing modified, and saving it writes the same bytes."""
+    from xacct_nb.runbook import NOTEBOOKS
+
+    for name in NOTEBOOKS:
+        plain_lab.end_sessions()
+        path = plain_lab.notebook_dir / f"{name}.ipynb"
+        committed = (REPO / "notebooks" / f"{name}.ipynb").read_text()
+        open_notebook(page, plain_lab, f"{name}.ipynb")
+        time.sleep(1.0)  # the kernel's info has arrived (status bar idle); let the model settle
+        dirty = page.locator(f"#jp-main-dock-panel .lm-TabBar-tab.jp-mod-dirty, {NOTEBOOK}.jp-mod-dirty")
+        assert dirty.count() == 0, f"{name}: JupyterLab marks the tracked notebook modified on opening"
+        page.locator(f"{NOTEBOOK} .jp-Notebook").click()
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(1500)
+        assert path.read_text() == committed, f"{name}: saving it from JupyterLab rewrote the file"
