@@ -298,6 +298,8 @@ def test_a_run_executes_the_committed_notebook_with_every_parameter_injected(pro
     assert side["parameters"]["confirm"] == "" and side["parameters"]["limit"] == 10
     assert side["parameters"]["params_file"].endswith("params/local.yaml")
     head = _git(project, "rev-parse", "HEAD").strip()
+    assert f"  ran git HEAD {head}:notebooks/nb.ipynb: the working copy's changes (saved values included) " \
+           "were not used" in rec.summary()
     assert side["source"] == {"origin": f"git HEAD {head}:notebooks/nb.ipynb",
                               "sha256": hashlib.sha256(committed.encode()).hexdigest(),
                               "working_copy_differs": True}

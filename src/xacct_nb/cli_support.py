@@ -111,10 +111,10 @@ def lab_workspace(notebooks: str | os.PathLike, *, user: str | None = None, refr
     for nb in tracked:
         copy = folder / nb.name
         text = pristine_source(nb).text
-        if copy.exists() and (not refresh or copy.read_text() == text):
+        if copy.exists() and (not refresh or copy.read_text(encoding="utf-8") == text):
             continue
         (replaced if copy.exists() else added).append(nb.name)
-        copy.write_text(text)
+        copy.write_text(text, encoding="utf-8")
     if added:
         log(f"lab workspace {folder}: added {', '.join(added)} (copies of the committed notebooks)")
     if replaced:

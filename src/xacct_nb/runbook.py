@@ -95,6 +95,9 @@ class RunRecord:
         how to apply it, rows read, the verification verdict."""
         facts = self.recorded
         lines = [self.line()]
+        if self.source.get("working_copy_differs"):
+            lines.append(f"  ran {self.source['origin']}: the working copy's changes (saved values "
+                         "included) were not used")
         if "caller_arn" in facts:
             lines.append(f"  as {facts['caller_arn']}")
         if "plan_text" in facts:
@@ -262,7 +265,7 @@ class NotebookSource:
 def pristine_source(nb: Path) -> NotebookSource:
     """`nb` as committed at git HEAD when git tracks it (whatever the working copy holds: a
     confirm saved in JupyterLab, edited cells, outputs), else the file itself."""
-    text = nb.read_text()
+    text = nb.read_text(encoding="utf-8")
     committed = _git(nb.parent, "show", f"HEAD:./{nb.name}")
     if committed is None:
         return NotebookSource(nb, text, f"file {nb} (not tracked by git)", False)
@@ -274,7 +277,8 @@ def pristine_source(nb: Path) -> NotebookSource:
 
 def _git(where: Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", *args], cwd=where, capture_output=True, text=True, timeout=10)
+        proc = subprocess.run(["git", *args], cwd=where, capture_output=True, encoding="utf-8",
+                              timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return proc.stdout if proc.returncode == 0 else None
@@ -283,7 +287,7 @@ def _git(where: Path, *args: str) -> str | None:
 def _materialise(source: NotebookSource, folder: Path) -> Path:
     """Write the source's text under its own name in `folder` (papermill reads a path)."""
     path = folder / source.path.name
-    path.write_text(source.text)
+    path.write_text(source.text, encoding="utf-8")
     return path
 
 
