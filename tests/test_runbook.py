@@ -442,9 +442,11 @@ def test_lab_workspace_copies_are_made_once_and_refreshed_only_when_asked(tmp_pa
     assert "workspace/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
-def test_lab_saves_only_working_copies_and_stops_with_its_kernels_on_sigterm(tmp_path):
+@pytest.mark.parametrize("stop_with", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_lab_saves_only_working_copies_and_stops_with_its_kernels_on_a_signal(tmp_path, stop_with):
     """A lab session — a kernel started, the notebook saved with a confirm — leaves `git status`
-    clean; SIGTERM to `xacct-nb lab` stops JupyterLab and the kernel (no process left)."""
+    clean; SIGTERM, SIGHUP (a closed terminal) or Ctrl-C to `xacct-nb lab` stop JupyterLab and the
+    kernel (no process left)."""
     import getpass
     import signal
     import subprocess
@@ -489,10 +491,10 @@ def test_lab_saves_only_working_copies_and_stops_with_its_kernels_on_sigterm(tmp
         jupyter = _pids_running("jupyterlab", f"{port}")
         assert jupyter
     finally:
-        lab.send_signal(signal.SIGTERM)
+        lab.send_signal(getattr(signal, stop_with))
         output = lab.communicate(timeout=90)[0].decode(errors="replace")
-    assert lab.returncode == 128 + signal.SIGTERM, output[-2000:]
-    assert "stopped JupyterLab and its kernels (SIGTERM)" in output
+    assert lab.returncode == 128 + getattr(signal, stop_with), output[-2000:]
+    assert f"stopped JupyterLab and its kernels ({stop_with})" in output
     deadline = time.monotonic() + 10
     while (_pids_running(kernel) or _pids_running("jupyterlab", f"{port}")) and time.monotonic() < deadline:
         time.sleep(0.2)
