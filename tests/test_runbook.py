@@ -499,3 +499,10 @@ def test_lab_saves_only_working_copies_and_stops_with_its_kernels_on_a_signal(tm
     while (_pids_running(kernel) or _pids_running("jupyterlab", f"{port}")) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _pids_running(kernel) and not _pids_running("jupyterlab", f"{port}")
+
+
+def test_run_all_refuses_one_confirm_for_several_plans():
+    with pytest.raises(InputError, match="one plan id cannot confirm the plans of 01_main_account_setup, "
+                                         "02_consumer_account_setup"):
+        runbook.run_all("local", {"confirm": "feb182ab"}, notebooks_dir=ROOT / "notebooks",
+                        params_dir=ROOT / "params", runs_dir="/nonexistent")

@@ -368,8 +368,13 @@ def run_all(env: str, overrides: Mapping[str, Any] | None = None, *,
     """Run notebooks in order; stop at the first failure, and before the first notebook without
     a `confirm` parameter (03, 04) when a dry run left changes unapplied: those notebooks would
     only wait for access that was never granted. Overrides go to the notebooks that declare them
-    (one `confirm` cannot fit two plans: pass `yes=True` to confirm each plan as computed, for
-    automation, or run the plan notebooks one by one with their ids)."""
+    (one `confirm` cannot fit two plans, so it is refused when several plan notebooks run: pass
+    `yes=True` to confirm each plan as computed, for automation, or run them one by one)."""
+    planned = [n for n in notebooks if notebook_path(n, kwargs.get("notebooks_dir", "notebooks")).stem in PLANNED_BY]
+    if (overrides or {}).get("confirm") and len(planned) > 1:
+        raise InputError(f"-p confirm: one plan id cannot confirm the plans of {', '.join(planned)} (each has "
+                         "its own) — apply each with xacct-nb run NOTEBOOK --env ENV -p confirm=PLAN_ID, "
+                         "or use --yes (automation only)")
     records: list[RunRecord] = []
     for name in notebooks:
         nb = notebook_path(name, kwargs.get("notebooks_dir", "notebooks"))
