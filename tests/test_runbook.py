@@ -188,7 +188,8 @@ def test_lab_passes_jupyter_options_and_starts_as_root(tmp_path):
 
     port = _free_port()
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
-    proc = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--notebooks", str(ROOT / "notebooks"),
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")  # its workspace/ goes next to them
+    proc = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--notebooks", str(tmp_path / "notebooks"),
                              "--no-browser", "--port", str(port), "--ip", "127.0.0.1",
                              "--IdentityProvider.token=t0ken", "--ServerApp.port_retries=0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
