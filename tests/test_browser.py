@@ -420,3 +420,103 @@ def test_batch_records_stay_readable(lab, page):
     page.locator(f"{outputs} table:visible").nth(1).scroll_into_view_if_needed()
     shot(page, "03-record-untrusted")
     print(f"records: HTML and untrusted notebook checked in {time.monotonic() - started:.1f} s")
+
+
+# -- the tracked notebooks as JupyterLab sees them ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plain_lab(tmp_path_factory):
+    """JupyterLab (no sandbox) on byte-identical copies of the tracked notebooks."""
+    import shutil
+
+    home = tmp_path_factory.mktemp("plain-lab")
+    folder = home / "notebooks"
+    shutil.copytree(REPO / "notebooks", folder)
+    jupyter = JupyterLab(home / "jupyter", folder, env={}, log=home / "jupyter.log")
+    try:
+        yield jupyter
+    finally:
+        jupyter.stop()
+
+
+def test_opening_and_saving_a_tracked_notebook_changes_nothing(plain_lab, page):
+    """The tracked notebooks carry what JupyterLab writes (language_info as the kernel reports
+    it): opening one marks nothing modified, and saving it writes the same bytes."""
+    from xacct_nb.runbook import NOTEBOOKS
+
+    for name in NOTEBOOKS:
+        plain_lab.end_sessions()
+        path = plain_lab.notebook_dir / f"{name}.ipynb"
+        committed = (REPO / "notebooks" / f"{name}.ipynb").read_text()
+        open_notebook(page, plain_lab, f"{name}.ipynb")
+        time.sleep(1.0)  # the kernel's info has arrived (status bar idle); let the model settle
+        dirty = page.locator(f"#jp-main-dock-panel .lm-TabBar-tab.jp-mod-dirty, {NOTEBOOK}.jp-mod-dirty")
+        assert dirty.count() == 0, f"{name}: JupyterLab marks the tracked notebook modified on opening"
+        page.locator(f"{NOTEBOOK} .jp-Notebook").click()
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(1500)
+        assert path.read_text() == committed, f"{name}: saving it from JupyterLab rewrote the file"
+
+
+def _set_confirm_and_save(page, lab: JupyterLab, name: str, confirm: str) -> None:
+    """As an operator does: open the notebook, type confirm into its parameters cell, Ctrl+S."""
+    open_notebook(page, lab, name)
+    cells = page.locator(f"{NOTEBOOK} .jp-CodeCell")
+    texts = cells.all_inner_texts()
+    cell = cells.nth(next(i for i, t in enumerate(texts) if 'confirm: str = ""' in t))
+    line = cell.locator(".cm-line", has_text="confirm: str").first
+    line.click()
+    page.keyboard.press("End")
+    text = line.inner_text()
+    position = text.index('""') + 1
+    for _ in range(len(text) - position):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.type(confirm)
+    expect(cell.locator(".cm-line", has_text=f'confirm: str = "{confirm}"')).to_have_count(1)
+    page.keyboard.press("Control+s")
+    path = lab.notebook_dir / name
+    deadline = time.monotonic() + 15
+    while f'confirm: str = \\"{confirm}\\"' not in path.read_text():
+        assert time.monotonic() < deadline, f"{name} was not saved"
+        time.sleep(0.25)
+
+
+def test_a_lab_session_that_saves_confirms_leaves_git_clean_and_batch_runs_dry(page, sandbox, tmp_path):
+    """Issue 19's 'done when': confirm set and saved in 01, 02 and 05 in JupyterLab (the lab's
+    per-user working copies); `git status` stays clean and the next `xacct-nb run-all --env local`
+    is a dry run (exit 3) whose records show confirm ""."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from xacct_nb.cli_support import lab_workspace
+
+    checkout = tmp_path / "checkout"
+    for folder in ("notebooks", "params"):
+        shutil.copytree(REPO / folder, checkout / folder)
+    shutil.copy(REPO / ".gitignore", checkout / ".gitignore")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "checkout"]):
+        subprocess.run([*git, *args], cwd=checkout, check=True)
+    workspace = lab_workspace(checkout / "notebooks", user="operator", log=lambda _line: None)
+    jupyter = JupyterLab(tmp_path / "jupyter", workspace, env={}, log=tmp_path / "jupyter.log")
+    try:
+        for name, confirm in (("01_main_account_setup.ipynb", "feb182ab"),
+                              ("02_consumer_account_setup.ipynb", "a54a73dc"), ("05_teardown.ipynb", "local")):
+            _set_confirm_and_save(page, jupyter, name, confirm)
+            jupyter.end_sessions()
+    finally:
+        jupyter.stop()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=checkout,
+                            capture_output=True, text=True, check=True).stdout
+    assert status == "", status
+    runs = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "run-all", "--env", "local", "--runs-dir", str(runs)],
+                          cwd=checkout, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    sidecars = sorted((runs / "local").glob("*.json"))
+    assert len(sidecars) == 2
+    for path in sidecars:
+        side = json.loads(path.read_text())
+        assert side["parameters"]["confirm"] == "" and side["source"]["working_copy_differs"] is False

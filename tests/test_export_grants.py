@@ -91,7 +91,7 @@ def test_bucket_statement_appears_on_apply_and_goes_on_destroy_others_untouched(
         gone = plan_destroy(spec, **aws)
         assert [c.action for c in gone.changes if c.resource == "bucket-policy"] == ["delete"]
     finally:
-        destroy(spec, confirm=spec.env, **aws)
+        destroy(spec, yes=True, **aws)
     assert _bucket_statements(s3) == [FOREIGN]
 
 
@@ -100,10 +100,10 @@ def test_destroy_deletes_the_policy_when_ours_was_its_only_statement(sandbox, s3
     s3.delete_bucket_policy(Bucket=BUCKET)
     spec = new_spec(export={"bucket": BUCKET, "prefix": "only"})
     try:
-        apply(spec, confirm=spec.env, wait=False, **aws)
+        apply(spec, yes=True, wait=False, **aws)
         assert _bucket_statements(s3) == [policies.bucket_statement(spec)]
     finally:
-        destroy(spec, confirm=spec.env, **aws)
+        destroy(spec, yes=True, **aws)
     assert _bucket_statements(s3) == []
 
 

@@ -27,10 +27,10 @@ def full(sandbox):
     aws = {"main": sandbox.session("sandbox-main"), "consumer": sandbox.session("sandbox-consumer")}
     spec = parse_spec({**BASE, "env": f"f{uuid4().hex[:6]}",
                        "table_access_list": [{"table_name": "customers", "access_type": "Full"}]})
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     ddb = assume_from_spec(spec, source=sandbox.session("sandbox-analyst")).client("dynamodb")
     yield spec, ddb, aws["main"].client("iam")
-    destroy(spec, confirm=spec.env, **aws)
+    destroy(spec, yes=True, **aws)
 
 
 def _grant_to_consumer(arn: str) -> str:

@@ -39,11 +39,11 @@ def applied(aws):
 
     def run(spec, **kwargs):
         specs.append(spec)
-        return apply(spec, confirm=spec.env, **aws, **kwargs)
+        return apply(spec, yes=True, **aws, **kwargs)
 
     yield run
     for spec in specs:
-        destroy(spec, confirm=spec.env, **aws)
+        destroy(spec, yes=True, **aws)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def cleanup(aws):
     specs: list = []
     yield specs.append
     for spec in specs:
-        destroy(spec, confirm=spec.env, **aws)
+        destroy(spec, yes=True, **aws)
 
 
 def ledger_key(main) -> str:

@@ -45,7 +45,7 @@ def test_notebook_06_exports_and_reads_with_dask(sandbox, tmp_path):
     params.write_text(yaml.safe_dump({**BASE, "env": env,
                                       "export": {"bucket": EXPORT_BUCKET, "prefix": f"nb/{env}"}}))
     spec = load_spec(params)
-    apply(spec, confirm=env, wait=False)
+    apply(spec, yes=True, wait=False)
     try:
         out = tmp_path / "06.ipynb"
         ran = _papermill(out, f"params_file={params}", "table=orders", "start_export=True")
@@ -58,5 +58,5 @@ def test_notebook_06_exports_and_reads_with_dask(sandbox, tmp_path):
         assert dry.returncode == 0, dry.stderr[-2000:]
         assert _recorded(tmp_path / "dry.ipynb")["rows_read"] == 0
     finally:
-        destroy(spec, confirm=env)
+        destroy(spec, yes=True)
     assert json.dumps(facts)  # JSON-able, as the runbook's sidecar needs

@@ -1,13 +1,14 @@
 """The real runbook notebooks, run under papermill against the sandbox, as `xacct-nb run` does.
 
-One module-scoped run of 01→05 with params/local.yaml (apply and teardown confirmed) feeds most
-assertions; dry-run and failure behaviour get runs of their own.
+One module-scoped run of 01→05 with params/local.yaml (apply and teardown confirmed by `yes`, the
+automation path) feeds most assertions; dry-run and failure behaviour get runs of their own.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ def _run(notebook, overrides=None, *, runs_dir, env="local", params_dir=ROOT / "
 @pytest.fixture(scope="module")
 def demo_run(sandbox, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    records = runbook.run_all("local", {"confirm": "local"}, notebooks=runbook.RUNBOOK,
+    records = runbook.run_all("local", notebooks=runbook.RUNBOOK, yes=True,
                               notebooks_dir=NOTEBOOKS, params_dir=ROOT / "params", runs_dir=runs)
     return records, runs
 
@@ -96,8 +97,13 @@ def test_records_hold_no_credentials(demo_run, sandbox):
 def test_sidecars_describe_the_run(demo_run):
     records, _ = demo_run
     side = json.loads(Path(records[0].sidecar).read_text())
-    assert side["parameters"]["confirm"] == "local"
+    # yes: the runner computed the plan's id just before the run; the notebook applied that plan
+    assert side["parameters"]["confirm"] == side["recorded"]["plan_id"] and side["recorded"]["applied"]
     assert side["parameters"]["params_file"].endswith("params/local.yaml")
+    declared = runbook.declared_parameters(NOTEBOOKS / "01_main_account_setup.ipynb")
+    assert set(side["parameters"]) == set(declared)  # every parameter, injected and recorded
+    assert side["source"]["origin"].startswith("git HEAD ") or side["source"]["origin"].startswith("file ")
+    assert re.fullmatch(r"[0-9a-f]{64}", side["source"]["sha256"])
     assert side["git_commit"] is None or re.match(r"^[0-9a-f]{40}", side["git_commit"])
     assert side["ok"] and side["error"] is None
 
@@ -186,6 +192,9 @@ def test_papermill_with_an_unknown_parameter_fails_like_xacct_nb_run(sandbox, tm
     assert cli.returncode == 2 and expected.startswith("parameter confrim is not declared")
     proc = _papermill("01_main_account_setup", tmp_path / "out.ipynb", "confrim=local")
     assert proc.returncode != 0, "a misspelt parameter ran as a silent dry run"
+    # papermill's CLI prints our one line, not its own ~30-line traceback before it
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"papermill: error at cell 3: InputError: {expected}"
     error = _error_of(tmp_path / "out.ipynb")
     assert error.ename == "InputError" and error.evalue == expected
     # one line, not our internal frames; the whole traceback stays one call away
@@ -196,6 +205,8 @@ def test_papermill_with_an_unknown_parameter_fails_like_xacct_nb_run(sandbox, tm
 def test_papermill_with_an_ill_typed_parameter_fails_with_one_line(sandbox, tmp_path):
     proc = _papermill("03_assume_and_explore", tmp_path / "out.ipynb", "limit=abc")
     assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1].endswith(
+        str(runbook.invalid_parameter("limit", "abc", "int")))
     error = _error_of(tmp_path / "out.ipynb")
     assert error.ename == "InputError"
     assert error.evalue == str(runbook.invalid_parameter("limit", "abc", "int"))
@@ -230,7 +241,10 @@ def test_run_all_without_confirm_stops_after_the_dry_runs(sandbox, tmp_path):
     out = proc.stdout
     plan_ids = re.findall(r"dry run — to apply: xacct-nb run (0[12]) --env local -p confirm=(\w+)", out)
     assert [nb for nb, _ in plan_ids] == ["01", "02"], out
-    assert "to apply: xacct-nb run-all --env local -p confirm=local" in out
+    # what it suggests is the plans' ids, never the env name
+    steps = "; ".join(f"xacct-nb run {nb} --env local -p confirm={pid}" for nb, pid in plan_ids)
+    assert f"apply each: {steps}; then: xacct-nb run-all --env local" in out
+    assert "confirm=local" not in out
     assert "SIDE" in out and "create" in out  # the plan tables themselves
 
 
@@ -244,3 +258,62 @@ def test_the_ids_xacct_nb_plan_prints_are_accepted_by_each_side(sandbox, tmp_pat
     first = _run("01", runs_dir=tmp_path)
     second = _run("02", runs_dir=tmp_path)
     assert first.recorded["plan_id"] == sides["main"] and second.recorded["plan_id"] == sides["consumer"]
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xacct_nb.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def _save_confirm(notebook: Path, confirm: str) -> None:
+    """What a lab session leaves in a file: confirm typed into the parameters cell, the notebook
+    run (outputs) and saved."""
+    nb = nbformat.read(notebook, as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = re.sub(r'confirm: str = ""', f'confirm: str = "{confirm}"', params.source)
+    assert confirm in params.source
+    params.outputs = [nbformat.v4.new_output("stream", text="saved\n")]
+    nbformat.write(nb, notebook)
+
+
+def test_a_confirm_saved_in_the_lab_never_turns_a_batch_run_into_an_apply(sandbox, tmp_path):
+    """Issue 19's first defect: confirms saved in 01, 02 and 05 (the reviewed ids, and an env
+    name) leave the next `run-all` a dry run (exit 3) whose records show confirm "", and 05 a
+    dry run too."""
+    work = tmp_path / "checkout"
+    shutil.copytree(NOTEBOOKS, work / "notebooks")
+    shutil.copytree(ROOT / "params", work / "params")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=work, check=True)
+    subprocess.run([*git, "add", "notebooks", "params"], cwd=work, check=True)
+    subprocess.run([*git, "commit", "-qm", "notebooks"], cwd=work, check=True)
+    first = _cli("run-all", "--env", "local", "--runs-dir", str(tmp_path / "dry"), cwd=work)
+    assert first.returncode == 3, first.stdout + first.stderr
+    ids = dict(re.findall(r"dry run — to apply: xacct-nb run (0[12]) --env local -p confirm=(\w+)", first.stdout))
+    _save_confirm(work / "notebooks" / "01_main_account_setup.ipynb", ids["01"])
+    _save_confirm(work / "notebooks" / "02_consumer_account_setup.ipynb", ids["02"])
+    _save_confirm(work / "notebooks" / "05_teardown.ipynb", "local")
+
+    proc = _cli("run-all", "--env", "local", "--runs-dir", str(tmp_path / "runs"), cwd=work)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "applied plan" not in proc.stdout
+    teardown = _cli("run", "05", "--env", "local", "--runs-dir", str(tmp_path / "runs"), cwd=work)
+    assert teardown.returncode == 0, teardown.stdout + teardown.stderr
+    sidecars = sorted((tmp_path / "runs" / "local").glob("*.json"))
+    assert len(sidecars) == 3
+    for path in sidecars:
+        side = json.loads(path.read_text())
+        assert side["parameters"]["confirm"] == "", path.name
+        assert side["source"]["working_copy_differs"] is True and side["source"]["origin"].startswith("git HEAD ")
+        assert not side["recorded"]["applied"], path.name
+    iam = sandbox.session("sandbox-main").client("iam")
+    assert "local-ddb_cross_acc_access_role-222222222222" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+
+
+def test_run_refuses_an_ungranted_table_before_any_kernel(tmp_path):
+    started = time.monotonic()
+    proc = _cli("run", "03", "--env", "local", "-p", "table=payments", "--runs-dir", str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("xacct-nb: error: parameter table: 'payments' is not in the spec's table "
+                                   "list — granted tables: orders, customers")
+    assert not any(tmp_path.iterdir()) and time.monotonic() - started < 30

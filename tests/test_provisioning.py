@@ -107,7 +107,7 @@ def aws(sandbox):
 def spec(aws):
     spec = new_spec()
     yield spec
-    destroy(spec, confirm=spec.env, **aws)
+    destroy(spec, yes=True, **aws)
 
 
 def test_apply_from_scratch_creates_exactly_the_spec(spec, sandbox, main_iam, consumer_iam):
@@ -135,7 +135,7 @@ def test_apply_from_scratch_creates_exactly_the_spec(spec, sandbox, main_iam, co
 
 
 def test_reapply_plans_only_no_ops_and_makes_no_write_call(spec, aws):
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     again = plan(spec, **aws)
     assert not again.has_changes and {c.action for c in again.changes} == {"no-op"}
     assert again.summary()["no-op"] == len(again.changes) and "no changes" in again.text()
@@ -146,12 +146,12 @@ def test_reapply_plans_only_no_ops_and_makes_no_write_call(spec, aws):
 
 
 def test_access_level_flips_add_versions_and_never_exceed_five(spec, aws, main_iam):
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     arn, level = spec.table_policy_arn("orders"), "Read"
     for flip in range(6):
         level = "Full" if level == "Read" else "Read"
         flipped = same_env(spec, table_access_list=tables(orders=level, customers="ReadWriteUpdate"))
-        result = apply(flipped, confirm=flipped.env, **aws)
+        result = apply(flipped, yes=True, **aws)
         assert changed(result.plan) == {("policy-version", spec.table_policy_name("orders"), "update")}
         # One CreatePolicyVersion; once five versions exist, first one DeletePolicyVersion.
         assert result.calls == (1 if flip < 4 else 2)
@@ -163,7 +163,7 @@ def test_access_level_flips_add_versions_and_never_exceed_five(spec, aws, main_i
 
 
 def test_adding_and_removing_tables(spec, aws, main_iam):
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     later = same_env(spec, table_access_list=tables(orders="Read", payments="Full"))
     the_plan = plan(later, **aws)
     customers, payments = spec.table_policy_name("customers"), later.table_policy_name("payments")
@@ -178,7 +178,7 @@ def test_adding_and_removing_tables(spec, aws, main_iam):
 
 
 def test_destroy_removes_ours_and_leaves_an_untagged_lookalike_policy(spec, aws, main_iam, consumer_iam):
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     ghost = spec.table_policy_name("ghost")  # our name prefix, but not created (tagged) by us
     ghost_arn = main_iam.create_policy(PolicyName=ghost, PolicyDocument=json.dumps(
         table_policy(spec, spec.table("orders"))))["Policy"]["Arn"]
@@ -209,7 +209,7 @@ def test_an_untagged_lookalike_role_blocks_apply_and_survives_destroy(sandbox, a
             apply(spec, confirm=the_plan.id, **aws)
         assert plan(spec, **aws).id == the_plan.id  # nothing was created
         assert ("role", spec.role_name, "left-alone") in changed(plan_destroy(spec, **aws))
-        assert destroy(spec, confirm=spec.env, **aws).calls == 0
+        assert destroy(spec, yes=True, **aws).calls == 0
         assert exists(main_iam.get_role, RoleName=spec.role_name)
     finally:
         main_iam.delete_role(RoleName=spec.role_name)
@@ -218,7 +218,7 @@ def test_an_untagged_lookalike_role_blocks_apply_and_survives_destroy(sandbox, a
 def test_without_the_consumer_policy_the_analyst_cannot_assume(spec, aws, sandbox, consumer_iam):
     # The whole consumer account is trusted, so only the consumer policy decides who gets in.
     spec = same_env(spec, trust_whole_consumer_account=True)
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     assert can_assume(sandbox, "sandbox-analyst", spec)
     other = f"bob-{spec.env}"
     consumer_iam.create_user(UserName=other)
@@ -231,12 +231,12 @@ def test_without_the_consumer_policy_the_analyst_cannot_assume(spec, aws, sandbo
         assert attached_to_user(consumer_iam, other) == {spec.consumer_policy_arn}
         assert not can_assume(sandbox, "sandbox-analyst", spec)
     finally:
-        destroy(moved, confirm=moved.env, **aws)
+        destroy(moved, yes=True, **aws)
         consumer_iam.delete_user(UserName=other)
 
 
 def test_by_default_the_trust_admits_only_the_consumer_principal(spec, aws, sandbox, consumer_iam):
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     other = f"eve-{spec.env}"
     consumer_iam.create_user(UserName=other)
     key = consumer_iam.create_access_key(UserName=other)["AccessKey"]
@@ -255,17 +255,45 @@ def test_by_default_the_trust_admits_only_the_consumer_principal(spec, aws, sand
         consumer_iam.delete_user(UserName=other)
 
 
-def test_nothing_changes_without_the_plan_id_or_the_env(spec, aws):
+def test_nothing_changes_without_the_plan_id(spec, aws, main_iam):
     first = plan(spec, **aws)
     with pytest.raises(ConfirmationRequired) as refused:
-        apply(spec, confirm="yes", **aws)
+        apply(spec, **aws)
     assert first.id in str(refused.value) and refused.value.exit_code == 2
+    # the env name is no confirmation: it would confirm any plan, today's or next year's
+    with pytest.raises(ConfirmationRequired, match=f"is the env name, not a plan id: review plan {first.id}"):
+        apply(spec, confirm=spec.env, **aws)
+    with pytest.raises(ConfirmationRequired, match=f"the plan changed since it was reviewed — new id {first.id}"):
+        apply(spec, confirm="0badc0de", **aws)
+    assert spec.role_name not in [r["RoleName"] for r in main_iam.list_roles()["Roles"]]  # all refused
     assert plan(spec, **aws).id == first.id  # same id: same live state, still all "create"
     apply(spec, confirm=first.id, wait=False, **aws)
     teardown = plan_destroy(spec, **aws)
     with pytest.raises(ConfirmationRequired, match=teardown.id):
         destroy(spec, **aws)
+    with pytest.raises(ConfirmationRequired, match="env name"):
+        destroy(spec, confirm=spec.env, **aws)
     assert plan_destroy(spec, **aws).id == teardown.id
+
+
+def test_a_reviewed_id_is_refused_once_the_state_it_was_read_from_changes(spec, aws, main_iam):
+    """The id covers what was read, not only the rows: a policy version added behind our back
+    leaves every row as it was, and still the reviewed id no longer confirms."""
+    apply(spec, yes=True, wait=False, **aws)
+    flipped = same_env(spec, table_access_list=tables(orders="Full", customers="Read"))
+    reviewed = plan(flipped, **aws)
+    assert reviewed.has_changes
+    customers = spec.table_policy_arn("customers")
+    main_iam.create_policy_version(PolicyArn=customers, PolicyDocument=json.dumps(live_document(main_iam, customers)),
+                                   SetAsDefault=False)
+    now = plan(flipped, **aws)
+    assert [c.row() for c in now.changes] == [c.row() for c in reviewed.changes]  # same rows ...
+    assert now.id != reviewed.id                                                   # ... other state
+    with pytest.raises(ConfirmationRequired) as refused:
+        apply(flipped, confirm=reviewed.id, wait=False, **aws)
+    assert str(refused.value).startswith(f"the plan changed since it was reviewed — new id {now.id}")
+    assert not plan(spec, **aws).has_changes  # nothing was applied: the live state is still spec's
+    assert apply(flipped, confirm=now.id, wait=False, **aws).done
 
 
 def test_sessions_must_be_given_and_in_the_spec_accounts(sandbox):
@@ -313,13 +341,13 @@ def limited_main(sandbox, main_iam, monkeypatch):
 
 def test_an_interrupted_apply_says_what_it_did_and_a_rerun_converges(spec, aws, limited_main, main_iam):
     with pytest.raises(AccessDenied) as failed:
-        apply(spec, confirm=spec.env, main=limited_main, consumer=aws["consumer"], wait=False)
+        apply(spec, yes=True, main=limited_main, consumer=aws["consumer"], wait=False)
     message = str(failed.value)
     assert f"stopped at 'create attachment {spec.table_policy_name('orders')}" in message
     assert f"create role {spec.role_name}" in message and "re-run apply" in message
     assert [c.resource for c in failed.value.done] == ["role", "policy"]
 
-    rerun = apply(spec, confirm=spec.env, wait=False, **aws)
+    rerun = apply(spec, yes=True, wait=False, **aws)
     assert ("role", "create") not in {(c.resource, c.action) for c in rerun.done}
     assert not plan(spec, **aws).has_changes
     ours = [p for p in main_iam.list_policies(Scope="Local")["Policies"]
@@ -330,7 +358,7 @@ def test_an_interrupted_apply_says_what_it_did_and_a_rerun_converges(spec, aws, 
 
 
 def test_terraform_export_carries_the_documents_apply_created(spec, aws, main_iam, consumer_iam, tmp_path):
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     exported = json.loads(write_terraform(spec, tmp_path / "x.tf.json").read_text())["resource"]
     role = exported["aws_iam_role"]["ddb_access_role"]
     assert role["name"] == spec.role_name
@@ -380,7 +408,7 @@ def test_cli_plan_apply_export_destroy(sandbox, tmp_path, capsys, monkeypatch):
         assert gone.returncode == 0 and "Destroyed plan" in gone.stdout
         assert not plan_destroy(spec).has_changes
     finally:
-        destroy(spec, confirm=env)
+        destroy(spec, yes=True)
 
 
 def test_per_side_plans_and_live_state(spec, aws, main_iam):
@@ -389,12 +417,12 @@ def test_per_side_plans_and_live_state(spec, aws, main_iam):
 
     main_only = plan(spec, main=aws["main"], sides=("main",))
     assert main_only.changes and {c.side for c in main_only.changes} == {"main"}
-    apply(spec, confirm=spec.env, main=aws["main"], sides=("main",), wait=False)
+    apply(spec, yes=True, main=aws["main"], sides=("main",), wait=False)
     assert {c.side for c in plan(spec, **aws).changes if c.action == "create"} == {"consumer"}
 
     # a level changed behind our back shows in the live state next to what the spec says
     flipped = same_env(spec, table_access_list=tables(orders="Full", customers="ReadWriteUpdate"))
-    apply(flipped, confirm=spec.env, main=aws["main"], sides=("main",), wait=False)
+    apply(flipped, yes=True, main=aws["main"], sides=("main",), wait=False)
     state = live_state(spec, main=aws["main"], sides=("main",)).set_index("name")
     assert state.loc[spec.role_name, "grants"] == (
         f"sts:AssumeRole to arn:aws:iam::{spec.consumer_account_id}:root, with conditions "

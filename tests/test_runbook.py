@@ -107,7 +107,7 @@ def test_failed_run_records_the_error(project):
               "from xacct_nb.notebook import stop\nstop('main_profile is account 2, expected 1')")
     rec = _run(project, "nb")
     assert not rec.ok
-    assert rec.error["cell"] == 1 and rec.error["ename"] == "InputError"
+    assert rec.error["cell"] == 2 and rec.error["ename"] == "InputError"  # after the injected cell
     assert "expected 1" in rec.error["evalue"]
     side = json.loads(Path(rec.sidecar).read_text())
     assert side["ok"] is False and side["error"]["ename"] == "InputError"
@@ -188,7 +188,8 @@ def test_lab_passes_jupyter_options_and_starts_as_root(tmp_path):
 
     port = _free_port()
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
-    proc = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--notebooks", str(ROOT / "notebooks"),
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")  # its workspace/ goes next to them
+    proc = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--notebooks", str(tmp_path / "notebooks"),
                              "--no-browser", "--port", str(port), "--ip", "127.0.0.1",
                              "--IdentityProvider.token=t0ken", "--ServerApp.port_retries=0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -267,3 +268,247 @@ def test_run_summary_says_how_to_apply_a_dry_run():
     assert "  destroyed plan abc123" in record.summary()
     record.recorded.update(pending=True)
     assert "  dry run — to destroy: xacct-nb run 01 --env dev -p confirm=abc123" in record.summary()
+
+
+# -- batch runs never inherit state from a working copy ---------------------------------------
+
+def _git(folder: Path, *args: str) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder,
+                          check=True, capture_output=True, text=True).stdout
+
+
+def _recorded_cell(params: str) -> str:
+    names = [line.split("=")[0].split(":")[0].strip() for line in params.splitlines() if "=" in line]
+    return "from xacct_nb.notebook import record\nrecord(seen={" + ", ".join(f"{n!r}: {n}" for n in names) + "})"
+
+
+def test_a_run_executes_the_committed_notebook_with_every_parameter_injected(project):
+    """A confirm (and a limit) saved in the working copy — as JupyterLab saves them — do not reach
+    a batch run: it runs the notebook as committed, with every parameter's value injected."""
+    import hashlib
+
+    params = 'params_file = ""  # spec\nconfirm = ""  # plan id\nlimit = 10  # rows'
+    nb = _notebook(project / "notebooks", "nb", params, _recorded_cell(params))
+    committed = nb.read_text()
+    _git(project, "init", "-q")
+    _git(project, "add", "notebooks/nb.ipynb")
+    _git(project, "commit", "-qm", "nb")
+    _notebook(project / "notebooks", "nb", params.replace('confirm = ""', 'confirm = "feb182ab"')
+              .replace("limit = 10", "limit = 99"), _recorded_cell(params))  # the "saved" working copy
+    rec = _run(project, "nb")
+    assert rec.ok, rec.line()
+    assert rec.recorded["seen"]["confirm"] == "" and rec.recorded["seen"]["limit"] == 10
+    side = json.loads(Path(rec.sidecar).read_text())
+    assert side["parameters"]["confirm"] == "" and side["parameters"]["limit"] == 10
+    assert side["parameters"]["params_file"].endswith("params/local.yaml")
+    head = _git(project, "rev-parse", "HEAD").strip()
+    assert f"  ran git HEAD {head}:notebooks/nb.ipynb: the working copy's changes (saved values included) " \
+           "were not used" in rec.summary()
+    assert side["source"] == {"origin": f"git HEAD {head}:notebooks/nb.ipynb",
+                              "sha256": hashlib.sha256(committed.encode()).hexdigest(),
+                              "working_copy_differs": True}
+    injected = [c for c in nbformat.read(rec.output, as_version=4).cells
+                if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "confirm = \"\"" in injected[0].source and "limit = 10" in injected[0].source
+    # a value given on the command line is the one that runs
+    assert _run(project, "nb", {"confirm": "abc"}).recorded["seen"]["confirm"] == "abc"
+
+
+def test_an_untracked_notebook_runs_as_the_file_is_and_says_so(project):
+    params = 'confirm = ""  # plan id\nlimit = 3'
+    nb = _notebook(project / "notebooks", "nb", params, _recorded_cell(params))
+    rec = _run(project, "nb")
+    assert rec.ok and rec.recorded["seen"] == {"confirm": "", "limit": 3}
+    assert rec.source["origin"] == f"file {nb.resolve()} (not tracked by git)"
+    assert rec.parameters == {"confirm": "", "limit": 3}
+
+
+def test_a_table_the_spec_does_not_grant_is_refused_before_the_first_cell(project):
+    _notebook(project / "notebooks", "nb", 'params_file = ""\ntable = ""  # table', "print(table)")
+    with pytest.raises(InputError, match=r"parameter table: 'payments' is not in the spec's table list — "
+                                         r"granted tables: orders, customers"):
+        _run(project, "nb", {"table": "payments"})
+    assert not (project / "runs").exists()  # no kernel started
+    assert _run(project, "nb", {"table": "customers"}).ok
+
+
+def test_yes_confirms_only_plan_notebooks(project):
+    _notebook(project / "notebooks", "nb", 'confirm = ""', "pass")
+    with pytest.raises(InputError, match="--yes: nb is not a plan notebook"):
+        runbook.run_notebook(str(project / "notebooks" / "nb.ipynb"), "local", yes=True,
+                             notebooks_dir=project / "notebooks", params_dir=project / "params",
+                             runs_dir=project / "runs")
+
+
+# -- a saved confirm under plain papermill --------------------------------------------------
+
+def _papermill(nb: Path, out: Path, *args: str, env: dict | None = None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "papermill", str(nb), str(out), "-k", "xacct-nb",
+                           "--no-progress-bar", *args], capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})}, cwd=nb.parent)
+
+
+def _checked_notebook(folder: Path, confirm: str) -> Path:
+    nb = _notebook(folder, "nb", f'confirm = "{confirm}"  # plan id',
+                   'from xacct_nb.notebook import check_parameters\ncheck_parameters("nb.ipynb", {"confirm": "str"})')
+    return nb
+
+
+@pytest.mark.parametrize("case", ["plain papermill", "papermill -p", "lab session", "lab variable in a batch run"])
+def test_a_saved_confirm_counts_only_when_given_now(project, case):
+    nb = _checked_notebook(project / "notebooks", "feb182ab")
+    lab = {runbook.LAB_SESSION_ENV: str(nb)}
+    args, env = {"plain papermill": ([], {}), "papermill -p": (["-p", "confirm", "feb182ab"], {}),
+                 "lab session": ([], lab),
+                 "lab variable in a batch run": ([], {**lab, runbook.BATCH_ENV: "1"})}[case]
+    proc = _papermill(nb, project / "out.ipynb", *args, env=env)
+    refused = case in ("plain papermill", "lab variable in a batch run")
+    assert (proc.returncode != 0) == refused, proc.stderr[-2000:]
+    if refused:
+        out = nbformat.read(project / "out.ipynb", as_version=4)
+        error = next(o for c in out.cells for o in c.get("outputs", []) if o.output_type == "error")
+        assert error.ename == "InputError"
+        assert error.evalue.startswith("confirm: nb.ipynb holds a saved confirm = 'feb182ab', and a batch "
+                                       "run never takes a saved confirmation")
+
+
+def test_papermill_shows_our_errors_as_one_line_and_keeps_other_tracebacks():
+    """The hook papermill loads (entry point papermill.engine) shortens only our errors."""
+    from importlib.metadata import entry_points
+
+    from papermill.exceptions import PapermillExecutionError
+
+    from xacct_nb import papermill_hook
+
+    assert [e.value for e in entry_points(group="papermill.engine") if e.name == "xacct-nb"] == \
+        ["xacct_nb.papermill_hook:Engine"]
+
+    def failed(ename: str) -> PapermillExecutionError:
+        return PapermillExecutionError(cell_index=2, exec_count=3, source="", ename=ename,
+                                       evalue="parameter x is not declared", traceback=[])
+
+    assert papermill_hook.one_line(failed("SpecError")) == \
+        "papermill: error at cell 3: SpecError: parameter x is not declared"
+    assert papermill_hook.one_line(failed("ValueError")) is None
+    assert papermill_hook.one_line(ValueError("x")) is None
+
+
+# -- the lab: working copies, and a clean stop ---------------------------------------------------
+
+def _pids_running(*words: str) -> list[int]:
+    """Processes whose command line contains every one of `words` (zombies excluded)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and all(w in cmdline for w in words):
+            found.append(int(proc.name))
+    return found
+
+
+def _lab_api(port: int, path: str, method: str = "GET", body: dict | None = None):
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "token t0ken", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def test_lab_workspace_copies_are_made_once_and_refreshed_only_when_asked(tmp_path):
+    from xacct_nb.cli_support import lab_workspace
+
+    (tmp_path / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "01_main_account_setup.ipynb", tmp_path / "notebooks")
+    folder = lab_workspace(tmp_path / "notebooks", user="ann", log=lambda _line: None)
+    assert folder == tmp_path / "workspace" / "ann"
+    copy = folder / "01_main_account_setup.ipynb"
+    assert copy.read_text() == (ROOT / "notebooks" / "01_main_account_setup.ipynb").read_text()
+    copy.write_text(copy.read_text().replace('confirm: str = \\"\\"', 'confirm: str = \\"abc\\"'))
+    saved = copy.read_text()
+    assert saved != (tmp_path / "notebooks" / "01_main_account_setup.ipynb").read_text()
+    lab_workspace(tmp_path / "notebooks", user="ann", log=lambda _line: None)
+    assert copy.read_text() == saved  # her copy is hers until she asks
+    lines: list[str] = []
+    lab_workspace(tmp_path / "notebooks", user="ann", refresh=True, log=lines.append)
+    assert copy.read_text() == (tmp_path / "notebooks" / "01_main_account_setup.ipynb").read_text()
+    assert lines == [f"lab workspace {folder}: replaced 01_main_account_setup.ipynb with the committed "
+                     "versions (--refresh)"]
+    assert "workspace/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize("stop_with", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_lab_saves_only_working_copies_and_stops_with_its_kernels_on_a_signal(tmp_path, stop_with):
+    """A lab session — a kernel started, the notebook saved with a confirm — leaves `git status`
+    clean; SIGTERM, SIGHUP (a closed terminal) or Ctrl-C to `xacct-nb lab` stop JupyterLab and the
+    kernel (no process left)."""
+    import getpass
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "notebooks", checkout / "notebooks")
+    shutil.copy(ROOT / ".gitignore", checkout / ".gitignore")
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "notebooks"]):
+        _git(checkout, *args)
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    lab = subprocess.Popen([sys.executable, "-m", "xacct_nb.cli", "lab", "--no-browser", "--port", str(port),
+                            "--ip", "127.0.0.1", "--IdentityProvider.token=t0ken", "--ServerApp.port_retries=0"],
+                           cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert lab.poll() is None, lab.stdout.read().decode(errors="replace")[-2000:]
+            try:
+                _lab_api(port, "/api/status")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "JupyterLab did not start"
+                time.sleep(0.5)
+        name = "01_main_account_setup.ipynb"
+        listed = {item["name"] for item in _lab_api(port, "/api/contents")["content"]}
+        assert name in listed and "notebooks" not in listed  # the lab's root is the workspace
+        session = _lab_api(port, "/api/sessions", "POST",
+                           {"path": name, "type": "notebook", "name": name, "kernel": {"name": "xacct-nb"}})
+        kernel = session["kernel"]["id"]
+        model = _lab_api(port, f"/api/contents/{name}")
+        params = next(c for c in model["content"]["cells"] if "parameters" in c["metadata"].get("tags", []))
+        params["source"] = params["source"].replace('confirm: str = ""', 'confirm: str = "feb182ab"')
+        _lab_api(port, f"/api/contents/{name}", "PUT", {"type": "notebook", "format": "json",
+                                                        "content": model["content"]})
+        saved = checkout / "workspace" / getpass.getuser() / name
+        assert 'confirm: str = \\"feb182ab\\"' in saved.read_text()
+        assert _git(checkout, "status", "--porcelain") == ""  # nothing tracked changed
+        assert _pids_running(kernel)  # the kernel runs
+        jupyter = _pids_running("jupyterlab", f"{port}")
+        assert jupyter
+    finally:
+        lab.send_signal(getattr(signal, stop_with))
+        output = lab.communicate(timeout=90)[0].decode(errors="replace")
+    assert lab.returncode == 128 + getattr(signal, stop_with), output[-2000:]
+    assert f"stopped JupyterLab and its kernels ({stop_with})" in output
+    deadline = time.monotonic() + 10
+    while (_pids_running(kernel) or _pids_running("jupyterlab", f"{port}")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _pids_running(kernel) and not _pids_running("jupyterlab", f"{port}")
+
+
+def test_run_all_refuses_one_confirm_for_several_plans():
+    with pytest.raises(InputError, match="one plan id cannot confirm the plans of 01_main_account_setup, "
+                                         "02_consumer_account_setup"):
+        runbook.run_all("local", {"confirm": "feb182ab"}, notebooks_dir=ROOT / "notebooks",
+                        params_dir=ROOT / "params", runs_dir="/nonexistent")

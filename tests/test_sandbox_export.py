@@ -30,9 +30,9 @@ ORDER_KEYS = ["customer_id", "order_id"]
 def world(sandbox):
     aws = {"main": sandbox.session("sandbox-main"), "consumer": sandbox.session("sandbox-consumer")}
     spec = new_spec(export={"bucket": EXPORT_BUCKET, "prefix": f"exports/{uuid4().hex[:6]}"})
-    apply(spec, confirm=spec.env, wait=False, **aws)
+    apply(spec, yes=True, wait=False, **aws)
     yield spec, assume_from_spec(spec), aws
-    destroy(spec, confirm=spec.env, **aws)
+    destroy(spec, yes=True, **aws)
 
 
 def _keys_under(s3, prefix: str) -> list[str]:

@@ -97,9 +97,9 @@ def world(sandbox):
     grants = [*TABLES.items(), *THROWAWAY.items()]
     spec = local_spec(f"sec{RUN}", table_access_list=[{"table_name": t, "access_type": level}
                                                       for level, t in grants])
-    provisioning.apply(spec, confirm=spec.env, progress=quiet)
+    provisioning.apply(spec, yes=True, progress=quiet)
     yield SimpleNamespace(spec=spec, role=assume_from_spec(spec), ddb=ddb)
-    provisioning.destroy(spec, confirm=spec.env)
+    provisioning.destroy(spec, yes=True)
     existing = set(ddb.list_tables()["TableNames"])
     for name in [*TABLES.values(), *THROWAWAY.values()]:
         if name in existing:
@@ -220,7 +220,7 @@ def test_only_whole_account_trust_admits_other_consumer_principals(world, sandbo
     # Its own identity policy allows assuming every role: only the trust condition differs.
     _, other = consumer_user(world.spec.role_arn, wide.role_arn, listed.role_arn)
     for spec in (wide, listed):
-        provisioning.apply(spec, confirm=spec.env, progress=quiet)
+        provisioning.apply(spec, yes=True, progress=quiet)
     try:
         assert _assume(other, wide.role_arn) == "allowed"          # control: no principal condition
         assert _assume(other, world.spec.role_arn) == "denied"     # default: consumer_principal only
@@ -229,7 +229,7 @@ def test_only_whole_account_trust_admits_other_consumer_principals(world, sandbo
             assert _assume(sandbox.session("sandbox-analyst"), arn) == "allowed"
     finally:
         for spec in (wide, listed):
-            provisioning.destroy(spec, confirm=spec.env)
+            provisioning.destroy(spec, yes=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def no_attach_admin(sandbox, tmp_path_factory):
 
 def _partial_apply(spec: AccessSpec, main: boto3.Session) -> AwsError:
     with pytest.raises(AwsError) as stopped:
-        provisioning.apply(spec, confirm=spec.env, main=main, progress=quiet)
+        provisioning.apply(spec, yes=True, main=main, progress=quiet)
     return stopped.value
 
 
@@ -276,7 +276,7 @@ def test_interrupted_apply_converges_on_rerun(sandbox, no_attach_admin):
         assert "access denied" in str(stopped) and "\n" not in str(stopped)
         assert iam_main.list_attached_role_policies(RoleName=spec.role_name)["AttachedPolicies"] == []
 
-        provisioning.apply(spec, confirm=spec.env, progress=quiet)
+        provisioning.apply(spec, yes=True, progress=quiet)
         fresh = provisioning.plan(spec)
         assert not fresh.has_changes and {c.action for c in fresh.changes} == {"no-op"}, fresh.text()
         wanted = sorted(spec.table_policy_name(t) for t in spec.table_names)
@@ -285,13 +285,13 @@ def test_interrupted_apply_converges_on_rerun(sandbox, no_attach_admin):
         assert sorted(p["PolicyName"] for p in attached) == wanted
         assert _ours(iam_consumer, spec.env) == ([], [spec.consumer_policy_name])
     finally:
-        provisioning.destroy(spec, confirm=spec.env)
+        provisioning.destroy(spec, yes=True)
 
 
 def test_destroy_after_partial_apply_cleans_up(sandbox, no_attach_admin):
     spec = local_spec(f"secd{RUN}")
     _partial_apply(spec, no_attach_admin)
-    provisioning.destroy(spec, confirm=spec.env)
+    provisioning.destroy(spec, yes=True)
     for profile in ("sandbox-main", "sandbox-consumer"):
         assert _ours(sandbox.session(profile).client("iam"), spec.env) == ([], [])
     assert not provisioning.plan_destroy(spec).has_changes
@@ -565,7 +565,7 @@ def test_cli_never_prints_credentials(sandbox, tmp_path):
             runs += pool.map(lambda args: _cli(env, *args, "--params", str(params)),
                              (["verify"], ["whoami", "--assume"]))
     finally:
-        provisioning.destroy(spec, confirm=spec.env)
+        provisioning.destroy(spec, yes=True)
     assert [r.returncode for r in runs] == [0, 0, 0, 0], [r.stderr for r in runs]
     output = "".join(r.stdout + r.stderr for r in runs)
     assert spec.role_arn in output  # the runs did talk about the role...

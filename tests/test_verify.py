@@ -46,7 +46,7 @@ def local_spec(env: str, **changes):
 
 
 def apply(spec) -> None:
-    provisioning.apply(spec, confirm=spec.env, progress=lambda _line: None)
+    provisioning.apply(spec, yes=True, progress=lambda _line: None)
 
 
 @contextmanager
@@ -55,7 +55,7 @@ def applied(spec):
     try:
         yield spec
     finally:
-        provisioning.destroy(spec, confirm=spec.env)
+        provisioning.destroy(spec, yes=True)
 
 
 def actuals(matrix: AccessMatrix, table: str) -> tuple[str, ...]:
@@ -301,3 +301,38 @@ def consumer_user(sandbox, tmp_path):
         iam.delete_user(UserName=name)
 
 
+
+
+# -- a missing role is said so at once; an existing one is waited for --------------------------
+
+def test_a_role_that_was_never_created_is_reported_at_once_not_retried(sandbox):
+    import time
+
+    spec = local_spec(f"never{uuid.uuid4().hex[:6]}")
+    messages: list[str] = []
+    started = time.monotonic()
+    matrix = verify_access(spec, wait=60, progress=messages.append)
+    assert time.monotonic() - started < 20  # no minute of "IAM changes take a while to propagate"
+    assumed = matrix.cell("role", "analyst assumes the role")
+    assert assumed.result == "FAIL" and assumed.actual == "denied"
+    assert f"the role does not exist in account {MAIN} (checked with main_profile), so this is no " \
+           "propagation delay" in assumed.detail
+    assert not [m for m in messages if "retrying" in m]
+
+
+def test_a_role_that_exists_but_denies_is_waited_for_as_propagation(sandbox):
+    from xacct_nb.errors import AccessDenied
+    from xacct_nb.sessions import assume_from_spec
+
+    spec = local_spec(f"half{uuid.uuid4().hex[:6]}")
+    provisioning.apply(spec, yes=True, sides=("main",), wait=False)  # the role, not the consumer policy
+    messages: list[str] = []
+    try:
+        with pytest.raises(AccessDenied) as denied:
+            assume_from_spec(spec, wait=1.5, progress=messages.append)
+    finally:
+        provisioning.destroy(spec, yes=True)
+    assert messages and all("the role exists (checked with main_profile), so IAM has not propagated the "
+                            "change yet — retrying in" in m for m in messages)
+    assert f"the role exists in account {MAIN} (checked with main_profile)" in str(denied.value)
+    assert "does not exist" not in str(denied.value)

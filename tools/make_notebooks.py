@@ -1,7 +1,10 @@
 """Writes notebooks/*.ipynb from the cell texts below (outputs empty, kernel xacct-nb).
 
 The notebooks are the reviewed artefact; this script only keeps their structure uniform. Edit
-the notebooks in JupyterLab or here, then run `python tools/make_notebooks.py`.
+them here, then run `.venv/bin/python tools/make_notebooks.py` (`xacct-nb lab` opens working
+copies in workspace/USER/, never these files). The metadata is what JupyterLab writes on save —
+the kernelspec and the `language_info` the kernel reports (this interpreter's, the kernel's) — so
+opening a tracked notebook directly marks nothing modified.
 """
 
 import ast
@@ -11,6 +14,13 @@ import nbformat
 
 NB = Path(__file__).resolve().parents[1] / "notebooks"
 KERNEL = {"name": "xacct-nb", "display_name": "Python (xacct-nb)", "language": "python"}
+
+
+def language_info() -> dict:
+    """What the xacct-nb kernel (ipykernel on this interpreter) reports and JupyterLab saves."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    return dict(IPythonKernel.language_info)
 
 COMMON_PARAMS = '''params_file: str = "../params/local.yaml"  # the environment's access spec; `xacct-nb run --env ENV` sets it'''
 
@@ -32,10 +42,12 @@ Terraform module names them:
 * one managed policy `{env}-DynamoDBTableAccess-{consumer_account_id}-{table}` per table, with the
   table's access level (Read, ReadWriteUpdate, Full) on the table **and its indexes**, attached to the role.
 
-It is a dry run unless `confirm` is set to the plan id shown below (or the env name).
-Batch: `xacct-nb run 01 --env ENV -p confirm=PLAN_ID`."""),
+It is a dry run unless `confirm` is set to the id of the plan shown below, after reviewing it; the id
+stands for that plan computed from the live state as read, so if anything changed it is refused and
+the new id is shown. Batch: `xacct-nb run 01 --env ENV -p confirm=PLAN_ID` (a confirm saved in this
+file never counts in a batch run)."""),
         ("params", COMMON_PARAMS + '''
-confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: nothing changes'''),
+confirm: str = ""  # the reviewed plan's id to apply; empty means a dry run: nothing changes'''),
         ("code", SETUP),
         ("md", "## Who am I?\nThis must be the main account; the notebook stops otherwise."),
         ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
@@ -60,9 +72,10 @@ show(state)'''),
 In the **consumer** account this creates the policy `{env}-AssumeDdbCrossAccRole-{main_account_id}`,
 which allows only `sts:AssumeRole` on the main account's role, and attaches it to the
 `consumer_principal` (a user or a role). Then it waits until that principal can really assume the
-role (IAM is eventually consistent). Dry run unless `confirm` is set."""),
+role (IAM is eventually consistent). Dry run unless `confirm` is set to the id of the plan shown
+below, after reviewing it (batch: `xacct-nb run 02 --env ENV -p confirm=PLAN_ID`)."""),
         ("params", COMMON_PARAMS + '''
-confirm: str = ""  # plan id (or env name) to apply; empty means a dry run: nothing changes
+confirm: str = ""  # the reviewed plan's id to apply; empty means a dry run: nothing changes
 wait_seconds: int = 120  # how long to wait for IAM until the analyst can assume the role'''),
         ("code", SETUP),
         ("code", '''consumer = sessions.profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
@@ -92,11 +105,12 @@ export_dir: str = "../runs/exports"  # where the export cell writes CSV / Parque
         ("code", '''from pathlib import Path
 
 from xacct_nb import RemoteTable, describe_all, sessions, to_csv, to_parquet
-from xacct_nb.notebook import plot_numeric, record, show, summary
+from xacct_nb.notebook import granted_table, plot_numeric, record, show, summary
 from xacct_nb.spec import load_spec
 from xacct_nb.widgets import ExplorerPanel
 
 spec = load_spec(params_file)
+name = granted_table(spec, table)  # checked before any AWS call
 remote = sessions.assume_from_spec(spec, wait=60)
 sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
@@ -108,8 +122,7 @@ The panel is live: it needs this notebook's running kernel, so batch records and
         ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
-        ("code", '''name = table or spec.table_names[0]
-df = RemoteTable(remote, name).scan(max_items=limit)
+        ("code", '''df = RemoteTable(remote, name).scan(max_items=limit)
 print(f"{len(df)} rows from {name}", "(partial: budget reached)" if df.attrs["xacct"]["partial"] else "")
 show(df)'''),
         ("code", '''show(summary(df), caption=f"{name}: one row per column", page_length=25)'''),
@@ -146,9 +159,10 @@ matrix.assert_ok();  # the matrix is shown above; this only fails the run on a F
 
 Plans and (when confirmed) destroys both sides: detaches and deletes the per-table policies and the
 consumer policy, then the role. Only resources tagged `managed-by=xacct-nb` are touched; a same-named
-resource without the tag is reported and left alone. Dry run unless `confirm` is set."""),
+resource without the tag is reported and left alone. Dry run unless `confirm` is set to the id of the
+plan shown below, after reviewing it (batch: `xacct-nb run 05 --env ENV -p confirm=PLAN_ID`)."""),
         ("params", COMMON_PARAMS + '''
-confirm: str = ""  # plan id (or env name) to destroy; empty means a dry run: nothing changes'''),
+confirm: str = ""  # the reviewed plan's id to destroy; empty means a dry run: nothing changes'''),
         ("code", SETUP),
         ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
 consumer = sessions.profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
@@ -183,11 +197,11 @@ export_location: str = ""  # s3://BUCKET/PREFIX/AWSDynamoDB/EXPORT_ID/ to read w
 
 from xacct_nb import read_export, sessions
 from xacct_nb.dynamo.export_job import export_url, start_export as begin_export, wait_for_export
-from xacct_nb.notebook import record, show
+from xacct_nb.notebook import granted_table, record, show
 from xacct_nb.spec import load_spec
 
 spec = load_spec(params_file)
-name = table or spec.table_names[0]
+name = granted_table(spec, table)
 role = sessions.assume_from_spec(spec, wait=60)
 analyst = sessions.profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
 spec.export'''),
@@ -228,7 +242,7 @@ def check_cell(notebook: str, parameters: str) -> str:
 def build(name, cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = KERNEL
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["language_info"] = language_info()
     for kind, text in cells:
         if kind == "md":
             nb.cells.append(nbformat.v4.new_markdown_cell(text))

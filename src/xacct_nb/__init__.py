@@ -13,7 +13,7 @@ DataFrames. Every function takes its ``boto3.Session`` explicitly (or a profile 
     orders = xn.RemoteTable(role, "orders")
     df = orders.query("C0001")
     xn.verify_access(spec).assert_ok()            # probes what the role can and cannot do
-    xn.destroy(spec, confirm=spec.env)
+    xn.destroy(spec, confirm=xn.plan_destroy(spec).id)  # or yes=True: automation only
 
 The names below are the stable public API (see the README); submodules may change. Imports are
 lazy, so ``import xacct_nb`` stays fast for the CLI.

@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runbook import run_notebook
 
     record = run_notebook(args.notebook, args.env, parse_assignments(args.param), html=args.html,
-                          runs_dir=args.runs_dir, log=print)  # prints the run's summary
+                          runs_dir=args.runs_dir, yes=args.yes, log=print)  # prints the run's summary
     return 0 if record.ok else 1
 
 
@@ -84,26 +84,28 @@ def cmd_run_all(args: argparse.Namespace) -> int:
     from .runbook import run_all
 
     records = run_all(args.env, parse_assignments(args.param), html=args.html,
-                      runs_dir=args.runs_dir, log=print)
+                      runs_dir=args.runs_dir, yes=args.yes, log=print)
     if not all(r.ok for r in records):
         return 1
-    if any(r.pending for r in records):
+    pending = [r for r in records if r.pending]
+    if pending:
+        steps = "; ".join(f"xacct-nb run {r.notebook[:2]} --env {args.env} -p confirm={r.recorded['plan_id']}"
+                          for r in pending)
         print(f"stopped after the dry runs: nothing was applied, so the next notebooks would only wait "
-              f"for access that does not exist yet — to apply: xacct-nb run-all --env {args.env} "
-              f"-p confirm={args.env}")
+              f"for access that does not exist yet — review the plans above, apply each: {steps}; "
+              f"then: xacct-nb run-all --env {args.env}")
         return EXIT_CONFIRM
     return 0
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    import subprocess
-
-    from .cli_support import lab_command, sandbox_env
+    from .cli_support import lab_command, lab_workspace, run_lab, sandbox_env
 
     env = dict(os.environ)
     if args.sandbox:
         env.update(sandbox_env(args.dir))
-    return subprocess.call(lab_command(args.notebooks, args.jupyter_args), env=env)
+    folder = lab_workspace(args.notebooks, refresh=args.refresh)
+    return run_lab(lab_command(str(folder), args.jupyter_args), env)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -355,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a notebook parameter (checked against its parameters cell)")
     p.add_argument("--html", action="store_true", help="also write an HTML rendering of the record")
     p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.add_argument("--yes", action="store_true",
+                   help="automation only: confirm the plan the runner computes just before the notebook "
+                        "runs (01, 02, 05), unreviewed — people pass -p confirm=PLAN_ID")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("run-all", help="run notebooks 01→04 in order, stopping at the first failure")
@@ -363,14 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a parameter in every notebook that declares it")
     p.add_argument("--html", action="store_true", help="also write HTML renderings")
     p.add_argument("--runs-dir", default="runs", help="where records go (default runs/)")
+    p.add_argument("--yes", action="store_true",
+                   help="automation only: confirm each plan notebook's plan as computed just before it "
+                        "runs, unreviewed")
     p.set_defaults(func=cmd_run_all)
 
-    p = sub.add_parser("lab", help="open JupyterLab on the notebooks")
+    p = sub.add_parser("lab", help="open JupyterLab on your working copies of the notebooks "
+                                    "(workspace/USER/, git-ignored)")
     p.add_argument("--sandbox", action="store_true", help="point it at the running sandbox's profiles")
     p.add_argument("--dir", default=DEFAULT_DIR, help=f"the sandbox's folder (default {DEFAULT_DIR})")
-    p.add_argument("--notebooks", default="notebooks", help="folder to open (default notebooks/)")
+    p.add_argument("--notebooks", default="notebooks",
+                   help="the tracked notebooks the working copies come from (default notebooks/)")
+    p.add_argument("--refresh", action="store_true",
+                   help="replace your working copies with the committed notebooks (discards your changes)")
     p.epilog = ("Other options go to Jupyter unchanged, e.g. --no-browser --port 8890 --ip 0.0.0.0 "
-                "(--allow-root is added when running as root).")
+                "(--allow-root is added when running as root). SIGTERM, SIGHUP and Ctrl-C stop "
+                "JupyterLab and its kernels.")
     p.set_defaults(func=cmd_lab, jupyter_args=[])
 
     p = sub.add_parser("demo", help="the whole job on a fresh local sandbox: notebooks 01→05 via papermill")

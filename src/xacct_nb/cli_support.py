@@ -1,10 +1,14 @@
 """What the `plan` and `lab` commands do besides parsing arguments: per-side confirmation ids,
-and starting JupyterLab (Jupyter's own options passed through, a dead sandbox detected)."""
+and starting JupyterLab (Jupyter's own options passed through, a dead sandbox detected) on a
+per-user workspace of notebook copies, stopped with its kernels on SIGTERM/SIGHUP/Ctrl-C."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +16,8 @@ from .errors import InputError
 from .provisioning import Plan
 
 SIDE_NOTEBOOKS = (("main", "01"), ("consumer", "02"))
+WORKSPACE = "workspace"  # git-ignored: per-user working copies the lab opens
+LAB_STOP_SECONDS = 30  # how long JupyterLab may take to shut its kernels down before it is killed
 # Jupyter options `xacct-nb lab` documents; any other `--option` is passed through as well.
 LAB_OPTIONS = ("--allow-root", "--no-browser", "--port", "--ip")
 
@@ -21,7 +27,7 @@ def side_confirm_lines(plan: Plan) -> list[str]:
     its own plan id (the two-sided id only confirms `xacct-nb apply`)."""
     lines = []
     for side, notebook in SIDE_NOTEBOOKS:
-        part = Plan(plan.spec, tuple(c for c in plan.changes if c.side == side), sides=(side,))
+        part = plan.side(side)
         if part.has_changes:
             lines.append(f"to apply the {side} side: xacct-nb run {notebook} --env {plan.spec.env} "
                          f"-p confirm={part.id}")
@@ -77,3 +83,66 @@ def lab_command(notebooks: str, jupyter_args: list[str]) -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in jupyter_args:
         cmd.append("--allow-root")
     return cmd + jupyter_args
+
+
+def lab_workspace(notebooks: str | os.PathLike, *, user: str | None = None, refresh: bool = False,
+                  log=print) -> Path:
+    """`workspace/USER/` next to the tracked `notebooks` folder, holding a working copy of each
+    tracked notebook (as committed): created on first use, a missing copy added, existing copies
+    kept — and replaced by the committed version only with `refresh`. The lab opens these, so
+    opening, running and saving never touch a tracked file (workspace/ is git-ignored)."""
+    from .runbook import pristine_source
+
+    source = Path(notebooks).resolve()
+    tracked = sorted(source.glob("*.ipynb"))
+    if not tracked:
+        raise InputError(f"--notebooks {notebooks}: no notebooks there — run from the repository root "
+                         "or pass the folder of the tracked notebooks")
+    folder = source.parent / WORKSPACE / (user or getpass.getuser())
+    folder.mkdir(parents=True, exist_ok=True)
+    added: list[str] = []
+    replaced: list[str] = []
+    for nb in tracked:
+        copy = folder / nb.name
+        text = pristine_source(nb).text
+        if copy.exists() and (not refresh or copy.read_text(encoding="utf-8") == text):
+            continue
+        (replaced if copy.exists() else added).append(nb.name)
+        copy.write_text(text, encoding="utf-8")
+    if added:
+        log(f"lab workspace {folder}: added {', '.join(added)} (copies of the committed notebooks)")
+    if replaced:
+        log(f"lab workspace {folder}: replaced {', '.join(replaced)} with the committed versions (--refresh)")
+    return folder
+
+
+def run_lab(cmd: list[str], env: dict[str, str]) -> int:
+    """Run JupyterLab until it exits. SIGTERM, SIGHUP and Ctrl-C all stop it the same way: one
+    SIGTERM, on which Jupyter shuts its kernels down (they hold assumed-role credentials) and
+    exits; if it has not exited within LAB_STOP_SECONDS (or on a second signal), it is killed.
+    Jupyter runs in its own session so a closing terminal reaches only us, and we stop it."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame) -> None:
+        stopping.append(signum)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM if len(stopping) == 1 else signal.SIGKILL)
+
+    handled = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    previous = {sig: signal.signal(sig, stop) for sig in handled}
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=LAB_STOP_SECONDS if stopping else None)
+                break
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopping:
+        print(f"xacct-nb lab: stopped JupyterLab and its kernels ({signal.Signals(stopping[0]).name})",
+              file=sys.stderr)
+        return 128 + stopping[0]
+    return code

@@ -1,7 +1,8 @@
 """`xacct-nb demo` (the README's main command): the whole job on a fresh local sandbox.
 
 Starts the three-account sandbox, runs the runbook notebooks 01→05 with params/local.yaml through
-the same runner as `xacct-nb run` (apply and teardown confirmed), and prints where the records are
+the same runner as `xacct-nb run` (apply and teardown confirmed with `yes`, the automation path:
+the plans are printed in the records and the summary), and prints where the records are
 and what happened.
 """
 
@@ -26,7 +27,7 @@ def run_demo(runs_dir: str = "runs", log: Callable[[str], None] = print) -> int:
         saved = {k: os.environ.get(k) for k in sb.env}
         os.environ.update(sb.env)  # the notebooks' kernels inherit the sandbox profiles
         try:
-            records = run_all(ENV, {"confirm": ENV}, notebooks=RUNBOOK, runs_dir=runs_dir, log=log)
+            records = run_all(ENV, notebooks=RUNBOOK, runs_dir=runs_dir, yes=True, log=log)
         finally:
             for key, value in saved.items():
                 if value is None:

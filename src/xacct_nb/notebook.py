@@ -221,9 +221,11 @@ def check_parameters(notebook: str, declared: dict[str, str], *, paths: tuple[st
     papermill puts its `injected-parameters` cell between the two and only warns about names the
     notebook does not declare, so a direct `papermill … -p` run is checked here, with the same
     one-line errors as `xacct-nb run`: every injected name must be declared, every value must
-    have its declared type (text is parsed as `-p` text is). Relative `paths` that were not
+    have its declared type (text is parsed as `-p` text is). A non-empty `confirm` counts only
+    when it was injected (`-p confirm=…`) or typed in a JupyterLab session of this notebook: a
+    value saved in the file is refused in any batch run. Relative `paths` that were not
     injected are the notebook's defaults, written relative to notebooks/: they resolve there
-    whether the kernel runs in notebooks/ or in the repository root."""
+    whether the kernel runs in notebooks/, in the repository root or in a lab workspace copy."""
     from pathlib import Path
 
     from IPython import get_ipython
@@ -242,6 +244,8 @@ def check_parameters(notebook: str, declared: dict[str, str], *, paths: tuple[st
         if expected and (not isinstance(value, expected) or (type_name != "bool" and isinstance(value, bool))):
             raise invalid_parameter(name, value, type_name)
         namespace[name] = value
+    if namespace.get("confirm") and "confirm" not in injected and not _lab_session_of(notebook):
+        raise saved_confirm(notebook, namespace["confirm"])
     folder = _notebooks_folder(Path.cwd(), notebook)
     for name in paths:
         path = Path(namespace[name])
@@ -260,12 +264,37 @@ def _injected_names(history: list[str]) -> set[str]:
             for target in node.targets if isinstance(target, ast.Name)}
 
 
+def saved_confirm(notebook: str, value: Any):
+    """The error for a confirmation that comes from the saved file, not from the person running it."""
+    from .errors import InputError
+
+    return InputError(f"confirm: {notebook} holds a saved confirm = {value!r}, and a batch run never "
+                      "takes a saved confirmation — review the plan, then pass it: xacct-nb run … -p "
+                      "confirm=PLAN_ID (papermill: -p confirm PLAN_ID), or set it in JupyterLab")
+
+
+def _lab_session_of(notebook: str) -> bool:
+    """True in a kernel JupyterLab started for this notebook (jupyter_server sets JPY_SESSION_NAME
+    to the notebook's path), unless `xacct-nb run` started it. papermill and nbconvert set neither."""
+    import os
+    from pathlib import PurePath
+
+    from .runbook import BATCH_ENV, LAB_SESSION_ENV
+
+    if os.environ.get(BATCH_ENV):
+        return False
+    return PurePath(os.environ.get(LAB_SESSION_ENV, "")).name == notebook
+
+
 def _notebooks_folder(cwd, notebook: str):
-    """Where the notebook's relative defaults start: its own folder (papermill's cwd may be the
-    repository root, or anywhere)."""
-    for folder in (cwd, cwd / "notebooks"):
-        if (folder / notebook).exists():
+    """Where the notebook's relative defaults start: the tracked notebooks/ folder the kernel's
+    folder is in or under (a lab workspace copy lives deeper, in workspace/USER/), else the
+    kernel's own folder (papermill's cwd may be the repository root, or anywhere)."""
+    for folder in (cwd, *cwd.parents):
+        if folder.name == "notebooks" and (folder / notebook).exists():
             return folder
+        if (folder / "notebooks" / notebook).exists():
+            return folder / "notebooks"
     return cwd
 
 
@@ -282,4 +311,13 @@ def dry_run_line(plan) -> str:
     verb = "destroy" if plan.destroy else "apply"
     if not plan.has_changes:
         return f"Nothing to {verb}: the live state already matches."
-    return f"Dry run: nothing changed. To {verb}, set confirm = {plan.id!r} (or the env name)."
+    return f"Dry run: nothing changed. To {verb} this plan, set confirm = {plan.id!r}."
+
+
+def granted_table(spec, table: str) -> str:
+    """`table`, or the first granted table when empty; a table the spec does not grant stops the
+    notebook with one line before any read (as `xacct-nb run` refuses it before the first cell)."""
+    from .runbook import check_table
+
+    check_table({"table": table}, spec)
+    return table or spec.table_names[0]

@@ -1,15 +1,22 @@
 """Batch runs of the runbook notebooks with papermill, each leaving an immutable audit record.
 
-    record = run_notebook("01", env="dev", overrides={"confirm": "dev"})
+    record = run_notebook("01", env="dev", overrides={"confirm": "<plan id>"})
+
+A batch run never inherits state from a working copy: it runs the notebook as committed (read
+from git HEAD when the notebook is tracked; an untracked notebook runs as the file is) with EVERY
+declared parameter injected — the command line's value, else the committed default — so a
+`confirm` someone saved in JupyterLab is never what a batch run applies with. `yes=True` (the CLI's
+`--yes`, for automation) confirms the plan the runner computes just before the notebook runs.
 
 Before a kernel starts, everything that can be checked is checked — the notebook exists, the
-params file validates, every override names a declared parameter and parses as its type, the
-kernel is registered — so bad input changes nothing. Papermill itself only warns about unknown
-parameters.
+params file validates, every override names a declared parameter and parses as its type, a
+`table` is one the spec grants, the kernel is registered — so bad input changes nothing.
+Papermill itself only warns about unknown parameters.
 
 A run writes `runs/ENV/UTC-TIMESTAMP-NOTEBOOK.ipynb` (never overwritten, read-only afterwards)
-and a JSON sidecar next to it: parameters, caller identity, git commit, start/end, what the
-notebook recorded (plan, results) and the error if any. Notebooks publish facts for the sidecar
+and a JSON sidecar next to it: the effective value of every parameter, where the notebook that ran
+came from and its SHA-256, caller identity, git commit, start/end, what the notebook recorded
+(plan, results) and the error if any. Notebooks publish facts for the sidecar
 with `xacct_nb.notebook.record(...)`; see RECORD_MIME.
 """
 
@@ -17,10 +24,12 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -40,6 +49,9 @@ RUNBOOK = (  # the whole job, in order: what `xacct-nb demo` runs
 NOTEBOOKS = (*RUNBOOK, "06_large_tables")  # every notebook `xacct-nb run` knows by number
 RUN_ALL = RUNBOOK[:4]  # run-all stops before teardown on purpose
 KERNEL = "xacct-nb"
+QUIET_ENV = "XACCT_NB_QUIET"  # progress bars off (dynamo.reader reads it too)
+BATCH_ENV = "XACCT_NB_BATCH"  # set for the kernels of `xacct-nb run`: nobody is at the keyboard
+LAB_SESSION_ENV = "JPY_SESSION_NAME"  # jupyter_server sets it to the notebook's path for its kernels
 RECORD_MIME = "application/vnd.xacct-nb.record+json"
 # What credentials look like; a record containing one is redacted and the sidecar says so.
 SECRET_PATTERNS = (
@@ -61,6 +73,7 @@ class RunRecord:
     seconds: float
     parameters: dict[str, Any]
     git_commit: str | None
+    source: dict[str, Any] = field(default_factory=dict)  # origin, sha256, working_copy_differs
     recorded: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] | None = None
     redactions: int = 0
@@ -82,6 +95,9 @@ class RunRecord:
         how to apply it, rows read, the verification verdict."""
         facts = self.recorded
         lines = [self.line()]
+        if self.source.get("working_copy_differs"):
+            lines.append(f"  ran {self.source['origin']}: the working copy's changes (saved values "
+                         "included) were not used")
         if "caller_arn" in facts:
             lines.append(f"  as {facts['caller_arn']}")
         if "plan_text" in facts:
@@ -182,6 +198,9 @@ def invalid_parameter(name: str, value: Any, type_name: str) -> InputError:
 
 def build_parameters(nb: Path, env: str, overrides: Mapping[str, Any] | None,
                      params_dir: str | os.PathLike = "params") -> dict[str, Any]:
+    """Every parameter `nb` declares, with its effective value: `params_file` from `env`, then the
+    overrides (checked and typed), then the notebook's default for the rest — all of them are
+    injected, so nothing saved in a copy of the notebook can stand in for a value."""
     declared = declared_parameters(nb)
     parameters: dict[str, Any] = {}
     if "params_file" in declared:
@@ -190,7 +209,18 @@ def build_parameters(nb: Path, env: str, overrides: Mapping[str, Any] | None,
         if name not in declared:
             raise unknown_parameter(name, nb.name, declared)
         parameters[name] = coerce(name, value, declared[name]["type"])
+    for name, param in declared.items():
+        if name not in parameters:
+            parameters[name] = _default_value(nb.name, name, param["default"])
     return parameters
+
+
+def _default_value(notebook: str, name: str, default: str) -> Any:
+    try:
+        return ast.literal_eval(default)
+    except (ValueError, SyntaxError):
+        raise InputError(f"parameter {name} of {notebook}: its default {default!r} is not a literal, so a "
+                         f"batch run cannot inject it — pass -p {name}=VALUE") from None
 
 
 def unknown_parameter(name: str, notebook: str, declared: Mapping[str, Any]) -> InputError:
@@ -212,33 +242,117 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
     return parse_assignments(pairs)
 
 
+# -- the notebook that runs: as committed -------------------------------------------------
+
+@dataclass(frozen=True)
+class NotebookSource:
+    """The text a batch run executes, and where it came from."""
+
+    path: Path                 # the notebook as named (the working copy)
+    text: str
+    origin: str                # "git HEAD <sha>:<path>" or "file <path> (not tracked by git)"
+    working_copy_differs: bool
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def facts(self) -> dict[str, Any]:
+        return {"origin": self.origin, "sha256": self.sha256,
+                "working_copy_differs": self.working_copy_differs}
+
+
+def pristine_source(nb: Path) -> NotebookSource:
+    """`nb` as committed at git HEAD when git tracks it (whatever the working copy holds: a
+    confirm saved in JupyterLab, edited cells, outputs), else the file itself."""
+    text = nb.read_text(encoding="utf-8")
+    committed = _git(nb.parent, "show", f"HEAD:./{nb.name}")
+    if committed is None:
+        return NotebookSource(nb, text, f"file {nb} (not tracked by git)", False)
+    top = _git(nb.parent, "rev-parse", "--show-toplevel") or ""
+    sha = (_git(nb.parent, "rev-parse", "HEAD") or "").strip()
+    where = os.path.relpath(nb, top.strip()) if top.strip() else nb.name
+    return NotebookSource(nb, committed, f"git HEAD {sha}:{where}", committed != text)
+
+
+def _git(where: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], cwd=where, capture_output=True, encoding="utf-8",
+                              timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _materialise(source: NotebookSource, folder: Path) -> Path:
+    """Write the source's text under its own name in `folder` (papermill reads a path)."""
+    path = folder / source.path.name
+    path.write_text(source.text, encoding="utf-8")
+    return path
+
+
+# -- confirming by the automation flag ------------------------------------------------------
+
+# What the plan notebooks plan (and so what their `confirm` must name): (destroy?, sides).
+PLANNED_BY = {"01_main_account_setup": (False, ("main",)),
+              "02_consumer_account_setup": (False, ("consumer",)),
+              "05_teardown": (True, ("main", "consumer"))}
+
+
+def current_plan_id(notebook: str, spec: Any) -> str:
+    """The id of the plan `notebook` will compute now, from the live state (for `--yes`)."""
+    from .provisioning import plan, plan_destroy
+
+    if notebook not in PLANNED_BY:
+        raise InputError(f"--yes: {notebook} is not a plan notebook ({', '.join(PLANNED_BY)}) — "
+                         "pass -p confirm=PLAN_ID instead")
+    destroy, sides = PLANNED_BY[notebook]
+    return (plan_destroy if destroy else plan)(spec, sides=sides).id
+
+
+def check_table(parameters: Mapping[str, Any], spec: Any) -> None:
+    """A `table` parameter must name a table the spec grants (checked before the first cell,
+    as `scan --table` is); empty means the notebook's default (the first granted table)."""
+    table = parameters.get("table")
+    if table and table not in spec.table_names:
+        raise InputError(f"parameter table: {table!r} is not in the spec's table list — granted tables: "
+                         f"{', '.join(spec.table_names) or 'none'}")
+
+
 # -- running ------------------------------------------------------------------------------
 
 def run_notebook(notebook: str, env: str, overrides: Mapping[str, Any] | None = None, *,
                  notebooks_dir: str | os.PathLike = "notebooks",
                  params_dir: str | os.PathLike = "params", runs_dir: str | os.PathLike = "runs",
-                 kernel: str = KERNEL, html: bool = False,
+                 kernel: str = KERNEL, html: bool = False, yes: bool = False,
                  log: Callable[[str], None] | None = None) -> RunRecord:
-    """Run one notebook for `env`; always leaves a record, raises nothing for a failed cell."""
+    """Run one notebook, as committed, for `env`; always leaves a record, raises nothing for a
+    failed cell. `yes` confirms the plan computed just before the run (automation only)."""
     nb = notebook_path(notebook, notebooks_dir)
     path = params_file(env, params_dir)
     from .spec import load_spec
 
     spec = load_spec(path)  # the params file must validate before any kernel starts
-    parameters = build_parameters(nb, env, overrides, params_dir)
-    check_kernel(kernel)
-    output = _new_record_path(Path(runs_dir) / env, nb.stem)
-    started = _utcnow()
-    t0 = time.monotonic()
-    error = _execute(nb, output, parameters, kernel)
-    seconds = time.monotonic() - t0
+    source = pristine_source(nb)
+    with tempfile.TemporaryDirectory(prefix="xacct-nb-run-") as scratch:
+        pristine = _materialise(source, Path(scratch))
+        parameters = build_parameters(pristine, env, overrides, params_dir)
+        check_table(parameters, spec)
+        check_kernel(kernel)
+        if yes and "confirm" in parameters and not (overrides or {}).get("confirm"):
+            parameters["confirm"] = current_plan_id(nb.stem, spec)
+        output = _new_record_path(Path(runs_dir) / env, nb.stem)
+        started = _utcnow()
+        t0 = time.monotonic()
+        error = _execute(pristine, output, parameters, kernel, cwd=nb.parent)
+        seconds = time.monotonic() - t0
     secrets = _profile_secrets(spec)
     recorded, redactions = _collect_and_redact(output, secrets)
     record = RunRecord(
         notebook=nb.stem, env=env, ok=error is None, output=str(output),
         sidecar=str(output.with_suffix(".json")), started=started, finished=_utcnow(),
         seconds=round(seconds, 2), parameters=parameters, git_commit=_git_commit(nb.parent),
-        recorded=recorded, error=error, redactions=redactions,
+        source=source.facts(), recorded=recorded, error=error, redactions=redactions,
     )
     if html:
         record.html = str(_render_html(output, secrets))
@@ -253,11 +367,19 @@ def run_all(env: str, overrides: Mapping[str, Any] | None = None, *,
             notebooks: tuple[str, ...] = RUN_ALL, **kwargs: Any) -> list[RunRecord]:
     """Run notebooks in order; stop at the first failure, and before the first notebook without
     a `confirm` parameter (03, 04) when a dry run left changes unapplied: those notebooks would
-    only wait for access that was never granted. Overrides go to the notebooks that declare them."""
+    only wait for access that was never granted. Overrides go to the notebooks that declare them
+    (one `confirm` cannot fit two plans, so it is refused when several plan notebooks run: pass
+    `yes=True` to confirm each plan as computed, for automation, or run them one by one)."""
+    planned = [n for n in notebooks if notebook_path(n, kwargs.get("notebooks_dir", "notebooks")).stem in PLANNED_BY]
+    if (overrides or {}).get("confirm") and len(planned) > 1:
+        raise InputError(f"-p confirm: one plan id cannot confirm the plans of {', '.join(planned)} (each has "
+                         "its own) — apply each with xacct-nb run NOTEBOOK --env ENV -p confirm=PLAN_ID, "
+                         "or use --yes (automation only)")
     records: list[RunRecord] = []
     for name in notebooks:
         nb = notebook_path(name, kwargs.get("notebooks_dir", "notebooks"))
-        declared = declared_parameters(nb)
+        with tempfile.TemporaryDirectory(prefix="xacct-nb-run-") as scratch:
+            declared = declared_parameters(_materialise(pristine_source(nb), Path(scratch)))
         if "confirm" not in declared and any(r.pending for r in records):
             break
         mine = {k: v for k, v in (overrides or {}).items() if k in declared}
@@ -268,27 +390,32 @@ def run_all(env: str, overrides: Mapping[str, Any] | None = None, *,
     return records
 
 
-def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str) -> dict[str, Any] | None:
+def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str, *,
+             cwd: Path) -> dict[str, Any] | None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     # The kernel inherits our environment: XACCT_NB_QUIET turns progress bars off in batch runs
-    # (tqdm output garbles papermill records: papermill #617, #765).
-    saved = os.environ.get("XACCT_NB_QUIET")
-    os.environ["XACCT_NB_QUIET"] = "1"
+    # (tqdm output garbles papermill records: papermill #617, #765); BATCH_ENV tells the
+    # notebook's check cell that no one is at the keyboard (a JupyterLab session's variable,
+    # inherited when we are started from a lab terminal, must not say otherwise).
+    saved = {name: os.environ.get(name) for name in (QUIET_ENV, BATCH_ENV, LAB_SESSION_ENV)}
+    os.environ.update({QUIET_ENV: "1", BATCH_ENV: "1"})
+    os.environ.pop(LAB_SESSION_ENV, None)
     try:
         papermill.execute_notebook(str(nb), str(output), parameters=parameters, kernel_name=kernel,
-                                   cwd=str(nb.parent), progress_bar=False, log_output=False,
+                                   cwd=str(cwd), progress_bar=False, log_output=False,
                                    kernel_manager_class=_ipc_kernel_manager())
     except PapermillExecutionError as err:
         # Our XacctError messages are one line; papermill keeps the cell's own traceback in the record.
         return {"cell": err.cell_index, "exec_count": err.exec_count, "ename": err.ename,
                 "evalue": _redact(str(err.evalue))[0]}
     finally:
-        if saved is None:
-            os.environ.pop("XACCT_NB_QUIET", None)
-        else:
-            os.environ["XACCT_NB_QUIET"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return None
 
 

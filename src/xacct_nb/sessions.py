@@ -46,7 +46,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from . import retries
 from ._botocore_private import botocore_session, credential_expiry
-from .errors import AccessDenied, InputError, XacctError, explain, is_access_denied
+from .errors import AccessDenied, InputError, XacctError, error_code, explain, is_access_denied
 from .progress import ProgressCallback, report
 
 if TYPE_CHECKING:
@@ -201,7 +201,8 @@ def assume(source: boto3.Session | str | AccessSpec, role_arn: str | None = None
 
 def _assume_as(source: boto3.Session, caller: Identity, role_arn: str, *, session_name: str,
                external_id: str | None, duration: int, region: str | None,
-               source_identity: str | None, wait: float, progress: ProgressCallback | None) -> boto3.Session:
+               source_identity: str | None, wait: float, progress: ProgressCallback | None,
+               role_exists: Callable[[], bool | None] = lambda: None) -> boto3.Session:
     duration = _check_duration(duration, caller, progress)
     args: dict[str, str | int] = {"RoleSessionName": session_name, "DurationSeconds": duration}
     if external_id:
@@ -216,10 +217,18 @@ def _assume_as(source: boto3.Session, caller: Identity, role_arn: str, *, sessio
         # The fetcher caches the last response and re-uses it until this window: make it the
         # same as the credentials' advisory window, so every refresh really calls AssumeRole.
         expiry_window_seconds=advisory)
+    asked: list[bool | None] = []
+
+    def exists_once() -> bool | None:  # asked at the first denial, not again
+        if not asked:
+            asked.append(role_exists())
+        return asked[0]
+
     try:
-        first = _first_assume(fetcher, role_arn, wait, progress)
+        first = _first_assume(fetcher, role_arn, wait, progress, exists_once)
     except (ClientError, BotoCoreError) as err:
-        raise _assume_error(err, role_arn, caller, external_id, source_identity, wait) from err
+        exists = exists_once() if is_access_denied(err) else None
+        raise _assume_error(err, role_arn, caller, external_id, source_identity, wait, exists) from err
     credentials = RefreshableCredentials.create_from_metadata(
         first, refresh_using=fetcher.fetch_credentials, method="assume-role",
         advisory_timeout=advisory, mandatory_timeout=mandatory)
@@ -239,7 +248,24 @@ def assume_from_spec(spec: AccessSpec, *, source: boto3.Session | None = None, w
     return _assume_as(source, caller, spec.role_arn, session_name=spec.session_name,
                       external_id=spec.external_id, duration=spec.max_session_duration,
                       region=spec.region, source_identity=source_identity_of(caller),
-                      wait=wait, progress=progress)
+                      wait=wait, progress=progress, role_exists=lambda: role_exists(spec))
+
+
+def role_exists(spec: AccessSpec) -> bool | None:
+    """Whether the spec's role exists, asked in the main account with `main_profile` (the
+    consumer side cannot tell: AWS answers AccessDenied for a missing role too). None when there
+    is no main_profile, or it cannot tell."""
+    if not spec.main_profile:
+        return None
+    try:
+        main = profile_session(spec.main_profile, spec.region, field="main_profile")
+        require_account(main, spec.main_account_id, "main_profile")
+        main.client("iam", config=retries.client_config("iam")).get_role(RoleName=spec.role_name)
+    except ClientError as err:
+        return False if error_code(err) == "NoSuchEntity" else None
+    except (BotoCoreError, XacctError):
+        return None
+    return True
 
 
 def is_granted_role(spec: AccessSpec, ident: Identity) -> bool:
@@ -310,9 +336,11 @@ def _client_creator(core: botocore.session.Session, region: str | None) -> Calla
 
 
 def _first_assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str, wait: float,
-                  progress: ProgressCallback | None) -> dict:
+                  progress: ProgressCallback | None,
+                  role_exists: Callable[[], bool | None] = lambda: None) -> dict:
     """Call AssumeRole now; while it is denied and `wait` allows, back off and try again.
-    botocore cannot do this wait: an AccessDenied is final to it, not a transient error."""
+    botocore cannot do this wait: an AccessDenied is final to it, not a transient error.
+    A role that does not exist (`role_exists`, asked once) is no propagation delay: no retry."""
     deadline = time.monotonic() + wait
     attempt = 1
     while True:
@@ -322,19 +350,29 @@ def _first_assume(fetcher: AssumeRoleCredentialFetcher, role_arn: str, wait: flo
             remaining = deadline - time.monotonic()
             if not is_access_denied(err) or remaining <= 0:
                 raise
+            exists = role_exists()
+            if exists is False:
+                raise
+            why = ("the role exists (checked with main_profile), so IAM has not propagated the "
+                   "change yet" if exists else "IAM changes take a while to propagate")
             pause = min(remaining, retries.backoff(attempt, FIRST_DELAY, MAX_DELAY))
-            report(progress, f"AssumeRole on {role_arn} denied (attempt {attempt}); IAM changes "
-                             f"take a while to propagate — retrying in {pause:.1f} s", logger)
+            report(progress, f"AssumeRole on {role_arn} denied (attempt {attempt}); {why} — "
+                             f"retrying in {pause:.1f} s", logger)
             time.sleep(pause)
             attempt += 1
 
 
 def _assume_error(err: Exception, role_arn: str, caller: Identity, external_id: str | None,
-                  source_identity: str | None, wait: float) -> XacctError:
+                  source_identity: str | None, wait: float, exists: bool | None = None) -> XacctError:
     action = f"assuming {role_arn} as {caller.arn}"
     if not is_access_denied(err):
         return explain(err, action)
     role_account = role_arn.split(":")[4]
+    if exists is False:
+        return RoleNotFound(
+            f"{action}: the role does not exist in account {role_account} (checked with main_profile), "
+            "so this is no propagation delay — create it first (xacct-nb run 01, then 02, or xacct-nb "
+            "apply), or fix env / the account ids in the params", "NoSuchEntity")
     if caller.account == role_account:
         # Never advise trusting the role's own account: that would widen access. A caller there
         # is either already the role (use it as-is) or the wrong profile.
@@ -352,9 +390,14 @@ def _assume_error(err: Exception, role_arn: str, caller: Identity, external_id: 
         f"1) trust policy: the role's trust policy must allow {actions} to "
         f"arn:aws:iam::{caller.account}:root with aws:PrincipalArn {caller.principal_arn} {extid}; "
         f"2) consumer policy: {caller.principal_arn} needs an identity policy allowing "
-        f"{actions} on {role_arn}; "
-        f"3) the role must exist in account {role_account} (a missing role is also "
-        "reported as access denied)", "AccessDenied")
+        f"{actions} on {role_arn}; " + (
+            f"the role exists in account {role_account} (checked with main_profile)" if exists else
+            f"3) the role must exist in account {role_account} (a missing role is also "
+            "reported as access denied; set main_profile to have it checked)"), "AccessDenied")
+
+
+class RoleNotFound(AccessDenied):
+    """AssumeRole was denied because the role does not exist (checked in the main account)."""
 
 
 # --- the returned session ---------------------------------------------------------------------

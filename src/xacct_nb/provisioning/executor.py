@@ -1,7 +1,11 @@
 """Executing a plan: re-plan from the live state, check the confirmation, make each change's IAM
 calls in order, and — when the analyst's right to assume changed — wait until IAM lets them in.
 
-Every mutating call needs ``confirm`` equal to the plan's id or the env name. An AWS failure
+Every mutating call needs ``confirm`` equal to the id of the plan computed now from the live
+state — the plan the operator reviewed; if anything it was computed from has changed since, the id
+differs and the apply is refused with the new id. ``yes=True`` is the automation path (the CLI's
+``--yes``): it confirms whatever plan is computed now, so only scripts that show or log that plan
+should use it. An env name is never a confirmation. An AWS failure
 midway raises :class:`~xacct_nb.errors.ApplyInterrupted` (or its AccessDenied flavour) saying
 what was already done; rerunning converges, because every run starts from the live state.
 """
@@ -23,7 +27,7 @@ from .live import IamClients, connect
 from .model import SIDES, ApplyResult, Change, Plan, blocked_message
 from .planner import build_plan
 
-__all__ = ["apply", "destroy", "execute", "wait_until_assumable"]
+__all__ = ["apply", "check_confirmation", "destroy", "execute", "wait_until_assumable"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +35,9 @@ logger = logging.getLogger(__name__)
 def apply(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = None,
           consumer: boto3.Session | None = None, analyst: boto3.Session | None = None,
           sides: tuple[str, ...] = SIDES, wait: bool = True, wait_timeout: float = 120,
-          progress: ProgressCallback | None = None) -> ApplyResult:
-    """Make the live state match `spec`. `confirm` must be the plan's id or the env name.
+          progress: ProgressCallback | None = None, yes: bool = False) -> ApplyResult:
+    """Make the live state match `spec`. `confirm` must be the id of the plan as computed now
+    (`yes=True` instead confirms whatever that plan is: automation only).
 
     With ``wait``, after an apply that created the role or changed who may assume it, retry
     AssumeRole as the analyst (`analyst` or ``spec.analyst_profile``) until IAM's eventual
@@ -42,7 +47,7 @@ def apply(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = N
     the_plan = build_plan(spec, iam, destroy=False)
     if the_plan.blocked:
         raise InputError(f"apply refused: {blocked_message(the_plan.blocked)}")
-    result = execute(the_plan, confirm, iam)
+    result = execute(the_plan, confirm, iam, yes=yes)
     if wait and any(_affects_assume(c) for c in result.done):
         result.assumable = wait_until_assumable(spec, analyst=analyst, timeout=wait_timeout,
                                                 progress=progress)
@@ -51,22 +56,18 @@ def apply(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = N
 
 def destroy(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = None,
             consumer: boto3.Session | None = None,
-            sides: tuple[str, ...] = SIDES) -> ApplyResult:
+            sides: tuple[str, ...] = SIDES, yes: bool = False) -> ApplyResult:
     """Delete what xacct-nb created for `spec.env`; same-named untagged resources are left alone."""
     iam = connect(spec, main, consumer, sides)
-    return execute(build_plan(spec, iam, destroy=True), confirm, iam)
+    return execute(build_plan(spec, iam, destroy=True), confirm, iam, yes=yes)
 
 
-def execute(the_plan: Plan, confirm: str, iam: IamClients) -> ApplyResult:
-    """Make `the_plan`'s changes with `iam`'s clients, if `confirm` approves it."""
+def execute(the_plan: Plan, confirm: str, iam: IamClients, *, yes: bool = False) -> ApplyResult:
+    """Make `the_plan`'s changes with `iam`'s clients, if `confirm` is its id (or `yes`)."""
     if not the_plan.has_changes:
         return ApplyResult(the_plan, (), iam.writes)
-    if confirm not in (the_plan.id, the_plan.spec.env):
-        verb = "destroy" if the_plan.destroy else "apply"
-        raise ConfirmationRequired(
-            f"{verb} needs confirmation: review plan {the_plan.id} ({the_plan.headline()}), then "
-            f"pass confirm={the_plan.id!r} (or the env name {the_plan.spec.env!r}); on the CLI "
-            "add --yes", plan=the_plan)
+    if not yes:
+        check_confirmation(the_plan, confirm)
     done: list[Change] = []
     for change in the_plan.pending:
         client = iam.client(change.side, change.resource)
@@ -78,6 +79,27 @@ def execute(the_plan: Plan, confirm: str, iam: IamClients) -> ApplyResult:
             raise _interrupted(the_plan, change, done, err) from err
         done.append(change)
     return ApplyResult(the_plan, tuple(done), iam.writes)
+
+
+def check_confirmation(the_plan: Plan, confirm: str) -> None:
+    """Refuse unless `confirm` is the plan's id: empty (nothing confirmed), an env name (never a
+    confirmation) and any other id (a plan computed from another state) each get their line."""
+    if confirm == the_plan.id:
+        return
+    verb = "destroy" if the_plan.destroy else "apply"
+    if not confirm:
+        raise ConfirmationRequired(
+            f"{verb} needs confirmation: review plan {the_plan.id} ({the_plan.headline()}), then pass "
+            f"confirm={the_plan.id!r} (on the CLI: --yes applies the plan it shows)", plan=the_plan)
+    if confirm == the_plan.spec.env:
+        raise ConfirmationRequired(
+            f"confirm={confirm!r} is the env name, not a plan id: review plan {the_plan.id} "
+            f"({the_plan.headline()}), then pass confirm={the_plan.id!r} — for automation only, the "
+            "CLI's --yes confirms the plan it computes", plan=the_plan)
+    raise ConfirmationRequired(
+        f"the plan changed since it was reviewed — new id {the_plan.id} ({the_plan.headline()}): "
+        f"review it, then pass confirm={the_plan.id!r} (confirm={confirm!r} named another plan)",
+        plan=the_plan)
 
 
 def wait_until_assumable(spec: AccessSpec, *, analyst: boto3.Session | None = None,

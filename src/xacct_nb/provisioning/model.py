@@ -64,18 +64,30 @@ class Change:
 @dataclass(frozen=True)
 class Plan:
     """What apply (or destroy) would do, computed from the live state. ``id`` identifies this exact
-    spec + set of changes; passing it as ``confirm`` approves exactly this plan."""
+    spec + set of changes (with every IAM call's parameters: the documents it would write) + the
+    live state it was computed from (``observed``: per side, a digest of the role, policies,
+    documents, versions, attachments and tags read); passing it as ``confirm`` approves exactly
+    this plan, and any change to what was read gives another id."""
 
     spec: AccessSpec
     changes: tuple[Change, ...]
     destroy: bool = False
     sides: tuple[str, ...] = SIDES
+    observed: tuple[tuple[str, str], ...] = ()  # (side, digest of the live state read)
 
     @property
     def id(self) -> str:
         payload = {"spec": self.spec.to_dict(), "destroy": self.destroy,
-                   "changes": [c.row() for c in self.changes]}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
+                   "changes": [[c.row(), [[call.operation, call.params] for call in c.calls]]
+                               for c in self.changes],
+                   "observed": dict(self.observed)}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+    def side(self, side: str) -> Plan:
+        """The part of this plan in one account: what notebook 01 (main) or 02 (consumer) plans,
+        with the same id those notebooks compute from the same state."""
+        return Plan(self.spec, tuple(c for c in self.changes if c.side == side), self.destroy, (side,),
+                    tuple((s, d) for s, d in self.observed if s == side))
 
     @property
     def has_changes(self) -> bool:
@@ -164,6 +176,22 @@ class ApplyResult:
     def _repr_html_(self) -> str:
         first, *_ = self.text().splitlines()
         return f"<p><b>{html.escape(first)}</b></p>{self.frame().to_html(index=False)}"
+
+
+def state_digest(*parts: Any) -> str:
+    """A digest of live state as read (dataclasses, dicts, sets, dates), independent of the order
+    sets and dict keys come in."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=_plain).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(json.dumps(v, sort_keys=True, default=_plain) for v in value)
+    return str(value)
 
 
 def blocked_message(blocked: list[Change]) -> str:

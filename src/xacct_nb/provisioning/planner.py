@@ -30,7 +30,7 @@ from .live import (
     table_keys,
     tag_list,
 )
-from .model import SIDES, Change, IamCall, Plan
+from .model import SIDES, Change, IamCall, Plan, state_digest
 
 __all__ = ["MAX_POLICY_VERSIONS", "build_plan", "plan", "plan_destroy"]
 
@@ -53,17 +53,20 @@ def plan_destroy(spec: AccessSpec, *, main: boto3.Session | None = None,
 def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
     main: list[Change] = []
     consumer: list[Change] = []
+    seen: dict[str, list[Any]] = {"main": [], "consumer": []}  # the live state each side's rows stand on
     if iam.main is not None:
         with aws_errors("reading the main account's IAM state and table keys"):
-            main = _main_changes(spec, iam.main, destroy, {} if destroy else table_keys(spec, iam))
+            main = _main_changes(spec, iam.main, destroy, {} if destroy else table_keys(spec, iam),
+                                 seen["main"])
     if iam.consumer is not None:
         with aws_errors("reading the consumer account's IAM state"):
-            consumer = _consumer_changes(spec, iam.consumer, destroy)
+            consumer = _consumer_changes(spec, iam.consumer, destroy, seen["consumer"])
     if spec.export is not None:
         main, consumer = _with_export_rows(spec, iam, destroy, main, consumer)
     # Destroy revokes the consumer's right to assume first; apply builds the role first.
     changes = consumer + main if destroy else main + consumer
-    return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides)
+    observed = tuple((side, state_digest(seen[side])) for side in iam.sides)
+    return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides, observed=observed)
 
 
 def _with_export_rows(spec: AccessSpec, iam: IamClients, destroy: bool, main: list[Change],
@@ -110,11 +113,13 @@ def _consumer_want(spec: AccessSpec) -> _Want:
                  f"sts:AssumeRole on {spec.role_name}")
 
 
-def _main_changes(spec: AccessSpec, iam: Any, destroy: bool, keys: dict[str, kms.TableKey]) -> list[Change]:
+def _main_changes(spec: AccessSpec, iam: Any, destroy: bool, keys: dict[str, kms.TableKey],
+                  seen: list[Any]) -> list[Change]:
     found = prefixed_policies(iam, spec.table_policy_name(""))
     wanted = {spec.table_policy_name(t.table_name): t for t in spec.table_access_list}
     live = {name: read_policy(iam, arn) for name, arn in found.items()}
     role = read_role(iam, spec.role_name)
+    seen += [found, live, role, keys]
     if destroy:
         changes = [c for name in sorted(found)
                    for c in _policy_changes(None, "main", name, live[name])]
@@ -143,8 +148,9 @@ def _key_change(spec: AccessSpec, key: kms.TableKey) -> Change:
                   f"kms:Decrypt/DescribeKey via {policies.dynamodb_service(spec.region)}")
 
 
-def _consumer_changes(spec: AccessSpec, iam: Any, destroy: bool) -> list[Change]:
+def _consumer_changes(spec: AccessSpec, iam: Any, destroy: bool, seen: list[Any]) -> list[Change]:
     live = read_policy(iam, spec.consumer_policy_arn)
+    seen.append(live)
     if destroy:
         return _policy_changes(None, "consumer", spec.consumer_policy_name, live)
     require_principal(spec, iam)
