@@ -10,6 +10,7 @@
   operation's action, then each action the table says a parameter implies (CreateRole's `Tags` ->
   iam:TagRole, PutObject's `x-amz-acl` -> s3:PutObjectAcl, …). Streams are evaluated on the stream
   ARN, as AWS does (moto: "*").
+- CreateTable's `ResourcePolicy` is attached to the new table (moto drops it).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from urllib.parse import urlparse
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.dynamodb.parsing.partiql import get_query_metadata
+from moto.dynamodb.responses import DynamoHandler
 
-from . import authz_table
+from . import authz_table, partiql
 from .arns import account_of
 
 _ORIGINAL = ActionAuthenticatorMixin._authenticate_and_authorize_action
@@ -43,11 +46,39 @@ def dynamodb_authorizations(handler: Any) -> list[tuple[str, str]]:
     body: dict[str, Any] = handler.body if isinstance(handler.body, dict) else {}
     ctx = authz_table.Context(region=handler.region, account=handler.current_account)
     try:
-        return authz_table.authorizations("dynamodb", handler._get_action(), body, ctx)
+        pairs = authz_table.authorizations("dynamodb", handler._get_action(), body, ctx)
     except authz_table.Unknown as unknown:
         raise denied(str(unknown)) from None
     except authz_table.Invalid as invalid:
         raise JsonRESTError("ValidationException", str(invalid)) from None
+    return pairs
+
+
+def after_authorised(handler: Any) -> None:
+    """Once the request is authorised (AWS's order: a caller without the grant learns nothing),
+    refuse what moto would run differently from DynamoDB."""
+    if handler._get_action() in PARTIQL_OPERATIONS and isinstance(handler.body, dict):
+        for statement in partiql.statements(handler.body):
+            _moto_reads_the_same_table(statement)
+
+
+PARTIQL_OPERATIONS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
+
+
+def _moto_reads_the_same_table(statement: str) -> None:
+    """moto runs PartiQL with its own parser (py-partiql-parser), which finds FROM inside quoted
+    identifiers: `SELECT "x FROM customers " FROM "orders"` is authorised on `orders` (as AWS
+    does) but moto would read `customers`. Such a statement is refused, never run on a table
+    other than the one authorised."""
+    _, table, index = partiql.target(statement)  # already validated by the table
+    try:
+        names = get_query_metadata(statement).get_table_names()
+    except Exception:  # noqa: BLE001 — moto's parser cannot read it, so moto cannot run it either
+        raise JsonRESTError("ValidationException", "Statement wasn't well formed, can't be processed: the "
+                            "sandbox's PartiQL engine (moto) cannot parse it") from None
+    if [_parts(name) for name in names] != [(table, index) if index else (table,)]:
+        raise JsonRESTError("ValidationException", f"Statement refused by the sandbox: its PartiQL engine (moto) "
+                            f"would read {names}, DynamoDB reads {table!r}")
 
 
 def check_resource_account(request: Any, action: str, arn: str) -> None:
@@ -57,6 +88,14 @@ def check_resource_account(request: Any, action: str, arn: str) -> None:
     caller = request._access_key.arn
     if account_of(arn) != account_of(caller):
         raise ResourceAccountDenied(user_arn=caller, action=action)
+
+
+def _parts(name: str) -> tuple[str, ...] | None:
+    """moto's table name (`"orders"."by_status"`, `orders`) as (table[, index]); None if unreadable."""
+    try:
+        return tuple(t.name for t in partiql.tokens(name) if t.name is not None)
+    except partiql.Malformed:
+        return None
 
 
 def _params(handler: Any) -> dict[str, Any]:
@@ -125,5 +164,22 @@ def _request(handler: Any, iam_request_cls: type) -> Any:
                            action=handler._get_action())
 
 
+# --- an implied action that was authorised also takes effect -------------------------------------
+
+_ORIGINAL_CREATE_TABLE = DynamoHandler.create_table
+
+
+def _create_table(self: DynamoHandler) -> Any:
+    """CreateTable with `ResourcePolicy` attaches it, as AWS does (moto 5.2.5 drops it silently).
+    `PutResourcePolicy` was authorised with the request (authz_table)."""
+    result = _ORIGINAL_CREATE_TABLE(self)
+    policy = self.body.get("ResourcePolicy") if isinstance(self.body, dict) else None
+    if policy:
+        table = self.dynamodb_backend.get_table(self.body["TableName"])
+        self.dynamodb_backend.put_resource_policy(table.table_arn, policy, None)
+    return result
+
+
 def install() -> None:
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _gated  # type: ignore[method-assign]
+    DynamoHandler.create_table = _create_table  # type: ignore[method-assign]

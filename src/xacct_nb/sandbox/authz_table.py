@@ -273,6 +273,7 @@ DYNAMODB: dict[str, Operation] = {
     "UpdateTableReplicaAutoScaling": _op(
         _on("table", "UpdateTableReplicaAutoScaling"),
         _on("*", "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+            "application-autoscaling:TagResource",
             enforced="no: moto does not emulate Application Auto Scaling for DynamoDB")),
     # resources named by ARN
     **{op: _simple(op, "resource_arn") for op in (
@@ -356,6 +357,10 @@ STS["AssumeRole"] = _op(STS["AssumeRole"].checks,
 KMS = _moto("kms", "CreateAlias", "CreateKey", "Decrypt", "DescribeKey", "GetKeyPolicy", "ListAliases", "ListKeys",
             "PutKeyPolicy", "TagResource", "UntagResource",
             implied={"CreateKey": ("Tags", "kms:TagResource")})
+KMS["CreateKey"] = _op(KMS["CreateKey"].checks, (
+    Check("kms:PutKeyPolicy", "moto", when="Policy"),
+    Check("iam:CreateServiceLinkedRole", "moto", when="MultiRegion",
+          enforced="no: multi-Region keys are not created by the project; moto has no service-linked roles")))
 # S3: moto determines the IAM action from method + path (its ACTION_MAP); the table maps each
 # operation to that action, and a header that implies another action.
 S3: dict[str, Operation] = {

@@ -30,6 +30,7 @@ _TOKEN = re.compile(r"""
   | (?P<ion>`[^`]*`)
   | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+  | (?P<unterminated>/\*|["'`])
   | (?P<symbol><>|!=|<=|>=|\|\||<<|>>|[-+*/%=<>.,;:?()\[\]{}])
 """, re.VERBOSE | re.DOTALL)
 # Words that would bring a second table into a statement (DynamoDB supports none of them).
@@ -70,6 +71,8 @@ def tokens(statement: str) -> list[Token]:
         if match is None:
             raise Malformed(f"{MALFORMED}unexpected character {statement[position]!r} at {position}")
         kind = match.lastgroup or ""
+        if kind == "unterminated":
+            raise Malformed(f"{MALFORMED}unterminated {match.group()} at {position}")
         if kind not in ("space", "comment"):
             found.append(Token(kind, match.group()))
         position = match.end()

@@ -54,8 +54,8 @@ What moto gets wrong, and what we do about it:
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
-context for them); DynamoDB Streams and permissions boundaries are not
-evaluated; MaxSessionDuration is not enforced on AssumeRole.
+context for them); permissions boundaries are not evaluated; nor are the actions authz_table
+marks "no: …" (README lists them); MaxSessionDuration is not enforced on AssumeRole.
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
                 "AccessDeniedException",
                 f"{denied.message} on resource: {arn} because {reason} the {action} action",
             ) from None
+    authorisation.after_authorised(self)
     patches_kms.check_table_keys(self, request)
     if self._get_action() == "ExportTableToPointInTime":
         patches_export.check_bucket_write(self, request)
