@@ -114,10 +114,15 @@ def test_partiql_moto_would_read_another_table_is_refused(sandbox, read_orders):
 
 @pytest.mark.parametrize("statement", ["UPDATE \"orders\", \"customers\" SET x = 1 WHERE order_id = 'O1'",
                                        "INSERT INTO \"orders\", \"customers\" VALUE {'order_id': 'O1'}"])
-def test_partiql_writes_naming_two_tables_are_4xx_not_500(sandbox, statement):
+@pytest.mark.parametrize("enforcing", [True, False])
+def test_partiql_writes_naming_two_tables_are_4xx_not_500(sandbox, statement, enforcing):
     main = sandbox.session("sandbox-main").client("dynamodb")  # even the owner's admin: AWS's answer, not 500
-    with pytest.raises(ClientError) as err:
-        main.execute_statement(Statement=statement)
+    sandbox.set_enforcement(enforcing)
+    try:
+        with pytest.raises(ClientError) as err:
+            main.execute_statement(Statement=statement)
+    finally:
+        sandbox.set_enforcement(True)
     assert (err.value.response["Error"]["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
         "ValidationException", 400)
 

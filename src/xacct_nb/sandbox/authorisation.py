@@ -54,6 +54,16 @@ def dynamodb_authorizations(handler: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+def validate(handler: Any) -> None:
+    """What AWS refuses before authorising (malformed or multi-table PartiQL), when the sandbox
+    does not enforce IAM: ValidationException, never moto's HTTP 500."""
+    try:
+        dynamodb_authorizations(handler)
+    except JsonRESTError as error:
+        if error.error_type == "ValidationException":
+            raise
+
+
 def after_authorised(handler: Any) -> None:
     """Once the request is authorised (AWS's order: a caller without the grant learns nothing),
     refuse what moto would run differently from DynamoDB."""
