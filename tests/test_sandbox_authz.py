@@ -284,3 +284,29 @@ def test_implied_actions_of_other_services(sandbox):
     denied(lambda: s3.put_object(Bucket="xacct-sandbox-exports", Key="authz/b", Body=b"x",
                                  ACL="bucket-owner-full-control"))  # s3:PutObjectAcl
     denied(lambda: s3.put_object(Bucket="xacct-sandbox-exports", Key="other/a", Body=b"x"))
+
+
+# --- DynamoDB Streams: on the stream ARN (moto: "*") ----------------------------------------------------
+
+def test_streams_are_authorised_on_the_stream(sandbox, caller, new_table):
+    name, arn = new_table
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    _create(main, name, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    main.put_item(TableName=name, Item={"pk": {"S": "a"}})
+    stream = main.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    actions = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
+    try:
+        granted = _role(sandbox, caller, {"Effect": "Allow", "Action": actions, "Resource": f"{arn}/stream/*"})
+        streams = granted.client("dynamodbstreams", endpoint_url=sandbox.endpoint_url)
+        shard = streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=stream, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        assert streams.get_records(ShardIterator=iterator)["Records"]
+        other = _role(sandbox, caller, {"Effect": "Allow", "Action": actions, "Resource": f"{TABLE_ARN}/stream/*"})
+        other_streams = other.client("dynamodbstreams", endpoint_url=sandbox.endpoint_url)
+        denied(lambda: other_streams.describe_stream(StreamArn=stream))
+        denied(lambda: other_streams.get_records(ShardIterator=iterator))  # the iterator's stream decides
+        outsider = sandbox.session("sandbox-outsider").client("dynamodbstreams")
+        denied(lambda: outsider.describe_stream(StreamArn=stream))  # another account, no resource policy
+    finally:
+        main.delete_table(TableName=name)
