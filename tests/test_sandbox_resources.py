@@ -92,4 +92,4 @@ def test_statement_targets_unit():
     assert partiql.target("insert into payments value {'payment_id': 'x'}") == ("PartiQLInsert", "payments", None)
     assert partiql.target("UPDATE \"t-1\" SET a=1 WHERE k='x'") == ("PartiQLUpdate", "t-1", None)
     assert partiql.target("DELETE FROM t WHERE k='x'") == ("PartiQLDelete", "t", None)
-    assert partiql.target("EXPLAIN SELECT 1") is None
+    assert partiql.table_of("EXPLAIN SELECT 1") is None

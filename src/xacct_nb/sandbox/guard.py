@@ -36,7 +36,7 @@ class Target(NamedTuple):
 _HANDLER_OPERATIONS = ("get_item", "delete_item", "update_item", "put_item", "scan", "query",
                        "execute_statement", "batch_execute_statement", "execute_transaction",
                        "batch_get_item", "batch_write_item", "transact_get_items", "transact_write_items",
-                       "export_table_to_point_in_time")
+                       "export_table_to_point_in_time", "create_table")
 _IAM_CHANGES = {
     "create_role": ("role_name", "assume_role_policy_document", "path", "permissions_boundary",
                     "description", "tags", "max_session_duration", "linked_service"),
@@ -88,8 +88,12 @@ TARGETS: tuple[Target, ...] = (
            "IAMUserAccessKey.collect_policies", ("self",)),
     *(Target("patches_delay (IAM changes recorded)", "moto.iam.models", f"IAMBackend.{name}", ("self", *params))
       for name, params in _IAM_CHANGES.items()),
-    *(Target("patches_errors / patches_capacity / patches_answers (DynamoDB answers)", _DDB,
+    *(Target("patches_errors / patches_capacity / patches_answers / authorisation (DynamoDB answers)", _DDB,
              f"DynamoHandler.{operation}", ("self",)) for operation in _HANDLER_OPERATIONS),
+    Target("authorisation (every request through authz_table)", "moto.core.authorization",
+           "ActionAuthenticatorMixin._authenticate_and_authorize_action", ("self", "iam_request_cls", "resource")),
+    Target("authorisation (PartiQL targets as moto reads them)", "moto.dynamodb.parsing.partiql",
+           "get_query_metadata", ("statement",)),
     Target("patches_export 1-4 (export layout)", "moto.dynamodb.models", "TableExport", None),
     Target("patches_export 1-4 (export layout)", "moto.dynamodb.models.table_export", "TableExport.__init__",
            ("self", "s3_bucket", "s3_prefix", "region_name", "account_id", "table", "export_format",

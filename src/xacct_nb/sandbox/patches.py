@@ -9,11 +9,11 @@ the sandbox's server.
 What moto gets wrong, and what we do about it:
 
 1. DynamoDB requests are authorised against resource "*", never the table, so a policy scoped to
-   `arn:aws:dynamodb:REGION:ACCT:table/NAME` denies everything. -> `_dynamodb_authorizations` derives
-   the ARNs a request touches (TableName, `/index/NAME` when IndexName is set, every table of a
-   batch or transaction; resources named by ARN: a table ARN as TableName, ResourceArn, TableArn,
-   BackupArn, ExportArn, ImportArn) and each one must be allowed. PartiQL is authorised per
-   statement as PartiQLSelect/Insert/Update/Delete on its table or index (`partiql.py`).
+   `arn:aws:dynamodb:REGION:ACCT:table/NAME` denies everything; actions implied by parameters are
+   never checked. -> every request is evaluated against `authz_table` (the IAM actions and
+   resource ARNs AWS evaluates per operation, incl. parameters, Transact* per item, Batch* per
+   table, PartiQL per statement) by `authorisation.py`, which also denies an operation the table
+   does not know, a resource of another account, and gates IAM/STS/KMS/S3/Streams the same way.
 2. A denied DynamoDB call comes back as an XML body with HTTP 403; botocore's JSON parser then
    reports the error code "403". -> DynamoDB denials are sent as AWS sends them: HTTP 400,
    JSON `AccessDeniedException`, naming the resource. `JSON_DENIALS = False` restores moto's
@@ -60,8 +60,8 @@ the pinned one and each target must exist with the signature the fix was written
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
-context for them); DynamoDB Streams and permissions boundaries are not
-evaluated; MaxSessionDuration is not enforced on AssumeRole.
+context for them); permissions boundaries are not evaluated; nor are the actions authz_table
+marks "no: …" (README lists them); MaxSessionDuration is not enforced on AssumeRole.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
 from . import (
+    authorisation,
     guard,
-    partiql,
     patches_answers,
     patches_capacity,
     patches_delay,
@@ -97,47 +97,9 @@ _APPLIED = False
 
 # --- 1 + 2: DynamoDB is authorised per table / index ARN, and denials are JSON ----------------
 
-PARTIQL_OPERATIONS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})
-# Parameters that name their resource by ARN (moto authorised them against "*").
-ARN_PARAMETERS = ("ResourceArn", "TableArn", "BackupArn", "ExportArn", "ImportArn")
-
-
 def _dynamodb_authorizations(handler: DynamoHandler) -> list[tuple[str, str]]:
-    """Every (action, resource ARN) pair AWS would authorise for a DynamoDB request."""
-    body: dict[str, Any] = handler.body if isinstance(handler.body, dict) else {}
-    operation = handler._get_action()
-    if operation in PARTIQL_OPERATIONS:
-        return _partiql_authorizations(handler, body)
-    names: list[tuple[str, str | None]] = []
-    if body.get("TableName"):
-        names.append((body["TableName"], body.get("IndexName")))
-    for name in body.get("RequestItems", {}) or {}:  # BatchGetItem / BatchWriteItem
-        names.append((name, None))
-    for item in body.get("TransactItems", []) or []:  # TransactGet/WriteItems
-        for op in item.values():
-            if isinstance(op, dict) and op.get("TableName"):
-                names.append((op["TableName"], None))
-    arns = [_table_arn(handler, table, index) for table, index in names]
-    arns += [body[name] for name in ARN_PARAMETERS if body.get(name)]
-    return [(operation, arn) for arn in dict.fromkeys(arns)] or [(operation, "*")]  # ListTables...
-
-
-def _partiql_authorizations(handler: DynamoHandler, body: dict[str, Any]) -> list[tuple[str, str]]:
-    pairs = []
-    for statement in partiql.statements(body):
-        found = partiql.target(statement)
-        if found is None:  # never authorised on a guess: refused as AWS refuses malformed PartiQL
-            raise patches_errors.invalid("Statement wasn't well formed, can't be processed: "
-                                         "expected SELECT/INSERT/UPDATE/DELETE on a table")
-        pairs.append((found[0], _table_arn(handler, found[1], found[2])))
-    return list(dict.fromkeys(pairs)) or [(handler._get_action(), "*")]
-
-
-def _table_arn(handler: DynamoHandler, table: str, index: str | None = None) -> str:
-    """A table (by name or ARN) and optional index as the ARN IAM matches."""
-    arn = table if table.startswith("arn:") else \
-        f"arn:aws:dynamodb:{handler.region}:{handler.current_account}:table/{table}"
-    return arn + (f"/index/{index}" if index else "")
+    """Every (action, resource ARN) AWS would authorise for a DynamoDB request: authz_table's rows."""
+    return authorisation.dynamodb_authorizations(handler)
 
 
 def _iam_request(handler: DynamoHandler) -> IAMRequest | None:
@@ -153,21 +115,25 @@ def _iam_request(handler: DynamoHandler) -> IAMRequest | None:
 
 def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
     request = _iam_request(self)
-    if request is None:
+    if request is None:  # enforcement off: no authorisation, but AWS's 4xx and reads all the same
+        authorisation.validate(self)
+        authorisation.after_authorised(self)
         return
     request.check_signature()
     for action, arn in _dynamodb_authorizations(self):
-        request._action = f"dynamodb:{action}"
+        request._action = action
         try:
+            authorisation.check_resource_account(request, action, arn)
             request.check_action_permitted(arn)
         except AccessDeniedError as denied:
             if not JSON_DENIALS:
                 raise
+            reason = getattr(denied, "reason", "no identity-based policy allows")
             raise JsonRESTError(
                 "AccessDeniedException",
-                f"{denied.message} on resource: {arn} because no identity-based policy allows "
-                f"the dynamodb:{action} action",
+                f"{denied.message} on resource: {arn} because {reason} the {action} action",
             ) from None
+    authorisation.after_authorised(self)
     patches_kms.check_table_keys(self, request)
     if self._get_action() == "ExportTableToPointInTime":
         patches_export.check_bucket_write(self, request)
@@ -298,5 +264,6 @@ def apply() -> None:
     patches_export.install()
     patches_answers.install()
     patches_capacity.install()
+    authorisation.install()
     _APPLIED = True
 

@@ -113,7 +113,7 @@ def _table_names(handler: DynamoHandler) -> list[str]:
     names += list(body.get("RequestItems", {}) or {})
     for item in body.get("TransactItems", []) or []:
         names += [op["TableName"] for op in item.values() if isinstance(op, dict) and op.get("TableName")]
-    names += [found[1] for found in map(partiql.target, partiql.statements(body)) if found]
+    names += [found for found in map(partiql.table_of, partiql.statements(body)) if found]
     return list(dict.fromkeys(names))
 
 
