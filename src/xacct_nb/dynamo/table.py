@@ -486,8 +486,10 @@ class RemoteTable:
         so a read resumes where it was); when its attempts run out the table is really
         throttled."""
         try:
-            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
-            return parser.parse(body)
+            # parse() decodes the page's envelope now (its items when first used): a body it
+            # cannot read is resent like a CRC32 mismatch
+            return rawpages.decoded_body(client, "scan" if operation == "Scan" else "query",
+                                         parser.parse, **request)
         except (ClientError, BotoCoreError) as err:
             if is_throttle(err):
                 attempts = client.meta.config.retries.get("total_max_attempts")
@@ -521,6 +523,8 @@ class RemoteTable:
 
     def _fail(self, err: BaseException, operation: str, index: str | None = None) -> XacctError:
         action = f"dynamodb:{operation} on {self._where(index)}"
+        if isinstance(err, rawpages.GarbledBody):
+            return AwsError(f"{self._where(index)}: {err}", "GarbledBody")
         code = error_code(err)
         if _embedded_code(err) in EXPIRED_CODES:  # moto: invalid keys arrive as an XML 403
             return explain(ClientError({"Error": {"Code": _embedded_code(err)}}, operation), action)
