@@ -22,7 +22,9 @@ FLIPPED = PAGE_BODY.replace(b'"a"', b'"b"')  # same length, still JSON: only the
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch):
+    """The waits before resends (botocore's loop and the decoder's), recorded, not slept."""
     delays: list[float] = []
+    monkeypatch.setattr("botocore.endpoint.time.sleep", delays.append)
     monkeypatch.setattr(rawpages.time, "sleep", delays.append)
     return delays
 
@@ -32,6 +34,7 @@ def test_a_damaged_body_without_crc_is_resent(damaged, no_backoff):
     client, calls = fake_client([(200, {}, damaged), (200, {}, PAGE_BODY)])
     page = scan_page(client, TableName="t")
     assert len(calls) == 2 and page["Count"] == 1 and len(page["Items"]) == 1
+    assert page["ResponseMetadata"]["RetryAttempts"] == 1  # inside botocore's own loop
     assert len(no_backoff) == 1 and no_backoff[0] <= 0.05
 
 
@@ -72,3 +75,26 @@ def test_a_decoder_failure_on_a_body_whose_crc_matched_is_not_resent():
     with pytest.raises(GarbledBody, match="decoder says no"):
         decoded_body(client, "scan", refuse, TableName="t")
     assert len(calls) == 3
+
+
+GOT_ITEM = b'{"Item":{"pk":{"S":"a"}}}'
+BATCH = b'{"Responses":{"t":[{"pk":{"S":"a"}}]},"UnprocessedKeys":{}}'
+
+
+@pytest.mark.parametrize(("operation", "params", "whole"), [
+    ("get_item", {"TableName": "t", "Key": {"pk": {"S": "a"}}}, GOT_ITEM),
+    ("batch_get_item", {"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}]}}}, BATCH),
+    ("describe_table", {"TableName": "t"}, b'{"Table":{"TableName":"t"}}'),
+])
+def test_every_call_of_the_client_resends_a_cut_body(operation, params, whole):
+    """botocore alone parses a cut 200 body into an empty result: no Item (the key looks absent),
+    a BatchGetItem without its items and without UnprocessedKeys, a DescribeTable without Table."""
+    client, calls = fake_client([(200, {}, whole[:-3]), (200, {}, whole)])
+    rawpages.enable_raw_pages(client)
+    result = getattr(client, operation)(**params)
+    assert len(calls) == 2 and {k: v for k, v in result.items() if k != "ResponseMetadata"}
+    client, calls = fake_client([(200, {}, whole[:-3])] * 3)
+    rawpages.enable_raw_pages(client)
+    with pytest.raises(GarbledBody) as err:
+        getattr(client, operation)(**params)
+    assert len(calls) == 3 and "\n" not in str(err.value)
