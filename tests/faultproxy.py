@@ -14,9 +14,10 @@ the faults exactly as it would meet them from a network:
 * ``stall``: no answer for ``stall_seconds`` (beyond the client's read timeout), then a close.
 
 Which request gets which fault comes from ``random.Random(seed)``; ``rate`` and ``faults`` can
-be changed between reads. Requests are served by a bounded pool of threads. ``on_write`` is
-called for each IAM/STS write the upstream answered, *before* the answer is relayed: a test
-kills its client there (the write happened; the client never learned it).
+be changed between reads. Requests are served by a bounded pool of threads. ``on_write(action,
+relayed)`` is called for each IAM/STS write the upstream answered, before the answer is relayed
+(``relayed=False``: a test that kills its client there knows the write happened and the client
+never learned it) and again after it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class FaultProxy:
         self.fault_targets = fault_targets or (lambda target: target.startswith("DynamoDB"))
         self.injected: Counter[str] = Counter()
         self.requests = 0
-        self.on_write: Callable[[str], None] | None = None
+        self.on_write: Callable[[str, bool], None] | None = None
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self.endpoint = ""
@@ -196,9 +197,12 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in BODY_FAULTS and status == 200 and len(data) > 2:
             proxy._count(fault)
             headers, data = _damaged(fault, headers, data, rng)
-        if status < 300 and _is_write(action) and proxy.on_write is not None:
-            proxy.on_write(action)
+        write = status < 300 and _is_write(action)
+        if write and proxy.on_write is not None:
+            proxy.on_write(action, False)
         self._answer(status, headers, data)
+        if write and proxy.on_write is not None:
+            proxy.on_write(action, True)
 
     def _answer(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
         self.send_response_only(status)
