@@ -10,6 +10,8 @@ the faults exactly as it would meet them from a network:
 * ``reset``: the connection is reset (RST) instead of an answer;
 * ``cut`` / ``cut_crc``: the upstream's 200 body cut at a random byte, framed as if whole
   (Content-Length of the cut body), without / with the ``x-amz-crc32`` of the real body;
+* ``cut_inner``: cut right after a ``]}`` inside the body (the end of a list or set value),
+  without CRC: a body whose start and end both look whole (a random cut rarely does that);
 * ``garble_crc``: one byte of the 200 body changed, with the real body's ``x-amz-crc32``;
 * ``stall``: no answer for ``stall_seconds`` (beyond the client's read timeout), then a close.
 
@@ -38,8 +40,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-FAULTS = ("500", "503", "throttle", "ptee", "reset", "cut", "cut_crc", "garble_crc", "stall")
-BODY_FAULTS = frozenset({"cut", "cut_crc", "garble_crc"})
+FAULTS = ("500", "503", "throttle", "ptee", "reset", "cut", "cut_inner", "cut_crc", "garble_crc",
+          "stall")
+BODY_FAULTS = frozenset({"cut", "cut_inner", "cut_crc", "garble_crc"})
 _DDB = "com.amazonaws.dynamodb.v20120810#"
 _ERRORS = {
     "500": (500, "InternalServerError", "injected internal error"),
@@ -244,6 +247,9 @@ def _damaged(fault: str, headers: list[tuple[str, str]], data: bytes,
     kept = [(k, v) for k, v in headers if k.lower() != "x-amz-crc32"]
     if fault == "cut":
         return kept, data[:rng.randrange(1, len(data))]
+    if fault == "cut_inner":
+        ends = [i + 2 for i in range(len(data) - 2) if data[i:i + 2] == b"]}"]
+        return kept, data[:rng.choice(ends)] if ends else data[:len(data) // 2]
     if fault == "cut_crc":
         return [*kept, ("x-amz-crc32", crc)], data[:rng.randrange(1, len(data))]
     at = rng.randrange(len(data))

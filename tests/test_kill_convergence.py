@@ -14,6 +14,7 @@ in both modes, with the two-table spec.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -126,6 +127,13 @@ def assert_destroyed(sandbox, spec: AccessSpec) -> None:
     assert spec.consumer_policy_arn not in {p["PolicyArn"] for p in attached}
 
 
+def report(line: dict) -> None:
+    print(json.dumps(line))
+    if os.environ.get("XACCT_FAULT_REPORT"):
+        with open(os.environ["XACCT_FAULT_REPORT"], "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
 def kill_chain(command: str, params: Path, env: dict, killer: Killer) -> list[str]:
     """Runs of `command`, each killed at its first IAM write, until one has none left to do."""
     for _ in range(MAX_RUNS):
@@ -142,14 +150,15 @@ def test_apply_and_destroy_killed_after_each_iam_write_converge(sandbox, cli_env
     try:
         applied = kill_chain("apply", params, env, killer)
         # role, table policy, its attachment, consumer policy, its attachment: each killed once
-        print(f"apply killed after: {applied}")
         assert len(applied) >= 5 and len(set(applied)) >= 3, applied
         assert_applied_exactly(sandbox, spec)
         killer.killed = []
         destroyed = kill_chain("destroy", params, env, killer)
-        print(f"destroy killed after: {destroyed}")
         assert len(destroyed) >= 5, destroyed
         assert_destroyed(sandbox, spec)
+        report({"kills": "chain, before the answer", "killed runs converged":
+                len(applied) + len(destroyed), "apply killed after": applied,
+                "destroy killed after": destroyed})
     finally:
         proxy.on_write = None
         subprocess.run([sys.executable, "-m", "xacct_nb.cli", "destroy", "--params", str(params),
@@ -179,8 +188,8 @@ def test_kill_matrix_every_write_from_a_fresh_start(sandbox, cli_env, tmp_path, 
             assert_destroyed(sandbox, spec)
             if not apply_killed and not destroy_killed:
                 break  # fewer than `at` writes in both: every kill point is done
-        print(f"kill matrix ({'after' if relayed else 'before'} the answer): {converged} killed "
-              "runs converged")
+        report({"kills": f"matrix, {'after' if relayed else 'before'} the answer",
+                "killed runs converged": converged})
         assert converged >= 10
     finally:
         proxy.on_write = None
