@@ -111,7 +111,7 @@ def _check_and_decode(response_dict: dict, customized_response_dict: dict, opera
                  f"its CRC32 does not match the {_CRC_HEADER} header")
     elif mode == "body":  # the bytes as they came, for a decoder that takes bytes (Arrow)
         # A whole JSON object ends with "}"; the caller's decoder (decoded_body) checks the rest.
-        if not body.rstrip().endswith(b"}"):
+        if not body[-256:].rstrip().endswith(b"}"):  # the tail only: no copy of the page
             _damaged(response_dict, customized_response_dict, "it does not end a JSON object")
         else:
             customized_response_dict["Body"] = body
