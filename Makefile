@@ -50,10 +50,10 @@ bench: $(STAMP) dynalite
 bench-dask: $(STAMP) dynalite
 	$(PY) benchmarks/bench_dask.py --items 100000 --repeat 2
 
-# The long fault sweep (tests/test_faults.py, 60 rounds of every read path through the fault
+# The long fault sweep (tests/test_faults.py, 40 rounds of every read path through the fault
 # proxy, per server) and the kill matrix (apply/destroy SIGKILLed at every IAM write, before and
 # after the answer). Counts: one JSON line per server in artifacts/soak.jsonl.
-SOAK_ROUNDS ?= 60
+SOAK_ROUNDS ?= 40
 soak: $(STAMP) dynalite
 	mkdir -p artifacts && rm -f artifacts/soak.jsonl
 	XACCT_FAULT_ROUNDS=$(SOAK_ROUNDS) XACCT_KILL_MATRIX=1 XACCT_FAULT_REPORT=artifacts/soak.jsonl \
