@@ -98,3 +98,12 @@ def test_every_call_of_the_client_resends_a_cut_body(operation, params, whole):
     with pytest.raises(GarbledBody) as err:
         getattr(client, operation)(**params)
     assert len(calls) == 3 and "\n" not in str(err.value)
+
+
+def test_an_empty_body_is_whole_where_the_operation_answers_with_none():
+    """DynamoDB answers TagResource with an empty 200 body: that is not damage."""
+    client, calls = fake_client([(200, {}, b"")])
+    rawpages.enable_raw_pages(client)
+    client.tag_resource(ResourceArn="arn:aws:dynamodb:us-east-1:111111111111:table/t",
+                        Tags=[{"Key": "k", "Value": "v"}])
+    assert len(calls) == 1

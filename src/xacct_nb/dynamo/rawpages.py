@@ -116,6 +116,8 @@ def _check_and_decode(response_dict: dict, customized_response_dict: dict, opera
         else:
             customized_response_dict["Body"] = body
             response_dict["body"] = b""
+    elif mode is None and not body.strip():
+        return  # an empty 200 is whole for some operations (TagResource); never for Scan/Query
     else:
         try:
             # json.loads makes no reference cycles, so the collector has nothing to find while
