@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test lint bench bench-dask lab sandbox browser-deps dynalite clean
+.PHONY: demo test lint bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,20 @@ bench: $(STAMP) dynalite
 # Optional (not part of `make bench`): to_dask on a 2-worker LocalCluster vs one-process scan.
 bench-dask: $(STAMP) dynalite
 	$(PY) benchmarks/bench_dask.py --items 100000 --repeat 2
+
+# The long fault sweep (tests/test_faults.py, 40 rounds of every read path through the fault
+# proxy, per server) and the kill matrix (apply/destroy SIGKILLed at every IAM write, before and
+# after the answer). Counts: one JSON line per server in artifacts/soak.jsonl.
+SOAK_ROUNDS ?= 40
+soak: $(STAMP) dynalite
+	mkdir -p artifacts && rm -f artifacts/soak.jsonl
+	XACCT_FAULT_ROUNDS=$(SOAK_ROUNDS) XACCT_KILL_MATRIX=1 XACCT_FAULT_REPORT=artifacts/soak.jsonl \
+	  $(PY) -m pytest tests/test_faults.py tests/test_kill_convergence.py -p no:randomly -q -s
+	cat artifacts/soak.jsonl
+
+# Readers through one assumed session on dynalite (threads and processes): items/s, errors, RSS.
+bench-concurrency: $(STAMP) dynalite
+	$(PY) benchmarks/bench_concurrency.py
 
 lab: $(STAMP)
 	$(VENV)/bin/xacct-nb lab --sandbox

@@ -29,7 +29,8 @@ def read_arrow(
     pages = ArrowPages()
     request = dict(request)
     while True:
-        page = pages.add(rawpages.page_body(client, operation, **request))
+        # add() decodes the whole body: one it cannot read is resent like a CRC32 mismatch
+        page = rawpages.decoded_body(client, operation, pages.add, **request)
         if not page.get("LastEvaluatedKey"):
             return pages.table(key_names=key_names, explicit_nulls=explicit_nulls)
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import boto3
 import pandas as pd
@@ -484,18 +484,55 @@ class RemoteTable:
         """One page: its raw body, ``Items`` parsed by ``parser`` when first used (as
         :class:`.arrow.ArrowItems`). botocore resends a throttled request itself (the same page,
         so a read resumes where it was); when its attempts run out the table is really
-        throttled."""
+        throttled. A body that cannot be decoded is resent (:func:`.rawpages.decoded_body`)."""
+        request = dict(request)  # this page's own: the caller moves on to the next start key
+        mode: Literal["scan", "query"] = "scan" if operation == "Scan" else "query"
         try:
-            body = rawpages.page_body(client, "scan" if operation == "Scan" else "query", **request)
-            return parser.parse(body)
+            # parse() decodes the page's envelope now, its items when first used
+            page = rawpages.decoded_body(client, mode, parser.parse, **request)
         except (ClientError, BotoCoreError) as err:
-            if is_throttle(err):
-                attempts = client.meta.config.retries.get("total_max_attempts")
-                raise AwsError(
-                    f"{self._where(index)} is throttled: dynamodb:{operation} still got "
-                    f"{error_code(err)} after {attempts} attempts — lower segments=, set "
-                    "max_rcu=, or retry later", error_code(err)) from err
-            raise self._fail(err, operation, index) from err
+            raise self._failed_fetch(err, client, operation, index) from err
+        items = page["Items"]
+        page["Items"] = ArrowItems(
+            lambda: self._items_or_again(items, page, client, mode, request, index, parser),
+            len(items))
+        return page
+
+    def _items_or_again(self, items: ArrowItems, page: dict, client: Any,
+                        mode: Literal["scan", "query"], request: dict, index: str | None,
+                        parser: ArrowPages) -> pa.StructArray:
+        """The page's items; if its body, whole at its start and end, breaks off inside (a cut
+        at an inner "]}" that no CRC32 showed), the same page read again and decoded at once."""
+        try:
+            return items.array
+        except ValueError:
+            pass
+
+        def decode_now(body: bytes) -> dict:
+            again = parser.parse(body)
+            again["Items"].array  # noqa: B018 — parse now: a body still damaged is resent
+            return again
+
+        operation = "Scan" if mode == "scan" else "Query"
+        try:
+            again = rawpages.decoded_body(client, mode, decode_now, **request)
+        except (ClientError, BotoCoreError) as err:
+            raise self._failed_fetch(err, client, operation, index) from err
+        if again.get("LastEvaluatedKey") != page.get("LastEvaluatedKey") \
+                or len(again["Items"]) != len(items):
+            raise AwsError(f"{self._where(index)}: a damaged page, read again, came back "
+                           "different (the table changed meanwhile) — read again", "GarbledBody")
+        return again["Items"].array
+
+    def _failed_fetch(self, err: BaseException, client: Any, operation: str,
+                      index: str | None) -> XacctError:
+        if is_throttle(err):
+            attempts = client.meta.config.retries.get("total_max_attempts")
+            return AwsError(
+                f"{self._where(index)} is throttled: dynamodb:{operation} still got "
+                f"{error_code(err)} after {attempts} attempts — lower segments=, set "
+                "max_rcu=, or retry later", error_code(err))
+        return self._fail(err, operation, index)
 
     def _batch_get(self, keys_and_options: dict) -> list[dict]:
         """BatchGetItem until no key is left unprocessed: botocore cannot resend these (the
@@ -521,6 +558,8 @@ class RemoteTable:
 
     def _fail(self, err: BaseException, operation: str, index: str | None = None) -> XacctError:
         action = f"dynamodb:{operation} on {self._where(index)}"
+        if isinstance(err, rawpages.GarbledBody):
+            return AwsError(f"{self._where(index)}: {err}", "GarbledBody")
         code = error_code(err)
         if _embedded_code(err) in EXPIRED_CODES:  # moto: invalid keys arrive as an XML 403
             return explain(ClientError({"Error": {"Code": _embedded_code(err)}}, operation), action)
