@@ -729,3 +729,58 @@ def test_seeded_orders_parquet_in_duckdb(sandbox, tmp_path):
     assert types["lines"] == "STRUCT(sku VARCHAR, qty BIGINT)[]"
     assert types["ledger_ref"] == "DECIMAL(38,0)"
     assert refs and all(ref == 2**63 + int(order_id[1:]) for order_id, ref in refs)
+
+
+# --- `scan --out` replaces the file atomically, even when the writer is killed ------------------
+
+PAUSING_CLI = """
+import sys, time
+from xacct_nb import atomicfile
+def pause(stage, path):
+    if stage == sys.argv[1]:
+        print(stage, flush=True)
+        time.sleep(120)  # killed here by the test
+atomicfile._stage_hook = pause
+from xacct_nb.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _rows_in(path) -> int:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).num_rows
+    if path.suffix == ".csv":
+        return len(pd.read_csv(path))
+    return len([json.loads(line) for line in path.read_text().splitlines()])
+
+
+@pytest.mark.parametrize("stage", ["created", "written", "replaced"])
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_cli_out_killed_keeps_old_or_new_complete(world, params, tmp_path, suffix, signal_name, stage):
+    """The writer killed at the moment the target would change (temp file just created; complete
+    and fsynced right before the rename; right after it): the old file intact, or the new one
+    complete — never a truncated file; Ctrl-C leaves no temporary file."""
+    import signal
+
+    out = tmp_path / f"t{suffix}"
+    export.write_frame(pd.DataFrame({"old": [1, 2, 3]}), out)
+    old = out.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-c", PAUSING_CLI, stage, "scan", "--params", params,
+                             "--table", TABLE, "--out", str(out)],
+                            env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == stage, proc.stderr.read()
+        proc.send_signal(getattr(signal, signal_name))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    temps = [p.name for p in tmp_path.iterdir() if p.name != out.name]
+    if stage == "replaced":
+        assert _rows_in(out) == N_ITEMS  # the new file, complete
+    else:
+        assert out.read_bytes() == old
+    if signal_name == "SIGINT":
+        assert proc.returncode == 130 and "interrupted" in err and temps == []
+    else:
+        assert proc.returncode == -9 and len(temps) == (0 if stage == "replaced" else 1)

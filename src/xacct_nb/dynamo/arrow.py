@@ -65,6 +65,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from xacct_nb.atomicfile import atomic_path
 from xacct_nb.dynamo.convert import _MAX_RECORD_WIDTH, Numbers, Sets, _records_maker, deserialize_value  # same package
 from xacct_nb.dynamo.gcpause import gc_paused
 
@@ -808,5 +809,6 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     The read's stats are left out: they describe the read, not the data.
     """
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != READ_STATS}
-    pq.write_table(table.replace_schema_metadata(metadata or None), path)
+    with atomic_path(path) as temp:
+        pq.write_table(table.replace_schema_metadata(metadata or None), temp)
     return Path(path)

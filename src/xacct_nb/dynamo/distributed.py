@@ -58,6 +58,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..atomicfile import atomic_path
 from ..errors import CredentialsExpired, InputError, XacctError
 
 if TYPE_CHECKING:
@@ -443,7 +444,8 @@ def _rewrite(path: str, schema: pa.Schema) -> None:
     table = pq.read_table(path)
     columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
                else pa.nulls(table.num_rows, f.type) for f in schema]
-    pq.write_table(pa.Table.from_arrays(columns, schema=schema), path)
+    with atomic_path(path) as temp:  # inside the staging folder, but a file is never half-written
+        pq.write_table(pa.Table.from_arrays(columns, schema=schema), temp)
 
 
 
