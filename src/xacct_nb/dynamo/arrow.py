@@ -26,7 +26,8 @@ rows of all pages, so pages always agree:
     ``B``                     ``binary``
     ``SS``/``NS``/``BS``      ``list`` of string/number/binary, metadata ``xacct.set=SS|NS|BS``
     ``M``                     ``struct`` of its keys (union over all maps), converted the same way
-    ``L``                     ``list`` of the elements' common type
+    ``L``                     ``list`` of the elements' common type (``list<null>`` when every
+                              list is empty)
     several types, or a list  exact DynamoDB JSON text of each value (``string``, metadata
     of mixed elements         ``xacct.encoding=dynamodb-json``): Parquet has no union type
     ``NULL`` / absent         null; only-NULL columns are of Arrow's ``null`` type
@@ -438,6 +439,8 @@ def _tags(struct: pa.StructArray) -> dict[str, pa.Array]:
 
 def _typed(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
     """One column of tag structs → (typed array, its field with metadata)."""
+    if pa.types.is_null(wire.type):  # the elements of lists that are all empty: no tag to read
+        return pa.nulls(len(wire)), pa.field(name, pa.null())
     if not pa.types.is_struct(wire.type):
         raise ValueError(f"{name}: not DynamoDB wire format (found {wire.type})")
     tags = _tags(wire)
