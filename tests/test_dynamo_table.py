@@ -308,8 +308,8 @@ def test_query_gsi(table, full):
 
 def test_reserved_words_in_filter_and_projection(table, full):
     df = table.scan(filter={"status": "SHIPPED", "name": ("begins_with", "Jo"),
-                            "doc.city": "Zürich", "qty": ("exists",)},
-                    projection=["name", "status", "date", "doc.city"])
+                            ("doc", "city"): "Zürich", "qty": ("exists",)},
+                    projection=["name", "status", "date", ("doc", "city")])
     expected = full[(full["status"] == "SHIPPED") & (full["name"] == "João")
                     & full["qty"].notna() & full["doc"].map(lambda d: d["city"] == "Zürich")]
     assert sorted(df["sk"]) == sorted(expected["sk"]) and len(df) > 0
@@ -784,3 +784,81 @@ def test_cli_out_killed_keeps_old_or_new_complete(world, params, tmp_path, suffi
         assert proc.returncode == 130 and "interrupted" in err and temps == []
     else:
         assert proc.returncode == -9 and len(temps) == (0 if stage == "replaced" else 1)
+
+
+# --- names are names; paths are explicit --------------------------------------------------------
+
+NAMES_TABLE = "tabletest-names"
+ODD_NAMES = {"a.b": {"S": "dot"}, "x[0]": {"S": "bracket"}, "my attr": {"S": "space"},
+             'say "hi"': {"S": "quote"}}
+
+
+@pytest.fixture(scope="module")
+def names_table(world):
+    """Items whose top-level attribute NAMES hold '.', '[0]', a space and a quote — next to a
+    real map 'a' with key 'b' and a real list 'x', so a name read as a path finds other data."""
+    ddb = world.admin.client("dynamodb")
+    ddb.create_table(TableName=NAMES_TABLE, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    ddb.put_item(TableName=NAMES_TABLE, Item={"id": {"S": "odd"}, **ODD_NAMES})
+    ddb.put_item(TableName=NAMES_TABLE, Item={
+        "id": {"S": "nested"}, "a": {"M": {"b": {"S": "dot"}}}, "x": {"L": [{"S": "bracket"}]}})
+    yield RemoteTable(world.admin, NAMES_TABLE, progress=False)
+    ddb.delete_table(TableName=NAMES_TABLE)
+
+
+@pytest.mark.parametrize("name,value", [("a.b", "dot"), ("x[0]", "bracket"), ("my attr", "space"),
+                                        ('say "hi"', "quote")])
+def test_a_str_filter_key_is_one_name(names_table, name, value):
+    df = names_table.scan(filter={name: value})
+    assert list(df["id"]) == ["odd"]  # the top-level attribute, not a path into 'a' or 'x'
+    assert df.loc[0, name] == value
+
+
+def test_a_tuple_is_a_path(names_table):
+    assert list(names_table.scan(filter={("a", "b"): "dot"})["id"]) == ["nested"]
+    assert list(names_table.scan(filter={("x", 0): "bracket"})["id"]) == ["nested"]
+    df = names_table.scan(projection=[("a", "b"), ("x", 0)], filter={"id": "nested"})
+    assert df.loc[0, "a"] == {"b": "dot"} and df.loc[0, "x"] == ["bracket"]
+    with pytest.raises(InputError, match="tuple of names and list indexes"):
+        names_table.scan(filter={("a", -1): "dot"})
+
+
+@pytest.mark.parametrize("backend", [None, "pyarrow"])
+def test_projection_of_odd_names_keeps_them(names_table, backend):
+    df = names_table.scan(projection=list(ODD_NAMES), filter={"id": "odd"}, dtype_backend=backend)
+    assert set(df.columns) == {"id", *ODD_NAMES}
+    assert df.attrs["xacct"]["projection_missing"] == []
+
+
+def test_a_projected_name_no_item_has_is_reported(names_table):
+    with pytest.warns(table_module.ProjectionWarning, match="no item returned nope"):
+        df = names_table.scan(projection=["a.b", "nope"])
+    assert df.attrs["xacct"]["projection_missing"] == ["nope"]
+    with pytest.warns(table_module.ProjectionWarning, match='"a.b"'):
+        arrow = names_table.to_arrow(projection=["a.b"], filter={"id": "nested"})
+    assert read_stats(arrow)["projection_missing"] == ['"a.b"']
+    with pytest.warns(table_module.ProjectionWarning):
+        got = names_table.get({"id": "odd"}, projection=["my attr", "ghost"])
+    assert got.attrs["xacct"]["projection_missing"] == ["ghost"]
+
+
+def test_cli_grammar_quotes_names(names_table, world, tmp_path, capsys, monkeypatch):
+    """In the CLI (and the panel) a bare a.b is a path and "a.b" the name; a projected name that
+    nothing returned is in the summary line."""
+    from xacct_nb.cli import read_to_file
+    from xacct_nb.grammar import parse_filters, parse_projection
+
+    out = tmp_path / "n.jsonl"
+    request = {"mode": "scan", "table": NAMES_TABLE, "out": str(out),
+               "read": {"filter": parse_filters('"a.b"=dot'),
+                        "projection": parse_projection('"a.b", "x[0]", ghost')}}
+    summary = read_to_file(world.admin, request)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == [{"id": "odd", "a.b": "dot", "x[0]": "bracket"}]
+    assert "1 rows" in summary and "no item returned --projection ghost" in summary
+    request["read"] = {"filter": parse_filters("a.b=dot"), "projection": parse_projection("a.b, x[0]")}
+    read_to_file(world.admin, request)
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [
+        {"id": "nested", "a": {"b": "dot"}, "x": ["bracket"]}]

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -255,23 +256,29 @@ def read_to_file(session: boto3.Session, request: dict[str, Any]) -> str:
     """Read as `request` says, write the file, and return the one-line summary."""
     from .dynamo import RemoteTable, write_frame
     from .dynamo.arrow import read_stats, write_parquet
+    from .dynamo.table import ProjectionWarning
 
     mode, table, out = request["mode"], request["table"], request["out"]
     remote = RemoteTable(session, table, progress=_read_progress())
     read = dict(request["read"])
     partition_value = read.pop("partition_value", None)
-    if out.lower().endswith(".parquet"):  # typed columns: nested stays nested (to_arrow)
-        arrow = remote.to_arrow(mode, partition_value, **read)
-        write_parquet(arrow, out)
-        meta, rows = read_stats(arrow), arrow.num_rows
-    else:
-        df = remote.scan(**read) if mode == "scan" else remote.query(partition_value, **read)
-        write_frame(df, out)
-        meta, rows = df.attrs["xacct"], len(df)
+    with warnings.catch_warnings():  # a ProjectionWarning: the summary line says it
+        warnings.simplefilter("ignore", ProjectionWarning)
+        if out.lower().endswith(".parquet"):  # typed columns: nested stays nested (to_arrow)
+            arrow = remote.to_arrow(mode, partition_value, **read)
+            write_parquet(arrow, out)
+            meta, rows = read_stats(arrow), arrow.num_rows
+        else:
+            df = remote.scan(**read) if mode == "scan" else remote.query(partition_value, **read)
+            write_frame(df, out)
+            meta, rows = df.attrs["xacct"], len(df)
     where = table + (f" index {meta['index']}" if meta["index"] else "")
     state = f"partial ({meta['reason']})" if meta["partial"] else "complete"
+    missing = meta.get("projection_missing") or []
+    unreturned = (f"; no item returned --projection {', '.join(missing)} (a name with . [ or "
+                  "spaces goes in double quotes)") if missing else ""
     return (f"{mode} {where}: {rows:,} rows, {meta['pages']} pages, "
-            f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}")
+            f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}{unreturned}")
 
 
 def _read_progress() -> bool | Any:

@@ -51,6 +51,9 @@ What moto gets wrong, and what we do about it:
    expressions) -> AWS's ValidationException (`patches_errors`).
 11. DynamoDB exports to S3: AWS's layout and export ARN, the bucket policy must admit the writer,
    S3's ExpectedBucketOwner is checked (`patches_export`).
+12. ProjectionExpression: moto splits on "." before replacing #placeholders, so `#a[0]` is never
+   resolved and a NAME holding "." or "[0]" is read as a path -> each placeholder is one whole
+   name, `[n]` a list index (`patches_projection`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
 identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
@@ -72,7 +75,7 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, I
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import partiql, patches_delay, patches_errors, patches_export, patches_kms, patches_sts
+from . import partiql, patches_delay, patches_errors, patches_export, patches_kms, patches_projection, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -279,5 +282,6 @@ def apply() -> None:
     patches_delay.install()
     patches_errors.install()
     patches_export.install()
+    patches_projection.install()
     _APPLIED = True
 
