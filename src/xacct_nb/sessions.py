@@ -386,3 +386,22 @@ def _session_like(source: botocore.session.Session, credentials: RefreshableCred
     # RefreshableCredentials object itself, so every client signs with renewed keys.
     core.register_component("credential_provider", CredentialResolver([_AssumedRoleProvider(credentials)]))
     return boto3.Session(botocore_session=core)
+
+
+def role_now_refused(session: boto3.Session) -> str | None:
+    """For a session from :func:`assume`: the role's ARN when AssumeRole of it is denied NOW (the
+    role was deleted, or its trust no longer admits the caller), else None — also for sessions
+    that are not ours to re-assume. One fresh AssumeRole call; used to explain a denial."""
+    core = session._session  # boto3 has no public accessor for its botocore session
+    credentials = core.get_credentials()
+    found = getattr(getattr(credentials, "_refresh_using", None), "__self__", None)
+    if not isinstance(found, AssumeRoleCredentialFetcher):
+        return None
+    fetcher: Any = found  # its private members: botocore has no public way to re-assume
+    try:
+        fetcher._get_credentials()  # botocore's uncached AssumeRole (fetch_credentials caches)
+    except ClientError as err:
+        return str(fetcher._role_arn) if is_access_denied(err) else None
+    except BotoCoreError:
+        return None
+    return None

@@ -42,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import retries
 from ..errors import (
     EXPIRED_CODES,
+    AccessDenied,
     AwsError,
     InputError,
     XacctError,
@@ -546,6 +547,15 @@ class RemoteTable:
             return InputError(f"table {self.name} not found in account {self._account()} "
                               f"(region {self.region}) — check the name / the granted tables")
         if is_access_denied(err):
+            from ..sessions import role_now_refused
+
+            gone = role_now_refused(self.session)  # one AssumeRole: tells "gone" from "not allowed"
+            if gone:
+                return AccessDenied(
+                    f"{action}: access denied — the role {gone} no longer exists or no longer "
+                    "trusts this caller (assuming it again is denied too): run `xacct-nb verify` "
+                    "to see which, then re-provision (xacct-nb apply) or ask the main account's "
+                    "owner", error_code(err) or "AccessDenied")
             return explain(err, action, self._denied_fix(operation, index))
         if isinstance(err, ClientError) and code == "ValidationException" \
                 and "key schema" in aws_message(err).lower():
