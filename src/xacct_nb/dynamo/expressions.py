@@ -116,6 +116,8 @@ def projection_paths(projection: Iterable[AttributePath] | str) -> list[Attribut
     paths = parse_projection(projection) if isinstance(projection, str) else list(projection)
     for path in paths:
         check_path(path)
+    # ("name",) is the name itself: one spelling, so the key columns added later dedupe with it
+    paths = [str(p[0]) if isinstance(p, tuple) and len(p) == 1 else p for p in paths]
     if not paths:
         raise InputError("projection is empty — list attribute names, or leave it out for all")
     return paths
