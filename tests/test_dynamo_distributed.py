@@ -374,3 +374,10 @@ def test_cli_dask_refusals(params, tmp_path, capsys):
                      "--dask", "udp://x", "--out", str(tmp_path / "d")])
     assert code == 2 and "--dask" in capsys.readouterr().err
 
+
+
+def test_a_projected_name_no_partition_returned_is_reported(client, sparse):
+    """Judged over the whole read: 'rare' (3 items, in few partitions) is returned, 'nope' not."""
+    got = sparse.table.to_dask(segments=8, projection=["n", "rare", "nope"]).compute()
+    assert got.attrs["xacct"]["projection_missing"] == ["nope"]
+    assert sorted(got["rare"].dropna()) == [7.25, 150.25, 299.25]

@@ -48,6 +48,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -261,8 +262,9 @@ def to_dask(table: RemoteTable, *, segments: int, credentials: Any = None,
         dask_key_name=f"scan-{table.name}-{token}-{segment}") for segment in range(segments)]
     found = [dask.delayed(columns_of)(df, dask_key_name=f"columns-{table.name}-{token}-{segment}")
              for segment, df in enumerate(read)]
-    extra = dask.delayed(extra_columns)(found, meta, dask_key_name=f"schema-{table.name}-{token}")
-    parts = [dask.delayed(conform_partition)(df, meta, extra, segment, table.name,
+    schema = dask.delayed(reconcile)(found, meta, scan_options.get("projection"),
+                                     dask_key_name=f"schema-{table.name}-{token}")
+    parts = [dask.delayed(conform_partition)(df, meta, schema, segment, table.name,
                                              dask_key_name=f"conform-{table.name}-{token}-{segment}")
              for segment, df in enumerate(read)]
     # Dask would cast object columns to strings (`dataframe.convert-string`): bytes, Decimal,
@@ -325,37 +327,52 @@ def sample_frame(table: RemoteTable, segments: int, sample_items: int,
 def read_segment(segment: int, source: WorkerCredentials, table_name: str, segments: int,
                  options: Mapping[str, Any]) -> pd.DataFrame:
     """Scan segment ``segment`` of ``segments`` whole, on a worker, with scan's dtypes."""
-    from .table import RemoteTable
+    from .table import ProjectionWarning, RemoteTable
 
     table = RemoteTable(source.session(), table_name, progress=False)
-    return table.scan(segments=segments, start_key=only_segment(segment, segments),
-                      allow_full_scan=True, **options)
+    with warnings.catch_warnings():  # one segment cannot tell; the schema task decides for all
+        warnings.simplefilter("ignore", ProjectionWarning)
+        return table.scan(segments=segments, start_key=only_segment(segment, segments),
+                          allow_full_scan=True, **options)
 
 
-def columns_of(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """A partition's column names and dtypes: what the schema task needs of it."""
-    return [(str(name), str(dtype)) for name, dtype in df.dtypes.items()]
+def columns_of(df: pd.DataFrame) -> tuple[list[tuple[str, str]], int]:
+    """A partition's column names and dtypes, and its row count: what the schema task needs."""
+    return [(str(name), str(dtype)) for name, dtype in df.dtypes.items()], len(df)
 
 
-def extra_columns(found: list[list[tuple[str, str]]], meta: pd.DataFrame) -> dict[str, Any]:
-    """The columns some partition has and the meta lacks, in order of first appearance, each of
-    the one dtype every partition that has it agrees on, else ``object``."""
+def reconcile(found: list[tuple[list[tuple[str, str]], int]], meta: pd.DataFrame,
+              projection: Any = None) -> dict[str, Any]:
+    """``extra``: the columns some partition has and the meta lacks, in order of first
+    appearance, each of the one dtype every partition that has it agrees on, else ``object``;
+    ``projection_missing``: projected names that no partition returned (for the whole read, not
+    per partition)."""
+    from .expressions import projection_missing
+
     seen: dict[str, set[str]] = {}
-    for columns in found:
+    for columns, _ in found:
         for name, dtype in columns:
             if name not in meta.columns:
                 seen.setdefault(name, set()).add(dtype)
-    return {name: pd.api.types.pandas_dtype(next(iter(kinds))) if len(kinds) == 1 else np.dtype(object)
-            for name, kinds in seen.items()}
+    extra = {name: pd.api.types.pandas_dtype(next(iter(kinds))) if len(kinds) == 1 else np.dtype(object)
+             for name, kinds in seen.items()}
+    rows = sum(n for _, n in found)
+    returned = [str(c) for c in meta.columns] + list(extra)
+    return {"extra": extra,
+            "projection_missing": projection_missing(projection, returned) if rows else []}
 
 
-def conform_partition(df: pd.DataFrame, meta: pd.DataFrame, extra: Mapping[str, Any],
+def conform_partition(df: pd.DataFrame, meta: pd.DataFrame, schema: Mapping[str, Any],
                       segment: int, table_name: str) -> pd.DataFrame:
-    """A partition conformed to the meta plus the columns only later partitions showed."""
+    """A partition conformed to the meta plus the columns only later partitions showed. Its
+    attrs are the whole read's (the same in every partition, so the computed frame keeps them):
+    ``attrs["xacct"]["projection_missing"]``."""
     try:
-        return conform(df, meta, extra)
+        out = conform(df, meta, schema["extra"])
     except InputError as err:
         raise InputError(f"partition {segment} of {table_name}: {err}") from None
+    out.attrs = {"xacct": {"projection_missing": list(schema["projection_missing"])}}
+    return out
 
 
 def only_segment(segment: int, segments: int) -> list[dict | None]:
