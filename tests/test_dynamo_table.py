@@ -308,8 +308,8 @@ def test_query_gsi(table, full):
 
 def test_reserved_words_in_filter_and_projection(table, full):
     df = table.scan(filter={"status": "SHIPPED", "name": ("begins_with", "Jo"),
-                            "doc.city": "Zürich", "qty": ("exists",)},
-                    projection=["name", "status", "date", "doc.city"])
+                            ("doc", "city"): "Zürich", "qty": ("exists",)},
+                    projection=["name", "status", "date", ("doc", "city")])
     expected = full[(full["status"] == "SHIPPED") & (full["name"] == "João")
                     & full["qty"].notna() & full["doc"].map(lambda d: d["city"] == "Zürich")]
     assert sorted(df["sk"]) == sorted(expected["sk"]) and len(df) > 0
@@ -731,3 +731,136 @@ def test_seeded_orders_parquet_in_duckdb(sandbox, tmp_path):
     assert types["lines"] == "STRUCT(sku VARCHAR, qty BIGINT)[]"
     assert types["ledger_ref"] == "DECIMAL(38,0)"
     assert refs and all(ref == 2**63 + int(order_id[1:]) for order_id, ref in refs)
+
+
+# --- `scan --out` replaces the file atomically, even when the writer is killed ------------------
+
+PAUSING_CLI = """
+import sys, time
+from xacct_nb import atomicfile
+def pause(stage, path):
+    if stage == sys.argv[1]:
+        print(stage, flush=True)
+        time.sleep(120)  # killed here by the test
+atomicfile._stage_hook = pause
+from xacct_nb.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _rows_in(path) -> int:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).num_rows
+    if path.suffix == ".csv":
+        return len(pd.read_csv(path))
+    return len([json.loads(line) for line in path.read_text().splitlines()])
+
+
+@pytest.mark.parametrize("stage", ["created", "written", "replaced"])
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_cli_out_killed_keeps_old_or_new_complete(world, params, tmp_path, suffix, signal_name, stage):
+    """The writer killed at the moment the target would change (temp file just created; complete
+    and fsynced right before the rename; right after it): the old file intact, or the new one
+    complete — never a truncated file; Ctrl-C leaves no temporary file."""
+    import signal
+
+    out = tmp_path / f"t{suffix}"
+    export.write_frame(pd.DataFrame({"old": [1, 2, 3]}), out)
+    old = out.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-c", PAUSING_CLI, stage, "scan", "--params", params,
+                             "--table", TABLE, "--out", str(out)],
+                            env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == stage, proc.stderr.read()
+        proc.send_signal(getattr(signal, signal_name))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    temps = [p.name for p in tmp_path.iterdir() if p.name != out.name]
+    if stage == "replaced":
+        assert _rows_in(out) == N_ITEMS  # the new file, complete
+    else:
+        assert out.read_bytes() == old
+    if signal_name == "SIGINT":
+        assert proc.returncode == 130 and "interrupted" in err and temps == []
+    else:
+        assert proc.returncode == -9 and len(temps) == (0 if stage == "replaced" else 1)
+
+
+# --- names are names; paths are explicit --------------------------------------------------------
+
+NAMES_TABLE = "tabletest-names"
+ODD_NAMES = {"a.b": {"S": "dot"}, "x[0]": {"S": "bracket"}, "my attr": {"S": "space"},
+             'say "hi"': {"S": "quote"}}
+
+
+@pytest.fixture(scope="module")
+def names_table(world):
+    """Items whose top-level attribute NAMES hold '.', '[0]', a space and a quote — next to a
+    real map 'a' with key 'b' and a real list 'x', so a name read as a path finds other data."""
+    ddb = world.admin.client("dynamodb")
+    ddb.create_table(TableName=NAMES_TABLE, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    ddb.put_item(TableName=NAMES_TABLE, Item={"id": {"S": "odd"}, **ODD_NAMES})
+    ddb.put_item(TableName=NAMES_TABLE, Item={
+        "id": {"S": "nested"}, "a": {"M": {"b": {"S": "dot"}}}, "x": {"L": [{"S": "bracket"}]}})
+    yield RemoteTable(world.admin, NAMES_TABLE, progress=False)
+    ddb.delete_table(TableName=NAMES_TABLE)
+
+
+@pytest.mark.parametrize("name,value", [("a.b", "dot"), ("x[0]", "bracket"), ("my attr", "space"),
+                                        ('say "hi"', "quote")])
+def test_a_str_filter_key_is_one_name(names_table, name, value):
+    df = names_table.scan(filter={name: value})
+    assert list(df["id"]) == ["odd"]  # the top-level attribute, not a path into 'a' or 'x'
+    assert df.loc[0, name] == value
+
+
+def test_a_tuple_is_a_path(names_table):
+    assert list(names_table.scan(filter={("a", "b"): "dot"})["id"]) == ["nested"]
+    assert list(names_table.scan(filter={("x", 0): "bracket"})["id"]) == ["nested"]
+    df = names_table.scan(projection=[("a", "b"), ("x", 0)], filter={"id": "nested"})
+    assert df.loc[0, "a"] == {"b": "dot"} and df.loc[0, "x"] == ["bracket"]
+    with pytest.raises(InputError, match="tuple of names and list indexes"):
+        names_table.scan(filter={("a", -1): "dot"})
+
+
+@pytest.mark.parametrize("backend", [None, "pyarrow"])
+def test_projection_of_odd_names_keeps_them(names_table, backend):
+    df = names_table.scan(projection=list(ODD_NAMES), filter={"id": "odd"}, dtype_backend=backend)
+    assert set(df.columns) == {"id", *ODD_NAMES}
+    assert df.attrs["xacct"]["projection_missing"] == []
+
+
+def test_a_projected_name_no_item_has_is_reported(names_table):
+    with pytest.warns(table_module.ProjectionWarning, match="no item returned nope"):
+        df = names_table.scan(projection=["a.b", "nope"])
+    assert df.attrs["xacct"]["projection_missing"] == ["nope"]
+    with pytest.warns(table_module.ProjectionWarning, match='"a.b"'):
+        arrow = names_table.to_arrow(projection=["a.b"], filter={"id": "nested"})
+    assert read_stats(arrow)["projection_missing"] == ['"a.b"']
+    with pytest.warns(table_module.ProjectionWarning):
+        got = names_table.get({"id": "odd"}, projection=["my attr", "ghost"])
+    assert got.attrs["xacct"]["projection_missing"] == ["ghost"]
+
+
+def test_cli_grammar_quotes_names(names_table, world, tmp_path, capsys, monkeypatch):
+    """In the CLI (and the panel) a bare a.b is a path and "a.b" the name; a projected name that
+    nothing returned is in the summary line."""
+    from xacct_nb.cli import read_to_file
+    from xacct_nb.grammar import parse_filters, parse_projection
+
+    out = tmp_path / "n.jsonl"
+    request = {"mode": "scan", "table": NAMES_TABLE, "out": str(out),
+               "read": {"filter": parse_filters('"a.b"=dot'),
+                        "projection": parse_projection('"a.b", "x[0]", ghost')}}
+    summary = read_to_file(world.admin, request)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == [{"id": "odd", "a.b": "dot", "x[0]": "bracket"}]
+    assert "1 rows" in summary and "no item returned --projection ghost" in summary
+    request["read"] = {"filter": parse_filters("a.b=dot"), "projection": parse_projection("a.b, x[0]")}
+    read_to_file(world.admin, request)
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [
+        {"id": "nested", "a": {"b": "dot"}, "x": ["bracket"]}]

@@ -104,7 +104,8 @@ def test_keys_projections_and_assignments():
     assert parse_key("'a=b'") == "a=b"
     with pytest.raises(InputError, match="partition key is customer_id"):
         parse_key("order_id=1", partition_key="customer_id")
-    assert parse_projection("name, shipping.city,lines[0].sku") == ["name", "shipping.city", "lines[0].sku"]
+    assert parse_projection("name, shipping.city,lines[0].sku") == ["name", ("shipping", "city"),
+                                                                     ("lines", 0, "sku")]
     assert parse_assignments(["confirm=ab=cd", "limit=5"]) == {"confirm": "ab=cd", "limit": "5"}
     with pytest.raises(InputError, match="-p 'oops': expected KEY=VALUE"):
         parse_assignments(["oops"])
@@ -180,3 +181,37 @@ def test_cli_parses_filters_with_the_grammar():
     read = read_request("scan", args, granted=["t"])["read"]
     assert read["filter"] == parse_filters("status=SHIPPED, amount>100, code=007")
     assert read["projection"] == ["a", "b"]
+
+
+# --- names and paths: a bare a.b is a path, "a.b" (double quotes) one name -----------------------
+
+@pytest.mark.parametrize("text,expected", [
+    ('"a.b"=dot', {"a.b": "dot"}),
+    ("a.b=dot", {("a", "b"): "dot"}),
+    ('"x[0]"=1', {"x[0]": 1}),
+    ("lines[0].sku=X", {("lines", 0, "sku"): "X"}),
+    ('"order date">2026', {"order date": (">", 2026)}),
+    ('"my attr" exists', {"my attr": ("exists",)}),
+    ('shipping."post code"^=75', {("shipping", "post code"): ("begins_with", 75)}),
+    ('"a=b"=c', {"a=b": "c"}),
+    ('"say ""hi"""=1', {'say "hi"': 1}),
+    ('name="42"', {"name": "42"}),
+    ('"a,b"=1, c=2', {"a,b": 1, "c": 2}),
+])
+def test_quoted_names_in_filters(text, expected):
+    assert parse_filters(text) == expected
+
+
+def test_quoted_names_in_projections_and_round_trip():
+    from xacct_nb.grammar import parse_path, show_path
+
+    got = parse_projection('name, shipping.city, "a.b", x[0], "x[0]", m[1][2].k, "a b"')
+    assert got == ["name", ("shipping", "city"), "a.b", ("x", 0), "x[0]", ("m", 1, 2, "k"), "a b"]
+    for path in got:
+        assert parse_path(show_path(path)) == path
+
+
+@pytest.mark.parametrize("text", ["a..b", ".a", "a.", "a b", '"open', "x[a]", "[0]", '""', "a[0]b"])
+def test_what_is_not_a_name_or_path_is_refused(text):
+    with pytest.raises(InputError, match="double quotes"):
+        parse_projection(text)

@@ -8,6 +8,7 @@ carries the env.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -432,3 +433,25 @@ def test_per_side_plans_and_live_state(spec, aws, main_iam):
     assert state.loc[spec.table_policy_name("customers"), "attached_to"] == f"role {spec.role_name}"
     with pytest.raises(InputError, match="sides"):
         plan(spec, sides=("mian",))
+
+
+def test_cli_destroy_into_a_closed_pipe_finishes_without_traceback(sandbox, tmp_path):
+    """`xacct-nb destroy … --yes | head -2`: the reader leaves early; destroy still completes,
+    exits 0, and prints no BrokenPipe traceback."""
+    env = f"t{uuid4().hex[:6]}"
+    params = tmp_path / f"{env}.yaml"
+    params.write_text(yaml.safe_dump({**BASE, "env": env}))
+    spec = load_spec(params)
+    apply(spec, confirm=env, wait=False, progress=quiet)
+    try:
+        read, write = os.pipe()
+        os.close(read)  # the reader (head) is gone before the first line
+        proc = subprocess.run([sys.executable, "-m", "xacct_nb.cli", "destroy", "--params",
+                               str(params), "--yes"], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+        os.close(write)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+        assert not plan_destroy(spec).has_changes  # the destroy happened
+    finally:
+        destroy(spec, confirm=env)

@@ -194,3 +194,34 @@ def test_condition_operators_unit():
     assert holds("StringEqualsIfExists", "a", None) and not holds("StringEquals", "a", None)
     assert holds("ArnLike", "arn:aws:iam::1:role/*", "arn:aws:iam::1:role/x")
     assert not holds("ArnLike", "arn:aws:iam::1:role/*", "arn:aws:iam::2:role/x")
+
+
+# --- fix 14: ProjectionExpression placeholders are whole names; [n] is a list index -------------
+
+def test_projection_placeholders_are_whole_names(sandbox):
+    ddb = sandbox.session("sandbox-main").client("dynamodb")
+    name = "patchtest-projection"
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    try:
+        ddb.put_item(TableName=name, Item={
+            "id": {"S": "1"}, "x[0]": {"S": "name"}, "a.b": {"S": "dotted"},
+            "x": {"L": [{"S": "first"}, {"M": {"k": {"S": "v"}, "other": {"N": "1"}}}, {"S": "third"}]},
+            "a": {"M": {"b": {"S": "nested"}, "c": {"S": "no"}}}})
+
+        def project(expression: str, names: dict) -> dict:
+            return ddb.get_item(TableName=name, Key={"id": {"S": "1"}}, ProjectionExpression=expression,
+                                ExpressionAttributeNames=names)["Item"]
+
+        assert project("#n", {"#n": "x[0]"}) == {"x[0]": {"S": "name"}}
+        assert project("#n", {"#n": "a.b"}) == {"a.b": {"S": "dotted"}}
+        assert project("#a.#b", {"#a": "a", "#b": "b"}) == {"a": {"M": {"b": {"S": "nested"}}}}
+        assert project("#x[0]", {"#x": "x"}) == {"x": {"L": [{"S": "first"}]}}
+        assert project("#x[2], #x[1].#k", {"#x": "x", "#k": "k"}) == {
+            "x": {"L": [{"M": {"k": {"S": "v"}}}, {"S": "third"}]}}  # in index order, compacted
+        scanned = ddb.scan(TableName=name, ProjectionExpression="#x[1].#k, #n",
+                           ExpressionAttributeNames={"#x": "x", "#k": "k", "#n": "a.b"})["Items"]
+        assert scanned == [{"x": {"L": [{"M": {"k": {"S": "v"}}}]}, "a.b": {"S": "dotted"}}]
+    finally:
+        ddb.delete_table(TableName=name)

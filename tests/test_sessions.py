@@ -381,3 +381,33 @@ def test_cli_whoami(world, capsys, tmp_path):
     assert cli_main(["whoami"]) == 2
     assert "--profile is not set" in capsys.readouterr().err
     assert cli_main(["whoami", "--profile", "sandbox-main", "--assume"]) == 2
+
+
+def test_a_read_after_the_role_is_deleted_says_the_role_is_gone(world):
+    """The session was assumed; then the role is deleted. The read's error says the role no
+    longer exists / trusts the caller and points at verify — not "the policy does not allow"."""
+    from xacct_nb import RemoteTable
+
+    name = "sessiontest-deleted"
+    world.iam_main.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(f"arn:aws:iam::{CONSUMER}:root"))
+    world.iam_main.put_role_policy(RoleName=name, PolicyName="read-orders",
+                                   PolicyDocument=doc(allow(["dynamodb:DescribeTable", "dynamodb:Scan"], ORDERS)))
+    session = assume(PROFILE, role_arn(name))
+    orders = RemoteTable(session, "orders", progress=False)
+    assert len(orders.scan(max_items=3)) == 3
+    world.iam_main.delete_role_policy(RoleName=name, PolicyName="read-orders")
+    world.iam_main.delete_role(RoleName=name)
+    with pytest.raises(AccessDenied) as denied:
+        orders.scan(max_items=3)
+    message = str(denied.value)
+    assert f"the role {role_arn(name)} no longer exists or no longer trusts this caller" in message
+    assert "xacct-nb verify" in message and "does not allow" not in message
+
+
+def test_a_denial_by_the_policy_still_says_the_policy(world):
+    """The role exists and trusts the caller: the denial is the policy's, as before."""
+    from xacct_nb import RemoteTable
+
+    session = assume(PROFILE, world.role)
+    with pytest.raises(AccessDenied, match="does not allow dynamodb:Query"):
+        RemoteTable(session, "orders", progress=False).query("C0001")

@@ -178,3 +178,20 @@ def test_the_panel_carries_its_table_viewer(panel):
     html = viewer["data"]["text/html"]
     assert len(html) > 100_000 and "itables" in html
     assert not re.search(r"""(src=|from\s+|import\()\s*['"]https?://""", html), "the viewer loads from the network"
+
+
+def test_a_column_no_item_returned_is_said_in_the_status_line(panel):
+    """A dotted name is a path in the panel's grammar; a column that nothing returned is reported
+    in the status line, never dropped silently."""
+    panel.table.value = "orders"
+    panel.mode.value = "query"
+    panel.index.value = ""
+    panel.key.value = "C0007"
+    panel.sort_op.value = ""
+    panel.filter.value = ""
+    panel.projection.value = 'order_id, shipping.city, "shipping.city"'
+    panel.run_button.click()
+    assert panel.error is None
+    assert panel.result.attrs["xacct"]["projection_missing"] == ['"shipping.city"']
+    assert "no item returned column &quot;shipping.city&quot;" in panel.status.value
+    assert all(set(v) == {"city"} for v in panel.result["shipping"].dropna())  # the path's map

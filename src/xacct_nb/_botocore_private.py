@@ -39,6 +39,11 @@ PRIVATE_USES: tuple[PrivateUse, ...] = (
     PrivateUse("botocore.credentials.AssumeRoleCredentialFetcher", "_assume_kwargs", "instance attribute",
                "dynamo.distributed.AssumeRecipe.from_session",
                "RoleArn, ExternalId, SourceIdentity... of a role session, for dask workers to repeat"),
+    PrivateUse("botocore.credentials.AssumeRoleCredentialFetcher", "_get_credentials", "method",
+               "sessions.role_now_refused",
+               "one uncached AssumeRole with the session's own arguments (fetch_credentials caches)"),
+    PrivateUse("botocore.credentials.AssumeRoleCredentialFetcher", "_role_arn", "instance attribute",
+               "sessions.role_now_refused", "the role a role session assumes"),
     PrivateUse("botocore.endpoint.Endpoint", "_do_get_response", "behaviour",
                "dynamo.rawpages (before-parse handler)",
                "merges the handler's customized_response_dict over the parsed response"),
@@ -61,3 +66,22 @@ def assume_role_arguments(credentials: Any) -> dict[str, Any] | None:
     with an AssumeRoleCredentialFetcher; None for any other credentials."""
     fetcher = getattr(getattr(credentials, "_refresh_using", None), "__self__", None)
     return getattr(fetcher, "_assume_kwargs", None)
+
+
+def role_fetcher(credentials: Any) -> Any | None:
+    """The AssumeRoleCredentialFetcher that refreshes role credentials; None for any other kind."""
+    from botocore.credentials import AssumeRoleCredentialFetcher
+
+    fetcher = getattr(getattr(credentials, "_refresh_using", None), "__self__", None)
+    return fetcher if isinstance(fetcher, AssumeRoleCredentialFetcher) else None
+
+
+def assume_again(fetcher: Any) -> None:
+    """One fresh AssumeRole with the fetcher's own arguments, bypassing its cache (raises
+    ClientError when the role is gone or no longer trusts the caller)."""
+    fetcher._get_credentials()
+
+
+def assumed_role_arn(fetcher: Any) -> str:
+    """The role ARN a fetcher assumes."""
+    return str(fetcher._role_arn)

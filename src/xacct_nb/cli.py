@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -257,23 +258,29 @@ def read_to_file(session: boto3.Session, request: dict[str, Any]) -> str:
     """Read as `request` says, write the file, and return the one-line summary."""
     from .dynamo import RemoteTable, write_frame
     from .dynamo.arrow import read_stats, write_parquet
+    from .dynamo.table import ProjectionWarning
 
     mode, table, out = request["mode"], request["table"], request["out"]
     remote = RemoteTable(session, table, progress=_read_progress())
     read = dict(request["read"])
     partition_value = read.pop("partition_value", None)
-    if out.lower().endswith(".parquet"):  # typed columns: nested stays nested (to_arrow)
-        arrow = remote.to_arrow(mode, partition_value, **read)
-        write_parquet(arrow, out)
-        meta, rows = read_stats(arrow), arrow.num_rows
-    else:
-        df = remote.scan(**read) if mode == "scan" else remote.query(partition_value, **read)
-        write_frame(df, out)
-        meta, rows = df.attrs["xacct"], len(df)
+    with warnings.catch_warnings():  # a ProjectionWarning: the summary line says it
+        warnings.simplefilter("ignore", ProjectionWarning)
+        if out.lower().endswith(".parquet"):  # typed columns: nested stays nested (to_arrow)
+            arrow = remote.to_arrow(mode, partition_value, **read)
+            write_parquet(arrow, out)
+            meta, rows = read_stats(arrow), arrow.num_rows
+        else:
+            df = remote.scan(**read) if mode == "scan" else remote.query(partition_value, **read)
+            write_frame(df, out)
+            meta, rows = df.attrs["xacct"], len(df)
     where = table + (f" index {meta['index']}" if meta["index"] else "")
     state = f"partial ({meta['reason']})" if meta["partial"] else "complete"
+    missing = meta.get("projection_missing") or []
+    unreturned = (f"; no item returned --projection {', '.join(missing)} (a name with . [ or "
+                  "spaces goes in double quotes)") if missing else ""
     return (f"{mode} {where}: {rows:,} rows, {meta['pages']} pages, "
-            f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}")
+            f"{meta['consumed_rcu']:g} RCU, {meta['seconds']:.1f} s, {state} → {out}{unreturned}")
 
 
 def _read_progress() -> bool | Any:
@@ -462,7 +469,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ClosedPipeSafe:
+    """stdout that keeps the command running when its reader goes away (`… | head -2`): the
+    first BrokenPipeError points the descriptor at /dev/null and later output is dropped, so a
+    destroy that has started finishes, and no traceback is printed at exit."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return int(self._stream.write(text))
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.reader_gone = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())  # the interpreter's final flush finds no pipe
+            os.close(devnull)
+        except (OSError, ValueError):  # no real descriptor (a test's StringIO): nothing to redirect
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    stdout = sys.stdout
+    sys.stdout = _ClosedPipeSafe(stdout)
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    finally:
+        sys.stdout = stdout
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":

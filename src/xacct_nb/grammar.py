@@ -28,6 +28,14 @@ Keys — ``NAME=VALUE`` (the name is checked against the key) or a bare ``VALUE`
 Assignments — ``-p KEY=VALUE`` overrides of params and notebook parameters: the text after the
 first ``=`` is kept as is, typed later by whoever knows the parameter's type.
 Projections — attribute paths separated by commas: ``name, shipping.city, lines[0].sku``.
+
+Names and paths — a bare ``a.b`` is the path "attribute ``a``, then its key ``b``" and ``x[0]``
+is "element 0 of list ``x``". An attribute whose NAME holds ``.``, ``[``, ``]``, spaces, ``"``
+or an operator character is written in double quotes, as in PartiQL: ``"a.b"=dot``,
+``"order date">2026``, ``"x[0]"``, ``shipping."post code"``; a ``"`` inside a quoted name is
+doubled (``"say ""hi"" now"``). :func:`parse_path` turns the text into what the Python API takes:
+a plain ``str`` for one attribute name, a ``tuple`` of names (``str``) and list indexes
+(``int``) for a nested path.
 """
 
 from __future__ import annotations
@@ -42,8 +50,9 @@ from typing import Any
 from .errors import InputError
 
 __all__ = [
-    "FILTER_OPERATORS", "SORT_OPERATORS", "Condition", "key_value", "literal", "parse_assignments",
-    "parse_filters", "parse_key", "parse_projection", "parse_sort", "split_list",
+    "FILTER_OPERATORS", "SORT_OPERATORS", "AttributePath", "Condition", "key_value", "literal",
+    "parse_assignments", "parse_filters", "parse_key", "parse_path", "parse_projection",
+    "parse_sort", "show_path", "split_list",
 ]
 
 # A condition as the API takes it: a bare value means equality, a tuple is (operator, *values).
@@ -55,10 +64,16 @@ _SYMBOLS = {"==": "=", "=": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", "
             ">=": ">=", "^=": "begins_with", "~=": "contains"}
 _WORDS = ("begins_with", "contains", "between", "not_exists", "exists")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_SYMBOL_CONDITION = re.compile(r"([^=<>!^~\s][^=<>!^~]*?)\s*(<>|!=|<=|>=|==|\^=|~=|=|<|>)\s*(.*)",
-                               re.S)
-_WORD_CONDITION = re.compile(r"(\S+)\s+(" + "|".join(_WORDS) + r")\b\s*(.*)", re.S | re.I)
+_QUOTED_NAME = r'"(?:[^"]|"")*"'  # a name in double quotes; "" is one "
+_SYMBOL_CONDITION = re.compile(rf"((?:{_QUOTED_NAME}|[^=<>!^~\s\"])(?:{_QUOTED_NAME}|[^=<>!^~\"])*?)"
+                               r"\s*(<>|!=|<=|>=|==|\^=|~=|=|<|>)\s*(.*)", re.S)
+_WORD_CONDITION = re.compile(rf"((?:{_QUOTED_NAME}|[^\s\"])+)\s+(" + "|".join(_WORDS) + r")\b\s*(.*)",
+                             re.S | re.I)
+_PATH_SEGMENT = re.compile(rf'({_QUOTED_NAME})|([^."\[\]\s]+)|\[([0-9]+)\]|(\.)')
 _RANGE = re.compile(r"(.*?)\s+and\s+(.*)|(.*?)\.\.(.*)", re.S | re.I)
+# An attribute as the API takes it: one name (whatever characters it holds), or a nested path
+# of names and list indexes, e.g. ("shipping", "city") or ("lines", 0, "sku").
+AttributePath = str | tuple[str | int, ...]
 _TYPE_HINTS = {"S": "text", "N": "a number or numeric text", "B": "bytes or base64 text"}
 
 
@@ -138,25 +153,26 @@ def split_list(text: str, separator: str = ",") -> list[str]:
 
 
 def parse_filters(text: str | Iterable[str], key_types: Mapping[str, str] | None = None, *,
-                  field: str = "filter") -> dict[str, Condition]:
+                  field: str = "filter") -> dict[AttributePath, Condition]:
     """``"status=SHIPPED, amount>100"`` (or a list of such texts) → ``{"status": "SHIPPED",
     "amount": (">", 100)}``; values of attributes in `key_types` (name → S/N/B) are typed by the
     key, others by :func:`literal`. Empty text → ``{}``. `field` names the input in errors
     (``--filter`` on the CLI, ``Filter`` in the panel)."""
     texts = split_list(text) if isinstance(text, str) else [p for t in text for p in split_list(t)]
-    out: dict[str, Condition] = {}
+    out: dict[AttributePath, Condition] = {}
     for part in texts:
         name, condition = _filter_condition(part, key_types or {}, field)
         if name in out:
-            raise InputError(f"{field} {part!r}: {name} has two conditions — combine them into "
+            raise InputError(f"{field} {part!r}: {show_path(name)} has two conditions — combine them into "
                              "one, e.g. 'amount between 10 and 20'")
         out[name] = condition
     return out
 
 
-def _filter_condition(text: str, key_types: Mapping[str, str], field: str) -> tuple[str, Condition]:
+def _filter_condition(text: str, key_types: Mapping[str, str],
+                      field: str) -> tuple[AttributePath, Condition]:
     word = _WORD_CONDITION.fullmatch(text.strip())
-    if word and not re.search(r"[=<>!^~]", word.group(1)):
+    if word and not re.search(r"[=<>!^~]", re.sub(_QUOTED_NAME, "", word.group(1))):
         name, op, rest = word.group(1), word.group(2).lower(), word.group(3)
     else:
         symbol = _SYMBOL_CONDITION.fullmatch(text.strip())
@@ -165,6 +181,8 @@ def _filter_condition(text: str, key_types: Mapping[str, str], field: str) -> tu
                              ">= ^= (begins_with) ~= (contains), 'NAME between LOW and HIGH', "
                              "'NAME exists' — quote text that looks like a number: name='42'")
         name, op, rest = symbol.group(1).strip(), _SYMBOLS[symbol.group(2)], symbol.group(3)
+    path = parse_path(name, field=f"{field} {text!r}:")
+    name = path if isinstance(path, str) else name  # messages show a path as it was typed
 
     def typed(raw: str) -> Any:
         if name in key_types:
@@ -174,13 +192,13 @@ def _filter_condition(text: str, key_types: Mapping[str, str], field: str) -> tu
     if op in ("exists", "not_exists"):
         if rest.strip():
             raise InputError(f"{field} {text!r}: '{name} {op}' takes no value")
-        return name, (op,)
+        return path, (op,)
     if op == "between":
         low, high = _range(rest, f"{field} {text!r}")
-        return name, ("between", typed(low), typed(high))
+        return path, ("between", typed(low), typed(high))
     if not rest.strip():
         raise InputError(f"{field} {text!r}: the value is missing — write {name} {op} VALUE")
-    return name, typed(rest) if op == "=" else (op, typed(rest))
+    return path, typed(rest) if op == "=" else (op, typed(rest))
 
 
 def parse_sort(text: str, *, field: str = "sort") -> tuple[str, ...] | None:
@@ -220,10 +238,61 @@ def parse_key(text: str, partition_key: str | None = None, *, field: str = "key"
     return {name: _unquote(value)}
 
 
-def parse_projection(text: str | Iterable[str]) -> list[str]:
-    """``"name, shipping.city"`` → ``["name", "shipping.city"]``."""
+def parse_projection(text: str | Iterable[str], *, field: str = "projection") -> list[AttributePath]:
+    """``'name, shipping.city, "a.b"'`` → ``["name", ("shipping", "city"), "a.b"]``."""
     parts = split_list(text) if isinstance(text, str) else [p for t in text for p in split_list(t)]
-    return parts
+    return [parse_path(part, field=field) for part in parts]
+
+
+def parse_path(text: str, *, field: str = "attribute") -> AttributePath:
+    """An attribute as typed (see "Names and paths" above) → one name (``str``) or a nested path
+    (``tuple`` of names and ``int`` list indexes)."""
+    text = text.strip()
+    segments: list[str | int] = []
+    position, expect_name = 0, True
+    while position < len(text):
+        match = _PATH_SEGMENT.match(text, position)
+        if match is None:
+            break
+        quoted, bare, index, dot = match.groups()
+        if dot is not None:
+            if expect_name:
+                break
+            expect_name = True
+        elif index is not None:
+            if expect_name:
+                break
+            segments.append(int(index))
+        else:
+            if not expect_name:
+                break
+            segments.append(quoted[1:-1].replace('""', '"') if quoted is not None else bare)
+            expect_name = False
+        position = match.end()
+    if position < len(text) or expect_name or not segments or segments[0] == "":
+        raise InputError(f"{field} {text!r}: not an attribute name or path — write name, "
+                         'name.key or name[0].key; put a name that holds . [ ] spaces or " in '
+                         'double quotes: "a.b", "order date" (a " inside is doubled)')
+    return segments[0] if len(segments) == 1 and isinstance(segments[0], str) else tuple(segments)
+
+
+def show_path(path: AttributePath) -> str:
+    """A name or path written back in the grammar (quoted where it must be)."""
+    if isinstance(path, str):
+        return _show_name(path)
+    text = ""
+    for segment in path:
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        else:
+            text += ("." if text else "") + _show_name(segment)
+    return text
+
+
+def _show_name(name: str) -> str:
+    if name and re.fullmatch(r"[^.\[\]\s\"=<>!^~,']+", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 def parse_assignments(pairs: Iterable[str] | None, flag: str = "-p") -> dict[str, str]:

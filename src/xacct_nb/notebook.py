@@ -75,14 +75,97 @@ def shortest_number(value: float) -> str:
     return text.removesuffix(".0")
 
 
+MISSING = "—"  # the one marker for a missing value (absent attribute, NULL, NaN, NA) in tables
+
+
+def display_value(value: Any) -> str:
+    """How every table shows one value (display only; the frame keeps its types): missing as
+    :data:`MISSING`; binary as base64 with its length; maps, lists and sets as compact JSON (sets
+    sorted, binary inside as base64, numbers exact); floats as their shortest text."""
+    import base64
+
+    if _is_missing(value):
+        return MISSING
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return f"{base64.b64encode(data).decode('ascii')} (base64, {len(data)} byte{'s' if len(data) != 1 else ''})"
+    if isinstance(value, (dict, list, tuple, set, frozenset)) or type(value).__name__ == "ndarray":
+        return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return "true" if value else "false"
+    if isinstance(value, float) or type(value).__name__ in ("float64", "float32"):
+        return shortest_number(float(value))
+    return str(value)
+
+
+def display_frame(df):
+    """`df` as its tables show it: every column that holds missing values or non-numbers becomes
+    text by :func:`display_value`; numeric and boolean columns without a gap stay as they are
+    (so they sort as numbers)."""
+    import pandas as pd
+
+    out = {}
+    for position in range(len(df.columns)):  # by position: column names may repeat
+        column = df.iloc[:, position]
+        dtype = column.dtype
+        typed = (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)) \
+            and not isinstance(dtype, pd.ArrowDtype)
+        if typed and not column.isna().any():
+            out[position] = column
+        else:
+            out[position] = pd.Series([display_value(v) for v in column.tolist()], index=df.index,
+                                      dtype=object)
+    shown = pd.DataFrame(out, index=df.index)
+    shown.columns = df.columns
+    return shown
+
+
+def _is_missing(value: Any) -> bool:
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    try:
+        return bool(pd.isna(value)) if not hasattr(value, "__len__") else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _jsonable(value: Any) -> Any:
+    import base64
+    from decimal import Decimal
+
+    if _is_missing(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return [_jsonable(v) for v in sorted(value, key=lambda v: (str(type(v)), v))]
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ndarray":
+        return [_jsonable(v) for v in list(value)]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
 def table_html(df, *, caption: str | None = None, page_length: int = 10) -> str:
     """A paginated, sortable, searchable, horizontally scrolling HTML table (itables, offline)
-    that also works in exported HTML. Needs the viewer on the page (`prepare_tables`)."""
+    that also works in exported HTML. Needs the viewer on the page (`prepare_tables`). Values
+    are shown by :func:`display_value`, the same in the panel, `show` and run records."""
     import itables
     import pandas as pd
 
     with pd.option_context("display.float_format", shortest_number):
-        return itables.to_html_datatable(df, caption=caption, lengthMenu=PAGE_LENGTHS,
+        return itables.to_html_datatable(display_frame(df), caption=caption, lengthMenu=PAGE_LENGTHS,
                                          pageLength=page_length, maxBytes=0, connected=False,
                                          scrollX=True, classes="display compact nowrap")
 

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomicfile import atomic_write_text
 from .errors import InputError, XacctError
 from .grammar import parse_assignments
 
@@ -480,7 +481,7 @@ def _collect_and_redact(output: Path, secrets: frozenset[str] = frozenset()) -> 
                 recorded.update(data[RECORD_MIME])
     text, redactions = _redact(nbformat.writes(nb), secrets)
     if redactions:
-        output.write_text(text)
+        atomic_write_text(output, text)
     return recorded, redactions
 
 
@@ -497,9 +498,7 @@ def _redact(text: str, secrets: frozenset[str] = frozenset()) -> tuple[str, int]
 
 def _write_sidecar(record: RunRecord, secrets: frozenset[str] = frozenset()) -> None:
     text, _ = _redact(json.dumps(asdict(record), indent=2, default=str), secrets)
-    fd = os.open(record.sidecar, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    atomic_write_text(record.sidecar, text, mode=0o444, exclusive=True)
 
 
 def _render_html(output: Path, secrets: frozenset[str] = frozenset()) -> Path:
@@ -507,9 +506,7 @@ def _render_html(output: Path, secrets: frozenset[str] = frozenset()) -> Path:
 
     body, _ = HTMLExporter().from_filename(str(output))
     html = output.with_suffix(".html")
-    fd = os.open(html, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o444)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_redact(body, secrets)[0])
+    atomic_write_text(html, _redact(body, secrets)[0], mode=0o444, exclusive=True)
     return html
 
 

@@ -45,7 +45,7 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from . import retries
-from ._botocore_private import botocore_session, credential_expiry
+from ._botocore_private import assume_again, assumed_role_arn, botocore_session, credential_expiry, role_fetcher
 from .errors import AccessDenied, InputError, XacctError, error_code, explain, is_access_denied
 from .progress import ProgressCallback, report
 
@@ -429,3 +429,19 @@ def _session_like(source: botocore.session.Session, credentials: RefreshableCred
     # RefreshableCredentials object itself, so every client signs with renewed keys.
     core.register_component("credential_provider", CredentialResolver([_AssumedRoleProvider(credentials)]))
     return boto3.Session(botocore_session=core)
+
+
+def role_now_refused(session: boto3.Session) -> str | None:
+    """For a session from :func:`assume`: the role's ARN when AssumeRole of it is denied NOW (the
+    role was deleted, or its trust no longer admits the caller), else None — also for sessions
+    that are not ours to re-assume. One fresh AssumeRole call; used to explain a denial."""
+    fetcher = role_fetcher(botocore_session(session).get_credentials())
+    if fetcher is None:
+        return None
+    try:
+        assume_again(fetcher)
+    except ClientError as err:
+        return assumed_role_arn(fetcher) if is_access_denied(err) else None
+    except BotoCoreError:
+        return None
+    return None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import policies
+from .atomicfile import atomic_write_text
 from .errors import InputError
 from .spec import AccessSpec, TableAccess
 
@@ -65,7 +66,7 @@ def write_terraform(spec: AccessSpec, path: str | Path, side: str = "both",
         raise InputError(f"{path}: Terraform only reads files named *.tf.json — use e.g. {path.stem}.tf.json")
     text = json.dumps(export_terraform(spec, side, kms_keys), indent=2, sort_keys=True) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text)
     return path
 
 

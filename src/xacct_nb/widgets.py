@@ -6,13 +6,15 @@ which calls `read(...)` — the same function batch runs and tests call directly
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import pandas as pd
 
 from .dynamo import KeySchema, RemoteTable, TableInfo
+from .dynamo.table import ProjectionWarning
 from .errors import XacctError
-from .grammar import parse_filters, parse_key, parse_projection
+from .grammar import AttributePath, parse_filters, parse_key, parse_projection
 
 SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
 # Scoped to the panel. ToggleButtons put their description on a line of its own (its label is an
@@ -31,7 +33,7 @@ RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), s
 
 
 def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | None = None, key: Any = None,
-         sort: tuple | None = None, filter: dict | None = None, projection: list[str] | None = None,
+         sort: tuple | None = None, filter: dict | None = None, projection: list[AttributePath] | None = None,
          limit: int = 100) -> pd.DataFrame:
     """One read as the panel does it: a query when mode is 'query', else a bounded scan.
     `table` is a name, or a RemoteTable to reuse (its clients and cached description)."""
@@ -189,11 +191,15 @@ class ExplorerPanel:
             info = remote.describe()
             key_types = {name: info.key_for(ix).type_of(name) for ix in (None, *info.index_names)
                          for name in info.key_for(ix).names}
-            df = read(self.session, remote, mode=self.mode.value,
-                      index=self.index.value or None,
-                      key=parse_key(self.key.value, field="Key") if self.key.value.strip() else None,
-                      sort=self.sort_condition(), filter=parse_filters(self.filter.value, key_types, field="Filter"),
-                      projection=parse_projection(self.projection.value), limit=self.limit.value)
+            with warnings.catch_warnings():  # the status line says it (ProjectionWarning)
+                warnings.simplefilter("ignore", ProjectionWarning)
+                df = read(self.session, remote, mode=self.mode.value,
+                          index=self.index.value or None,
+                          key=parse_key(self.key.value, field="Key") if self.key.value.strip() else None,
+                          sort=self.sort_condition(),
+                          filter=parse_filters(self.filter.value, key_types, field="Filter"),
+                          projection=parse_projection(self.projection.value, field="Columns"),
+                          limit=self.limit.value)
         except XacctError as err:
             self._show_error(str(err))
             return None
@@ -230,9 +236,13 @@ class ExplorerPanel:
         meta = df.attrs.get("xacct", {})
         partial = " — <b>partial</b> (row budget reached)" if meta.get("partial") else ""
         pages = meta.get("pages", 0)
+        missing = meta.get("projection_missing") or []
+        unreturned = (f" — <span class='xacct-warning' style='color:#b60'>no item returned "
+                      f"column {_html(', '.join(missing))}</span> (a dotted name is a path: put a "
+                      "name with . in double quotes)") if missing else ""
         return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(self._request_text())}"
                 f" — {pages} page{'s' if pages != 1 else ''}, {meta.get('consumed_rcu', 0):g} RCU, "
-                f"{meta.get('seconds', 0):.2f} s{partial}")
+                f"{meta.get('seconds', 0):.2f} s{partial}{unreturned}")
 
     def _result_html(self, df: pd.DataFrame) -> str:
         from .notebook import table_html

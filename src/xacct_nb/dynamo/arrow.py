@@ -26,7 +26,8 @@ rows of all pages, so pages always agree:
     ``B``                     ``binary``
     ``SS``/``NS``/``BS``      ``list`` of string/number/binary, metadata ``xacct.set=SS|NS|BS``
     ``M``                     ``struct`` of its keys (union over all maps), converted the same way
-    ``L``                     ``list`` of the elements' common type
+    ``L``                     ``list`` of the elements' common type (``list<null>`` when every
+                              list is empty)
     several types, or a list  exact DynamoDB JSON text of each value (``string``, metadata
     of mixed elements         ``xacct.encoding=dynamodb-json``): Parquet has no union type
     ``NULL`` / absent         null; only-NULL columns are of Arrow's ``null`` type
@@ -65,6 +66,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from xacct_nb.atomicfile import atomic_path
 from xacct_nb.dynamo.convert import _MAX_RECORD_WIDTH, Numbers, Sets, _records_maker, deserialize_value  # same package
 from xacct_nb.dynamo.gcpause import gc_paused
 
@@ -437,6 +439,8 @@ def _tags(struct: pa.StructArray) -> dict[str, pa.Array]:
 
 def _typed(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
     """One column of tag structs → (typed array, its field with metadata)."""
+    if pa.types.is_null(wire.type):  # the elements of lists that are all empty: no tag to read
+        return pa.nulls(len(wire)), pa.field(name, pa.null())
     if not pa.types.is_struct(wire.type):
         raise ValueError(f"{name}: not DynamoDB wire format (found {wire.type})")
     tags = _tags(wire)
@@ -808,5 +812,6 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> Path:
     The read's stats are left out: they describe the read, not the data.
     """
     metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != READ_STATS}
-    pq.write_table(table.replace_schema_metadata(metadata or None), path)
+    with atomic_path(path) as temp:
+        pq.write_table(table.replace_schema_metadata(metadata or None), temp)
     return Path(path)

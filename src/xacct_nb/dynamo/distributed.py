@@ -21,18 +21,21 @@ Credentials on the workers
 
 dtypes (``meta``)
     Dask needs every partition's columns and dtypes before reading. They come from the table's
-    key schema (key attributes first, typed by it) and a sample: a bounded scan of
-    ``sample_items`` items over all segments with the same options, converted by the same rules
-    as :meth:`RemoteTable.scan`. Each partition is converted on its own and then conformed to
-    that meta: a column the partition lacks is all-missing of the meta's dtype; a column whose
-    dtype differs is cast when no value changes (``Int64`` → ``float64`` when every value is
-    exact, anything → ``object``, numbers → exact ``Decimal`` in an object column). So the result
-    equals ``scan`` value for value, and dtype for dtype wherever the sample saw every kind of
-    value of a column. When it did not — an attribute the sample never saw, or a value the
-    meta's dtype cannot hold (e.g. ``1.5`` in a column sampled as ``Int64``) — the partition
-    fails with a one-line error naming the column and the fix (``projection=``, a larger
-    ``sample_items=``, ``numbers="decimal"`` or ``dtypes={column: "object"}``) instead of
-    changing a value silently.
+    key schema (key attributes first, typed by it) and a sample: the first
+    ``sample_items / segments`` items (at least one) of EVERY segment, read in parallel with the
+    same options and converted together by the same rules as :meth:`RemoteTable.scan`. Each
+    partition is converted on its own and then conformed to that meta: a column the partition
+    lacks is all-missing of the meta's dtype; a column whose dtype differs is cast when no value
+    changes (``Int64`` → ``float64`` when every value is exact, anything → ``object``, numbers →
+    exact ``Decimal`` in an object column). An attribute the sample never saw is not an error:
+    when the collection is computed, each partition reports its column names and dtypes (not its
+    data) to one small task, which adds every column the meta lacks (its dtype where the
+    partitions agree, else ``object``), and every partition is conformed to that — so the result
+    equals ``scan`` value for value (``ddf.columns`` lists the sampled columns; the computed
+    frame has them all). The price: no partition is finished before every segment is read. A
+    value the meta's dtype cannot hold (e.g. ``1.5`` in a column sampled as ``Int64``) fails the
+    partition with a one-line error naming the column and the fix (``numbers="decimal"`` or
+    ``dtypes={column: "object"}``) instead of changing a value silently.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +63,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._botocore_private import assume_role_arguments, botocore_session, credential_expiry
+from ..atomicfile import atomic_path
 from ..errors import CredentialsExpired, InputError, XacctError
 
 if TYPE_CHECKING:
@@ -248,12 +253,24 @@ def to_dask(table: RemoteTable, *, segments: int, credentials: Any = None,
     _refuse_per_partition_options(scan_options)
     source = worker_credentials(table.session, credentials)
     meta = sample_meta(table, segments, sample_items, scan_options, dtypes)
+    token = uuid.uuid4().hex[:12]
+    # Each segment is read by its own task; then only the partitions' column names and dtypes
+    # (small) meet in one task, which decides the columns the meta lacks; then each partition is
+    # conformed where it was read. The data never moves to reconcile the schema.
+    read = [dask.delayed(read_segment, pure=False)(
+        segment, source, table.name, segments, scan_options,
+        dask_key_name=f"scan-{table.name}-{token}-{segment}") for segment in range(segments)]
+    found = [dask.delayed(columns_of)(df, dask_key_name=f"columns-{table.name}-{token}-{segment}")
+             for segment, df in enumerate(read)]
+    schema = dask.delayed(reconcile)(found, meta, scan_options.get("projection"),
+                                     dask_key_name=f"schema-{table.name}-{token}")
+    parts = [dask.delayed(conform_partition)(df, meta, schema, segment, table.name,
+                                             dask_key_name=f"conform-{table.name}-{token}-{segment}")
+             for segment, df in enumerate(read)]
     # Dask would cast object columns to strings (`dataframe.convert-string`): bytes, Decimal,
     # sets and dicts must stay what scan makes of them; text columns already are pandas' str.
     with dask.config.set({"dataframe.convert-string": False}):
-        return dd.from_map(read_partition, range(segments),
-                           args=[source, table.name, segments, scan_options, meta], meta=meta,
-                           label=f"scan-{table.name}", enforce_metadata=False)
+        return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
 def _refuse_per_partition_options(options: Mapping[str, Any]) -> None:
@@ -262,31 +279,100 @@ def _refuse_per_partition_options(options: Mapping[str, Any]) -> None:
             raise InputError(f"to_dask takes no {name}=: {_REFUSED[name]}")
 
 
+_CONVERTER_OPTIONS = ("numbers", "sets", "flatten_maps")
+
+
 def sample_meta(table: RemoteTable, segments: int, sample_items: int, options: Mapping[str, Any],
                 dtypes: Mapping[str, Any] | None) -> pd.DataFrame:
     """An empty frame with the sample's columns and dtypes (key attributes always present)."""
-    if isinstance(sample_items, bool) or not isinstance(sample_items, int) or sample_items < 1:
-        raise InputError(f"sample_items must be a whole number ≥ 1, not {sample_items!r}")
-    sample = table.scan(segments=segments, max_items=sample_items, **options)
-    meta = sample.iloc[:0].copy()
+    meta = sample_frame(table, segments, sample_items, options).iloc[:0].copy()
     meta.attrs.clear()
     for name, dtype in (dtypes or {}).items():
         meta[name] = pd.Series(dtype=dtype)
     return meta
 
 
-def read_partition(segment: int, source: WorkerCredentials, table_name: str, segments: int,
-                   options: Mapping[str, Any], meta: pd.DataFrame) -> pd.DataFrame:
-    """Scan segment ``segment`` of ``segments`` whole, on a worker; conformed to ``meta``."""
-    from .table import RemoteTable
+def sample_frame(table: RemoteTable, segments: int, sample_items: int,
+                 options: Mapping[str, Any]) -> pd.DataFrame:
+    """The first ``sample_items / segments`` items (at least one) of EVERY segment, read in
+    parallel and converted together by scan's rules. (A parallel scan bounded by
+    ``max_items`` stops at whichever segment answers first: often one page of one segment.)"""
+    from concurrent.futures import ThreadPoolExecutor
+    from typing import cast
+
+    from .arrow import ArrowItems
+    from .frame import FrameBuilder
+
+    if isinstance(sample_items, bool) or not isinstance(sample_items, int) or sample_items < 1:
+        raise InputError(f"sample_items must be a whole number ≥ 1, not {sample_items!r}")
+    convert = {k: v for k, v in options.items() if k in _CONVERTER_OPTIONS}
+    read_options = {k: v for k, v in options.items() if k not in _CONVERTER_OPTIONS}
+    FrameBuilder(**convert)  # bad converter options fail before any read
+    per_segment = max(1, -(-sample_items // segments))
+
+    def first_items(segment: int) -> tuple[tuple[str, ...], list[Any]]:
+        read = table._scan_read(segments=segments, start_key=only_segment(segment, segments),
+                                max_items=per_segment, **read_options)
+        return read.key_names, list(read.pages())
+
+    with ThreadPoolExecutor(max_workers=min(segments, 8)) as pool:
+        results = list(pool.map(first_items, range(segments)))
+    builder = FrameBuilder(key_names=results[0][0], **convert)
+    for _, pages in results:
+        for items in pages:
+            builder.add_items(cast(ArrowItems, items))
+    return builder.to_frame()
+
+
+def read_segment(segment: int, source: WorkerCredentials, table_name: str, segments: int,
+                 options: Mapping[str, Any]) -> pd.DataFrame:
+    """Scan segment ``segment`` of ``segments`` whole, on a worker, with scan's dtypes."""
+    from .table import ProjectionWarning, RemoteTable
 
     table = RemoteTable(source.session(), table_name, progress=False)
-    df = table.scan(segments=segments, start_key=only_segment(segment, segments),
-                    allow_full_scan=True, **options)
+    with warnings.catch_warnings():  # one segment cannot tell; the schema task decides for all
+        warnings.simplefilter("ignore", ProjectionWarning)
+        return table.scan(segments=segments, start_key=only_segment(segment, segments),
+                          allow_full_scan=True, **options)
+
+
+def columns_of(df: pd.DataFrame) -> tuple[list[tuple[str, str]], int]:
+    """A partition's column names and dtypes, and its row count: what the schema task needs."""
+    return [(str(name), str(dtype)) for name, dtype in df.dtypes.items()], len(df)
+
+
+def reconcile(found: list[tuple[list[tuple[str, str]], int]], meta: pd.DataFrame,
+              projection: Any = None) -> dict[str, Any]:
+    """``extra``: the columns some partition has and the meta lacks, in order of first
+    appearance, each of the one dtype every partition that has it agrees on, else ``object``;
+    ``projection_missing``: projected names that no partition returned (for the whole read, not
+    per partition)."""
+    from .expressions import projection_missing
+
+    seen: dict[str, set[str]] = {}
+    for columns, _ in found:
+        for name, dtype in columns:
+            if name not in meta.columns:
+                seen.setdefault(name, set()).add(dtype)
+    extra = {name: pd.api.types.pandas_dtype(next(iter(kinds))) if len(kinds) == 1 else np.dtype(object)
+             for name, kinds in seen.items()}
+    rows = sum(n for _, n in found)
+    returned = [str(c) for c in meta.columns] + list(extra)
+    return {"extra": extra,
+            "projection_missing": projection_missing(projection, returned) if rows else []}
+
+
+def conform_partition(df: pd.DataFrame, meta: pd.DataFrame, schema: Mapping[str, Any],
+                      segment: int, table_name: str) -> pd.DataFrame:
+    """A partition conformed to the meta plus the columns only later partitions showed. Its
+    attrs are the whole read's (the same in every partition, so the computed frame keeps them):
+    ``attrs["xacct"]["projection_missing"]``."""
     try:
-        return conform(df, meta)
+        out = conform(df, meta, schema["extra"])
     except InputError as err:
         raise InputError(f"partition {segment} of {table_name}: {err}") from None
+    out.attrs = {"xacct": {"projection_missing": list(schema["projection_missing"])}}
+    return out
 
 
 def only_segment(segment: int, segments: int) -> list[dict | None]:
@@ -294,16 +380,20 @@ def only_segment(segment: int, segments: int) -> list[dict | None]:
     return [{} if s == segment else None for s in range(segments)]
 
 
-def conform(df: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with exactly ``meta``'s columns and dtypes, no value changed (else InputError)."""
-    unknown = [c for c in df.columns if c not in meta.columns]
+def conform(df: pd.DataFrame, meta: pd.DataFrame,
+            extra: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """``df`` with exactly ``meta``'s columns and dtypes, then the ``extra`` columns (those
+    only some partitions have), no value changed (else InputError)."""
+    wanted: dict[Any, Any] = dict(meta.dtypes.items())
+    wanted.update(extra or {})
+    unknown = [c for c in df.columns if c not in wanted]
     if unknown:
         raise InputError(f"attribute {unknown[0]!r} was not in the sample the columns were taken "
                          "from — pass projection= naming the columns you need, or a larger "
                          "sample_items=")
     columns = {name: _conform_column(df[name], dtype, len(df), str(name))
                if name in df.columns else _missing(dtype, len(df))
-               for name, dtype in meta.dtypes.items()}
+               for name, dtype in wanted.items()}
     out = pd.DataFrame(columns, index=df.index)
     out.attrs = dict(df.attrs)
     return out
@@ -443,7 +533,8 @@ def _rewrite(path: str, schema: pa.Schema) -> None:
     table = pq.read_table(path)
     columns = [table.column(f.name).cast(f.type) if f.name in table.column_names
                else pa.nulls(table.num_rows, f.type) for f in schema]
-    pq.write_table(pa.Table.from_arrays(columns, schema=schema), path)
+    with atomic_path(path) as temp:  # inside the staging folder, but a file is never half-written
+        pq.write_table(pa.Table.from_arrays(columns, schema=schema), temp)
 
 
 

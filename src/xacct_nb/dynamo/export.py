@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..atomicfile import atomic_path, atomic_write
 from ..errors import InputError
 from .convert import frame_for_export
 
@@ -22,7 +23,9 @@ EXPORT_FORMATS = (".csv", ".parquet", ".jsonl")
 
 def to_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """CSV: sets/maps/lists as JSON text, bytes as base64, big ints and decimals exact."""
-    frame_for_export(df).to_csv(path, index=False)
+    out = frame_for_export(df)
+    with atomic_write(path, newline="") as fh:
+        out.to_csv(fh, index=False)
     return Path(path)
 
 
@@ -30,7 +33,8 @@ def to_parquet(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Parquet: typed columns stay typed; object columns become text as in :func:`to_csv`."""
     out = frame_for_export(df)
     out.attrs = {}  # read stats are not data; pyarrow would store them as file metadata
-    out.to_parquet(path, index=False)
+    with atomic_path(path) as temp:
+        out.to_parquet(temp, index=False)
     return Path(path)
 
 
@@ -38,7 +42,7 @@ def to_jsonl(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """JSON Lines, one object per row, missing attributes left out. Maps and lists stay JSON
     objects and arrays, sets become sorted arrays, bytes base64, numbers stay numbers where
     that is exact (ints of any size; decimals that survive float) and become strings otherwise."""
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_write(path) as fh:
         for row in df.to_dict("records"):
             obj = {k: v for k, v in row.items() if not _missing(v)}
             fh.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")

@@ -5,28 +5,32 @@
 ``{"amount": (">", 100)}``, ``("between", a, b)``, ``("begins_with", "x")``, ``("contains", "x")``,
 ``("exists",)``, ``("not_exists",)`` and ``=, <>, !=, <, <=, >, >=`` — or a raw expression string
 whose placeholders you define in ``names`` / ``values``. Text typed by a person becomes such a dict
-through :func:`xacct_nb.grammar.parse_filters`. A projection is a list of attribute paths
-(``"shipping.city"``, ``"lines[0].sku"``).
+through :func:`xacct_nb.grammar.parse_filters`.
+
+Names are names; paths are explicit. A filter key or projection item that is a ``str`` is ONE
+attribute name, whatever characters it holds (``"a.b"``, ``"x[0]"``, ``"order date"``): it is
+sent as one ``#a`` placeholder. A nested path is a tuple of names and list indexes:
+``("shipping", "city")``, ``("lines", 0, "sku")``. A projection given as one string is text in
+the grammar of :func:`xacct_nb.grammar.parse_projection` (``'name, shipping.city, "a.b"'``).
 """
 
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InputError
-from ..grammar import FILTER_OPERATORS
+from ..grammar import FILTER_OPERATORS, AttributePath, parse_projection, show_path
 from .convert import to_wire
 
-__all__ = ["Expressions", "filter_expression", "portable_key", "projection_expression", "request_key"]
+__all__ = ["Expressions", "check_path", "filter_expression", "portable_key", "projection_expression",
+           "projection_missing", "projection_paths", "request_key"]
 
 _COMPARISONS = {"=": "=", "==": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">",
                 ">=": ">="}
 _FILTER_FUNCTIONS = ("begins_with", "contains")
 _FILTER_OPS = (*_COMPARISONS, *[op for op in FILTER_OPERATORS if op not in _COMPARISONS])
-_PATH_PART = re.compile(r"([^.\[\]]+)((?:\[[0-9]+\])*)")
 
 
 
@@ -49,16 +53,17 @@ class Expressions:
             self.names[placeholder] = attribute
         return placeholder
 
-    def path(self, path: str) -> str:
-        """``shipping.city`` → ``#a0.#a1``; ``lines[0].sku`` → ``#a2[0].#a3``."""
-        parts = []
-        for part in str(path).split("."):
-            match = _PATH_PART.fullmatch(part)
-            if not match:
-                raise InputError(f"attribute path {path!r} is not valid — write name, "
-                                 "name.sub or name[0].sub")
-            parts.append(self.name(match.group(1)) + match.group(2))
-        return ".".join(parts)
+    def path(self, path: AttributePath) -> str:
+        """``"a.b"`` (one name) → ``#a0``; ``("shipping", "city")`` → ``#a1.#a2``;
+        ``("lines", 0, "sku")`` → ``#a3[0].#a4``."""
+        segments = check_path(path)
+        text = ""
+        for segment in segments:
+            if isinstance(segment, int):
+                text += f"[{segment}]"
+            else:
+                text += ("." if text else "") + self.name(segment)
+        return text
 
     def value(self, wire: dict) -> str:
         placeholder = self._fresh(f":v{len(self.values)}", self.values)
@@ -88,13 +93,51 @@ def _wire_value(value: Any, where: str) -> dict:
         raise InputError(f"{where}: {err}") from None
 
 
-def projection_expression(expr: Expressions, projection: Iterable[str] | str,
-                key_names: Iterable[str]) -> str:
-    paths = projection.split(",") if isinstance(projection, str) else list(projection)
-    paths = [p.strip() for p in paths if str(p).strip()]
+def check_path(path: Any) -> tuple[str | int, ...]:
+    """A filter key or projection item as its segments: a str is one name; a tuple a path."""
+    if isinstance(path, str):
+        segments: tuple[Any, ...] = (path,)
+    elif isinstance(path, tuple):
+        segments = path
+    else:
+        segments = ()
+    ok = bool(segments) and isinstance(segments[0], str) and all(
+        (isinstance(s, str) and s != "") or (isinstance(s, int) and not isinstance(s, bool) and s >= 0)
+        for s in segments)
+    if not ok:
+        raise InputError(f"attribute {path!r} is not a name or a path — pass a name as a str "
+                         "(any characters: 'a.b' is one name) or a nested path as a tuple of names "
+                         "and list indexes, e.g. ('shipping', 'city') or ('lines', 0, 'sku')")
+    return segments
+
+
+def projection_paths(projection: Iterable[AttributePath] | str) -> list[AttributePath]:
+    """The projection as names and paths: one string is grammar text, a list holds names/paths."""
+    paths = parse_projection(projection) if isinstance(projection, str) else list(projection)
+    for path in paths:
+        check_path(path)
+    # ("name",) is the name itself: one spelling, so the key columns added later dedupe with it
+    paths = [str(p[0]) if isinstance(p, tuple) and len(p) == 1 else p for p in paths]
     if not paths:
         raise InputError("projection is empty — list attribute names, or leave it out for all")
+    return paths
+
+
+def projection_expression(expr: Expressions, projection: Iterable[AttributePath] | str,
+                          key_names: Iterable[str]) -> str:
+    paths = projection_paths(projection)
     return ", ".join(expr.path(p) for p in dict.fromkeys([*paths, *key_names]))
+
+
+def projection_missing(projection: Iterable[AttributePath] | str | None,
+                       returned: Iterable[str]) -> list[str]:
+    """The projected attributes (top-level names, as the grammar writes them) that no returned
+    item had: a name the table does not hold, or a dotted name meant as a path."""
+    if projection is None:
+        return []
+    have = set(returned)
+    tops = dict.fromkeys(p if isinstance(p, str) else str(p[0]) for p in projection_paths(projection))
+    return [show_path(name) for name in tops if name not in have]
 
 
 def filter_expression(expr: Expressions, spec: Mapping[str, Any] | str) -> str:
@@ -106,7 +149,7 @@ def filter_expression(expr: Expressions, spec: Mapping[str, Any] | str) -> str:
     return " AND ".join(_condition(expr, path, cond) for path, cond in spec.items())
 
 
-def _condition(expr: Expressions, path: str, cond: Any) -> str:
+def _condition(expr: Expressions, path: AttributePath, cond: Any) -> str:
     target = expr.path(path)
     if not isinstance(cond, tuple):
         return f"{target} = {expr.value(_wire_value(cond, f'filter {path!r}'))}"

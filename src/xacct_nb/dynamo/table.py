@@ -11,8 +11,8 @@ while the next one downloads, one frame at the end): that pair is where the spee
     t.describe()                                     # keys, indexes, size, billing, stream
     t.query("C0001", sort=("begins_with", "O00"))
     t.query("SHIPPED", index="by_status", sort=("between", "2026-01", "2026-02"))
-    t.scan(filter={"status": "SHIPPED", "amount": (">", 100)}, projection=["name", "shipping.city"],
-           max_items=1000)
+    t.scan(filter={"status": "SHIPPED", "amount": (">", 100)},
+           projection=["name", ("shipping", "city")], max_items=1000)   # "a.b" is ONE name
     df.attrs["xacct"]       # partial?, reason, pages, items, consumed_rcu, seconds, resume key
     t.get({"customer_id": "C0001", "order_id": "O000001"}); t.get_many(keys)
     for page in t.iter_pages("scan", allow_full_scan=True): ...   # a DataFrame per page
@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -41,6 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import retries
 from ..errors import (
     EXPIRED_CODES,
+    AccessDenied,
     AwsError,
     InputError,
     XacctError,
@@ -50,7 +52,7 @@ from ..errors import (
     is_access_denied,
     is_throttle,
 )
-from ..grammar import SORT_OPERATORS, key_value
+from ..grammar import SORT_OPERATORS, AttributePath, key_value
 from ..progress import Progress
 from . import rawpages
 from .arrow import (
@@ -63,7 +65,7 @@ from .arrow import (
     with_read_stats,
 )
 from .convert import Numbers, Sets
-from .expressions import Expressions, filter_expression, projection_expression
+from .expressions import Expressions, filter_expression, projection_expression, projection_missing
 from .frame import FrameBuilder, items_to_frame, with_nullable_dtypes
 from .gcpause import gc_paused
 from .reader import PageReader, auto_progress
@@ -120,8 +122,8 @@ class RemoteTable:
         return self.describe()._repr_html_()
 
     # -- reads ---------------------------------------------------------------------------------
-    def scan(self, *, index: str | None = None, filter: Mapping[str, Any] | str | None = None,
-             projection: Iterable[str] | str | None = None, max_items: int | None = None,
+    def scan(self, *, index: str | None = None, filter: Mapping[AttributePath, Any] | str | None = None,
+             projection: Iterable[AttributePath] | str | None = None, max_items: int | None = None,
              max_rcu: float | None = None, segments: int = 1, allow_full_scan: bool = False,
              consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set",
              flatten_maps: bool = False, names: Mapping[str, str] | None = None,
@@ -135,9 +137,15 @@ class RemoteTable:
             ``("contains", "x")``, ``("exists",)``, ``("not_exists",)``, ``=, <>, !=, <, <=, >, >=``
             — or a raw expression string whose placeholders you define in ``names`` / ``values``
             (Python values). Text as a person types it (``"status=SHIPPED, amount>100"``) becomes
-            such a dict with :func:`xacct_nb.grammar.parse_filters`. ``projection``: attribute
-            paths (``"shipping.city"``, ``"lines[0].sku"``; a string is split on commas). Key
-            attributes are always projected, so every row can be identified and a read resumed.
+            such a dict with :func:`xacct_nb.grammar.parse_filters`. ``projection``: a list of
+            attributes. Names are names, paths are explicit: a ``str`` filter key or projection
+            item is ONE attribute name whatever it holds (``"a.b"``, ``"x[0]"``, ``"order
+            date"``); a nested path is a tuple of names and list indexes (``("shipping",
+            "city")``, ``("lines", 0, "sku")``). A projection given as one string is grammar text
+            (``'name, shipping.city, "a.b"'``: bare dots are paths, double quotes make a name).
+            Key attributes are always projected, so every row can be identified and a read
+            resumed. A projected attribute that no returned item had is reported, never dropped
+            silently: ``df.attrs["xacct"]["projection_missing"]`` and a ``ProjectionWarning``.
 
         Guards and budgets
             Without ``max_items`` or ``max_rcu`` a scan reads — and bills — the whole table or
@@ -180,13 +188,15 @@ class RemoteTable:
                                names=names, values=values, page_size=page_size,
                                start_key=start_key)
         if dtype_backend is not None:
-            return self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
+            df = self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
                                      flatten_maps=flatten_maps)
-        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        else:
+            df = _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        return _report_projection(df, projection, flatten_maps=flatten_maps)
 
     def query(self, partition_value: Any, *, sort: Any = None, index: str | None = None,
-              filter: Mapping[str, Any] | str | None = None,
-              projection: Iterable[str] | str | None = None, max_items: int | None = None,
+              filter: Mapping[AttributePath, Any] | str | None = None,
+              projection: Iterable[AttributePath] | str | None = None, max_items: int | None = None,
               max_rcu: float | None = None, descending: bool = False, consistent: bool = False,
               numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
               names: Mapping[str, str] | None = None, values: Mapping[str, Any] | None = None,
@@ -204,9 +214,11 @@ class RemoteTable:
                                 descending=descending, consistent=consistent, names=names,
                                 values=values, page_size=page_size, start_key=start_key)
         if dtype_backend is not None:
-            return self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
+            df = self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
                                      flatten_maps=flatten_maps)
-        return _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        else:
+            df = _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        return _report_projection(df, projection, flatten_maps=flatten_maps)
 
     def iter_pages(self, mode: str = "scan", partition_value: Any = None, *,
                    numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
@@ -253,16 +265,21 @@ class RemoteTable:
         (a frame's ``attrs["xacct"]``) are ``xacct_nb.dynamo.arrow.read_stats(table)``.
         """
         read = self._mode_read("to_arrow", mode, partition_value, read_args)
-        return self._collect_arrow(read, explicit_nulls=explicit_nulls)
+        return self._collect_arrow(read, explicit_nulls=explicit_nulls,
+                                   projection=read_args.get("projection"))
 
-    def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False) -> pa.Table:
+    def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False,
+                       projection: Any = None) -> pa.Table:
         """All pages (parsed by Arrow as they arrive) typed once at the end, with the read's
         stats in the table's metadata."""
         pages = ArrowPages()
         for items in read.pages():
             pages.add_items(cast(ArrowItems, items))
         table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
-        return with_read_stats(table, read.stats())
+        stats = read.stats()
+        if table.num_rows:
+            stats["projection_missing"] = _warn_missing(projection, table.column_names)
+        return with_read_stats(table, stats)
 
     def _backend_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
                      sets: Sets, flatten_maps: bool) -> pd.DataFrame:
@@ -294,7 +311,7 @@ class RemoteTable:
             return self._query_read(partition_value, **read_args)
         raise InputError(f"{caller} mode must be 'scan' or 'query', not {mode!r}")
 
-    def get(self, key: Mapping[str, Any], *, projection: Iterable[str] | str | None = None,
+    def get(self, key: Mapping[str, Any], *, projection: Iterable[AttributePath] | str | None = None,
             consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set") -> pd.DataFrame:
         """One item by its full key as a one-row frame (no rows, key columns only, if absent)."""
         info = self.describe()
@@ -305,11 +322,12 @@ class RemoteTable:
             request["ProjectionExpression"] = projection_expression(expr, projection, info.key.names)
             request.update(expr.params())
         item = self.call("GetItem", **request).get("Item")
-        return items_to_frame([item] if item else [], key_names=info.key.names, numbers=numbers,
-                              sets=sets)
+        df = items_to_frame([item] if item else [], key_names=info.key.names, numbers=numbers,
+                            sets=sets)
+        return _report_projection(df, projection)
 
     def get_many(self, keys: Iterable[Mapping[str, Any]], *,
-                 projection: Iterable[str] | str | None = None, consistent: bool = False,
+                 projection: Iterable[AttributePath] | str | None = None, consistent: bool = False,
                  numbers: Numbers = "float", sets: Sets = "set") -> pd.DataFrame:
         """Items by key via BatchGetItem (100 per call, UnprocessedKeys retried with backoff);
         rows in the order of ``keys``, duplicates once, absent keys left out."""
@@ -329,7 +347,8 @@ class RemoteTable:
             found += self._batch_get({"Keys": batch[start:start + BATCH_GET_SIZE], **extra})
         order = {sig: n for n, sig in enumerate(wanted)}
         found.sort(key=lambda item: order[_key_signature(item, info.key.names)])
-        return items_to_frame(found, key_names=info.key.names, numbers=numbers, sets=sets)
+        df = items_to_frame(found, key_names=info.key.names, numbers=numbers, sets=sets)
+        return _report_projection(df, projection)
 
     def call(self, operation: str, **params: Any) -> dict:
         """Any DynamoDB operation on this table (``TableName`` filled in when it takes one),
@@ -567,6 +586,15 @@ class RemoteTable:
             return InputError(f"table {self.name} not found in account {self._account()} "
                               f"(region {self.region}) — check the name / the granted tables")
         if is_access_denied(err):
+            from ..sessions import role_now_refused
+
+            gone = role_now_refused(self.session)  # one AssumeRole: tells "gone" from "not allowed"
+            if gone:
+                return AccessDenied(
+                    f"{action}: access denied — the role {gone} no longer exists or no longer "
+                    "trusts this caller (assuming it again is denied too): run `xacct-nb verify` "
+                    "to see which, then re-provision (xacct-nb apply) or ask the main account's "
+                    "owner", error_code(err) or "AccessDenied")
             return explain(err, action, self._denied_fix(operation, index))
         if isinstance(err, ClientError) and code == "ValidationException" \
                 and "key schema" in aws_message(err).lower():
@@ -628,6 +656,34 @@ def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
             value = base64.b64decode(value)
         parts.append((name, tag, bytes(value) if isinstance(value, bytearray) else value))
     return tuple(parts)
+
+
+class ProjectionWarning(UserWarning):
+    """A projected attribute that no returned item had (see :func:`_report_projection`)."""
+
+
+def _report_projection(df: pd.DataFrame, projection: Any, *, flatten_maps: bool = False) -> pd.DataFrame:
+    """Never drop a projected name silently: the names no returned item had go in
+    ``df.attrs["xacct"]["projection_missing"]`` and a :class:`ProjectionWarning` (only when
+    rows came back: an empty result says nothing of the attributes)."""
+    if projection is None:
+        return df
+    columns = [str(c) for c in df.columns]
+    if flatten_maps:
+        columns += [c.split(".", 1)[0] for c in columns]
+    missing = _warn_missing(projection, columns) if len(df) else []
+    df.attrs.setdefault("xacct", {})["projection_missing"] = missing
+    return df
+
+
+def _warn_missing(projection: Any, columns: Iterable[str]) -> list[str]:
+    missing = projection_missing(projection, columns)
+    if missing:
+        warnings.warn(f"projection: no item returned {', '.join(missing)} — check the name; a str "
+                      "is ONE attribute name (\"a.b\" is not a path): spell a nested path as a "
+                      "tuple ('a', 'b'), or a.b in the CLI/panel grammar", ProjectionWarning,
+                      stacklevel=3)
+    return missing
 
 
 def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:

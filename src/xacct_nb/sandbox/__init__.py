@@ -33,6 +33,7 @@ from typing import Any
 import boto3
 import botocore.session
 
+from ..atomicfile import atomic_write_text
 from ..errors import InputError
 from .seed import seed_export_bucket, seed_tables
 
@@ -90,7 +91,7 @@ class Sandbox:
                 seed_export_bucket(self._bootstrap_client("s3", "consumer"))
             self.set_enforcement(self.enforce)
             self.set_iam_delay(self.iam_delay)  # after bootstrap and seed: those take effect at once
-            (self.state_dir / "sandbox.json").write_text(json.dumps(
+            atomic_write_text(self.state_dir / "sandbox.json", json.dumps(
                 {"endpoint_url": self.endpoint_url, "pid": os.getpid(), "accounts": self.accounts,
                  "profiles": sorted(PROFILES), "started": time.time()}, indent=2))
         except BaseException:
@@ -259,11 +260,9 @@ class Sandbox:
                        f"endpoint_url = {self.endpoint_url}", "output = json", ""]
             creds += [f"[{profile}]", f"aws_access_key_id = {key_id}",
                       f"aws_secret_access_key = {secret}", ""]
-        self.config_file.write_text("\n".join(config))
+        atomic_write_text(self.config_file, "\n".join(config))
         # The credentials are fake and local, but treat them like real ones anyway.
-        fd = os.open(self.credentials_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(creds))
+        atomic_write_text(self.credentials_file, "\n".join(creds), mode=0o600)
 
 
 def _control_gated(dispatcher: type, token: str) -> Any:

@@ -55,6 +55,9 @@ What moto gets wrong, and what we do about it:
    a filter comparing values of different types (false in AWS) (`patches_answers`).
 13. Consumed capacity is always 1 unit: item sizes, 4 KB read units, half for eventually
    consistent reads, summed per page as AWS computes them (`patches_capacity`).
+14. ProjectionExpression: moto splits on "." before replacing #placeholders, so `#a[0]` is never
+   resolved and a NAME holding "." or "[0]" is read as a path -> each placeholder is one whole
+   name, `[n]` a list index (`patches_projection`).
 Every patched moto target is checked before any is installed (`guard`): moto's version must be
 the pinned one and each target must exist with the signature the fix was written for.
 
@@ -87,6 +90,7 @@ from . import (
     patches_errors,
     patches_export,
     patches_kms,
+    patches_projection,
     patches_sts,
 )
 from .arns import account_of, principal_arn
@@ -265,5 +269,6 @@ def apply() -> None:
     patches_answers.install()
     patches_capacity.install()
     authorisation.install()
+    patches_projection.install()
     _APPLIED = True
 
