@@ -476,6 +476,46 @@ def test_load_spec_invalid_yaml_names_the_file(tmp_path: Path, content: str) -> 
     assert err.field == str(path) and "not valid YAML" in str(err) and "\n" not in str(err)
 
 
+LOCAL_YAML = (ROOT / "params" / "local.yaml").read_text()
+
+# A duplicated key anywhere is refused (PyYAML's safe_load keeps the last one silently): the
+# params text, the dotted path of the key, the line and column of the second occurrence.
+DUPLICATES = [
+    ("access-type", LOCAL_YAML.replace("    access_type: Read\n", "    access_type: Read\n    access_type: Full\n"),
+     "table_access_list[0].access_type", "line 27, column 5; first at line 26, column 5"),
+    ("principal", LOCAL_YAML + "consumer_principal: arn:aws:iam::222222222222:user/admin\n",
+     "consumer_principal", "first at line 22, column 1"),
+    ("env", "env: local\n" + LOCAL_YAML, "env", "line 7, column 1; first at line 1, column 1"),
+    ("flow-mapping", "{env: a, region: us-east-1, env: b}\n", "env", "line 1, column 29"),
+    ("nested-tags", "tags:\n  team: a\n  team: b\n", "tags.team", "line 3, column 3"),
+    ("equal-once-loaded", "tags:\n  1: a\n  1.0: b\n", "tags.1.0", "line 3, column 3"),
+    ("quoted-vs-plain", "env: a\n'env': b\n", "env", "line 2, column 1"),
+    ("in-export", "export:\n  bucket: a-bucket\n  prefix: x\n  prefix: '*'\n", "export.prefix", "line 4"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "where"), [d[1:] for d in DUPLICATES], ids=[d[0] for d in DUPLICATES])
+def test_duplicate_keys_are_refused_with_line_and_column(tmp_path: Path, text: str, path: str, where: str) -> None:
+    file = tmp_path / "dup.yaml"
+    file.write_text(text)
+    err = pytest.raises(SpecError, load_spec, file).value
+    message = str(err)
+    assert err.field == path and "\n" not in message
+    assert "is given twice" in message and where in message and str(file) in message
+    assert "keep one" in message  # the fix
+
+
+def test_merge_keys_are_refused_and_plain_anchors_still_work(tmp_path: Path) -> None:
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {access_type: Full}\ntable_access_list:\n  - <<: *b\n    access_type: Read\n")
+    err = pytest.raises(SpecError, load_spec, merged).value
+    assert err.field == "table_access_list[0].<<" and "merge keys" in str(err) and "line 3, column 5" in str(err)
+    anchored = tmp_path / "anchored.yaml"
+    anchored.write_text(LOCAL_YAML.replace("region: us-east-1", "region: &r us-east-1")
+                        + "tags: {region: *r}\n")
+    assert load_spec(anchored).tags == {"region": "us-east-1"}
+
+
 def test_load_spec_unreadable_files_name_the_file(tmp_path: Path) -> None:
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"env: \xff\xfe\n")

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from . import strict_yaml
 from .errors import SpecError
 
 ACCESS_LEVELS = ("Read", "ReadWriteUpdate", "Full")
@@ -301,7 +302,9 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> A
         raise SpecError(str(path), f"cannot read the params file ({reason})",
                         "check the path (see params/*.yaml) and that it is a UTF-8 text file") from None
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.load(text)  # refuses duplicate keys: safe_load keeps the last silently
+    except strict_yaml.StrictYamlError as err:
+        raise SpecError(err.path, f"{err.problem} in {path} ({err.where})", err.fix) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
