@@ -531,8 +531,17 @@ def _external_id(value: Any) -> str:
 
 
 EXPORT_KEYS = ("bucket", "prefix")
+MAX_PREFIX = 512
+# S3's general purpose bucket naming rules (S3 user guide, "Bucket naming rules").
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*")  # S3's safe key characters
+_IP_ADDRESS = re.compile(r"[0-9]+(\.[0-9]+){3}")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+# The prefix ends up in IAM resource ARNs (``BUCKET/PREFIX/*``) and an ``s3:prefix`` StringLike
+# condition, where ``*`` and ``?`` are wildcards that also match "/", and ``${...}`` is a policy
+# variable. So it must be a literal: S3's "safe" key characters only, no wildcard, no "$".
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.'()-]+")
+_PREFIX_CHARS = "letters, digits, !-_.'() and '/' between non-empty parts, e.g. exports/dynamodb"
 
 
 def _export_target(value: Any) -> ExportTarget:
@@ -542,17 +551,50 @@ def _export_target(value: Any) -> ExportTarget:
     _reject_unknown(value, EXPORT_KEYS, "export.")
     if value.get("bucket") is None:
         raise SpecError("export.bucket", "is required", "name a bucket of the consumer account")
-    bucket = _string(value["bucket"], "export.bucket")
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        raise SpecError("export.bucket", f"{_show(bucket)} is not an S3 bucket name",
-                        "use 3-63 lowercase letters, digits, '.' and '-', starting and ending "
-                        "with a letter or digit")
-    prefix = _string(value.get("prefix", "xacct-nb-exports"), "export.prefix").strip("/")
-    if not _PREFIX.fullmatch(prefix) or len(prefix) > 512:
-        raise SpecError("export.prefix", f"{_show(prefix)} is not a usable key prefix",
-                        "use up to 512 letters, digits and !_.*'()- separated by '/', e.g. "
-                        "exports/dynamodb")
+    bucket = _bucket_name(_string(value["bucket"], "export.bucket"))
+    prefix = _export_prefix(_string(value.get("prefix", "xacct-nb-exports"), "export.prefix"))
     return ExportTarget(bucket, prefix)
+
+
+def _bucket_name(bucket: str) -> str:
+    problem = None
+    if not _BUCKET.fullmatch(bucket):
+        problem = ("is not an S3 bucket name: use 3-63 lowercase letters, digits, '.' and '-', "
+                   "starting and ending with a letter or digit")
+    elif ".." in bucket:
+        problem = "has two adjacent periods, which S3 bucket names cannot have"
+    elif _IP_ADDRESS.fullmatch(bucket):
+        problem = "is formatted as an IP address, which S3 bucket names cannot be"
+    elif bucket.startswith(_BUCKET_RESERVED_PREFIXES) or bucket.endswith(_BUCKET_RESERVED_SUFFIXES):
+        problem = "uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-, -s3alias, --ol-s3, ...)"
+    if problem:
+        raise SpecError("export.bucket", f"{_show(bucket)} {problem}",
+                        "use the name of the consumer account's bucket exactly as S3 shows it")
+    return bucket
+
+
+def _export_prefix(prefix: str) -> str:
+    """A literal key prefix (see `_PREFIX_SEGMENT`): refused, never cleaned up, when it is not."""
+    def refuse(problem: str) -> SpecError:
+        return SpecError("export.prefix", f"{_show(prefix)} {problem}", f"use {_PREFIX_CHARS}")
+
+    if not prefix:
+        raise refuse("is empty")
+    if len(prefix) > MAX_PREFIX:
+        raise refuse(f"is {len(prefix)} characters long; at most {MAX_PREFIX} are allowed")
+    wild = sorted({c for c in prefix if c in "*?$"})
+    if wild:
+        raise refuse(f"contains {' '.join(wild)}: IAM would read it as a wildcard or policy variable "
+                     "(and * also matches '/'), widening the grant beyond the prefix")
+    if prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+        raise refuse("has an empty part (a leading, trailing or doubled '/')")
+    if ".." in prefix or "." in prefix.split("/"):
+        raise refuse("contains '..' or a '.' part, which would read as a path outside the prefix")
+    bad = [part for part in prefix.split("/") if not _PREFIX_SEGMENT.fullmatch(part)]
+    if bad:
+        chars = sorted({c for c in "".join(bad) if not _PREFIX_SEGMENT.fullmatch(c)})
+        raise refuse(f"contains {_show(''.join(chars))}, not a plain S3 key character")
+    return prefix
 
 
 def _session_duration(value: Any) -> int:
