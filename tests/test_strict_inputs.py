@@ -154,3 +154,36 @@ def test_trust_note_says_when_the_principals_cannot_be_listed(sandbox):
     main_only = plan(spec, main=sandbox.session("sandbox-main"), sides=("main",))
     assert [c.detail for c in main_only.changes if c.resource == "trust-match"] == [row.detail]
 
+
+# --- `--out` is checked before the read starts ----------------------------------------------------
+
+BAD_OUT = [  # (path relative to tmp_path, extra arguments, what the one line says)
+    ("no/such/dir/x.csv", [], "folder {tmp}/no/such/dir does not exist — create it first"),
+    ("rows.txt", [], "unknown format ('.txt') — end the file name in .csv, .parquet, .jsonl"),
+    ("rows", [], "unknown format (no extension)"),
+    ("rows.CSV.bak", [], "unknown format ('.bak')"),
+    ("existing-folder", [], "is a folder — name a file in it"),
+    ("a-file.csv/x.csv", [], "{tmp}/a-file.csv is not a folder"),
+    ("no/such/dir/dataset", ["--dask"], "folder {tmp}/no/such/dir does not exist"),
+]
+
+
+@pytest.mark.parametrize(("out", "extra", "says"), BAD_OUT)
+def test_out_is_checked_before_the_read(tmp_path, capsys, aws_calls, out, extra, says):
+    (tmp_path / "existing-folder").mkdir()
+    (tmp_path / "a-file.csv").write_text("")
+    argv = ["scan", "--params", str(ROOT / "params" / "local.yaml"), "--table", "orders",
+            "--out", str(tmp_path / out), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says.format(tmp=tmp_path) in err, err
+    assert aws_calls == []
+
+
+@pytest.mark.parametrize("out", ["rows.csv", "rows.PARQUET", "rows.jsonl"])
+def test_known_formats_in_an_existing_folder_pass_the_check(tmp_path, out):
+    from xacct_nb.cli import check_out_path
+
+    check_out_path(str(tmp_path / out))
+    check_out_path(out)  # the current folder
+    check_out_path(str(tmp_path / "new-dataset"), folder=True)
