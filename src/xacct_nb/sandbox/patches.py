@@ -51,10 +51,13 @@ What moto gets wrong, and what we do about it:
    expressions) -> AWS's ValidationException (`patches_errors`).
 11. DynamoDB exports to S3: AWS's layout and export ARN, the bucket policy must admit the writer,
    S3's ExpectedBucketOwner is checked (`patches_export`).
+12. S3 requests ignore identity-policy conditions (no request context) -> `s3:x-amz-acl`,
+   `s3:prefix` and the principal keys are supplied, and an ACL on PutObject needs PutObjectAcl
+   too (`patches_s3`).
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
-identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
-context for them); DynamoDB Streams and permissions boundaries are not
+identity-policy Conditions are still ignored outside KMS, SourceIdentity and S3 (moto has no
+request context for them); DynamoDB Streams and permissions boundaries are not
 evaluated; MaxSessionDuration is not enforced on AssumeRole.
 """
 
@@ -72,7 +75,7 @@ from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, IAMRequest, I
 from moto.iam.utils import REQUIRE_RESOURCE_ACCESS_POLICIES_CHECK
 from moto.utilities.utils import get_partition
 
-from . import partiql, patches_delay, patches_errors, patches_export, patches_kms, patches_sts
+from . import partiql, patches_delay, patches_errors, patches_export, patches_kms, patches_s3, patches_sts
 from .arns import account_of, principal_arn
 
 JSON_DENIALS = True  # fix 2; tests flip it to reproduce moto's raw XML 403
@@ -279,5 +282,6 @@ def apply() -> None:
     patches_delay.install()
     patches_errors.install()
     patches_export.install()
+    patches_s3.install()
     _APPLIED = True
 
