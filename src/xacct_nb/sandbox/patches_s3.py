@@ -60,4 +60,4 @@ def _check_action_permitted(self: S3IAMRequest, resource: str) -> None:
 
 
 def install() -> None:
-    S3IAMRequest.check_action_permitted = _check_action_permitted  # type: ignore[method-assign]
+    S3IAMRequest.check_action_permitted = _check_action_permitted  # type: ignore[method-assign,assignment]
