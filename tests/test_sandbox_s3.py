@@ -31,7 +31,8 @@ def _denied(call, **kwargs) -> bool:
     try:
         call(**kwargs)
     except ClientError as err:
-        assert err.response["Error"]["Code"] == "AccessDenied", err.response
+        # AccessDenied; moto's own bucket-policy Deny check answers a bare 403
+        assert err.response["Error"]["Code"] in ("AccessDenied", "403"), err.response
         return True
     return False
 
@@ -60,3 +61,27 @@ def test_the_analyst_lists_and_reads_only_under_the_prefix(granted):
     assert _denied(analyst.list_objects_v2, Bucket=EXPORT_BUCKET, Prefix="private/")
     assert _denied(analyst.list_objects_v2, Bucket=EXPORT_BUCKET)  # no prefix: no s3:prefix, no match
     assert _denied(analyst.get_object, Bucket=EXPORT_BUCKET, Key="private/secret.txt")
+
+
+def test_another_accounts_principal_needs_the_bucket_policy_too(granted, sandbox):
+    """The role (main account) writes into the consumer's bucket only while the bucket policy
+    admits it: its own identity policy alone is not enough, as on AWS."""
+    import json
+
+    spec, role, _ = granted
+    owner = sandbox.session("sandbox-consumer").client("s3")
+    key = f"{spec.export.prefix}/AWSDynamoDB/y/data/0.json.gz"
+    kept = owner.get_bucket_policy(Bucket=EXPORT_BUCKET)["Policy"]
+    assert not _denied(role.put_object, Bucket=EXPORT_BUCKET, Key=key, Body=b"x")
+    owner.delete_bucket_policy(Bucket=EXPORT_BUCKET)
+    try:
+        assert _denied(role.put_object, Bucket=EXPORT_BUCKET, Key=key, Body=b"x")
+        deny = {"Sid": "NoRole", "Effect": "Deny", "Principal": {"AWS": spec.role_arn},
+                "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{EXPORT_BUCKET}/*"}
+        policy = json.loads(kept)
+        owner.put_bucket_policy(Bucket=EXPORT_BUCKET, Policy=json.dumps(
+            {**policy, "Statement": [*policy["Statement"], deny]}))
+        assert _denied(role.put_object, Bucket=EXPORT_BUCKET, Key=key, Body=b"x")  # explicit Deny wins
+    finally:
+        owner.put_bucket_policy(Bucket=EXPORT_BUCKET, Policy=kept)
+    assert not _denied(role.put_object, Bucket=EXPORT_BUCKET, Key=key, Body=b"x")

@@ -78,7 +78,7 @@ def check_bucket_write(handler: Any, request: IAMRequest) -> None:
 def _may_write(request: IAMRequest, action: str, bucket: str, owner: str, resource: str, caller: str,
                context: dict[str, str]) -> bool:
     identity = identity_decision(request._access_key.collect_policies(), action, resource, context)
-    bucket_says = _bucket_policy_decision(bucket, owner, action, resource, caller, context)
+    bucket_says = bucket_policy_decision(bucket, owner, action, resource, caller, context)
     if PermissionResult.DENIED in (identity, bucket_says):
         return False
     if account_of(caller) == owner:
@@ -86,8 +86,17 @@ def _may_write(request: IAMRequest, action: str, bucket: str, owner: str, resour
     return identity == bucket_says == PermissionResult.PERMITTED
 
 
-def _bucket_policy_decision(bucket: str, owner: str, action: str, resource: str, caller: str,
-                            context: dict[str, str]) -> PermissionResult:
+def bucket_owner(bucket: str) -> str | None:
+    """The account that owns `bucket` in the sandbox (None: no such bucket)."""
+    from moto.s3.models import s3_backends
+
+    found = s3_backends.bucket_accounts.get(bucket)
+    return str(found[1]) if found else None
+
+
+def bucket_policy_decision(bucket: str, owner: str, action: str, resource: str, caller: str,
+                           context: dict[str, str]) -> PermissionResult:
+    """What `bucket`'s policy says about `caller` doing `action` on `resource`."""
     from moto.s3.models import s3_backends
 
     found = s3_backends.bucket_accounts.get(bucket)

@@ -13,9 +13,11 @@ What moto gets wrong, and what we do about it:
    request fails a positive operator, as on AWS.
 2. A PutObject that carries an ACL (``x-amz-acl`` or an ``x-amz-grant-*`` header) needs
    ``s3:PutObjectAcl`` too on AWS; moto checks only PutObject. -> both are checked.
-
-Bucket policies are still not evaluated for S3's own requests (README, "What the sandbox cannot
-prove"); the export path evaluates them itself (`patches_export`).
+3. The bucket's policy is never consulted, so a principal of another account reaches any bucket
+   its own identity policies name. -> as on AWS, a request from another account than the
+   bucket's needs an Allow from the bucket policy as well, and an explicit Deny in the bucket
+   policy refuses anyone. (Within the bucket's account the identity policies must still allow:
+   stricter than AWS, where the bucket policy alone may — the sandbox never allows more.)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from moto.iam.access_control import IAMPolicy, PermissionResult, S3IAMRequest
 
 from .arns import account_of, principal_arn
 from .evaluation import combined
+from .patches_export import bucket_owner, bucket_policy_decision
 
 ACL_ACTION = "s3:PutObjectAcl"
 _ACL_HEADERS = ("x-amz-acl", "x-amz-grant-full-control", "x-amz-grant-read", "x-amz-grant-read-acp",
@@ -53,9 +56,16 @@ def _check_action_permitted(self: S3IAMRequest, resource: str) -> None:
     if self._action == "s3:PutObject" and headers.intersection(_ACL_HEADERS):
         actions.append(ACL_ACTION)
     policies: list[Any] = self._access_key.collect_policies()
+    caller = self._access_key.arn
+    bucket = resource.split(":::", 1)[-1].split("/", 1)[0]
+    owner = bucket_owner(bucket)
     for action in actions:
-        decision = combined(IAMPolicy(p).is_action_permitted(action, resource, None, context) for p in policies)
-        if decision != PermissionResult.PERMITTED:
+        identity = combined(IAMPolicy(p).is_action_permitted(action, resource, None, context) for p in policies)
+        bucket_says = (bucket_policy_decision(bucket, owner, action, resource, caller, context)
+                       if owner else PermissionResult.NEUTRAL)
+        if PermissionResult.DENIED in (identity, bucket_says) or identity != PermissionResult.PERMITTED:
+            self._raise_access_denied()
+        if owner and account_of(caller) != owner and bucket_says != PermissionResult.PERMITTED:
             self._raise_access_denied()
 
 
