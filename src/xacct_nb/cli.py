@@ -251,7 +251,7 @@ def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) ->
 def check_out_path(out: str, *, folder: bool = False) -> None:
     """`--out` is checked before the read starts, so a typo costs nothing: the folder it goes in
     must exist and be writable, and a file must end in a known format (with --dask, `out` is
-    itself a new folder). Writing the file is another matter (done atomically by the writer)."""
+    itself a new folder). A separate check from the writing, which happens after the read."""
     from pathlib import Path
 
     from .dynamo.export import EXPORT_FORMATS
