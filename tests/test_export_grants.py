@@ -24,7 +24,7 @@ FOREIGN = {"Sid": "SomeoneElsesAudit", "Effect": "Allow",
     ("bucket", "export", "export: {bucket: NAME, prefix: PATH}"),
     ({"prefix": "x"}, "export.bucket", "name a bucket"),
     ({"bucket": "Bad_Bucket"}, "export.bucket", "lowercase"),
-    ({"bucket": "ok-bucket", "prefix": "a//b"}, "export.prefix", "separated by '/'"),
+    ({"bucket": "ok-bucket", "prefix": "a//b"}, "export.prefix", "empty part"),
     ({"bucket": "ok-bucket", "prefx": "a"}, "export.prefx", "did you mean prefix?"),
 ])
 def test_bad_export_sections_are_one_line_errors(export, field, fix):
@@ -33,16 +33,72 @@ def test_bad_export_sections_are_one_line_errors(export, field, fix):
     assert caught.value.field == field and fix in str(caught.value) and "\n" not in str(caught.value)
 
 
+# The prefix goes into IAM ARNs and a StringLike condition: only a literal key prefix is accepted,
+# never cleaned up (a leading "/" is refused, not stripped). (prefix, what the error says)
+BAD_PREFIXES = [
+    ("*", "wildcard"), ("ddb*", "wildcard"), ("a/*/b", "wildcard"), ("a?", "wildcard"),
+    ("${aws:username}", "policy variable"), ("$x", "wildcard or policy variable"),
+    ("..", "'..'"), ("../..", "'..'"), ("a/../b", "'..'"), ("a..b", "'..'"), ("a/./b", "'.' part"),
+    ("/ddb", "empty part"), ("ddb/", "empty part"), ("a//b", "empty part"), ("/", "empty part"),
+    ("", "is empty"), ("a b", "not a plain S3 key character"), ("exportś", "not a plain S3 key"),
+    ("a\nb", "not a plain S3 key character"), ("a" * 513, "at most 512"), ("a\\b", "not a plain"),
+    ("a&b", "not a plain"), ("a[0]", "not a plain"), ("a%2Fb", "not a plain"),
+]
+GOOD_PREFIXES = ["x", "ddb/exports", "a-b_c.d!e'f(g)h", "2026/01/team.v2", "a" * 512, "A/b/C"]
+
+
+@pytest.mark.parametrize(("prefix", "says"), BAD_PREFIXES)
+def test_export_prefix_must_be_a_literal_key_prefix(prefix, says):
+    with pytest.raises(SpecError) as caught:
+        parse_spec({**BASE, "export": {"bucket": BUCKET, "prefix": prefix}})
+    assert caught.value.field == "export.prefix" and says in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("prefix", GOOD_PREFIXES)
+def test_plain_export_prefixes_are_kept_as_written(prefix):
+    spec = parse_spec({**BASE, "export": {"bucket": BUCKET, "prefix": prefix}})
+    assert spec.export is not None and spec.export.prefix == prefix
+    assert spec.export.objects_arn == f"arn:aws:s3:::{BUCKET}/{prefix}/*"
+
+
+# S3's bucket naming rules (S3 user guide, "General purpose bucket naming rules").
+BAD_BUCKETS = ["ab", "a" * 64, "Bad", "bad_bucket", "-bad", "bad-", ".bad", "bad.", "a..b",
+               "192.168.5.4", "xn--bucket", "sthree-bucket", "amzn-s3-demo-bucket", "b-s3alias",
+               "b--ol-s3", "b.mrap", "b--x-s3", "b--table-s3", "b*", "b/c", "bücket", "b c"]
+GOOD_BUCKETS = ["abc", "a" * 63, "my.bucket-2", "1bucket", "192.168.5.4a", "b.a-c"]
+
+
+@pytest.mark.parametrize("bucket", BAD_BUCKETS)
+def test_export_bucket_follows_s3_naming_rules(bucket):
+    with pytest.raises(SpecError) as caught:
+        parse_spec({**BASE, "export": {"bucket": bucket}})
+    assert caught.value.field == "export.bucket" and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("bucket", GOOD_BUCKETS)
+def test_valid_bucket_names_are_accepted(bucket):
+    assert parse_spec({**BASE, "export": {"bucket": bucket}}).export.bucket == bucket
+
+
 def test_documents_of_the_export_section():
-    spec = parse_spec({**BASE, "export": {"bucket": BUCKET, "prefix": "/ddb/exports/"}})
+    spec = parse_spec({**BASE, "export": {"bucket": BUCKET, "prefix": "ddb/exports"}})
     assert spec.export is not None and spec.export.prefix == "ddb/exports"
     assert parse_spec(spec.to_dict()) == spec
     table = policies.table_policy(spec, spec.table("orders"))
-    export, write = table["Statement"][-2:]
+    export, write, acl = table["Statement"][-3:]
     assert export["Action"] == ["dynamodb:DescribeExport", "dynamodb:ExportTableToPointInTime"]
     assert export["Resource"] == [spec.table_arn("orders"), spec.table_arn("orders") + "/export/*"]
-    assert write["Resource"] == f"arn:aws:s3:::{BUCKET}/ddb/exports/*"
-    assert sorted(write["Action"]) == ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"]
+    assert write["Resource"] == acl["Resource"] == f"arn:aws:s3:::{BUCKET}/ddb/exports/*"
+    assert sorted(write["Action"]) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+    assert "Condition" not in write
+    # PutObjectAcl (AWS's export guide lists it) only for the canned ACL that gives the bucket
+    # owner full control: never public-read & co.
+    assert acl["Action"] == ["s3:PutObjectAcl"]
+    assert acl["Condition"] == {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}
+    bucket = policies.bucket_statements(spec)
+    assert [s["Action"] for s in bucket] == [["s3:AbortMultipartUpload", "s3:PutObject"], ["s3:PutObjectAcl"]]
+    assert bucket[1]["Condition"] == acl["Condition"]
     consumer = policies.consumer_policy(spec)["Statement"]
     assert [s["Sid"] for s in consumer] == ["AssumeDdbCrossAccRole", "ReadExports", "ListExports"]
     assert consumer[2]["Condition"] == {"StringLike": {"s3:prefix": ["ddb/exports/*"]}}
@@ -82,8 +138,8 @@ def test_bucket_statement_appears_on_apply_and_goes_on_destroy_others_untouched(
         assert "update-continuous-backups --table-name customers" in shown.text()
         apply(spec, confirm=shown.id, wait=False, **aws)
         statements = _bucket_statements(s3)
-        assert FOREIGN in statements and policies.bucket_statement(spec) in statements
-        assert len(statements) == 2
+        assert FOREIGN in statements and all(s in statements for s in policies.bucket_statements(spec))
+        assert len(statements) == 3
         consumer_doc = live_document(aws["consumer"].client("iam"), spec.consumer_policy_arn)
         assert "ReadExports" in json.dumps(consumer_doc)
         again = plan(spec, **aws)
@@ -101,7 +157,7 @@ def test_destroy_deletes_the_policy_when_ours_was_its_only_statement(sandbox, s3
     spec = new_spec(export={"bucket": BUCKET, "prefix": "only"})
     try:
         apply(spec, yes=True, wait=False, **aws)
-        assert _bucket_statements(s3) == [policies.bucket_statement(spec)]
+        assert _bucket_statements(s3) == policies.bucket_statements(spec)
     finally:
         destroy(spec, yes=True, **aws)
     assert _bucket_statements(s3) == []
@@ -122,7 +178,7 @@ def test_terraform_carries_the_export_statements():
     resources = export_terraform(spec)["resource"]
     bucket = resources["aws_s3_bucket_policy"]["ddb_export_bucket_policy"]
     assert bucket["bucket"] == BUCKET and bucket["provider"] == "aws.consumer"
-    assert json.loads(bucket["policy"])["Statement"] == [policies.bucket_statement(spec)]
+    assert json.loads(bucket["policy"])["Statement"] == policies.bucket_statements(spec)
     tables = json.dumps(resources["aws_iam_policy"])
     assert "ExportTableToPointInTime" in tables and "ReadExports" in tables
     assert "aws_s3_bucket_policy" not in export_terraform(parse_spec(BASE))["resource"]

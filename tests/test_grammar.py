@@ -215,3 +215,95 @@ def test_quoted_names_in_projections_and_round_trip():
 def test_what_is_not_a_name_or_path_is_refused(text):
     with pytest.raises(InputError, match="double quotes"):
         parse_projection(text)
+
+
+# --- typos fail fast: an unknown operator is an error listing the valid ones ---------------------
+
+SORT_TYPOS = [">> O1", "=< O1", "=> O1", "== O1", "<> O1", "!= O1", "~= O1", "<< O1", ">>= O1",
+              "=<:O1", "^^= O1", "! O1"]
+FILTER_TYPOS = ["balance >> 5", "balance =< 5", "balance => 5", "balance == 5", "balance =! 5",
+                "balance << 5", "balance >=< 5", "name ^^= Ali", "tags ~ blue", "a!5", "a=>5"]
+# An unquoted value that starts with an operator character is a typo too (quote it if meant).
+VALUE_TYPOS = [("filter", "balance > >5"), ("filter", "balance = =5"), ("filter", "a != <x"),
+               ("sort", "> >O1"), ("sort", "= =O1"), ("sort", "^= ~x")]
+
+
+@pytest.mark.parametrize("text", SORT_TYPOS)
+def test_sort_typos_are_unknown_operators(text):
+    with pytest.raises(InputError) as err:
+        parse_sort(text, field="--sort")
+    token = text.split()[0].split(":")[0]
+    assert str(err.value) == (f"--sort {text!r}: unknown operator {token!r} — valid: "
+                              "= < <= > >= ^= (begins_with) between")
+
+
+@pytest.mark.parametrize("text", FILTER_TYPOS)
+def test_filter_typos_are_unknown_operators(text):
+    with pytest.raises(InputError) as err:
+        parse_filters(text, field="--filter")
+    message = str(err.value)
+    assert message.startswith(f"--filter {text!r}: unknown operator ") and "\n" not in message
+    assert message.endswith("valid: = != <> < <= > >= ^= (begins_with) ~= (contains) between exists not_exists")
+
+
+@pytest.mark.parametrize(("kind", "text"), VALUE_TYPOS)
+def test_values_starting_with_an_operator_character_must_be_quoted(kind, text):
+    with pytest.raises(InputError, match="the value starts with .* quote it if it is text"):
+        parse_filters(text) if kind == "filter" else parse_sort(text)
+
+
+def test_quoted_values_may_start_with_operator_characters():
+    assert parse_filters("note='>5', code=\"=x\"") == {"note": ">5", "code": "=x"}
+    assert parse_sort("= '>O1'") == ("=", ">O1") and parse_sort("^= '<<'") == ("begins_with", "<<")
+    assert parse_sort("between '>a' and '<b'") == ("between", ">a", "<b")
+
+
+def test_cli_sort_typo_exits_2_with_one_line_before_any_aws_call(tmp_path, capsys, monkeypatch):
+    from xacct_nb.cli import main
+
+    monkeypatch.setattr("xacct_nb.sessions.assume_from_spec", _no_aws)
+    argv = ["query", "--params", "params/local.yaml", "--table", "orders", "--key", "C0007",
+            "--sort", ">> O1", "--out", str(tmp_path / "x.csv")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == ("xacct-nb: error: --sort '>> O1': unknown operator '>>' — valid: = < <= > >= ^= "
+                   "(begins_with) between\n")
+    assert main(["scan", "--params", "params/local.yaml", "--table", "orders", "--filter", "balance >> 5",
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert "--filter 'balance >> 5': unknown operator '>>'" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def _no_aws(*_args, **_kwargs):
+    raise AssertionError("the read was started")
+
+
+def test_panel_filter_typo_never_reaches_the_server(keyed_tables, monkeypatch):
+    import botocore.client
+
+    reads: list[str] = []
+    real = botocore.client.BaseClient._make_api_call
+
+    def spy(self, operation_name, api_params):
+        if operation_name in ("Scan", "Query"):
+            reads.append(operation_name)
+        return real(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", spy)
+    panel = ExplorerPanel(keyed_tables, list(TABLES))
+    panel.table.value, panel.mode.value, panel.filter.value = "grammar-nkey", "scan", "label >> 5"
+    assert panel.run() is None
+    assert "unknown operator '>>'" in panel.error and reads == []
+    panel.filter.value = "label = 'S:7'"  # the spy does see reads that happen
+    panel.run()
+    assert reads == ["Scan"]
+
+
+def test_api_rejects_unknown_operators_too(keyed_tables):
+    table = RemoteTable(keyed_tables, "grammar-nkey")
+    for sort in ((">>", "7"), ("==", "7"), ("<>", "7")):
+        with pytest.raises(InputError, match="use \\(op, value\\) with op one of"):
+            table.query("7", sort=sort)
+    for condition in ((">>", 5), ("==", 5), ("=<", 5)):
+        with pytest.raises(InputError, match="is not a condition"):
+            table.scan(filter={"label": condition})

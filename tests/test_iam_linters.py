@@ -141,3 +141,46 @@ def test_parliament_on_full_reports_only_the_by_design_mismatch() -> None:
     for mismatch in findings[0].detail:
         assert mismatch["required_format"] == "*" or ":global-table/" in mismatch["required_format"], mismatch
     assert not analyze_policy_string(json.dumps(consumer_policy(SPEC))).findings
+
+
+EXPORT_SPEC = parse_spec({**SPEC.to_dict(), "export": {"bucket": "consumer-exports", "prefix": "ddb/exports"}})
+
+
+def _export_documents() -> list[dict[str, Any]]:
+    from xacct_nb.policies import with_bucket_statement
+
+    bucket = with_bucket_statement(EXPORT_SPEC, None, keep_ours=True)
+    assert bucket is not None
+    return [table_policy(EXPORT_SPEC, t) for t in EXPORT_SPEC.table_access_list] + [bucket]
+
+
+@pytest.mark.parametrize("level", ["Read", "ReadWriteUpdate"])
+def test_parliament_finds_nothing_in_the_export_grants(level: str) -> None:
+    table = next(t for t in EXPORT_SPEC.table_access_list if t.access_type == level)
+    findings = analyze_policy_string(json.dumps(table_policy(EXPORT_SPEC, table))).findings
+    assert not findings, [(f.issue, f.detail) for f in findings]
+    assert not analyze_policy_string(json.dumps(consumer_policy(EXPORT_SPEC))).findings
+
+
+def test_permissions_management_is_granted_only_for_bucket_owner_full_control() -> None:
+    """parliament's community auditor flags PERMISSIONS_MANAGEMENT_ACTIONS (s3:PutObjectAcl: a role
+    that may set any ACL can make export objects public). AWS's export guide needs the action, so
+    every statement allowing a permissions-management action must pin the canned ACL, with a
+    condition key AWS's tables list for that action."""
+    pinned = 0
+    for document in _export_documents():
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            managing = [a for a in actions if not a.endswith("*")
+                        and privilege(a)["access_level"] == "Permissions management"]
+            if statement["Effect"] != "Allow" or not managing:
+                continue
+            assert statement.get("Condition") == {
+                "StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}, statement
+            for action in managing:
+                keys = {k for rt in privilege(action)["resource_types"].values() for k in rt["condition_keys"]}
+                assert "s3:x-amz-acl" in keys, action
+            pinned += 1
+    assert pinned == len(EXPORT_SPEC.table_access_list) + 1  # each table policy and the bucket's
+    community = analyze_policy_string(json.dumps(_export_documents()[0]), include_community_auditors=True)
+    assert [f.issue for f in community.findings] == ["PERMISSIONS_MANAGEMENT_ACTIONS"]

@@ -310,16 +310,31 @@ def test_sessions_must_be_given_and_in_the_spec_accounts(sandbox):
         plan(new_spec(consumer_principal="arn:aws:iam::222222222222:user/nobody"))
 
 
-def test_waiting_for_assumability_is_bounded_and_reports_each_attempt(sandbox):
-    never_applied = new_spec()  # its role does not exist, so AssumeRole stays denied
+def test_a_role_that_does_not_exist_is_said_at_once_not_waited_for(sandbox):
+    never_applied = new_spec()  # its role does not exist: main_profile can tell, so no retries
     lines: list[str] = []
     started = time.monotonic()
-    assert wait_until_assumable(never_applied, timeout=1.5, progress=lines.append) is False
-    assert time.monotonic() - started < 1.5 + 8  # the deadline plus one attempt, generously
-    assert sum("denied" in line for line in lines) >= 2  # at least one retry, then the final denial
+    assert wait_until_assumable(never_applied, timeout=30, progress=lines.append) is False
+    assert time.monotonic() - started < 5  # not the 30 s of retries
+    assert any("does not exist" in line for line in lines), lines
     # An analyst profile that is not consumer_principal proves nothing: not checked at all.
     assert wait_until_assumable(new_spec(analyst_profile="sandbox-outsider"), progress=quiet) is None
     assert wait_until_assumable(new_spec(analyst_profile=None)) is None
+
+
+def test_waiting_for_an_existing_role_is_bounded_and_reports_each_attempt(sandbox, main_iam):
+    spec = new_spec()  # the role exists but does not (yet) trust the analyst: retried, bounded
+    main_iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"AWS": "arn:aws:iam::333333333333:root"}}]}))
+    try:
+        lines: list[str] = []
+        started = time.monotonic()
+        assert wait_until_assumable(spec, timeout=1.5, progress=lines.append) is False
+        assert time.monotonic() - started < 1.5 + 8  # the deadline plus one attempt, generously
+        assert sum("denied" in line for line in lines) >= 2, lines  # a retry, then the final denial
+    finally:
+        main_iam.delete_role(RoleName=spec.role_name)
 
 
 @pytest.fixture
@@ -442,7 +457,7 @@ def test_cli_destroy_into_a_closed_pipe_finishes_without_traceback(sandbox, tmp_
     params = tmp_path / f"{env}.yaml"
     params.write_text(yaml.safe_dump({**BASE, "env": env}))
     spec = load_spec(params)
-    apply(spec, confirm=env, wait=False, progress=quiet)
+    apply(spec, yes=True, wait=False, progress=quiet)
     try:
         read, write = os.pipe()
         os.close(read)  # the reader (head) is gone before the first line
@@ -454,4 +469,4 @@ def test_cli_destroy_into_a_closed_pipe_finishes_without_traceback(sandbox, tmp_
         assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
         assert not plan_destroy(spec).has_changes  # the destroy happened
     finally:
-        destroy(spec, confirm=env)
+        destroy(spec, yes=True)

@@ -78,6 +78,28 @@ def test_export_is_denied_when_our_bucket_statement_is_missing(world):
         s3.put_bucket_policy(Bucket=EXPORT_BUCKET, Policy=kept)
 
 
+@pytest.mark.parametrize("acl_statement", ["missing", "public-read"])
+def test_cross_account_export_needs_put_object_acl_for_bucket_owner_full_control(world, acl_statement):
+    """Into another account's bucket the export sets bucket-owner-full-control on its objects: the
+    bucket must allow s3:PutObjectAcl for exactly that ACL (a grant for another ACL is no help)."""
+    from xacct_nb import policies
+
+    spec, role, aws = world
+    s3 = aws["consumer"].client("s3")
+    kept = s3.get_bucket_policy(Bucket=EXPORT_BUCKET)["Policy"]
+    write, acl = policies.bucket_statements(spec)
+    statements = [write] if acl_statement == "missing" else [
+        write, {**acl, "Condition": {"StringEquals": {"s3:x-amz-acl": "public-read"}}}]
+    s3.put_bucket_policy(Bucket=EXPORT_BUCKET, Policy=json.dumps({"Version": "2012-10-17",
+                                                                 "Statement": statements}))
+    try:
+        started = start_export(role, spec, "orders")
+        with pytest.raises(AwsError, match="S3AccessDenied"):
+            wait_for_export(role, started["ExportArn"], poll_seconds=0.2)
+    finally:
+        s3.put_bucket_policy(Bucket=EXPORT_BUCKET, Policy=kept)
+
+
 def test_export_is_authorised_on_the_table_arn_and_needs_pitr(world):
     spec, role, _ = world
     ddb = role.client("dynamodb")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import itertools
 import json
 import pickle
 import time
@@ -476,6 +478,46 @@ def test_load_spec_invalid_yaml_names_the_file(tmp_path: Path, content: str) -> 
     assert err.field == str(path) and "not valid YAML" in str(err) and "\n" not in str(err)
 
 
+LOCAL_YAML = (ROOT / "params" / "local.yaml").read_text()
+
+# A duplicated key anywhere is refused (PyYAML's safe_load keeps the last one silently): the
+# params text, the dotted path of the key, the line and column of the second occurrence.
+DUPLICATES = [
+    ("access-type", LOCAL_YAML.replace("    access_type: Read\n", "    access_type: Read\n    access_type: Full\n"),
+     "table_access_list[0].access_type", "line 27, column 5; first at line 26, column 5"),
+    ("principal", LOCAL_YAML + "consumer_principal: arn:aws:iam::222222222222:user/admin\n",
+     "consumer_principal", "first at line 22, column 1"),
+    ("env", "env: local\n" + LOCAL_YAML, "env", "line 7, column 1; first at line 1, column 1"),
+    ("flow-mapping", "{env: a, region: us-east-1, env: b}\n", "env", "line 1, column 29"),
+    ("nested-tags", "tags:\n  team: a\n  team: b\n", "tags.team", "line 3, column 3"),
+    ("equal-once-loaded", "tags:\n  1: a\n  1.0: b\n", "tags.1.0", "line 3, column 3"),
+    ("quoted-vs-plain", "env: a\n'env': b\n", "env", "line 2, column 1"),
+    ("in-export", "export:\n  bucket: a-bucket\n  prefix: x\n  prefix: '*'\n", "export.prefix", "line 4"),
+]
+
+
+@pytest.mark.parametrize(("text", "path", "where"), [d[1:] for d in DUPLICATES], ids=[d[0] for d in DUPLICATES])
+def test_duplicate_keys_are_refused_with_line_and_column(tmp_path: Path, text: str, path: str, where: str) -> None:
+    file = tmp_path / "dup.yaml"
+    file.write_text(text)
+    err = pytest.raises(SpecError, load_spec, file).value
+    message = str(err)
+    assert err.field == path and "\n" not in message
+    assert "is given twice" in message and where in message and str(file) in message
+    assert "keep one" in message  # the fix
+
+
+def test_merge_keys_are_refused_and_plain_anchors_still_work(tmp_path: Path) -> None:
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &b {access_type: Full}\ntable_access_list:\n  - <<: *b\n    access_type: Read\n")
+    err = pytest.raises(SpecError, load_spec, merged).value
+    assert err.field == "table_access_list[0].<<" and "merge keys" in str(err) and "line 3, column 5" in str(err)
+    anchored = tmp_path / "anchored.yaml"
+    anchored.write_text(LOCAL_YAML.replace("region: us-east-1", "region: &r us-east-1")
+                        + "tags: {region: *r}\n")
+    assert load_spec(anchored).tags == {"region": "us-east-1"}
+
+
 def test_load_spec_unreadable_files_name_the_file(tmp_path: Path) -> None:
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"env: \xff\xfe\n")
@@ -538,3 +580,98 @@ def test_property_random_table_entries(index: int, key: str, value: Any) -> None
 @given(st.dictionaries(keys, json_like, max_size=3) | json_like)
 def test_property_random_overrides(overrides: Any) -> None:
     check_total(VALID, overrides)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust patterns that stand for the whole consumer account (or every principal of a kind under
+# any path) are refused: (pattern after arn:aws:iam::CONSUMER:, what the error says it admits).
+
+WHOLE_ACCOUNT_PATTERNS = [
+    ("user/*", "every user"), ("role/*", "every role"), ("role/**", "every role"),
+    ("user/?*", "every user"), ("user/*?", "every user"), ("role/*?*", "every role"),
+    ("role/*/*", "every role with a path"), ("role/?*/*", "every role with a path"),
+    ("role/*/?*", "every role with a path"), ("user/*/*", "every user with a path"),
+    ("role/*/**", "every role with a path"),
+    ("role/*/*/*", "every role with a path of 2 or more levels"),
+]
+# ...and these ARNs do not even name a user or role: the account itself or any principal type.
+WHOLE_ACCOUNT_ARNS = ["*", f"arn:aws:iam::{CONSUMER}:root", f"arn:aws:iam::{CONSUMER}:*",
+                      f"arn:aws:iam::{CONSUMER}:user*", f"arn:aws:iam::{CONSUMER}:role*/x"]
+# Patterns narrowed by some text of the principals' own: accepted (the plan lists their matches).
+NARROW_PATTERNS = ["user/analyst", "user/a*", "user/ana*", "user/analys?", "user/?nalyst",
+                   "role/analysts/*", "role/aws-reserved/*", "role/*/x/*", "user/*t", "role/*-*",
+                   "user/*@*", "role/?", "role/??*/x", "role/team-?", "user/data/*/analyst"]
+
+
+def _trust(pattern: str) -> dict[str, Any]:
+    arn = f"arn:aws:iam::{CONSUMER}:{pattern}"
+    return variant(trusted_principal_arns=list(dict.fromkeys([arn, VALID["consumer_principal"]])))
+
+
+@pytest.mark.parametrize(("pattern", "admits"), WHOLE_ACCOUNT_PATTERNS)
+def test_trust_patterns_admitting_every_principal_of_a_kind_are_refused(pattern: str, admits: str) -> None:
+    err = spec_error(_trust(pattern))
+    assert err.field == "trusted_principal_arns[0]" and "\n" not in str(err)
+    assert f"admits {admits} of account {CONSUMER}" in str(err)
+    assert "trust_whole_consumer_account: true" in str(err)  # the fix, when it is meant
+
+
+@pytest.mark.parametrize("arn", WHOLE_ACCOUNT_ARNS)
+def test_arns_for_the_whole_account_are_refused_as_such(arn: str) -> None:
+    err = spec_error(variant(trusted_principal_arns=[arn]))
+    assert err.field == "trusted_principal_arns[0]"
+    assert "stands for the whole account" in str(err) and "trust_whole_consumer_account: true" in str(err)
+
+
+@pytest.mark.parametrize("pattern", NARROW_PATTERNS)
+def test_narrow_trust_patterns_are_accepted(pattern: str) -> None:
+    assert f"arn:aws:iam::{CONSUMER}:{pattern}" in parse_spec(_trust(pattern)).trusted_principal_arns
+
+
+def test_whole_account_trust_is_still_possible_when_asked_for() -> None:
+    spec = parse_spec(variant(trust_whole_consumer_account=True))
+    assert spec.trusted_principals == ()
+    assert spec_error(variant(trust_whole_consumer_account=True,
+                              trusted_principal_arns=[f"arn:aws:iam::{CONSUMER}:user/*"])).field \
+        == "trusted_principal_arns[0]"
+
+
+# The decision is exact, not by examples: check it against brute force over short principals
+# built from the patterns' own characters and stand-ins for every other character.
+_SAMPLE_CHARS = ["a", "b", "/", "%"]  # a name char, another, the separator, a path-only char
+
+
+@functools.cache
+def _principals(max_len: int) -> list[str]:
+
+    out = []
+    for n in range(1, max_len + 1):
+        for chars in itertools.product(_SAMPLE_CHARS, repeat=n):
+            text = "".join(chars)
+            segments = text.split("/")
+            if "" in segments or "%" in segments[-1]:
+                continue  # empty path segment, or a name with a path-only character
+            out.append(text)
+    return out
+
+
+@given(st.text(alphabet="ab/%*?", min_size=1, max_size=5))
+@settings(max_examples=200, deadline=None)
+def test_whole_account_decision_agrees_with_brute_force(rest: str) -> None:
+    from xacct_nb.spec import arn_like, whole_account_pattern
+
+    pattern = f"arn:aws:iam::{CONSUMER}:role/{rest}"
+    admits = whole_account_pattern(pattern)
+    longest = min(len(rest.replace("*", "")) + 3, 6)
+    principals = _principals(longest)
+    missed = [p for p in principals if not arn_like(pattern, f"arn:aws:iam::{CONSUMER}:role/{p}")]
+    if admits == "every role":
+        assert not missed
+    elif admits is None:
+        # it misses some principal at the default path, and some principal at every path depth
+        # up to the pattern's own
+        for depth in range(min(rest.count("/"), (longest - 1) // 2) + 1):
+            assert any(p.count("/") >= depth for p in missed), (depth, missed[:5])
+    else:
+        depth = 1 if admits.endswith("with a path") else int(admits.split(" of ")[1].split()[0])
+        assert not [p for p in missed if p.count("/") >= depth]

@@ -221,17 +221,14 @@ def _read_table(args: argparse.Namespace, mode: str) -> int:
 def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) -> dict[str, Any]:
     """The command line as :meth:`RemoteTable.scan`/``query`` arguments, checked before any AWS
     call. Key and sort values stay text: the table types them by its key schema."""
-    from .dynamo.export import export_format
-
     if args.table not in granted:
         raise InputError(f"--table {args.table}: not in the spec's table list — granted tables: "
                          f"{', '.join(granted) or 'none'}")
+    check_out_path(args.out, folder=bool(getattr(args, "dask", None)))
     if getattr(args, "dask", None):
         from .dynamo.distributed import check_dask_arguments
 
         check_dask_arguments(args.dask, args.limit, args.max_rcu, args.out)
-    else:
-        export_format(args.out)
     from .dynamo.table import MAX_SEGMENTS
 
     if args.limit is not None and args.limit < 1:
@@ -252,6 +249,33 @@ def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) ->
         if args.sort:
             read["sort"] = parse_sort(args.sort, field="--sort")
     return {"mode": mode, "table": args.table, "out": args.out, "read": read}
+
+
+def check_out_path(out: str, *, folder: bool = False) -> None:
+    """`--out` is checked before the read starts, so a typo costs nothing: the folder it goes in
+    must exist and be writable, and a file must end in a known format (with --dask, `out` is
+    itself a new folder). A separate check from the writing, which happens after the read."""
+    from pathlib import Path
+
+    from .dynamo.export import EXPORT_FORMATS
+
+    target = Path(out)
+    parent = target.parent
+    if not parent.exists():
+        raise InputError(f"--out {out}: folder {parent} does not exist — create it first, or write "
+                         "somewhere else")
+    if not parent.is_dir():
+        raise InputError(f"--out {out}: {parent} is not a folder — write into a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {out}: folder {parent} is not writable — write somewhere else")
+    if folder:
+        return
+    if target.is_dir():
+        raise InputError(f"--out {out}: is a folder — name a file in it, e.g. {target / 'rows.csv'}")
+    if target.suffix.lower() not in EXPORT_FORMATS:
+        shown = f"'{target.suffix}'" if target.suffix else "no extension"
+        raise InputError(f"--out {out}: unknown format ({shown}) — end the file name in "
+                         f"{', '.join(EXPORT_FORMATS)}")
 
 
 def read_to_file(session: boto3.Session, request: dict[str, Any]) -> str:

@@ -24,6 +24,11 @@ Filters — conditions separated by commas (a comma inside quotes is text)::
 Sort-key conditions — ``OP VALUE`` or ``OP:VALUE`` with OP one of ``= < <= > >=``,
 ``^=``/``begins_with``, ``between LOW and HIGH`` (also ``between:LOW:HIGH``, ``LOW..HIGH``).
 
+Operators are read whole: the run of ``= < > ! ^ ~`` characters after the name must be one of the
+operators above, so a typo (``>>``, ``=<``, ``=>``, ``==``, ``<>`` in a sort condition) is an
+error listing the valid ones, never an operator plus a value that starts with the rest of it.
+A value that itself starts with one of those characters must be quoted (``note='>5'``).
+
 Keys — ``NAME=VALUE`` (the name is checked against the key) or a bare ``VALUE``.
 Assignments — ``-p KEY=VALUE`` overrides of params and notebook parameters: the text after the
 first ``=`` is kept as is, typed later by whoever knows the parameter's type.
@@ -60,13 +65,17 @@ Condition = Any
 SORT_OPERATORS = ("=", "<", "<=", ">", ">=", "begins_with", "between")
 FILTER_OPERATORS = ("=", "<>", "<", "<=", ">", ">=", "begins_with", "contains", "between",
                     "exists", "not_exists")
-_SYMBOLS = {"==": "=", "=": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">",
+_SYMBOLS = {"=": "=", "!=": "<>", "<>": "<>", "<": "<", "<=": "<=", ">": ">",
             ">=": ">=", "^=": "begins_with", "~=": "contains"}
+_SORT_SYMBOLS = ("=", "<", "<=", ">", ">=", "^=")
+_OPERATOR_CHARS = "=<>!^~"
+VALID_FILTER_OPERATORS = "= != <> < <= > >= ^= (begins_with) ~= (contains) between exists not_exists"
+VALID_SORT_OPERATORS = "= < <= > >= ^= (begins_with) between"
 _WORDS = ("begins_with", "contains", "between", "not_exists", "exists")
 _JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _QUOTED_NAME = r'"(?:[^"]|"")*"'  # a name in double quotes; "" is one "
 _SYMBOL_CONDITION = re.compile(rf"((?:{_QUOTED_NAME}|[^=<>!^~\s\"])(?:{_QUOTED_NAME}|[^=<>!^~\"])*?)"
-                               r"\s*(<>|!=|<=|>=|==|\^=|~=|=|<|>)\s*(.*)", re.S)
+                               r"\s*([=<>!^~]+)\s*(.*)", re.S)
 _WORD_CONDITION = re.compile(rf"((?:{_QUOTED_NAME}|[^\s\"])+)\s+(" + "|".join(_WORDS) + r")\b\s*(.*)",
                              re.S | re.I)
 _PATH_SEGMENT = re.compile(rf'({_QUOTED_NAME})|([^."\[\]\s]+)|\[([0-9]+)\]|(\.)')
@@ -180,7 +189,11 @@ def _filter_condition(text: str, key_types: Mapping[str, str],
             raise InputError(f"{field} {text!r}: write NAME=VALUE, or NAME with one of != < <= > "
                              ">= ^= (begins_with) ~= (contains), 'NAME between LOW and HIGH', "
                              "'NAME exists' — quote text that looks like a number: name='42'")
-        name, op, rest = symbol.group(1).strip(), _SYMBOLS[symbol.group(2)], symbol.group(3)
+        name, token, rest = symbol.group(1).strip(), symbol.group(2), symbol.group(3)
+        if token not in _SYMBOLS:
+            raise InputError(f"{field} {text!r}: unknown operator {token!r} — valid: {VALID_FILTER_OPERATORS}")
+        op = _SYMBOLS[token]
+        _check_value_start(rest, f"{field} {text!r}", VALID_FILTER_OPERATORS)
     path = parse_path(name, field=f"{field} {text!r}:")
     name = path if isinstance(path, str) else name  # messages show a path as it was typed
 
@@ -207,19 +220,31 @@ def parse_sort(text: str, *, field: str = "sort") -> tuple[str, ...] | None:
     text = text.strip()
     if not text:
         return None
-    match = re.fullmatch(r"(begins_with|between|<=|>=|\^=|==|=|<|>)\s*:?\s*(.*)", text,
-                         re.S | re.I)
+    match = re.fullmatch(r"(begins_with|between|[=<>!^~]+)\s*:?\s*(.*)", text, re.S | re.I)
     if not match:
         raise InputError(f"{field} {text!r}: write OP VALUE (or OP:VALUE) with OP one of = < <= > >= "
                          "^= (begins_with), or 'between LOW and HIGH'")
-    op = _SYMBOLS.get(match.group(1), match.group(1).lower())
-    rest = match.group(2)
+    token, rest = match.group(1), match.group(2)
+    if token[0] in _OPERATOR_CHARS and token not in _SORT_SYMBOLS:
+        raise InputError(f"{field} {text!r}: unknown operator {token!r} — valid: {VALID_SORT_OPERATORS}")
+    op = _SYMBOLS.get(token, token.lower())
+    if op != "between":
+        _check_value_start(rest, f"{field} {text!r}", VALID_SORT_OPERATORS)
     if op == "between":
         low, high = _range(rest, f"{field} {text!r}")
         return ("between", _unquote(low), _unquote(high))
     if not rest.strip():
         raise InputError(f"{field} {text!r}: the value is missing — e.g. '{op} 2026-01'")
     return (op, _unquote(rest))
+
+
+def _check_value_start(value: str, where: str, valid: str) -> None:
+    """An unquoted value may not start with an operator character: `a > >5` is a typo more often
+    than a comparison with the text ">5"."""
+    value = value.strip()
+    if value[:1] and value[0] in _OPERATOR_CHARS:
+        raise InputError(f"{where}: the value starts with {value[0]!r} — quote it if it is text "
+                         f"(e.g. '{value}'), or fix the operator (valid: {valid})")
 
 
 def parse_key(text: str, partition_key: str | None = None, *, field: str = "key") -> Any:

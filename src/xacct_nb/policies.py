@@ -88,8 +88,13 @@ KMS_ACTIONS: tuple[str, ...] = ("kms:Decrypt", "kms:DescribeKey")
 FULL_SUBRESOURCES = ("stream", "backup", "export", "import")
 TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 # What DynamoDB's ExportTableToPointInTime does in the bucket as the caller (the role), and what
-# the analyst needs to read an export back.
-EXPORT_WRITE_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl")
+# the analyst needs to read an export back. AWS's export guide lists s3:PutObjectAcl as well:
+# writing to another account's bucket, the export gives the bucket owner full control of its
+# objects. Unconditioned, PutObjectAcl would also let the role make the objects public (where the
+# bucket allows ACLs), so it is granted only for the canned ACL bucket-owner-full-control.
+EXPORT_WRITE_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject")
+EXPORT_ACL_ACTIONS = ("s3:PutObjectAcl",)
+EXPORT_ACL_CONDITION = {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control"}}
 EXPORT_READ_ACTIONS = ("s3:GetObject",)
 # Bucket-policy statements cannot be tagged: ours are known by this Sid prefix (+ env).
 BUCKET_SID_PREFIX = "xacct-nb-"
@@ -142,11 +147,19 @@ def export_statements(spec: AccessSpec, table_name: str) -> list[dict[str, Any]]
          "Resource": [arn, f"{arn}/export/*"]},
         {"Sid": _sid("WriteExport", table_name), "Effect": "Allow",
          "Action": list(EXPORT_WRITE_ACTIONS), "Resource": spec.export.objects_arn},
+        {"Sid": _sid("WriteExportAcl", table_name), "Effect": "Allow",
+         "Action": list(EXPORT_ACL_ACTIONS), "Resource": spec.export.objects_arn,
+         "Condition": EXPORT_ACL_CONDITION},
     ]
 
 
 def bucket_statement_sid(spec: AccessSpec) -> str:
     return f"{BUCKET_SID_PREFIX}{spec.env}-ExportWrite"
+
+
+def bucket_statement_sids(spec: AccessSpec) -> tuple[str, ...]:
+    """The Sids of this env's statements in the bucket policy (the first one names them all)."""
+    return (bucket_statement_sid(spec), bucket_statement_sid(spec) + "Acl")
 
 
 def bucket_statement(spec: AccessSpec) -> dict[str, Any]:
@@ -158,13 +171,23 @@ def bucket_statement(spec: AccessSpec) -> dict[str, Any]:
             "Resource": spec.export.objects_arn}
 
 
+def bucket_statements(spec: AccessSpec) -> list[dict[str, Any]]:
+    """Our statements in the consumer bucket's policy: the writes, and PutObjectAcl only for
+    bucket-owner-full-control (see EXPORT_ACL_ACTIONS)."""
+    assert spec.export is not None
+    acl = {"Sid": bucket_statement_sids(spec)[1], "Effect": "Allow",
+           "Principal": {"AWS": spec.role_arn}, "Action": list(EXPORT_ACL_ACTIONS),
+           "Resource": spec.export.objects_arn, "Condition": EXPORT_ACL_CONDITION}
+    return [bucket_statement(spec), acl]
+
+
 def with_bucket_statement(spec: AccessSpec, live: dict[str, Any] | None, *,
                           keep_ours: bool) -> dict[str, Any] | None:
-    """`live` (a bucket policy, or None) without this env's statement, plus ours when
+    """`live` (a bucket policy, or None) without this env's statements, plus ours when
     `keep_ours`; every other statement untouched. None when no statement would remain."""
-    sid = bucket_statement_sid(spec)
-    others = [s for s in (live or {}).get("Statement", []) if s.get("Sid") != sid]
-    statements = others + ([bucket_statement(spec)] if keep_ours else [])
+    sids = bucket_statement_sids(spec)
+    others = [s for s in (live or {}).get("Statement", []) if s.get("Sid") not in sids]
+    statements = others + (bucket_statements(spec) if keep_ours else [])
     if not statements:
         return None
     document = {k: v for k, v in (live or {}).items() if k != "Statement"} or {"Version": VERSION}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import fnmatch
 import re
 import reprlib
 from collections.abc import Callable, Iterator, Mapping
@@ -34,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from . import strict_yaml
 from .errors import SpecError
 
 ACCESS_LEVELS = ("Read", "ReadWriteUpdate", "Full")
@@ -301,7 +301,9 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> A
         raise SpecError(str(path), f"cannot read the params file ({reason})",
                         "check the path (see params/*.yaml) and that it is a UTF-8 text file") from None
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.load(text)  # refuses duplicate keys: safe_load keeps the last silently
+    except strict_yaml.StrictYamlError as err:
+        raise SpecError(err.path, f"{err.problem} in {path} ({err.where})", err.fix) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -528,8 +530,17 @@ def _external_id(value: Any) -> str:
 
 
 EXPORT_KEYS = ("bucket", "prefix")
+MAX_PREFIX = 512
+# S3's general purpose bucket naming rules (S3 user guide, "Bucket naming rules").
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*")  # S3's safe key characters
+_IP_ADDRESS = re.compile(r"[0-9]+(\.[0-9]+){3}")
+_BUCKET_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+# The prefix ends up in IAM resource ARNs (``BUCKET/PREFIX/*``) and an ``s3:prefix`` StringLike
+# condition, where ``*`` and ``?`` are wildcards that also match "/", and ``${...}`` is a policy
+# variable. So it must be a literal: S3's "safe" key characters only, no wildcard, no "$".
+_PREFIX_SEGMENT = re.compile(r"[A-Za-z0-9!_.'()-]+")
+_PREFIX_CHARS = "letters, digits, !-_.'() and '/' between non-empty parts, e.g. exports/dynamodb"
 
 
 def _export_target(value: Any) -> ExportTarget:
@@ -539,17 +550,50 @@ def _export_target(value: Any) -> ExportTarget:
     _reject_unknown(value, EXPORT_KEYS, "export.")
     if value.get("bucket") is None:
         raise SpecError("export.bucket", "is required", "name a bucket of the consumer account")
-    bucket = _string(value["bucket"], "export.bucket")
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        raise SpecError("export.bucket", f"{_show(bucket)} is not an S3 bucket name",
-                        "use 3-63 lowercase letters, digits, '.' and '-', starting and ending "
-                        "with a letter or digit")
-    prefix = _string(value.get("prefix", "xacct-nb-exports"), "export.prefix").strip("/")
-    if not _PREFIX.fullmatch(prefix) or len(prefix) > 512:
-        raise SpecError("export.prefix", f"{_show(prefix)} is not a usable key prefix",
-                        "use up to 512 letters, digits and !_.*'()- separated by '/', e.g. "
-                        "exports/dynamodb")
+    bucket = _bucket_name(_string(value["bucket"], "export.bucket"))
+    prefix = _export_prefix(_string(value.get("prefix", "xacct-nb-exports"), "export.prefix"))
     return ExportTarget(bucket, prefix)
+
+
+def _bucket_name(bucket: str) -> str:
+    problem = None
+    if not _BUCKET.fullmatch(bucket):
+        problem = ("is not an S3 bucket name: use 3-63 lowercase letters, digits, '.' and '-', "
+                   "starting and ending with a letter or digit")
+    elif ".." in bucket:
+        problem = "has two adjacent periods, which S3 bucket names cannot have"
+    elif _IP_ADDRESS.fullmatch(bucket):
+        problem = "is formatted as an IP address, which S3 bucket names cannot be"
+    elif bucket.startswith(_BUCKET_RESERVED_PREFIXES) or bucket.endswith(_BUCKET_RESERVED_SUFFIXES):
+        problem = "uses a prefix or suffix S3 reserves (xn--, sthree-, amzn-s3-demo-, -s3alias, --ol-s3, ...)"
+    if problem:
+        raise SpecError("export.bucket", f"{_show(bucket)} {problem}",
+                        "use the name of the consumer account's bucket exactly as S3 shows it")
+    return bucket
+
+
+def _export_prefix(prefix: str) -> str:
+    """A literal key prefix (see `_PREFIX_SEGMENT`): refused, never cleaned up, when it is not."""
+    def refuse(problem: str) -> SpecError:
+        return SpecError("export.prefix", f"{_show(prefix)} {problem}", f"use {_PREFIX_CHARS}")
+
+    if not prefix:
+        raise refuse("is empty")
+    if len(prefix) > MAX_PREFIX:
+        raise refuse(f"is {len(prefix)} characters long; at most {MAX_PREFIX} are allowed")
+    wild = sorted({c for c in prefix if c in "*?$"})
+    if wild:
+        raise refuse(f"contains {' '.join(wild)}: IAM would read it as a wildcard or policy variable "
+                     "(and * also matches '/'), widening the grant beyond the prefix")
+    if prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
+        raise refuse("has an empty part (a leading, trailing or doubled '/')")
+    if ".." in prefix or "." in prefix.split("/"):
+        raise refuse("contains '..' or a '.' part, which would read as a path outside the prefix")
+    bad = [part for part in prefix.split("/") if not _PREFIX_SEGMENT.fullmatch(part)]
+    if bad:
+        chars = sorted({c for c in "".join(bad) if not _PREFIX_SEGMENT.fullmatch(c)})
+        raise refuse(f"contains {_show(''.join(chars))}, not a plain S3 key character")
+    return prefix
 
 
 def _session_duration(value: Any) -> int:
@@ -575,6 +619,11 @@ def _boundary_arn(value: Any, main: str) -> str:
     return value
 
 
+WHOLE_ACCOUNT_FIX = ("name the principals (or a pattern within a name or a path of your own); if the "
+                     "whole account is meant, remove trusted_principal_arns and set "
+                     "trust_whole_consumer_account: true")
+
+
 def _trusted_arns(value: Any, consumer: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise SpecError("trusted_principal_arns", f"must be a list of ARNs, got {_type(value)}",
@@ -588,15 +637,117 @@ def _trusted_arns(value: Any, consumer: str) -> tuple[str, ...]:
         arn = _string(arn, path)
         match = _TRUSTED.fullmatch(arn)
         if not match:
+            if _WHOLE_ACCOUNT_ARN.fullmatch(arn):
+                raise SpecError(path, f"{_show(arn)} stands for the whole account", WHOLE_ACCOUNT_FIX)
             raise SpecError(path, f"{_show(arn)} is not an IAM user or role ARN",
                             f"use arn:aws:iam::{consumer}:role/NAME (wildcards * and ? allowed)")
         if match["account"] != consumer:
             raise SpecError(path, f"is in account {match['account']}",
                             f"only principals of {consumer} can assume the role")
+        admits = whole_account_pattern(arn)
+        if admits:
+            raise SpecError(path, f"{_show(arn)} admits {admits} of account {consumer}: whole-account "
+                            "trust under another name", WHOLE_ACCOUNT_FIX)
         if arn in arns:
             raise SpecError(path, "is listed twice", "remove the duplicate")
         arns.append(arn)
     return tuple(arns)
+
+
+# `*`, the account's root, or a wildcard in place of the principal type.
+_WHOLE_ACCOUNT_ARN = re.compile(r"\*|arn:aws:iam::([0-9]{12}|\*):(root|\*.*|(user|role)\*.*)")
+# What a user or role ARN can hold after "user/" or "role/": a path of printable ASCII segments,
+# then a name of IAM's name characters (IAM API reference: Path, UserName/RoleName).
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-")
+_PATH_CHARS = frozenset(chr(code) for code in range(0x21, 0x7F)) - {"/"}
+
+
+def arn_like(pattern: str, arn: str) -> bool:
+    """IAM's ArnLike: field by field (``:``), ``*`` any run of characters (``/`` included) and
+    ``?`` any one character within a field. Only ``*`` and ``?`` are special (not ``[``)."""
+    fields, values = pattern.split(":", 5), arn.split(":", 5)
+    return len(fields) == len(values) and all(_glob(f, v) for f, v in zip(fields, values))
+
+
+def _glob(pattern: str, text: str) -> bool:
+    positions = _closure(pattern, frozenset({0}))
+    for char in text:
+        positions = _step(pattern, positions, char)
+    return _accepts(pattern, positions)
+
+
+def _closure(pattern: str, positions: frozenset[int]) -> frozenset[int]:
+    out = set(positions)
+    for i in sorted(positions):
+        while i < len(pattern) and pattern[i] == "*":  # a * may match nothing
+            i += 1
+            out.add(i)
+    return frozenset(out)
+
+
+def _step(pattern: str, positions: frozenset[int], char: str) -> frozenset[int]:
+    after = set()
+    for i in positions:
+        if i < len(pattern):
+            if pattern[i] == "*":
+                after.add(i)
+            elif pattern[i] == "?" or pattern[i] == char:
+                after.add(i + 1)
+    return _closure(pattern, frozenset(after))
+
+
+def _accepts(pattern: str, positions: frozenset[int]) -> bool:
+    return len(pattern) in positions
+
+
+def whole_account_pattern(arn: str) -> str | None:
+    """What a user/role ARN pattern admits when it stands for the whole account, or for every
+    principal of a kind under ANY path: "every user" / "every role" when it matches every name
+    under every path; "every role with a path" when it matches every role outside the default
+    path (`role/*/*`: every service-linked and SSO role, administrators included), "... of 2 or
+    more levels" likewise (`role/*/*/*`); None when it names or narrows the principals by some
+    text of their own (`role/analysts/*`, `user/a*`, `role/team-?`).
+
+    Decided exactly, not by examples: the pattern (a glob) is run against an automaton of every
+    ``PATH/NAME`` IAM allows, over the pattern's own characters plus one stand-in for every other
+    name character, path character and ``/``, looking for a principal the pattern misses."""
+    kind, _, rest = arn.split(":", 5)[5].partition("/")
+    for depth in range(rest.count("/") + 1):
+        if _matches_every(rest, depth):
+            levels = "" if depth < 2 else f" of {depth} or more levels"
+            return f"every {kind}" + (f" with a path{levels}" if depth else "")
+    return None
+
+
+def _matches_every(pattern: str, depth: int) -> bool:
+    """Does the glob match every ``PATH/NAME`` whose path has at least `depth` segments?"""
+    literals = {c for c in pattern if c not in "*?"}
+    alphabet = (literals & (_NAME_CHARS | _PATH_CHARS)) | {"/"}
+    alphabet |= {next(iter(sorted(chars - literals)), "/") for chars in (_NAME_CHARS, _PATH_CHARS - _NAME_CHARS)}
+    # Principal states: "start" of a segment, in a segment of name characters only ("name": may
+    # end here), in a segment with a path-only character ("path": must go on to a "/"); and the
+    # number of path segments so far (counted up to `depth`).
+    start = ("start", 0, _closure(pattern, frozenset({0})))
+    seen, todo = {start}, [start]
+    while todo:
+        segment, levels, positions = todo.pop()
+        if not positions:
+            return False  # every principal state can still be completed, the pattern cannot
+        if segment == "name" and levels >= depth and not _accepts(pattern, positions):
+            return False  # a principal the pattern misses
+        for char in alphabet:
+            if char == "/":
+                if segment == "start":
+                    continue  # no empty path segments
+                state = ("start", min(levels + 1, depth), _step(pattern, positions, char))
+            elif char in _NAME_CHARS:
+                state = ("path" if segment == "path" else "name", levels, _step(pattern, positions, char))
+            else:
+                state = ("path", levels, _step(pattern, positions, char))
+            if state not in seen:
+                seen.add(state)
+                todo.append(state)
+    return True
 
 
 def _flag(value: Any, field_name: str) -> bool:
@@ -611,7 +762,7 @@ def _check_trust_admits_principal(spec: AccessSpec) -> None:
         raise SpecError("trust_whole_consumer_account", "is true but trusted_principal_arns narrows the trust",
                         "set one of them: the whole consumer account, or the listed principals")
     patterns = spec.trusted_principal_arns
-    if patterns and not any(fnmatch.fnmatchcase(spec.consumer_principal, p) for p in patterns):
+    if patterns and not any(arn_like(p, spec.consumer_principal) for p in patterns):
         raise SpecError("trusted_principal_arns", "does not include consumer_principal",
                         f"add {spec.consumer_principal} (or a pattern matching it)")
 

@@ -150,8 +150,8 @@ def _export_bucket_policy(spec: AccessSpec) -> dict[str, Any]:
     return {
         # Terraform JSON's comment key: kept in the file, ignored by terraform.
         "//": ("aws_s3_bucket_policy owns the WHOLE bucket policy: merge the bucket's other "
-               f"statements into this document before applying (xacct-nb apply keeps them; our "
-               f"statement is Sid {policies.bucket_statement_sid(spec)})"),
+               f"statements into this document before applying (xacct-nb apply keeps them; ours "
+               f"are Sids {' and '.join(policies.bucket_statement_sids(spec))})"),
         "provider": "aws.consumer",
         "bucket": spec.export.bucket,
         "policy": _literal(policies.to_json(document)),

@@ -27,7 +27,7 @@ from .convert import to_wire
 __all__ = ["Expressions", "check_path", "filter_expression", "portable_key", "projection_expression",
            "projection_missing", "projection_paths", "request_key"]
 
-_COMPARISONS = {"=": "=", "==": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">",
+_COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">",
                 ">=": ">="}
 _FILTER_FUNCTIONS = ("begins_with", "contains")
 _FILTER_OPS = (*_COMPARISONS, *[op for op in FILTER_OPERATORS if op not in _COMPARISONS])

@@ -1,10 +1,11 @@
 """The plan rows of a spec's ``export`` section: the consumer bucket's policy statement, and a
 warning per table whose point-in-time recovery is off (exports need it). Reads only.
 
-A bucket has one policy that others may share, and its statements cannot be tagged: ours is the
-statement whose Sid is ``xacct-nb-<env>-ExportWrite``. Apply puts the policy back with that one
-statement added or replaced; destroy with it removed (or deletes the policy when it was the only
-statement). Every other statement is carried over as read.
+A bucket has one policy that others may share, and its statements cannot be tagged: ours are the
+statements whose Sids are ``xacct-nb-<env>-ExportWrite`` and ``…-ExportWriteAcl`` (PutObjectAcl,
+only for bucket-owner-full-control). Apply puts the policy back with those added or replaced;
+destroy with them removed (or deletes the policy when nothing else remains). Every other
+statement is carried over as read.
 """
 
 from __future__ import annotations
@@ -48,23 +49,25 @@ def bucket_policy_changes(spec: AccessSpec, s3: Any, destroy: bool) -> list[Chan
     assert spec.export is not None
     bucket = spec.export.bucket
     live = read_bucket_policy(spec, s3)
-    sid = policies.bucket_statement_sid(spec)
-    ours = [s for s in (live or {}).get("Statement", []) if s.get("Sid") == sid]
+    sids = policies.bucket_statement_sids(spec)
+    sid = f"{sids[0]}(+Acl)"
+    ours = [s for s in (live or {}).get("Statement", []) if s.get("Sid") in sids]
     others = len((live or {}).get("Statement", [])) - len(ours)
     kept = f"; {others} other statement(s) kept as they are" if others else ""
     if destroy and not ours:
-        return [Change("consumer", "bucket-policy", bucket, "no-op", f"no statement {sid}{kept}")]
-    if not destroy and ours == [policies.bucket_statement(spec)]:
+        return [Change("consumer", "bucket-policy", bucket, "no-op", f"no statements {sid}{kept}")]
+    if not destroy and policies.same_document({"Statement": ours},
+                                              {"Statement": policies.bucket_statements(spec)}):
         return [Change("consumer", "bucket-policy", bucket, "no-op",
-                       f"statement {sid} lets the role write exports under {spec.export.prefix}/{kept}")]
+                       f"statements {sid} let the role write exports under {spec.export.prefix}/{kept}")]
     wanted = policies.with_bucket_statement(spec, live, keep_ours=not destroy)
     call = (IamCall("PutBucketPolicy", {"Bucket": bucket, "Policy": policies.to_json(wanted)})
             if wanted is not None else IamCall("DeleteBucketPolicy", {"Bucket": bucket}))
     if destroy:
-        return [Change("consumer", "bucket-policy", bucket, "delete", f"statement {sid}{kept}", (call,))]
+        return [Change("consumer", "bucket-policy", bucket, "delete", f"statements {sid}{kept}", (call,))]
     action = "update" if ours else "create"
     return [Change("consumer", "bucket-policy", bucket, action,
-                   f"statement {sid}: the role may write exports under {spec.export.prefix}/{kept}",
+                   f"statements {sid}: the role may write exports under {spec.export.prefix}/{kept}",
                    (call,))]
 
 

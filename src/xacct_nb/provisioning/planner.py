@@ -31,6 +31,7 @@ from .live import (
     tag_list,
 )
 from .model import SIDES, Change, IamCall, Plan, state_digest
+from .trust_matches import trust_match_changes
 
 __all__ = ["MAX_POLICY_VERSIONS", "build_plan", "plan", "plan_destroy"]
 
@@ -63,6 +64,9 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
             consumer = _consumer_changes(spec, iam.consumer, destroy, seen["consumer"])
     if spec.export is not None:
         main, consumer = _with_export_rows(spec, iam, destroy, main, consumer)
+    if not destroy:  # a note: what each trusted_principal_arns pattern admits in the consumer account
+        with aws_errors("listing the consumer account's users and roles"):
+            consumer = consumer + trust_match_changes(spec, iam.consumer)
     # Destroy revokes the consumer's right to assume first; apply builds the role first.
     changes = consumer + main if destroy else main + consumer
     observed = tuple((side, state_digest(seen[side])) for side in iam.sides)

@@ -97,6 +97,8 @@ TARGETS: tuple[Target, ...] = (
     Target("patches_projection (names are names)", _DDB, "ProjectionExpressionParser.parse", ("self",)),
     Target("patches_projection (names are names)", "moto.dynamodb.models.dynamo_type", "Item.project",
            ("self", "projection_expressions")),
+    Target("patches_s3 (S3 conditions and bucket policies)", _ACCESS, "S3IAMRequest.check_action_permitted",
+           ("self", "resource")),
     Target("patches_export 1-4 (export layout)", "moto.dynamodb.models", "TableExport", None),
     Target("patches_export 1-4 (export layout)", "moto.dynamodb.models.table_export", "TableExport.__init__",
            ("self", "s3_bucket", "s3_prefix", "region_name", "account_id", "table", "export_format",

@@ -58,12 +58,15 @@ What moto gets wrong, and what we do about it:
 14. ProjectionExpression: moto splits on "." before replacing #placeholders, so `#a[0]` is never
    resolved and a NAME holding "." or "[0]" is read as a path -> each placeholder is one whole
    name, `[n]` a list index (`patches_projection`).
+15. S3 requests ignore identity-policy conditions (no request context) -> `s3:x-amz-acl`,
+   `s3:prefix` and the principal keys are supplied, and an ACL on PutObject needs PutObjectAcl
+   too (`patches_s3`).
 Every patched moto target is checked before any is installed (`guard`): moto's version must be
 the pinned one and each target must exist with the signature the fix was written for.
 
 Not fixed (the threat model in README.md lists these as things the sandbox cannot prove):
-identity-policy Conditions are still ignored outside KMS and SourceIdentity (moto has no request
-context for them); permissions boundaries are not evaluated; nor are the actions authz_table
+identity-policy Conditions are still ignored outside KMS, SourceIdentity and S3 (moto has no
+request context for them); permissions boundaries are not evaluated; nor are the actions authz_table
 marks "no: …" (README lists them); MaxSessionDuration is not enforced on AssumeRole.
 """
 
@@ -91,6 +94,7 @@ from . import (
     patches_export,
     patches_kms,
     patches_projection,
+    patches_s3,
     patches_sts,
 )
 from .arns import account_of, principal_arn
@@ -270,5 +274,6 @@ def apply() -> None:
     patches_capacity.install()
     authorisation.install()
     patches_projection.install()
+    patches_s3.install()
     _APPLIED = True
 

@@ -15,8 +15,11 @@ What moto gets wrong, and what we do about it:
 3. The export writes into the bucket whatever the bucket policy says. -> the caller (the role)
    must be allowed ``s3:PutObject`` under the prefix by its identity policies and — the bucket
    being in another account — by the bucket's policy; else the export FAILS as on AWS
-   (asynchronously: ``FailureCode`` ``S3AccessDenied``, nothing written). Decided when the
-   request is authorised (the caller is known then) and applied by the export's thread.
+   (asynchronously: ``FailureCode`` ``S3AccessDenied``, nothing written). Writing into another
+   account's bucket, the export also sets the canned ACL ``bucket-owner-full-control`` on its
+   objects, so there ``s3:PutObjectAcl`` (with ``s3:x-amz-acl`` = that ACL in the request
+   context) must be allowed by both sides as well, as AWS's export guide lists it. Decided when
+   the request is authorised (the caller is known then) and applied by the export's thread.
 4. Incremental exports are written as full ones (moto keeps no history). -> they fail with
    ``FailureCode`` ``UnsupportedInSandbox``: the sandbox cannot produce change records.
 5. S3 ignores ``ExpectedBucketOwner`` (header ``x-amz-expected-bucket-owner``). -> a bucket of
@@ -50,6 +53,8 @@ from .patches_capacity import item_size
 
 ITEMS_PER_FILE = 500  # small, so even the sandbox's tables export as several files (partitions)
 WRITE_ACTION = "s3:PutObject"
+ACL_ACTION = "s3:PutObjectAcl"
+EXPORT_ACL = "bucket-owner-full-control"
 S3_DENIAL = "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)"
 
 # The decision of fix 3, from the request's authorisation to the export it creates (same thread).
@@ -64,18 +69,36 @@ def check_bucket_write(handler: Any, request: IAMRequest) -> None:
     resource = f"arn:aws:s3:::{bucket}/{_prefix(body.get('S3Prefix'))}AWSDynamoDB/_started"
     caller = request._access_key.arn
     context = {"aws:PrincipalArn": principal_arn(caller), "aws:PrincipalAccount": account_of(caller)}
-    identity = identity_decision(request._access_key.collect_policies(), WRITE_ACTION, resource, context)
-    bucket_says = _bucket_policy_decision(bucket, owner, resource, caller, context)
+    actions = [WRITE_ACTION]
+    if account_of(caller) != owner:  # the objects get the canned ACL for the bucket's owner
+        actions.append(ACL_ACTION)
+        context["s3:x-amz-acl"] = EXPORT_ACL
+    _pending.admitted = all(_may_write(request, action, bucket, owner, resource, caller, context)
+                            for action in actions)
+
+
+def _may_write(request: IAMRequest, action: str, bucket: str, owner: str, resource: str, caller: str,
+               context: dict[str, str]) -> bool:
+    identity = identity_decision(request._access_key.collect_policies(), action, resource, context)
+    bucket_says = bucket_policy_decision(bucket, owner, action, resource, caller, context)
     if PermissionResult.DENIED in (identity, bucket_says):
-        _pending.admitted = False
-    elif account_of(caller) == owner:
-        _pending.admitted = PermissionResult.PERMITTED in (identity, bucket_says)
-    else:
-        _pending.admitted = identity == bucket_says == PermissionResult.PERMITTED
+        return False
+    if account_of(caller) == owner:
+        return PermissionResult.PERMITTED in (identity, bucket_says)
+    return identity == bucket_says == PermissionResult.PERMITTED
 
 
-def _bucket_policy_decision(bucket: str, owner: str, resource: str, caller: str,
-                            context: dict[str, str]) -> PermissionResult:
+def bucket_owner(bucket: str) -> str | None:
+    """The account that owns `bucket` in the sandbox (None: no such bucket)."""
+    from moto.s3.models import s3_backends
+
+    found = s3_backends.bucket_accounts.get(bucket)
+    return str(found[1]) if found else None
+
+
+def bucket_policy_decision(bucket: str, owner: str, action: str, resource: str, caller: str,
+                           context: dict[str, str]) -> PermissionResult:
+    """What `bucket`'s policy says about `caller` doing `action` on `resource`."""
     from moto.s3.models import s3_backends
 
     found = s3_backends.bucket_accounts.get(bucket)
@@ -87,7 +110,7 @@ def _bucket_policy_decision(bucket: str, owner: str, resource: str, caller: str,
     statements = json.loads(policy)["Statement"]
     outcome = PermissionResult.NEUTRAL
     for statement in statements if isinstance(statements, list) else [statements]:
-        result = IAMPolicyStatement(statement).is_action_permitted(WRITE_ACTION, resource, caller, context)
+        result = IAMPolicyStatement(statement).is_action_permitted(action, resource, caller, context)
         if result == PermissionResult.DENIED:
             return result
         if result == PermissionResult.PERMITTED:
