@@ -71,7 +71,7 @@ def test_the_wheel_installs_without_extras_and_brings_no_moto(tmp_path):
     import json
 
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "-w", str(wheels), str(ROOT)], check=True, timeout=300)
     (wheel,) = wheels.glob("xacct_nb-*.whl")
     fresh = tmp_path / "fresh"

@@ -6,6 +6,7 @@ automation path) feeds most assertions; dry-run and failure behaviour get runs o
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -166,7 +167,9 @@ def test_the_check_cell_declares_what_papermill_infers():
         index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
         check = nb.cells[index + 1].source
         declared = {n: p["type"] for n, p in runbook.declared_parameters(NOTEBOOKS / f"{name}.ipynb").items()}
-        assert f"check_parameters({name + '.ipynb'!r}, {declared!r}" in check, (name, check)
+        call = next(node for node in ast.walk(ast.parse(check)) if isinstance(node, ast.Call)
+                    and getattr(node.func, "id", "") == "check_parameters")
+        assert [ast.literal_eval(arg) for arg in call.args] == [f"{name}.ipynb", declared], (name, check)
 
 
 def _papermill(notebook: str, out: Path, *params: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -46,8 +46,10 @@ def validation_cell(notebook: str, parameters: str) -> str:
                 for node in ast.parse(parameters).body
                 if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)}
     paths = tuple(name for name in PATH_PARAMETERS if name in declared)
-    return ("from xacct_nb.notebook import check_parameters\n\n"
-            f"check_parameters({notebook!r}, {declared!r}, paths={paths!r})")
+    return "\n".join(["from xacct_nb.notebook import check_parameters", "",
+                      f"check_parameters({notebook!r}, {{",
+                      *(f"    {name!r}: {kind!r}," for name, kind in declared.items()),
+                      f"}}, paths={paths!r})"])
 
 
 def language_info() -> dict:

@@ -163,7 +163,7 @@ resource without the tag is reported and left alone. Dry run unless `confirm` is
 plan shown below, after reviewing it (batch: `xacct-nb run 05 --env ENV -p confirm=PLAN_ID`)."""),
         ("params", COMMON_PARAMS + '''
 confirm: str = ""  # the reviewed plan's id to destroy; empty means a dry run: nothing changes'''),
-        ("code", SETUP),
+        ("code", SETUP.replace("plan_facts, record, show", "plan_facts, record")),
         ("code", '''main = sessions.profile_session(spec.main_profile, spec.region, field="main_profile")
 consumer = sessions.profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
 caller = sessions.require_account(main, spec.main_account_id, "main_profile")
@@ -196,7 +196,8 @@ export_location: str = ""  # s3://BUCKET/PREFIX/AWSDynamoDB/EXPORT_ID/ to read w
         ("code", '''from dask.diagnostics import ProgressBar
 
 from xacct_nb import read_export, sessions
-from xacct_nb.dynamo.export_job import export_url, start_export as begin_export, wait_for_export
+from xacct_nb.dynamo.export_job import export_url, wait_for_export
+from xacct_nb.dynamo.export_job import start_export as begin_export
 from xacct_nb.notebook import granted_table, record, show
 from xacct_nb.spec import load_spec
 
@@ -235,8 +236,10 @@ def check_cell(notebook: str, parameters: str) -> str:
     declared = {node.target.id: ast.unparse(node.annotation)
                 for node in ast.parse(parameters).body if isinstance(node, ast.AnnAssign)}
     paths = tuple(name for name in PATH_PARAMETERS if name in declared)
-    return ("from xacct_nb.notebook import check_parameters\n\n"
-            f"check_parameters({notebook!r}, {declared!r}, paths={paths!r})")
+    return "\n".join(["from xacct_nb.notebook import check_parameters", "",
+                      f"check_parameters({notebook!r}, {{",
+                      *(f"    {name!r}: {kind!r}," for name, kind in declared.items()),
+                      f"}}, paths={paths!r})"])
 
 
 def build(name, cells):
