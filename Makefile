@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.xacct-nb-installed
 
 .PHONY: demo test lint bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
 
+# .[test,bench]: the test extra brings the sandbox (moto) and dask extras too (docs/install.md)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,10 +21,12 @@ demo: $(STAMP)
 test: $(STAMP) browser-deps dynalite lint
 	$(PY) -m pytest
 
-# ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and mypy, configured in pyproject.toml
+# ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade; notebooks too) and mypy, configured
+# in pyproject.toml; the runbooks' own check (docs/notebooks.md)
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests tools benchmarks
+	$(VENV)/bin/ruff check src tests tools benchmarks notebooks
 	$(VENV)/bin/mypy
+	$(PY) tools/check_notebooks.py
 
 # The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
 # Best effort: installs it when we are root with apt; otherwise that test skips and says why.

@@ -36,6 +36,7 @@ from typing import Any
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # dynalite_server, shared with the tests
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "concurrency.json"
 TABLE = "orders"
@@ -157,9 +158,9 @@ def main() -> None:
 
     from bench_read import seed
 
+    from dynalite_server import Dynalite, unavailable_reason
     from xacct_nb.provisioning import apply
     from xacct_nb.sandbox import Sandbox
-    from xacct_nb.sandbox.dynalite import Dynalite, unavailable_reason
     from xacct_nb.sessions import assume_from_spec
     from xacct_nb.spec import load_spec
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import boto3
 from bench_read import seed
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # dynalite_server, shared with the tests
 RESULTS = Path(__file__).parent / "results" / "dask.json"
 TABLE = "bench-dask"
 
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="rounds; the best is kept")
     args = parser.parse_args()
 
-    from xacct_nb.sandbox.dynalite import Dynalite, unavailable_reason
+    from dynalite_server import Dynalite, unavailable_reason
 
     reason = unavailable_reason()
     if reason:

@@ -45,6 +45,7 @@ from pathlib import Path
 import boto3
 from bench_read import _peak_rss_mb, boto3_loop, seed, wrangler
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # dynalite_server, shared with the tests
 RESULTS = Path(__file__).parent / "results" / "dynalite.json"
 TABLE = "bench"
 MEMORY_FIXED_MB = 200
@@ -333,7 +334,7 @@ def main() -> None:
     if args.memory_child:
         return memory_child(args.memory_child)
 
-    from xacct_nb.sandbox.dynalite import Dynalite, unavailable_reason
+    from dynalite_server import Dynalite, unavailable_reason
 
     reason = unavailable_reason()
     if reason:

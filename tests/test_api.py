@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import xacct_nb
 
 
@@ -18,10 +20,14 @@ def test_every_public_name_resolves():
     assert xacct_nb.__version__ == "0.2.0"
 
 
-def test_old_import_paths_keep_working():
+def test_old_import_paths_keep_working(monkeypatch):
     from xacct_nb.provisioning import apply, plan
     from xacct_nb.sessions import assume_from_spec
-    from xacct_nb.tables import RemoteTable
+
+    monkeypatch.delitem(sys.modules, "xacct_nb.tables", raising=False)  # the warning comes on import
+    with pytest.warns(DeprecationWarning, match=r"xacct_nb.tables is deprecated and will be removed in "
+                      r"xacct-nb 0\.4\.0 — import from xacct_nb"):
+        from xacct_nb.tables import RemoteTable
 
     assert RemoteTable is xacct_nb.RemoteTable and plan is xacct_nb.plan and apply is xacct_nb.apply
     assert assume_from_spec is xacct_nb.assume_from_spec

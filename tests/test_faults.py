@@ -34,10 +34,10 @@ import pandas as pd
 import pytest
 from botocore.config import Config
 
+from dynalite_server import Dynalite, unavailable_reason
 from faultproxy import FAULTS, FaultProxy
 from xacct_nb import RemoteTable
 from xacct_nb.errors import XacctError
-from xacct_nb.sandbox.dynalite import Dynalite, unavailable_reason
 
 TABLE = "faults"
 ITEMS = 120

@@ -48,18 +48,23 @@ _EXPORTS = {
     "Sandbox": "sandbox",
     # progress and errors
     "ProgressEvent": "progress",
-    "AccessDenied": "errors", "ApplyInterrupted": "errors", "AwsError": "errors",
-    "ConfirmationRequired": "errors", "CredentialsExpired": "errors", "InputError": "errors",
-    "SpecError": "errors", "XacctError": "errors",
+    # every exception class of the package (errors.py)
+    "AccessDenied": "errors", "ApplyDenied": "errors", "ApplyInterrupted": "errors", "AwsError": "errors",
+    "ConfirmationRequired": "errors", "CredentialsExpired": "errors", "ExportChecksumError": "errors",
+    "ExtraMissing": "errors", "GarbledBody": "errors", "InputError": "errors", "MotoMismatch": "errors",
+    "ProjectionWarning": "errors", "RoleNotFound": "errors", "SpecError": "errors", "StrictYamlError": "errors",
+    "VerificationFailed": "errors", "XacctError": "errors",
 }
 
-__all__ = ["AccessDenied", "AccessMatrix", "AccessSpec", "ApplyInterrupted", "ApplyResult",
-    "AwsError", "Change", "ConfirmationRequired", "CredentialsExpired", "Identity", "InputError",
-    "KeySchema", "Plan", "ProgressEvent", "RemoteTable", "Sandbox", "SpecError", "TableAccess",
-    "TableInfo", "XacctError", "apply", "assume", "assume_from_spec", "describe_all", "destroy",
-    "live_state", "load_spec", "parse_spec", "plan", "plan_destroy", "profile_session", "read_export", "to_csv",
-    "to_jsonl", "to_parquet", "verify_access", "wait_until_assumable", "whoami", "write_frame",
-    "__version__"]
+__all__ = [
+    "AccessDenied", "AccessMatrix", "AccessSpec", "ApplyDenied", "ApplyInterrupted", "ApplyResult",
+    "AwsError", "Change", "ConfirmationRequired", "CredentialsExpired", "ExportChecksumError", "ExtraMissing",
+    "GarbledBody", "Identity", "InputError", "KeySchema", "MotoMismatch", "Plan", "ProgressEvent",
+    "ProjectionWarning", "RemoteTable", "RoleNotFound", "Sandbox", "SpecError", "StrictYamlError",
+    "TableAccess", "TableInfo", "VerificationFailed", "XacctError", "apply", "assume", "assume_from_spec",
+    "describe_all", "destroy", "live_state", "load_spec", "parse_spec", "plan", "plan_destroy",
+    "profile_session", "read_export", "to_csv", "to_jsonl", "to_parquet", "verify_access",
+    "wait_until_assumable", "whoami", "write_frame", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -80,12 +85,21 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .dynamo.exports import read_export
     from .errors import (
         AccessDenied,
+        ApplyDenied,
         ApplyInterrupted,
         AwsError,
         ConfirmationRequired,
         CredentialsExpired,
+        ExportChecksumError,
+        ExtraMissing,
+        GarbledBody,
         InputError,
+        MotoMismatch,
+        ProjectionWarning,
+        RoleNotFound,
         SpecError,
+        StrictYamlError,
+        VerificationFailed,
         XacctError,
     )
     from .progress import ProgressEvent

@@ -355,7 +355,7 @@ def _params_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .sandbox import DEFAULT_DIR, DEFAULT_PORT
+    from .sandbox_location import DEFAULT_DIR, DEFAULT_PORT
 
     parser = argparse.ArgumentParser(
         prog="xacct-nb",

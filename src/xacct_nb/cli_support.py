@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .extras import require
 from .provisioning import Plan
 
 SIDE_NOTEBOOKS = (("main", "01"), ("consumer", "02"))
@@ -37,6 +38,7 @@ def side_confirm_lines(plan: Plan) -> list[str]:
 def sandbox_env(state_dir: str) -> dict[str, str]:
     """AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE of the sandbox in `state_dir`, after checking
     it really runs: a killed sandbox leaves its sandbox.json behind."""
+    require("sandbox", "lab --sandbox")
     info_path = Path(state_dir) / "sandbox.json"
     try:
         info = json.loads(info_path.read_text())

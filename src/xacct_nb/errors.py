@@ -1,20 +1,50 @@
-"""User-facing errors.
+"""User-facing errors: every exception class of the package lives here.
 
 Every error the package raises on purpose is an `XacctError`: its `str()` is ONE line that names
 what is wrong and how to fix it, and never contains a credential. The CLI prints that line and
 exits with `exit_code` (2 = refused or invalid input, nothing was changed; 1 = AWS failure).
+
+Every one survives ``pickle`` with its attributes (errors cross Dask process boundaries). The
+tree (tests/test_errors.py checks it against the classes):
+
+    BotoCoreError
+    └── GarbledBody
+    Exception
+    ├── StrictYamlError
+    └── XacctError (exit 1)
+        ├── AwsError (exit 1)
+        │   ├── AccessDenied (exit 1)
+        │   │   └── RoleNotFound (exit 1)
+        │   ├── ApplyInterrupted (exit 1)
+        │   │   └── ApplyDenied (exit 1) (also AccessDenied)
+        │   ├── CredentialsExpired (exit 1)
+        │   └── ExportChecksumError (exit 1)
+        ├── InputError (exit 2)
+        │   ├── ConfirmationRequired (exit 2)
+        │   ├── ExtraMissing (exit 2) (also ImportError)
+        │   └── SpecError (exit 2)
+        ├── MotoMismatch (exit 2)
+        └── VerificationFailed (exit 1)
+    UserWarning
+    └── ProjectionWarning
+
+`GarbledBody` is a botocore error so that botocore's own retry handlers see it; `StrictYamlError`
+is turned into a `SpecError` by `spec.load_spec`; `ProjectionWarning` is a warning, not an error.
+The sandbox's answers in moto's own error types (``sandbox/``) are moto's, not ours.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 if TYPE_CHECKING:
     from .provisioning.model import Change, Plan
+    from .verify.model import AccessMatrix
 
 # Error codes that mean "IAM said no". moto answers a denied DynamoDB call with an XML body and
 # HTTP 403, which botocore's JSON parser cannot read, so the code it reports is the bare status
@@ -32,6 +62,13 @@ THROTTLE_CODES = frozenset(
 )
 
 
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """`cls` with `args`, without calling its ``__init__`` (pickle then restores ``__dict__``)."""
+    err = cls.__new__(cls)
+    err.args = args
+    return err
+
+
 class XacctError(Exception):
     """An expected failure with a one-line message for a person."""
 
@@ -39,6 +76,11 @@ class XacctError(Exception):
 
     def __init__(self, message: str):
         super().__init__(one_line(message))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls cls(*self.args): wrong for every subclass whose
+        # __init__ takes other arguments than the message (SpecError, VerificationFailed...).
+        return _rebuilt, (type(self), self.args), self.__dict__
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows for this error in a notebook cell: the one line, not our internal
@@ -51,6 +93,16 @@ class InputError(XacctError):
     """Bad or refused input. Raised before any AWS call, so nothing changed."""
 
     exit_code = 2
+
+
+class ExtraMissing(InputError, ImportError):
+    """A feature needs an optional part that a plain ``pip install xacct-nb`` leaves out; `extra`
+    names the extra that brings it (see :mod:`xacct_nb.extras`)."""
+
+    def __init__(self, feature: str, module: str, extra: str):
+        self.extra = extra
+        super().__init__(f"{feature} needs {module}, which a plain `pip install xacct-nb` leaves out — "
+                         f"pip install 'xacct-nb[{extra}]'")
 
 
 class SpecError(InputError):
@@ -85,6 +137,10 @@ class AccessDenied(AwsError):
     """IAM denied the call."""
 
 
+class RoleNotFound(AccessDenied):
+    """AssumeRole was denied because the role does not exist (checked in the main account)."""
+
+
 class CredentialsExpired(AwsError):
     """The credentials in use are expired, invalid or missing."""
 
@@ -108,6 +164,65 @@ class ApplyInterrupted(AwsError):
 
 class ApplyDenied(ApplyInterrupted, AccessDenied):
     """An apply or destroy stopped midway because IAM denied a call."""
+
+
+class MotoMismatch(XacctError):
+    """The installed moto is not the one the sandbox's fixes were written for."""
+
+    exit_code = 2
+
+
+class ExportChecksumError(AwsError):
+    """A data file's MD5 differs from the manifest's: the file is corrupt or was replaced."""
+
+
+class VerificationFailed(XacctError):
+    """Reality differs from the spec: at least one cell of the matrix is FAIL."""
+
+    exit_code = 1
+
+    def __init__(self, matrix: AccessMatrix):
+        self.matrix = matrix
+        cells = "; ".join(f"{c.target}/{c.check}: expected {c.expected}, got {c.actual}"
+                          + (f" ({c.detail})" if c.actual == "error" else "") for c in matrix.failures)
+        super().__init__(f"access verification of env {matrix.env} failed {len(matrix.failures)} of "
+                         f"{len(matrix.cells)} checks: {cells} — the grants differ from the spec: run "
+                         "plan/apply for this env and look for policies attached to the role outside xacct-nb")
+
+
+@dataclass
+class StrictYamlError(Exception):
+    """A well-formed YAML text that is refused: `path` is the dotted path of the key."""
+
+    path: str
+    line: int     # 1-based, of the refused key
+    column: int   # 1-based
+    problem: str
+    fix: str
+    first: str = ""  # where the key was given first, for a duplicate
+
+    @property
+    def where(self) -> str:
+        return f"line {self.line}, column {self.column}" + (f"; first at {self.first}" if self.first else "")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem} ({self.where}) — {self.fix}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (type(self), self.args), self.__dict__
+
+
+class GarbledBody(BotoCoreError):
+    """A DynamoDB response body that cannot be the server's whole answer (cut short or damaged
+    on the way) and was still so after every attempt."""
+
+    fmt = ("dynamodb:{operation} got a damaged response body {attempts} times in a row "
+           "({problem}) — something between here and DynamoDB (a proxy, a middlebox) cuts or "
+           "alters responses; retry later or bypass it")
+
+
+class ProjectionWarning(UserWarning):
+    """A projected attribute that no returned item had (see ``RemoteTable.scan``'s ``projection``)."""
 
 
 def one_line(text: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from .clients import make_client
 from .errors import error_code
 from .policies import KMS_ACTIONS, dynamodb_service
 from .spec import AccessSpec
@@ -43,8 +44,8 @@ class TableKey:
 
 def read_table_keys(spec: AccessSpec, main: boto3.Session) -> dict[str, TableKey]:
     """`customer_managed_keys` with clients of `main`, a session of the main account."""
-    return customer_managed_keys(spec, main.client("dynamodb", region_name=spec.region),
-                                 main.client("kms", region_name=spec.region))
+    return customer_managed_keys(spec, make_client(main, "dynamodb", region_name=spec.region),
+                                 make_client(main, "kms", region_name=spec.region))
 
 
 def customer_managed_keys(spec: AccessSpec, ddb: Any, kms: Any) -> dict[str, TableKey]:

@@ -46,7 +46,8 @@ from botocore.exceptions import BotoCoreError, ClientError, ProfileNotFound
 
 from . import retries
 from ._botocore_private import assume_again, assumed_role_arn, botocore_session, credential_expiry, role_fetcher
-from .errors import AccessDenied, InputError, XacctError, error_code, explain, is_access_denied
+from .clients import make_client
+from .errors import AccessDenied, InputError, RoleNotFound, XacctError, error_code, explain, is_access_denied
 from .progress import ProgressCallback, report
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class Identity:
 
 
 def whoami(session: boto3.Session) -> Identity:
-    sts = session.client("sts")
+    sts = make_client(session, "sts")
     try:
         reply = sts.get_caller_identity()
     except (ClientError, BotoCoreError) as err:
@@ -260,7 +261,7 @@ def role_exists(spec: AccessSpec) -> bool | None:
     try:
         main = profile_session(spec.main_profile, spec.region, field="main_profile")
         require_account(main, spec.main_account_id, "main_profile")
-        main.client("iam", config=retries.client_config("iam")).get_role(RoleName=spec.role_name)
+        make_client(main, "iam").get_role(RoleName=spec.role_name)
     except ClientError as err:
         return False if error_code(err) == "NoSuchEntity" else None
     except (BotoCoreError, XacctError):
@@ -329,8 +330,7 @@ def _client_creator(core: botocore.session.Session, region: str | None) -> Calla
     # and the rest of its config from the source session's profile. Handlers registered on the
     # source session (e.g. before-call.sts.AssumeRole) see every refresh.
     def create(service: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("config", retries.client_config(service))
-        return core.create_client(service, region_name=region, **kwargs)
+        return make_client(core, service, region_name=region, **kwargs)
 
     return create
 
@@ -394,10 +394,6 @@ def _assume_error(err: Exception, role_arn: str, caller: Identity, external_id: 
             f"the role exists in account {role_account} (checked with main_profile)" if exists else
             f"3) the role must exist in account {role_account} (a missing role is also "
             "reported as access denied; set main_profile to have it checked)"), "AccessDenied")
-
-
-class RoleNotFound(AccessDenied):
-    """AssumeRole was denied because the role does not exist (checked in the main account)."""
 
 
 # --- the returned session ---------------------------------------------------------------------

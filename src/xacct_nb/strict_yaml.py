@@ -14,34 +14,16 @@ Pure: text in, Python values out; no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from .errors import StrictYamlError
+
 __all__ = ["StrictYamlError", "load"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-@dataclass
-class StrictYamlError(Exception):
-    """A well-formed YAML text that is refused: `path` is the dotted path of the key."""
-
-    path: str
-    line: int     # 1-based, of the refused key
-    column: int   # 1-based
-    problem: str
-    fix: str
-    first: str = ""  # where the key was given first, for a duplicate
-
-    @property
-    def where(self) -> str:
-        return f"line {self.line}, column {self.column}" + (f"; first at {self.first}" if self.first else "")
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem} ({self.where}) — {self.fix}"
 
 
 def load(text: str) -> Any:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .dynamo import KeySchema, RemoteTable, TableInfo
 from .dynamo.table import ProjectionWarning
-from .errors import XacctError
+from .errors import InputError, XacctError
 from .grammar import AttributePath, parse_filters, parse_key, parse_projection
 
 SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
@@ -37,10 +37,12 @@ def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | 
          limit: int = 100) -> pd.DataFrame:
     """One read as the panel does it: a query when mode is 'query', else a bounded scan.
     `table` is a name, or a RemoteTable to reuse (its clients and cached description)."""
+    if mode not in ("scan", "query"):
+        raise InputError(f"mode {mode!r} is neither 'scan' nor 'query' — pick one")
     remote = table if isinstance(table, RemoteTable) else RemoteTable(session, table)
     if mode == "query":
         if key in (None, ""):
-            raise XacctError("query needs a partition key value — type one in the Key box")
+            raise InputError("query needs a partition key value — type one in the Key box")
         return remote.query(key, sort=sort, index=index or None, filter=filter or None,
                             projection=projection or None, max_items=limit or None)
     return remote.scan(index=index or None, filter=filter or None, projection=projection or None,

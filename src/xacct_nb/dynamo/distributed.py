@@ -64,7 +64,9 @@ import pyarrow.parquet as pq
 
 from .._botocore_private import assume_role_arguments, botocore_session, credential_expiry
 from ..atomicfile import atomic_path
+from ..clients import make_client
 from ..errors import CredentialsExpired, InputError, XacctError
+from ..extras import require
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -186,7 +188,7 @@ class FrozenCredentials:
             raise CredentialsExpired("to_dask: the session has no credentials — assume the role first")
         frozen = credentials.get_frozen_credentials()  # refreshes first when needed
         expiry = credential_expiry(credentials)
-        endpoint = session.client("dynamodb").meta.endpoint_url
+        endpoint = make_client(session, "dynamodb").meta.endpoint_url
         default = not endpoint or endpoint.endswith(".amazonaws.com")
         if not frozen.access_key or not frozen.secret_key:
             raise CredentialsExpired("to_dask: the session has no credentials — assume the role first")
@@ -244,6 +246,7 @@ def to_dask(table: RemoteTable, *, segments: int, credentials: Any = None,
             **scan_options: Any) -> dd.DataFrame:
     """The whole table (or index) as a Dask DataFrame of ``segments`` partitions (see the module
     docstring). ``scan_options`` are :meth:`RemoteTable.scan`'s filter/projection/value options."""
+    require("dask", "to_dask")
     import dask
     import dask.dataframe as dd
 
@@ -542,6 +545,7 @@ def _rewrite(path: str, schema: pa.Schema) -> None:
 
 def check_dask_arguments(address: str, limit: int | None, max_rcu: float | None, out: str) -> None:
     """Refuse, before any AWS call, what --dask cannot do."""
+    require("dask", "scan --dask")
     _check_new_folder(out)
     if address != "local" and not address.startswith(("tcp://", "tls://")):
         raise InputError(f"--dask {address}: use 'local' (a LocalCluster on this machine) or a "

@@ -16,8 +16,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..clients import make_client
 from ..errors import AwsError, InputError, error_code, explain
-from ..retries import client_config
 from ..spec import AccessSpec
 
 __all__ = ["export_url", "parse_time", "start_export", "wait_for_export"]
@@ -71,7 +71,7 @@ def start_export(role: boto3.Session, spec: AccessSpec, table: str, *,
         "ExportFormat": "DYNAMODB_JSON"}
     if since is not None:
         request.update(_window(since, until))
-    client = role.client("dynamodb", config=client_config("dynamodb"))
+    client = make_client(role, "dynamodb")
     try:
         return dict(client.export_table_to_point_in_time(**request)["ExportDescription"])
     except ClientError as err:
@@ -89,7 +89,7 @@ def wait_for_export(role: boto3.Session, export_arn: str, *,
                     progress: Callable[[str], None] | None = None, poll_seconds: float = 2.0,
                     timeout: float | None = None) -> dict[str, Any]:
     """Poll DescribeExport until the export leaves IN_PROGRESS; a FAILED export raises."""
-    client = role.client("dynamodb", config=client_config("dynamodb"))
+    client = make_client(role, "dynamodb")
     start = time.monotonic()
     while True:
         try:

@@ -34,8 +34,9 @@ import boto3
 import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AwsError, InputError, error_code, explain
-from ..retries import client_config
+from ..clients import make_client
+from ..errors import AwsError, ExportChecksumError, InputError, error_code, explain
+from ..extras import require
 from .convert import Numbers, Sets, deserialize_value
 from .frame import FrameBuilder
 from .gcpause import gc_paused
@@ -48,10 +49,6 @@ FULL_EXPORT = "FULL_EXPORT"
 INCREMENTAL_EXPORT = "INCREMENTAL_EXPORT"
 # Columns of an incremental export's change records, ahead of the key attributes.
 CHANGE_COLUMNS = ("change", "write_timestamp_micros")
-
-
-class ExportChecksumError(AwsError):
-    """A data file's MD5 differs from the manifest's: the file is corrupt or was replaced."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +204,7 @@ def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
     if engine not in ("pandas", "dask"):
         raise InputError(f"engine must be 'pandas' or 'dask', not {engine!r}")
     bucket, folder = split_export_url(url)
-    s3 = session.client("s3", config=client_config("s3"))
+    s3 = make_client(session, "s3")
     manifest = read_manifest(s3, bucket, folder)
     convert = _converter(manifest, key_names=tuple(key_names), numbers=numbers, sets=sets,
                          flatten_maps=flatten_maps)
@@ -241,6 +238,7 @@ def _stats(manifest: ExportManifest, rows: int) -> dict[str, Any]:
 
 def _dask_frame(s3: Any, source: Any, manifest: ExportManifest,
                 convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]) -> Any:
+    require("dask", 'read_export(engine="dask")')
     import dask
     import dask.dataframe as dd  # optional dependency, imported only when asked for
 
@@ -266,7 +264,7 @@ class _PartitionReader:
     meta: pd.DataFrame
 
     def __call__(self, data_file: DataFile) -> pd.DataFrame:
-        s3 = self.source.session().client("s3", config=client_config("s3"))
+        s3 = make_client(self.source.session(), "s3")
         with gc_paused():
             frame = self.convert(read_lines(s3, self.manifest.bucket, data_file))
         return _conformed(frame, self.meta, data_file.key)

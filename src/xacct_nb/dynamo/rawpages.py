@@ -45,9 +45,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError
-
 from .. import retries
+from ..errors import GarbledBody
 from .gcpause import gc_paused
 
 
@@ -77,15 +76,6 @@ _DAMAGED = "XacctNbDamagedBody"  # the mark a damaged body leaves in the parsed 
 # Seconds between resends of a damaged body: it is no sign of load (unlike throttling), so the
 # wait is short; full jitter, doubling, capped.
 _GARBLED_BACKOFF_BASE, _GARBLED_BACKOFF_CAP = 0.05, 1.0
-
-
-class GarbledBody(BotoCoreError):
-    """A DynamoDB response body that cannot be the server's whole answer (cut short or damaged
-    on the way) and was still so after every attempt."""
-
-    fmt = ("dynamodb:{operation} got a damaged response body {attempts} times in a row "
-           "({problem}) — something between here and DynamoDB (a proxy, a middlebox) cuts or "
-           "alters responses; retry later or bypass it")
 
 
 def enable_raw_pages(client: Any) -> None:

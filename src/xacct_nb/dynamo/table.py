@@ -40,11 +40,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import retries
+from ..clients import make_client
 from ..errors import (
     EXPIRED_CODES,
     AccessDenied,
     AwsError,
     InputError,
+    ProjectionWarning,
     XacctError,
     aws_message,
     error_code,
@@ -493,7 +495,7 @@ class RemoteTable:
             client = self._clients.get(pool)
             if client is None:
                 config = self._config.merge(Config(max_pool_connections=pool))
-                client = self.session.client("dynamodb", config=config)
+                client = make_client(self.session, "dynamodb", config=config)
                 rawpages.enable_raw_pages(client)  # affects only rawpages' own page calls
                 self._clients[pool] = client
             return client
@@ -615,7 +617,7 @@ class RemoteTable:
     def _account(self) -> str:
         """The session's account, for messages only (sts:GetCallerIdentity needs no permission)."""
         try:
-            return self.session.client("sts").get_caller_identity()["Account"]
+            return make_client(self.session, "sts").get_caller_identity()["Account"]
         except (ClientError, BotoCoreError):
             return "(unknown)"
 
@@ -656,10 +658,6 @@ def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
             value = base64.b64decode(value)
         parts.append((name, tag, bytes(value) if isinstance(value, bytearray) else value))
     return tuple(parts)
-
-
-class ProjectionWarning(UserWarning):
-    """A projected attribute that no returned item had (see :func:`_report_projection`)."""
 
 
 def _report_projection(df: pd.DataFrame, projection: Any, *, flatten_maps: bool = False) -> pd.DataFrame:

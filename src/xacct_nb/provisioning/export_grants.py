@@ -17,6 +17,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from .. import policies
+from ..clients import make_client
 from ..errors import InputError, error_code
 from ..spec import AccessSpec
 from .model import Change, IamCall
@@ -80,7 +81,7 @@ def pitr_fix(spec: AccessSpec, table: str) -> str:
 def pitr_changes(spec: AccessSpec, main: boto3.Session) -> list[Change]:
     """A row per granted table: "no-op" when PITR is on, "left-alone" (with the command that turns
     it on) when off — xacct-nb never changes tables."""
-    ddb = main.client("dynamodb")
+    ddb = make_client(main, "dynamodb")
     rows = []
     for table in spec.table_names:
         backups = ddb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]

@@ -17,7 +17,8 @@ from urllib.parse import unquote
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import kms, policies, retries
+from .. import kms, policies
+from ..clients import make_client
 from ..errors import InputError, SpecError, error_code, explain
 from ..sessions import profile_session, require_account
 from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
@@ -40,7 +41,7 @@ class IamClients:
         self.main, self.consumer = main, consumer
         self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS) and PITR
         # The export bucket's policy is S3's, not IAM's: its one client, made when first needed.
-        self.consumer_s3 = (consumer_session.client("s3", config=retries.client_config("s3"))
+        self.consumer_s3 = (make_client(consumer_session, "s3")
                             if consumer_session is not None else None)
         self.writes = 0
         for client in (main, consumer):
@@ -78,7 +79,7 @@ def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessio
             session = session or profile_session(getattr(spec, f"{side}_profile"), spec.region,
                                                      field=f"{side}_profile")
             require_account(session, account, f"{side}_profile")
-            clients[side] = session.client("iam", config=retries.client_config("iam"))
+            clients[side] = make_client(session, "iam")
             connected[side] = session
     return IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"),
                       connected.get("consumer") if spec.export is not None else None)

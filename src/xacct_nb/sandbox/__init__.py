@@ -33,12 +33,16 @@ from typing import Any
 import boto3
 import botocore.session
 
-from ..atomicfile import atomic_write_text
-from ..errors import InputError
-from .seed import seed_export_bucket, seed_tables
+from ..extras import require
 
-DEFAULT_PORT = 41111
-DEFAULT_DIR = ".sandbox"
+require("sandbox", "the sandbox (xacct_nb.sandbox)")  # moto: one line naming the extra, not a traceback
+
+from ..atomicfile import atomic_write_text  # noqa: E402
+from ..clients import make_client  # noqa: E402
+from ..errors import InputError  # noqa: E402
+from ..sandbox_location import DEFAULT_DIR, DEFAULT_PORT  # noqa: E402
+from .seed import seed_export_bucket, seed_tables  # noqa: E402
+
 REGION = "us-east-1"
 ACCOUNTS = {"main": "111111111111", "consumer": "222222222222", "outsider": "333333333333"}
 # profile -> (account, IAM user); admins get full rights, the analyst gets nothing until
@@ -220,11 +224,9 @@ class Sandbox:
 
     def _bootstrap_client(self, service: str, account: str, **creds: str) -> Any:
         """A client acting in `account` before enforcement: moto picks the account from a header."""
-        # (mypy: boto3-stubs type client() per literal service name; ours is any service)
-        client: Any = boto3.client(service, region_name=REGION,  # type: ignore[call-overload]
-                                   endpoint_url=self.endpoint_url,
-                                   aws_access_key_id=creds.get("key", "bootstrap"),
-                                   aws_secret_access_key=creds.get("secret", "bootstrap"))
+        client = make_client(None, service, region_name=REGION, endpoint_url=self.endpoint_url,
+                             aws_access_key_id=creds.get("key", "bootstrap"),
+                             aws_secret_access_key=creds.get("secret", "bootstrap"))
         account_id = self.accounts[account]
 
         def add_account_header(request, **_: Any) -> None:
@@ -315,10 +317,8 @@ def health_problem(state_dir: str | os.PathLike, endpoint_url: str, timeout: flo
     core.set_config_variable("credentials_file", str(state / "credentials"))
     core.set_config_variable("profile", HEALTH_PROFILE)
     try:
-        sts = boto3.Session(botocore_session=core).client(
-            "sts", endpoint_url=endpoint_url or None, region_name=REGION,
-            config=Config(connect_timeout=timeout, read_timeout=timeout,
-                          retries={"total_max_attempts": 1}))
+        sts = make_client(core, "sts", endpoint_url=endpoint_url or None, region_name=REGION,
+                          config=Config(connect_timeout=timeout, read_timeout=timeout), attempts=1)
         sts.get_caller_identity()
     except ClientError:
         return None  # it answered (a denial is an answer)

@@ -15,15 +15,9 @@ import importlib
 import inspect
 from typing import Any, NamedTuple
 
-from ..errors import XacctError
+from ..errors import MotoMismatch
 
 MOTO_PIN = "5.2.5"
-
-
-class MotoMismatch(XacctError):
-    """The installed moto is not the one the sandbox's fixes were written for."""
-
-    exit_code = 2
 
 
 class Target(NamedTuple):

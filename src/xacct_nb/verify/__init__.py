@@ -65,10 +65,11 @@ import logging
 from collections.abc import Iterable
 
 import boto3
-from botocore.config import Config
 
+from ..clients import make_client
 from ..errors import AccessDenied, InputError, XacctError
 from ..progress import ProgressCallback, report
+from ..retries import PROBE_ATTEMPTS
 from ..sessions import assume_from_spec, profile_session, require_account
 from ..spec import AccessSpec
 from .model import (
@@ -86,8 +87,6 @@ from .probes import kms_cell, other_tables, table_cells, table_keys
 from .trust import trust_cells
 
 logger = logging.getLogger(__name__)
-# Few quick retries: a probe is one small request, and a throttled probe is retried by botocore.
-_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 
 
 
@@ -121,8 +120,8 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
     consumer_side = None if role is analyst else analyst
     cells += trust_cells(spec, consumer_side, outsider, unlisted_principal, main, main_note)
 
-    ddb = role.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if role else None
-    main_ddb = main.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG) if main else None
+    ddb = make_client(role, "dynamodb", region_name=spec.region, attempts=PROBE_ATTEMPTS) if role else None
+    main_ddb = make_client(main, "dynamodb", region_name=spec.region, attempts=PROBE_ATTEMPTS) if main else None
     keys, key_cells = table_keys(spec, main)
     cells += key_cells
     for entry in spec.table_access_list:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import XacctError
+from ..errors import VerificationFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,20 +68,6 @@ class Cell:
     actual: str     # allowed | denied | mixed | error | skipped | n/a | document-checked | document-differs
     result: str     # PASS | FAIL | SKIPPED
     detail: str = ""
-
-
-class VerificationFailed(XacctError):
-    """Reality differs from the spec: at least one cell of the matrix is FAIL."""
-
-    exit_code = 1
-
-    def __init__(self, matrix: AccessMatrix):
-        self.matrix = matrix
-        cells = "; ".join(f"{c.target}/{c.check}: expected {c.expected}, got {c.actual}"
-                          + (f" ({c.detail})" if c.actual == "error" else "") for c in matrix.failures)
-        super().__init__(f"access verification of env {matrix.env} failed {len(matrix.failures)} of "
-                         f"{len(matrix.cells)} checks: {cells} — the grants differ from the spec: run "
-                         "plan/apply for this env and look for policies attached to the role outside xacct-nb")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import policies
+from ..clients import make_client
 from ..errors import XacctError, explain
 from ..sessions import profile_session, source_identity_of, whoami
 from ..spec import AccessSpec
@@ -99,7 +100,7 @@ def _trust_document_outcome(spec: AccessSpec, main: boto3.Session | None, main_n
 
 
 def _live_trust(spec: AccessSpec, main: boto3.Session) -> Any:
-    return main.client("iam").get_role(RoleName=spec.role_name)["Role"]["AssumeRolePolicyDocument"]
+    return make_client(main, "iam").get_role(RoleName=spec.role_name)["Role"]["AssumeRolePolicyDocument"]
 
 
 def _trust_drift_outcome(spec: AccessSpec, main: boto3.Session | None, main_note: str) -> Outcome:
@@ -134,7 +135,7 @@ def _try_assume(session: boto3.Session, spec: AccessSpec, external_id: str | Non
                             "SourceIdentity": source_identity_of(caller)}
     if external_id:
         args["ExternalId"] = external_id
-    sts = session.client("sts", region_name=spec.region)
+    sts = make_client(session, "sts", region_name=spec.region)
     return attempt(lambda: sts.assume_role(**args), f"AssumeRole on {spec.role_arn}")
 
 

@@ -4,6 +4,8 @@ A second, much faster server than moto (no IAM: it accepts any credentials): the
 read from it so that wall time reflects the client, and the reader's type-fidelity tests run
 against it to show they do not depend on moto's quirks. It is installed by the project's own
 files: ``make dynalite`` runs ``npm ci --prefix tools/dynalite`` when ``node`` is present.
+Lives in tests/ (not in the package: it needs this checkout's tools/dynalite); the benchmarks
+import it with tests/ on ``sys.path``.
 
     with Dynalite() as endpoint:        # "http://127.0.0.1:PORT"
         boto3.client("dynamodb", endpoint_url=endpoint, ...)
@@ -31,7 +33,7 @@ def dynalite_dir() -> Path:
     override = os.environ.get("XACCT_DYNALITE_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[3] / "tools" / "dynalite"
+    return Path(__file__).resolve().parents[1] / "tools" / "dynalite"
 
 
 def unavailable_reason() -> str | None:
