@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test lint bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
+.PHONY: demo test lint docs bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,13 +17,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/xacct-nb demo
 
-test: $(STAMP) browser-deps dynalite lint
+test: $(STAMP) browser-deps dynalite lint docs
 	$(PY) -m pytest
 
 # ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade) and mypy, configured in pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests tools benchmarks
 	$(VENV)/bin/mypy
+
+# The docs site (mkdocs.yml, docs/): strict, so a broken link, a page missing from the nav or an
+# API-reference target that no longer exists fails the build. Output in site/ (git-ignored).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 # The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
 # Best effort: installs it when we are root with apt; otherwise that test skips and says why.
@@ -71,4 +76,4 @@ sandbox: $(STAMP)
 	$(VENV)/bin/xacct-nb sandbox
 
 clean:
-	rm -rf $(VENV) .sandbox runs artifacts .pytest_cache
+	rm -rf $(VENV) .sandbox runs artifacts .pytest_cache site

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 CLI_PROGRESS_EVERY = 10  # pages between two progress lines when stderr is not a terminal
 
-EXIT_CONFIRM = 3  # run-all: dry runs done, changes wait for confirm (documented in the README)
+EXIT_CONFIRM = 3  # run-all: dry runs done, changes wait for confirm (documented in docs/cli.md)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
