@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_whoami)
 
     p = sub.add_parser("run", help="run one runbook notebook with papermill, leaving a record in runs/ENV/")
-    p.add_argument("notebook", help="01..05, a notebook name, or a path")
+    p.add_argument("notebook", help="01..06, a notebook name, or a path")
     p.add_argument("--env", required=True, help="environment: uses params/ENV.yaml")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="override a notebook parameter (checked against its parameters cell)")
