@@ -277,8 +277,8 @@ def test_expected_revision_ids(sandbox, table):
     assert main.get_resource_policy(ResourceArn=table)["RevisionId"] == newer
     assert error_code(lambda: main.delete_resource_policy(ResourceArn=table, ExpectedRevisionId=revision)) == \
         "PolicyNotFoundException"
-    main.delete_resource_policy(ResourceArn=table, ExpectedRevisionId=newer)
-    main.delete_resource_policy(ResourceArn=table)  # none left: idempotent
+    assert main.delete_resource_policy(ResourceArn=table, ExpectedRevisionId=newer)["RevisionId"] == newer
+    assert "RevisionId" not in main.delete_resource_policy(ResourceArn=table)  # none left: idempotent
     assert error_code(lambda: main.get_resource_policy(ResourceArn=table)) == "PolicyNotFoundException"
 
 

@@ -17,7 +17,8 @@ them, and gets several API details wrong). Evaluation itself is `authorisation.a
    millisecond shared one id, defeating ExpectedRevisionId); the same document again keeps its
    revision id (AWS: idempotent).
 3. DeleteResourcePolicy without a policy succeeds (AWS: idempotent) unless ExpectedRevisionId is
-   given (PolicyNotFoundException); moto answers ResourceNotFound. GetResourcePolicy and Delete
+   given (PolicyNotFoundException); moto answers ResourceNotFound. It answers the deleted
+   policy's RevisionId (moto: nothing). GetResourcePolicy and Delete
    accept stream ARNs.
 4. CreateTable's ResourcePolicy gets the same checks as PutResourcePolicy, before the table exists.
 5. TransactWriteItems naming a table by ARN is rolled back when it fails (moto snapshots only the
@@ -35,6 +36,7 @@ import time
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import PolicyNotFoundException, ResourceNotFoundException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import ResourcePolicy, Table
@@ -144,6 +146,16 @@ def _put_resource_policy_handler(self: DynamoHandler) -> Any:
     return _MOTO_PUT_HANDLER(self)
 
 
+def _delete_resource_policy_handler(self: DynamoHandler) -> Any:
+    """DeleteResourcePolicy answers the deleted policy's RevisionId (moto: nothing); none when
+    there was no policy."""
+    arn = self.body.get("ResourceArn") if isinstance(self.body, dict) else None
+    current = self.dynamodb_backend.resource_policies.get(arn)
+    self.dynamodb_backend.delete_resource_policy(resource_arn=arn, expected_revision_id=self.body.get(
+        "ExpectedRevisionId"))
+    return ActionResult({"RevisionId": current.revision_id} if current is not None else {})
+
+
 # --- 5: TransactWriteItems on tables named by ARN rolls back -------------------------------------
 
 _MOTO_TRANSACT_WRITE = DynamoDBBackend.transact_write_items
@@ -184,3 +196,4 @@ def install() -> None:
     DynamoDBBackend.delete_resource_policy = _delete_resource_policy  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     DynamoHandler.put_resource_policy = _put_resource_policy_handler  # type: ignore[method-assign]
+    DynamoHandler.delete_resource_policy = _delete_resource_policy_handler  # type: ignore[method-assign]
