@@ -149,7 +149,7 @@ def _put_resource_policy_handler(self: DynamoHandler) -> Any:
 def _delete_resource_policy_handler(self: DynamoHandler) -> Any:
     """DeleteResourcePolicy answers the deleted policy's RevisionId (moto: nothing); none when
     there was no policy."""
-    arn = self.body.get("ResourceArn") if isinstance(self.body, dict) else None
+    arn = str(self.body.get("ResourceArn") or "") if isinstance(self.body, dict) else ""
     current = self.dynamodb_backend.resource_policies.get(arn)
     self.dynamodb_backend.delete_resource_policy(resource_arn=arn, expected_revision_id=self.body.get(
         "ExpectedRevisionId"))
