@@ -96,6 +96,17 @@ def test_a_policy_admitting_the_consumer_and_its_identity_policy_allow_the_read(
     assert error_code(lambda: ddb.describe_table(TableName=table.rsplit("/", 1)[1])) in (
         "ResourceNotFoundException", "AccessDeniedException")  # by name: the consumer's own account
     denied(lambda: ddb.delete_item(TableName=table, Key=KEY))  # in neither policy
+    denied(lambda: ddb.tag_resource(ResourceArn=table, Tags=[{"Key": "k", "Value": "v"}]))
+
+
+def test_tagging_works_across_accounts_through_the_policy(sandbox, table):
+    actions = ["dynamodb:TagResource", "dynamodb:ListTagsOfResource"]
+    ddb, user = consumer(sandbox, actions, table)
+    put(sandbox, table, policy(grant({"AWS": user}, actions, table)))
+    ddb.tag_resource(ResourceArn=table, Tags=[{"Key": "owner", "Value": "consumer"}])
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    assert main.list_tags_of_resource(ResourceArn=table)["Tags"] == [{"Key": "owner", "Value": "consumer"}]
+    assert ddb.list_tags_of_resource(ResourceArn=table)["Tags"] == [{"Key": "owner", "Value": "consumer"}]
 
 
 def test_the_aws_cli_reads_by_arn_with_the_consumers_own_profile(sandbox, table):
