@@ -221,6 +221,13 @@ def test_partiql_export_and_policy_apis_are_refused_across_accounts(sandbox, tab
     assert code != 0 and "AccessDeniedException" in stderr
 
 
+def test_a_table_arn_in_an_unknown_region_is_denied_not_a_server_error(sandbox, table):
+    ddb, user = consumer(sandbox, "dynamodb:GetItem", "*")
+    elsewhere = table.replace(f":{REGION}:", ":xx-nowhere-1:")
+    put(sandbox, table, policy(grant({"AWS": user}, "dynamodb:GetItem", ["*"])))
+    assert "no resource-based policy allows" in reason(lambda: ddb.get_item(TableName=elsewhere, Key=KEY))
+
+
 def test_one_request_naming_tables_of_two_accounts_is_refused(sandbox, table):
     consumer_admin = sandbox.session("sandbox-consumer").client("dynamodb")
     put(sandbox, table, policy(grant({"AWS": CONSUMER}, "dynamodb:BatchGetItem", table)))

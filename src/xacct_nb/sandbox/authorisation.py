@@ -126,8 +126,11 @@ def policy_document(resource: str) -> str | None:
     governing = resource_policy.resource_policy_arn(resource)
     if governing is None:
         return None
-    region = resource.split(":")[3]
-    policy = dynamodb_backends[account_of(resource)][region].resource_policies.get(governing)
+    try:
+        backend = dynamodb_backends[account_of(resource)][resource.split(":")[3]]
+    except KeyError:  # a region moto does not know: no table there, so no policy either
+        return None
+    policy = backend.resource_policies.get(governing)
     return policy.policy_doc if policy is not None else None
 
 
