@@ -228,6 +228,11 @@ def test_a_table_arn_in_an_unknown_region_is_denied_not_a_server_error(sandbox, 
     assert "no resource-based policy allows" in reason(lambda: ddb.get_item(TableName=elsewhere, Key=KEY))
 
 
+def test_a_malformed_table_arn_is_a_validation_error(sandbox):
+    ddb = sandbox.session("sandbox-consumer").client("dynamodb")
+    assert error_code(lambda: ddb.get_item(TableName="arn:aws:dynamodb:x", Key=KEY)) == "ValidationException"
+
+
 def test_one_request_naming_tables_of_two_accounts_is_refused(sandbox, table):
     consumer_admin = sandbox.session("sandbox-consumer").client("dynamodb")
     put(sandbox, table, policy(grant({"AWS": CONSUMER}, "dynamodb:BatchGetItem", table)))

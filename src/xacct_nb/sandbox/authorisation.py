@@ -75,6 +75,10 @@ def dynamodb_authorizations(handler: Any) -> list[tuple[str, str]]:
         raise denied(str(unknown)) from None
     except authz_table.Invalid as invalid:
         raise JsonRESTError("ValidationException", str(invalid)) from None
+    malformed = [arn for _, arn in pairs if arn.startswith("arn:") and len(arn.split(":", 5)) < 6]
+    if malformed:
+        raise JsonRESTError("ValidationException", f"Invalid ARN: {malformed[0]!r} is not a resource ARN "
+                            "(arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)")
     owners = sorted({account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN)})
     if len(owners) > 1:
         raise JsonRESTError("ValidationException", f"the sandbox serves one account's tables per request; this "
@@ -94,7 +98,7 @@ def owner_account(handler: Any) -> str:
         pairs = authz_table.authorizations("dynamodb", handler._get_action(), body, ctx, enforced_by=None)
     except (authz_table.Unknown, authz_table.Invalid):
         return str(handler.current_account)
-    owners = {account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN)}
+    owners = {account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN) and len(arn.split(":", 5)) == 6}
     return owners.pop() if len(owners) == 1 else str(handler.current_account)
 
 
