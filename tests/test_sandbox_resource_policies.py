@@ -365,3 +365,26 @@ def test_ledger_cross_account_needs_the_key_policy_too(sandbox):
     finally:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=original)
         ddb_main.delete_resource_policy(ResourceArn=ledger)
+
+
+# --- eventual consistency (the sandbox's iam_delay) ----------------------------------------------------
+
+def test_with_an_iam_delay_a_policy_change_takes_effect_only_after_it(sandbox, table):
+    import time
+
+    ddb, user = consumer(sandbox, "dynamodb:GetItem", table)
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    delay = 1.5
+    sandbox.set_iam_delay(delay)
+    try:
+        revision = put(sandbox, table, policy(grant({"AWS": user}, "dynamodb:GetItem", table)))
+        assert main.get_resource_policy(ResourceArn=table)["RevisionId"] == revision  # Get answers at once
+        denied(lambda: ddb.get_item(TableName=table, Key=KEY))  # authorisation: not yet
+        time.sleep(delay)
+        assert "Item" in ddb.get_item(TableName=table, Key=KEY)
+        main.delete_resource_policy(ResourceArn=table)
+        assert "Item" in ddb.get_item(TableName=table, Key=KEY)  # the deletion is not in effect yet
+        time.sleep(delay)
+        denied(lambda: ddb.get_item(TableName=table, Key=KEY))
+    finally:
+        sandbox.set_iam_delay(0)

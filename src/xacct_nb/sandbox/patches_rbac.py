@@ -24,8 +24,10 @@ them, and gets several API details wrong). Evaluation itself is `authorisation.a
 5. TransactWriteItems naming a table by ARN is rolled back when it fails (moto snapshots only the
    tables named by name, so a cancelled transaction left the writes it had applied to the others).
 
-Not modelled: eventual consistency of PutResourcePolicy (a Get right after always sees the new
-policy), the root user's right to DeleteResourcePolicy under a Deny (the sandbox has no root user).
+With the sandbox's `iam_delay`, a policy change takes effect for authorisation only after the
+delay (AWS: eventually consistent; `authorisation.record_policy_change`); GetResourcePolicy
+answers the new policy at once. Not modelled: the root user's right to DeleteResourcePolicy
+under a Deny (the sandbox has no root user).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def _put_resource_policy(self: DynamoDBBackend, resource_arn: str, policy_doc: s
     policy = ResourcePolicy(resource_arn=resource_arn, policy_doc=policy_doc)
     policy.revision_id = _next_revision()
     self.resource_policies[resource_arn] = policy
+    authorisation.record_policy_change(resource_arn, current.policy_doc if current is not None else None)
     return policy
 
 
@@ -115,7 +118,8 @@ def _delete_resource_policy(self: DynamoDBBackend, resource_arn: str, expected_r
         raise PolicyNotFoundException(
             f"Resource-based policy not found for the provided ResourceArn: Requested update for policy with "
             f"revision id {expected_revision_id}, but the policy associated to target table {table.name} {found}.")
-    self.resource_policies.pop(resource_arn, None)  # none attached: nothing to do (idempotent)
+    if self.resource_policies.pop(resource_arn, None) is not None:  # none attached: nothing to do
+        authorisation.record_policy_change(resource_arn, policy.policy_doc if policy is not None else None)
 
 
 def check_document(document: Any, resource_arn: str, caller_arn: str | None, confirmed: bool) -> None:
