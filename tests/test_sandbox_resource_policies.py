@@ -331,6 +331,29 @@ def test_locking_yourself_out_needs_confirmation(sandbox, table):
     sandbox.session("sandbox-main").client("dynamodb").delete_resource_policy(ResourceArn=table)
 
 
+def test_removing_the_statement_that_was_your_only_grant_needs_confirmation(sandbox, table):
+    import boto3
+
+    iam = sandbox.session("sandbox-main").client("iam")
+    name = f"rbac-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)  # no identity policy: the table's policy is its only grant
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    ddb = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                        region_name=REGION).client("dynamodb", endpoint_url=sandbox.endpoint_url)
+    me = {"AWS": f"arn:aws:iam::{MAIN}:user/{name}"}
+    put(sandbox, table, policy(grant(me, ["dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy"], table)))
+    keeps = policy(grant(me, ["dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy", "dynamodb:GetItem"],
+                         table))
+    ddb.put_resource_policy(ResourceArn=table, Policy=keeps)  # still manages it: no confirmation needed
+    drops = policy(grant(me, "dynamodb:GetItem", table))
+    with pytest.raises(ClientError) as err:
+        ddb.put_resource_policy(ResourceArn=table, Policy=drops)
+    assert "ConfirmRemoveSelfResourceAccess" in err.value.response["Error"]["Message"]
+    ddb.put_resource_policy(ResourceArn=table, Policy=drops, ConfirmRemoveSelfResourceAccess=True)
+    denied(lambda: ddb.put_resource_policy(ResourceArn=table, Policy=keeps))
+    assert "Item" in ddb.get_item(TableName=table, Key=KEY)
+
+
 def test_create_table_refuses_a_public_resource_policy_before_creating(sandbox):
     main = sandbox.session("sandbox-main").client("dynamodb")
     name = f"rbac-{uuid.uuid4().hex[:8]}"

@@ -310,7 +310,7 @@ def _create_table(self: DynamoHandler) -> Any:
     policy = self.body.get("ResourcePolicy") if isinstance(self.body, dict) else None
     if policy is not None:  # refused before the table exists, as PutResourcePolicy would refuse it
         arn = authz_table.table_arn(authz_table.Context(self.region, self.current_account), str(self.body["TableName"]))
-        check_document(policy, arn, getattr(self, "xacct_caller", None), confirmed=False)
+        check_document(policy, arn, None, confirmed=False)  # no self-lockout: nobody had access yet
     result = _ORIGINAL_CREATE_TABLE(self)
     if policy:
         table = self.dynamodb_backend.get_table(self.body["TableName"])

@@ -9,8 +9,9 @@ them, and gets several API details wrong). Evaluation itself is `authorisation.a
 2. PutResourcePolicy: refuses a document over 20 KB (whitespace counts), a non-policy, a statement
    without Principal, and — Block Public Access — a public grant (`resource_policy.problems_with`);
    with `ExpectedRevisionId` (other than NO_POLICY) and no policy attached it answers
-   PolicyNotFoundException (moto creates the policy); a new policy that explicitly denies the
-   caller its own future PutResourcePolicy / DeleteResourcePolicy on the resource needs
+   PolicyNotFoundException (moto creates the policy); a new policy under which the caller could no
+   longer PutResourcePolicy / DeleteResourcePolicy the resource, where it can now (a Deny naming
+   it, or the removal of the statement that was its only grant), needs
    `ConfirmRemoveSelfResourceAccess=true` (ValidationException otherwise; moto ignores the flag).
    Stream ARNs are accepted (moto takes the stream label for a table name: ResourceNotFound).
    Revision ids are unique and increasing (moto's is the millisecond clock: two puts in one
@@ -122,8 +123,11 @@ def _delete_resource_policy(self: DynamoDBBackend, resource_arn: str, expected_r
         authorisation.record_policy_change(resource_arn, policy.policy_doc if policy is not None else None)
 
 
-def check_document(document: Any, resource_arn: str, caller_arn: str | None, confirmed: bool) -> None:
-    """What PutResourcePolicy (and CreateTable's ResourcePolicy) refuses, as JsonRESTError."""
+def check_document(document: Any, resource_arn: str, request: Any, confirmed: bool,
+                   current: str | None = None) -> None:
+    """What PutResourcePolicy (and CreateTable's ResourcePolicy) refuses, as JsonRESTError.
+    `request` (the authorised IAM request, None when IAM is not enforced) and `current` (the
+    policy in place) decide the self-lockout check."""
     if not isinstance(document, str):
         raise JsonRESTError("ValidationException", "1 validation error detected: Value null at 'policy' failed "
                             "to satisfy constraint: Member must not be null")
@@ -131,13 +135,22 @@ def check_document(document: Any, resource_arn: str, caller_arn: str | None, con
         resource_policy.problems_with(document)
     except resource_policy.PolicyProblem as problem:
         raise JsonRESTError(problem.code, str(problem)) from None
-    if caller_arn and not confirmed:
-        who = authorisation.caller_for(caller_arn)
-        locked = [a for a in _SELF_MANAGEMENT if resource_policy.evaluate(document, a, resource_arn, who).denied]
-        if locked:
-            raise JsonRESTError("ValidationException", f"The policy would deny you ({caller_arn}) "
-                                f"{' and '.join(locked)} on {resource_arn}: set ConfirmRemoveSelfResourceAccess "
+    if request is not None and not confirmed:
+        lost = [action for action in _SELF_MANAGEMENT
+                if _allowed(request, action, resource_arn, current) and not _allowed(request, action, resource_arn,
+                                                                                     document)]
+        if lost:
+            raise JsonRESTError("ValidationException", f"The policy would remove your ({request._access_key.arn}) "
+                                f"{' and '.join(lost)} on {resource_arn}: set ConfirmRemoveSelfResourceAccess "
                                 "to true to confirm that you want to remove your own access")
+
+
+def _allowed(request: Any, action: str, resource_arn: str, document: str | None) -> bool:
+    """Whether the caller may `action` the resource (same account) with `document` as its policy."""
+    who = authorisation.caller(request)
+    decision = resource_policy.evaluate(document, action, resource_arn, who) if document else None
+    verdict = authorisation.identity_verdict(request, action, resource_arn)
+    return resource_policy.decide(verdict, decision, same_account=True) is None
 
 
 _MOTO_PUT_HANDLER = DynamoHandler.put_resource_policy
@@ -145,8 +158,10 @@ _MOTO_PUT_HANDLER = DynamoHandler.put_resource_policy
 
 def _put_resource_policy_handler(self: DynamoHandler) -> Any:
     body = self.body if isinstance(self.body, dict) else {}
-    check_document(body.get("Policy"), str(body.get("ResourceArn") or ""), getattr(self, "xacct_caller", None),
-                   bool(body.get("ConfirmRemoveSelfResourceAccess")))
+    arn = str(body.get("ResourceArn") or "")
+    current = self.dynamodb_backend.resource_policies.get(arn)
+    check_document(body.get("Policy"), arn, getattr(self, "xacct_request", None),
+                   bool(body.get("ConfirmRemoveSelfResourceAccess")), current.policy_doc if current else None)
     return _MOTO_PUT_HANDLER(self)
 
 
