@@ -39,6 +39,9 @@ class IamClients:
                  consumer_session: boto3.Session | None = None):
         self.main, self.consumer = main, consumer
         self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS) and PITR
+        # The tables' resource policies (grant_mode resource_policy) are DynamoDB's, not IAM's.
+        self.main_ddb = (main_session.client("dynamodb", config=retries.client_config("dynamodb"))
+                         if main_session is not None else None)
         # The export bucket's policy is S3's, not IAM's: its one client, made when first needed.
         self.consumer_s3 = (consumer_session.client("s3", config=retries.client_config("s3"))
                             if consumer_session is not None else None)
@@ -48,6 +51,8 @@ class IamClients:
                 client.meta.events.register("before-call.iam.*", self._count)
         if self.consumer_s3 is not None:
             self.consumer_s3.meta.events.register("before-call.s3.*", self._count)
+        if self.main_ddb is not None:
+            self.main_ddb.meta.events.register("before-call.dynamodb.*", self._count)
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -56,6 +61,8 @@ class IamClients:
     def client(self, side: str, resource: str = "") -> Any:
         if side == "consumer" and resource == "bucket-policy":
             return self.consumer_s3
+        if side == "main" and resource in ("resource-policy", "stream-policy"):
+            return self.main_ddb
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
