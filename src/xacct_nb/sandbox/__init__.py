@@ -41,6 +41,10 @@ DEFAULT_PORT = 41111
 DEFAULT_DIR = ".sandbox"
 REGION = "us-east-1"
 ACCOUNTS = {"main": "111111111111", "consumer": "222222222222", "outsider": "333333333333"}
+# The AWS Organization of each account, as resource-policy conditions see it (aws:PrincipalOrgID):
+# main and consumer share one; the outsider belongs to another, so a grant to the organization
+# is proved not to reach it. The sandbox has no Organizations API: this is configuration.
+ORGANIZATIONS = {"main": "o-xacctsandbox", "consumer": "o-xacctsandbox", "outsider": "o-elsewhere01"}
 # profile -> (account, IAM user); admins get full rights, the analyst gets nothing until
 # provisioning attaches the assume-role policy.
 PROFILES = {
@@ -70,6 +74,7 @@ class Sandbox:
         self.seed = seed
         self.iam_delay = _checked_delay(iam_delay)
         self.accounts = dict(ACCOUNTS)
+        self.organizations = dict(ORGANIZATIONS)  # account name -> organization id
         self._server: Any = None  # werkzeug's server, once started
         self._control_token = secrets.token_urlsafe(32)  # new for every start; see _write_token
         self._thread: threading.Thread | None = None
@@ -93,6 +98,7 @@ class Sandbox:
             self.set_iam_delay(self.iam_delay)  # after bootstrap and seed: those take effect at once
             atomic_write_text(self.state_dir / "sandbox.json", json.dumps(
                 {"endpoint_url": self.endpoint_url, "pid": os.getpid(), "accounts": self.accounts,
+                 "organizations": self.organizations,
                  "profiles": sorted(PROFILES), "started": time.time()}, indent=2))
         except BaseException:
             self.stop()
@@ -184,6 +190,9 @@ class Sandbox:
         from . import patches  # imports moto: only when a server really starts (keeps the CLI fast)
 
         patches.apply()
+        from .authorisation import set_organizations
+
+        set_organizations({self.accounts[name]: org for name, org in self.organizations.items()})
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log per request
         # Bind here, in this thread: werkzeug reports a taken port by printing and exiting, and
         # moto's ThreadedMotoServer would then wait forever. A socket we bound ourselves gives a

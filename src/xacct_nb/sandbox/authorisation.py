@@ -1,16 +1,25 @@
 """Every request the sandbox serves is evaluated against `authz_table` (moto-facing side).
 
-- DynamoDB (`patches._dynamodb_authorize` calls `dynamodb_authorizations`): each (action, ARN) of
-  the table's rows for the request; an operation the table does not know is denied; a resource in
-  another account than the caller's is denied (AWS requires a resource-based policy admitting the
-  caller, and moto stores those policies without evaluating them — until the sandbox evaluates
-  them, none admits anybody).
+- DynamoDB (`patches._dynamodb_authorize` calls `dynamodb_authorizations`, then `authorise` per
+  pair): each (action, ARN) of the table's rows for the request; an operation the table does not
+  know is denied. Each pair is decided by the caller's identity policies AND the resource-based
+  policy of the table (index ARNs: the base table's policy) or stream (`resource_policy.py`):
+  same account, either may allow; another account, both must, and only for the operations
+  authz_table marks `cross_account` (others are denied on another account's resource whatever the
+  policies say); an explicit Deny anywhere wins.
+- Routing: a request naming another account's table or stream by ARN is served by that account's
+  backend (`owner_account`; moto would look in the caller's own account and answer
+  ResourceNotFound). A request naming tables of two accounts is refused (ValidationException):
+  the sandbox serves one account's tables per request.
 - DynamoDB Streams, IAM, STS, KMS, S3 (`install` wraps moto's generic authoriser): an operation the
   table does not know is denied before moto evaluates anything; then moto's own check of the
   operation's action, then each action the table says a parameter implies (CreateRole's `Tags` ->
   iam:TagRole, PutObject's `x-amz-acl` -> s3:PutObjectAcl, …). Streams are evaluated on the stream
   ARN, as AWS does (moto: "*").
-- CreateTable's `ResourcePolicy` is attached to the new table (moto drops it).
+- CreateTable's `ResourcePolicy` is attached to the new table (moto drops it), after the same
+  checks as PutResourcePolicy (`patches_rbac`).
+- Organizations: `set_organizations` gives accounts an organization id (the sandbox's
+  configuration, `sandbox.ORGANIZATIONS`), which resource policies see as aws:PrincipalOrgID.
 """
 
 from __future__ import annotations
@@ -22,23 +31,38 @@ from urllib.parse import urlparse
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
+from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.parsing.partiql import get_query_metadata
 from moto.dynamodb.responses import DynamoHandler
+from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from . import authz_table, partiql
+from . import authz_table, partiql, resource_policy
 from .arns import account_of
+from .evaluation import combined
 
 _ORIGINAL = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
 
-class ResourceAccountDenied(AccessDeniedError):
-    """A resource of another account with no resource-based policy that admits the caller."""
+class Denied(AccessDeniedError):
+    """AWS's AccessDenied, with the tail of its message (`why`: "because no resource-based policy
+    allows the dynamodb:GetItem action", "with an explicit deny in a resource-based policy", …)."""
 
-    reason = "no resource-based policy allows"
+    def __init__(self, user_arn: str, action: str, why: str):
+        super().__init__(user_arn=user_arn, action=action)
+        self.why = why
 
 
 def denied(message: str) -> JsonRESTError:
     return JsonRESTError("AccessDeniedException", message)
+
+
+_organizations: dict[str, str] = {}  # account id -> organization id (aws:PrincipalOrgID)
+
+
+def set_organizations(by_account: dict[str, str]) -> None:
+    """The organization each account belongs to, as resource-policy conditions see it."""
+    _organizations.clear()
+    _organizations.update(by_account)
 
 
 def dynamodb_authorizations(handler: Any) -> list[tuple[str, str]]:
@@ -51,7 +75,77 @@ def dynamodb_authorizations(handler: Any) -> list[tuple[str, str]]:
         raise denied(str(unknown)) from None
     except authz_table.Invalid as invalid:
         raise JsonRESTError("ValidationException", str(invalid)) from None
+    owners = sorted({account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN)})
+    if len(owners) > 1:
+        raise JsonRESTError("ValidationException", f"the sandbox serves one account's tables per request; this "
+                            f"one names tables of accounts {', '.join(owners)} — split it per account")
     return pairs
+
+
+_DYNAMODB_ARN = "arn:aws:dynamodb:"
+
+
+def owner_account(handler: Any) -> str:
+    """The account whose DynamoDB backend serves the request: the one its table ARNs name (a name
+    without ARN is the caller's), else the caller's."""
+    body: dict[str, Any] = handler.body if isinstance(getattr(handler, "body", None), dict) else {}
+    ctx = authz_table.Context(region=handler.region, account=handler.current_account)
+    try:
+        pairs = authz_table.authorizations("dynamodb", handler._get_action(), body, ctx, enforced_by=None)
+    except (authz_table.Unknown, authz_table.Invalid):
+        return str(handler.current_account)
+    owners = {account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN)}
+    return owners.pop() if len(owners) == 1 else str(handler.current_account)
+
+
+def routed_dynamodb_backend(self: DynamoHandler) -> Any:
+    """`DynamoHandler.dynamodb_backend` in the sandbox (patches_rbac): the owner's backend."""
+    return dynamodb_backends[owner_account(self)][self.region]
+
+
+# --- one (action, resource) decided by identity AND resource-based policies ----------------------
+
+def caller_for(arn: str) -> resource_policy.Caller:
+    return resource_policy.Caller(arn, _organizations.get(account_of(arn)))
+
+
+def caller(request: Any) -> resource_policy.Caller:
+    return caller_for(request._access_key.arn)
+
+
+def identity_verdict(request: Any, action: str, resource: str) -> str:
+    """"allow" / "deny" / "neutral": the caller's identity policies (moto's statement evaluation,
+    patched; identity-policy conditions are not evaluated — README's threat model)."""
+    result = combined(IAMPolicy(policy).is_action_permitted(action, resource)
+                      for policy in request._access_key.collect_policies())
+    return {PermissionResult.PERMITTED: "allow", PermissionResult.DENIED: "deny"}.get(result, "neutral")
+
+
+def policy_document(resource: str) -> str | None:
+    """The resource-based policy governing a DynamoDB resource, in the account that owns it."""
+    governing = resource_policy.resource_policy_arn(resource)
+    if governing is None:
+        return None
+    region = resource.split(":")[3]
+    policy = dynamodb_backends[account_of(resource)][region].resource_policies.get(governing)
+    return policy.policy_doc if policy is not None else None
+
+
+def authorise(request: Any, operation: str, action: str, resource: str, cross_account: bool) -> None:
+    """Raise Denied unless `action` on `resource` is allowed to the caller (module docstring)."""
+    if not resource.startswith(_DYNAMODB_ARN):
+        request.check_action_permitted(resource)  # "*" (List*, DescribeLimits): identity policies only
+        return
+    who = caller(request)
+    same_account = account_of(resource) == who.account
+    if not same_account and not cross_account:
+        raise Denied(who.arn, action, f"because {operation} is not available across accounts through a "
+                                      "resource-based policy (DynamoDB refuses it for another account's resource)")
+    document = policy_document(resource)
+    decision = resource_policy.evaluate(document, action, resource, who) if document else None
+    why = resource_policy.decide(identity_verdict(request, action, resource), decision, same_account)
+    if why is not None:
+        raise Denied(who.arn, action, f"{why} the {action} action" if why.startswith("because no") else why)
 
 
 def validate(handler: Any) -> None:
@@ -89,15 +183,6 @@ def _moto_reads_the_same_table(statement: str) -> None:
     if [_parts(name) for name in names] != [(table, index) if index else (table,)]:
         raise JsonRESTError("ValidationException", f"Statement refused by the sandbox: its PartiQL engine (moto) "
                             f"would read {names}, DynamoDB reads {table!r}")
-
-
-def check_resource_account(request: Any, action: str, arn: str) -> None:
-    """Deny a DynamoDB resource owned by another account than the caller's (no resource policy)."""
-    if not arn.startswith("arn:aws:dynamodb:"):
-        return
-    caller = request._access_key.arn
-    if account_of(arn) != account_of(caller):
-        raise ResourceAccountDenied(user_arn=caller, action=action)
 
 
 def _parts(name: str) -> tuple[str, ...] | None:
@@ -149,8 +234,11 @@ def _gated(self: Any, iam_request_cls: type, resource: str = "*") -> None:
         request.check_signature()
         for action, arn in own:
             request._action = action
-            check_resource_account(request, action, arn)
-            request.check_action_permitted(arn)
+            if service == "dynamodbstreams":
+                name = self._get_action()
+                authorise(request, name, action, arn, authz_table.operation(service, name).cross_account)
+            else:
+                request.check_action_permitted(arn)
         return None
     extra = own[1:]
     _ORIGINAL(self, iam_request_cls, resource)  # signature, the operation's own action, AssumeRole's trust
@@ -182,8 +270,13 @@ _ORIGINAL_CREATE_TABLE = DynamoHandler.create_table
 def _create_table(self: DynamoHandler) -> Any:
     """CreateTable with `ResourcePolicy` attaches it, as AWS does (moto 5.2.5 drops it silently).
     `PutResourcePolicy` was authorised with the request (authz_table)."""
-    result = _ORIGINAL_CREATE_TABLE(self)
+    from .patches_rbac import check_document  # (it imports this module)
+
     policy = self.body.get("ResourcePolicy") if isinstance(self.body, dict) else None
+    if policy is not None:  # refused before the table exists, as PutResourcePolicy would refuse it
+        arn = authz_table.table_arn(authz_table.Context(self.region, self.current_account), str(self.body["TableName"]))
+        check_document(policy, arn, getattr(self, "xacct_caller", None), confirmed=False)
+    result = _ORIGINAL_CREATE_TABLE(self)
     if policy:
         table = self.dynamodb_backend.get_table(self.body["TableName"])
         self.dynamodb_backend.put_resource_policy(table.table_arn, policy, None)

@@ -13,6 +13,12 @@ A row is a `Check`: an IAM action, where its resources come from (`on`, a key of
 request parameter whose presence implies it (`when`), and who enforces it in the sandbox
 (`enforced`: "sandbox" = evaluated against the caller's identity policies on every request; the
 name of the patch module that does it; or "no: <why>" — README's threat model lists those).
+
+An `Operation` also says whether it works cross-account through a resource-based policy
+(`cross_account`: DynamoDB developer guide, "API operations supported by resource-based
+policies"): the data plane, DescribeTable/UpdateTable/DeleteTable, tagging, and stream reads do;
+PartiQL, exports, imports, backups, PITR, TTL, Kinesis, global tables and the resource-policy APIs
+do not — the sandbox denies those on another account's resource whatever the policies say.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class Operation:
     checks: tuple[Check, ...]
     denied: str = ""  # non-empty: the sandbox refuses the operation outright, for this reason
     note: str = ""
+    cross_account: bool = False  # another account's resource, through its resource-based policy
 
 
 class Unknown(LookupError):
@@ -217,12 +224,16 @@ def _on(on: str, *actions: str, when: str = "", enforced: str = SANDBOX) -> tupl
     return tuple(Check(f"dynamodb:{a}" if ":" not in a else a, on, when, enforced) for a in actions)
 
 
-def _op(*checks: Iterable[Check], note: str = "") -> Operation:
-    return Operation(tuple(c for group in checks for c in group), note=note)
+def _op(*checks: Iterable[Check], note: str = "", cross_account: bool = False) -> Operation:
+    return Operation(tuple(c for group in checks for c in group), note=note, cross_account=cross_account)
 
 
-def _simple(action: str, on: str = "table") -> Operation:
-    return _op(_on(on, action))
+def _simple(action: str, on: str = "table", cross_account: bool = False) -> Operation:
+    return _op(_on(on, action), cross_account=cross_account)
+
+
+# Cross-account through a resource-based policy (developer guide's table): these and no others.
+CROSS_ACCOUNT = True
 
 
 # The data-plane actions AWS evaluates on the new table of a restore (the reference's dependent actions).
@@ -234,16 +245,17 @@ _NEW_IN_BOTOCORE = ("operation newer than the authorization data shipped with po
 
 DYNAMODB: dict[str, Operation] = {
     # data plane: one table (or index) named in the request
-    **{op: _simple(op) for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")},
+    **{op: _simple(op, cross_account=CROSS_ACCOUNT)
+       for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")},
     # Batch*: the operation's own action on each table of RequestItems
-    "BatchGetItem": _op(_on("request_items", "BatchGetItem")),
-    "BatchWriteItem": _op(_on("request_items", "BatchWriteItem")),
+    "BatchGetItem": _op(_on("request_items", "BatchGetItem"), cross_account=CROSS_ACCOUNT),
+    "BatchWriteItem": _op(_on("request_items", "BatchWriteItem"), cross_account=CROSS_ACCOUNT),
     # Transact*: not IAM actions; each item is authorised as the single-item action on its table
-    "TransactGetItems": _op(_on("transact:Get", "GetItem"),
+    "TransactGetItems": _op(_on("transact:Get", "GetItem"), cross_account=CROSS_ACCOUNT,
                             note="TransactGetItems is not an IAM action: each item is a GetItem"),
     "TransactWriteItems": _op(_on("transact:Put", "PutItem"), _on("transact:Update", "UpdateItem"),
                               _on("transact:Delete", "DeleteItem"),
-                              _on("transact:ConditionCheck", "ConditionCheckItem"),
+                              _on("transact:ConditionCheck", "ConditionCheckItem"), cross_account=CROSS_ACCOUNT,
                               note="TransactWriteItems is not an IAM action: each item is authorised on its own"),
     # PartiQL: per statement, on the table or index it names (partiql.py)
     **{op: _op(_on("partiql"), *(_on(f"partiql:{a}", a) for a in partiql.ACTIONS.values()),
@@ -258,12 +270,13 @@ DYNAMODB: dict[str, Operation] = {
                        _on("replica:Create", "CreateTableReplica"), _on("replica:Delete", "DeleteTableReplica"),
                        # the new replica is a table in another region, created and filled on the caller's behalf
                        _on("replica_table:Create", "CreateTable", "DescribeTable", *RESTORE_TARGET),
-                       _on("replica_table:Update", "UpdateTable"), _KMS_FOR_SSE,
+                       _on("replica_table:Update", "UpdateTable"), _KMS_FOR_SSE, cross_account=CROSS_ACCOUNT,
                        note="ReplicaUpdates Update has no action of its own (no UpdateTableReplica in AWS's "
                             "reference): authorised as UpdateTable on the replica; StreamSpecification as "
                             "UpdateTable itself"),
+    **{op: _simple(op, cross_account=CROSS_ACCOUNT) for op in ("DeleteTable", "DescribeTable")},
     **{op: _simple(op) for op in (
-        "DeleteTable", "DescribeTable", "DescribeTimeToLive", "UpdateTimeToLive", "DescribeContinuousBackups",
+        "DescribeTimeToLive", "UpdateTimeToLive", "DescribeContinuousBackups",
         "UpdateContinuousBackups", "CreateBackup", "DescribeKinesisStreamingDestination",
         "DescribeTableReplicaAutoScaling", "DescribeContributorInsights", "UpdateContributorInsights")},
     **{op: _op(_on("table", op), _on("stream_arn", "kinesis:DescribeStream", "kinesis:PutRecords",
@@ -276,9 +289,9 @@ DYNAMODB: dict[str, Operation] = {
             "application-autoscaling:TagResource",
             enforced="no: moto does not emulate Application Auto Scaling for DynamoDB")),
     # resources named by ARN
-    **{op: _simple(op, "resource_arn") for op in (
-        "TagResource", "UntagResource", "ListTagsOfResource", "GetResourcePolicy", "PutResourcePolicy",
-        "DeleteResourcePolicy")},
+    **{op: _simple(op, "resource_arn", cross_account=CROSS_ACCOUNT)
+       for op in ("TagResource", "UntagResource", "ListTagsOfResource")},
+    **{op: _simple(op, "resource_arn") for op in ("GetResourcePolicy", "PutResourcePolicy", "DeleteResourcePolicy")},
     "DescribeBackup": _simple("DescribeBackup", "backup_arn"),
     "DeleteBackup": _simple("DeleteBackup", "backup_arn"),
     "DescribeExport": _simple("DescribeExport", "export_arn"),
@@ -318,9 +331,9 @@ DYNAMODB: dict[str, Operation] = {
 
 # DynamoDB Streams (botocore's `dynamodbstreams`; IAM actions in the dynamodb namespace).
 DYNAMODB_STREAMS: dict[str, Operation] = {
-    "DescribeStream": _simple("DescribeStream", "stream_arn"),
-    "GetShardIterator": _simple("GetShardIterator", "stream_arn"),
-    "GetRecords": _simple("GetRecords", "iterator_stream"),
+    "DescribeStream": _simple("DescribeStream", "stream_arn", cross_account=CROSS_ACCOUNT),
+    "GetShardIterator": _simple("GetShardIterator", "stream_arn", cross_account=CROSS_ACCOUNT),
+    "GetRecords": _simple("GetRecords", "iterator_stream", cross_account=CROSS_ACCOUNT),
     "ListStreams": _simple("ListStreams", "*"),
 }
 
@@ -504,4 +517,13 @@ def threat_model_lines() -> list[str]:
             groups.setdefault(key, []).append(op)
         lines.append(f"- **{service}**:")
         lines += [f"  - {', '.join(f'`{op}`' for op in ops)}: {key}" for key, ops in groups.items()]
+        cross = [op for op, row in operations.items() if row.cross_account]
+        if cross:
+            lines.append(f"  - cross-account through a resource-based policy (every other operation is denied "
+                         f"on another account's resource): {', '.join(f'`{op}`' for op in cross)}")
     return lines
+
+
+def cross_account_operations(service: str = "dynamodb") -> list[str]:
+    """The operations that reach another account's resource through its resource-based policy."""
+    return [op for op, row in SERVICES.get(service, {}).items() if row.cross_account]

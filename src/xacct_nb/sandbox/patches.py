@@ -13,7 +13,12 @@ What moto gets wrong, and what we do about it:
    never checked. -> every request is evaluated against `authz_table` (the IAM actions and
    resource ARNs AWS evaluates per operation, incl. parameters, Transact* per item, Batch* per
    table, PartiQL per statement) by `authorisation.py`, which also denies an operation the table
-   does not know, a resource of another account, and gates IAM/STS/KMS/S3/Streams the same way.
+   does not know, and gates IAM/STS/KMS/S3/Streams the same way. Each (action, ARN) is decided by
+   the caller's identity policies AND the table's or stream's resource-based policy (cross-account
+   both must allow, and only for the operations AWS supports cross-account; an explicit Deny
+   anywhere wins) — `authorisation.authorise`, `resource_policy`; `patches_rbac` routes a request
+   naming another account's table by ARN to that account and serves the resource-policy APIs as
+   AWS does.
 2. A denied DynamoDB call comes back as an XML body with HTTP 403; botocore's JSON parser then
    reports the error code "403". -> DynamoDB denials are sent as AWS sends them: HTTP 400,
    JSON `AccessDeniedException`, naming the resource. `JSON_DENIALS = False` restores moto's
@@ -86,6 +91,7 @@ from moto.utilities.utils import get_partition
 
 from . import (
     authorisation,
+    authz_table,
     guard,
     patches_answers,
     patches_capacity,
@@ -94,6 +100,7 @@ from . import (
     patches_export,
     patches_kms,
     patches_projection,
+    patches_rbac,
     patches_s3,
     patches_sts,
 )
@@ -128,19 +135,18 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
         authorisation.after_authorised(self)
         return
     request.check_signature()
-    for action, arn in _dynamodb_authorizations(self):
+    pairs = _dynamodb_authorizations(self)  # an unknown operation is denied here
+    cross_account = authz_table.operation("dynamodb", self._get_action()).cross_account
+    for action, arn in pairs:
         request._action = action
         try:
-            authorisation.check_resource_account(request, action, arn)
-            request.check_action_permitted(arn)
+            authorisation.authorise(request, self._get_action(), action, arn, cross_account)
         except AccessDeniedError as denied:
             if not JSON_DENIALS:
                 raise
-            reason = getattr(denied, "reason", "no identity-based policy allows")
-            raise JsonRESTError(
-                "AccessDeniedException",
-                f"{denied.message} on resource: {arn} because {reason} the {action} action",
-            ) from None
+            why = getattr(denied, "why", f"because no identity-based policy allows the {action} action")
+            raise JsonRESTError("AccessDeniedException", f"{denied.message} on resource: {arn} {why}") from None
+    vars(self)["xacct_caller"] = request._access_key.arn  # PutResourcePolicy's self-lockout check (patches_rbac)
     authorisation.after_authorised(self)
     patches_kms.check_table_keys(self, request)
     if self._get_action() == "ExportTableToPointInTime":
@@ -273,6 +279,7 @@ def apply() -> None:
     patches_answers.install()
     patches_capacity.install()
     authorisation.install()
+    patches_rbac.install()
     patches_projection.install()
     patches_s3.install()
     _APPLIED = True

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
@@ -141,12 +140,12 @@ def _mode(body: dict[str, Any]) -> str | None:
 def _is_global_index(handler: DynamoHandler, table_name: str, index: str | None) -> bool:
     if not index:
         return False
-    table = dynamodb_backends[handler.current_account][handler.region].get_table(table_name)
+    table = handler.dynamodb_backend.get_table(table_name)
     return any(i.name == index for i in table.global_indexes or [])
 
 
 def _full_item_size(handler: DynamoHandler, table_name: str, key: dict[str, Any]) -> int:
-    item = dynamodb_backends[handler.current_account][handler.region].get_item(table_name, key)
+    item = handler.dynamodb_backend.get_item(table_name, key)
     return item_size(item.attrs) if item is not None else 0
 
 

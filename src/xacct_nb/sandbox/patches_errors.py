@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
-from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
 
 EXPRESSIONS = ("KeyConditionExpression", "FilterExpression", "ProjectionExpression",
@@ -94,7 +93,7 @@ def _typed_as(key: dict[str, Any], types: dict[str, str]) -> bool:
 def _table(handler: DynamoHandler, name: Any) -> Any:
     if not isinstance(name, str):
         return None
-    backend = dynamodb_backends[handler.current_account][handler.region]
+    backend = handler.dynamodb_backend
     return backend.tables.get(name) or next(
         (t for t in backend.tables.values() if t.table_arn == name), None)
 

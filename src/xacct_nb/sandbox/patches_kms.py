@@ -15,6 +15,9 @@ DynamoDB action itself:
 - same account: allowed when the key policy names the caller, or names the account root and an
   identity policy allows; another account: the key policy must admit the caller (root of its
   account or its ARN) *and* an identity policy must allow. An explicit Deny in either wins.
+  A table read cross-account through its resource-based policy (the request is served by the
+  table owner's backend, patches_rbac) is decided the same way: the owner's key, the consumer
+  caller — so the key policy must admit the consumer principal too.
 
 A denial is what AWS sends (HTTP 400, `AccessDeniedException`, "KMS key access denied error: …
 (Service: AWSKMS; …)"). AWS-managed keys (`alias/aws/dynamodb`) and AWS-owned keys need nothing.
@@ -30,7 +33,7 @@ import json
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
-from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicyStatement, IAMRequest, PermissionResult
@@ -121,14 +124,14 @@ def _customer_managed_key(handler: DynamoHandler, table_name: str) -> Key | None
     """The table's customer-managed key; None for an unknown table (DynamoDB then answers
     ResourceNotFound) or an AWS-owned/AWS-managed key (those admit every principal of the account
     that uses DynamoDB). A key that no longer exists makes the table unreadable, as on AWS."""
-    backend = dynamodb_backends[handler.current_account][handler.region]
+    backend = handler.dynamodb_backend
     table = backend.tables.get(table_name) or next(
         (t for t in backend.tables.values() if t.table_arn == table_name), None)
     sse = (table.sse_specification or {}) if table is not None else {}
     key_id = sse.get("KMSMasterKeyId") if sse.get("Enabled") else None
     if not key_id:
         return None
-    key = _find_key(key_id, handler.current_account, handler.region)
+    key = _find_key(key_id, backend.account_id, handler.region)
     if key is None:
         raise JsonRESTError("AccessDeniedException", AWS_KMS_DENIAL)
     return None if any(alias.startswith("alias/aws/") for alias in key.aliases) else key
@@ -150,7 +153,7 @@ def _decrypt_context(handler: DynamoHandler, caller: str, table_name: str) -> di
         "kms:ViaService": f"dynamodb.{handler.region}.amazonaws.com",
         "kms:CallerAccount": account_of(caller),
         "kms:EncryptionContext:aws:dynamodb:tableName": table_name.split("/")[-1],
-        "kms:EncryptionContext:aws:dynamodb:subscriberId": handler.current_account,
+        "kms:EncryptionContext:aws:dynamodb:subscriberId": handler.dynamodb_backend.account_id,  # the owner
         "aws:PrincipalArn": principal_arn(caller),
         "aws:PrincipalAccount": account_of(caller),
     }
