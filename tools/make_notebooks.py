@@ -111,18 +111,20 @@ from xacct_nb.widgets import ExplorerPanel
 
 spec = load_spec(params_file)
 name = granted_table(spec, table)  # checked before any AWS call
-remote = sessions.assume_from_spec(spec, wait=60)
+# grant_mode role: the assumed role; resource_policy: your own session, tables named by ARN
+remote = sessions.reading_session(spec, wait=60)
+tables = spec.read_names  # table -> the name a read uses (its ARN in resource_policy mode)
 sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
-        ("code", '''show(describe_all(remote, spec.table_names))'''),
+        ("code", '''show(describe_all(remote, list(tables.values())))'''),
         ("md", """## Explore
 Pick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. The status line under the button says what ran; the table under it is that Run's result.
 
 The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel (the cells below read the same tables in plain Python)."""),
-        ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
+        ("code", '''panel = ExplorerPanel(remote, tables, limit=limit)
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
-        ("code", '''df = RemoteTable(remote, name).scan(max_items=limit)
+        ("code", '''df = RemoteTable(remote, tables[name]).scan(max_items=limit)
 print(f"{len(df)} rows from {name}", "(partial: budget reached)" if df.attrs["xacct"]["partial"] else "")
 show(df)'''),
         ("code", '''show(summary(df), caption=f"{name}: one row per column", page_length=25)'''),
