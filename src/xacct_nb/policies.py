@@ -436,7 +436,9 @@ def grant_policy(spec: AccessSpec, stream_arns: dict[str, str] | None = None,
         statements.append({"Sid": _sid(f"{table.access_type}On", table.table_name), "Effect": "Allow",
                            "Action": sorted(RP_ACTIONS[table.access_type]),
                            "Resource": [arn, f"{arn}/index/*"]})
-        stream = (stream_arns or {}).get(table.table_name)
+        # The consumer side cannot see stream ARNs: by default Full names the table's streams, and
+        # the stream's own resource policy decides which one.
+        stream = (stream_arns or {}).get(table.table_name) if stream_arns is not None else f"{arn}/stream/*"
         if table.access_type == "Full" and stream:
             statements.append({"Sid": _sid("StreamOf", table.table_name), "Effect": "Allow",
                                "Action": sorted(RP_STREAM_ACTIONS), "Resource": stream})

@@ -157,10 +157,7 @@ def _rp_main_notes(spec: AccessSpec, iam: IamClients) -> list[Change]:
 
 def _grant_want(spec: AccessSpec) -> _Want:
     tables = ", ".join(f"{t.access_type} on {t.table_name}" for t in spec.table_access_list)
-    # Stream ARNs are not known on the consumer side: Full's stream reads name the table's streams;
-    # the stream's own resource policy decides which one.
-    streams = {t.table_name: f"{spec.table_arn(t.table_name)}/stream/*" for t in spec.table_access_list}
-    return _Want("consumer", spec.grant_policy_name, policies.grant_policy(spec, streams),
+    return _Want("consumer", spec.grant_policy_name, policies.grant_policy(spec),
                  f"Allows DynamoDB access to tables of {spec.main_account_id} granted by their resource "
                  f"policies on {spec.env} env", spec.resource_tags,
                  frozenset({(spec.principal_kind, spec.principal_name)}), tables)
