@@ -56,6 +56,9 @@ caller'''),
         ("md", "## The plan\nRead from the live account; documents are compared order-insensitively."),
         ("code", '''plan = provisioning.plan(spec, main=main, sides=("main",))
 plan'''),
+        ("code", '''from IPython.display import Markdown  # the grant as a picture (JupyterLab renders Mermaid)
+from xacct_nb.diagram import markdown
+Markdown(markdown(plan))'''),
         ("md", "## Apply — only when confirmed"),
         ("code", '''result = provisioning.apply(spec, confirm, main=main, sides=("main",), wait=False) if confirm else None
 result if result else print(dry_run_line(plan))'''),

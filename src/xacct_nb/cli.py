@@ -133,6 +133,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     spec = _spec_from_params(args)
     shown = (plan_destroy if args.destroy else plan)(spec)
+    if args.diagram:  # Mermaid only, so the output can be piped into a renderer
+        from .diagram import diagram
+
+        print(diagram(shown))
+        return 0
     print(shown.text())
     if shown.has_changes and not args.destroy:
         for line in side_confirm_lines(shown):
@@ -428,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show what apply (or --destroy) would change in both accounts")
     _params_arguments(p)
     p.add_argument("--destroy", action="store_true", help="plan a destroy instead")
+    p.add_argument("--diagram", action="store_true",
+                   help="print the grant as a Mermaid flowchart (changes of the plan highlighted)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("apply", help="create/update the role, table policies and consumer policy "
