@@ -310,3 +310,25 @@ def test_a_missing_table_is_refused_in_the_plan(aws):
     spec = new_spec(table_access_list=[{"table_name": "no_such_table", "access_type": "Read"}])
     with pytest.raises(InputError, match="table no_such_table does not exist in the main account"):
         plan(spec, **aws)
+
+
+def test_terraform_export_in_resource_policy_mode_carries_what_apply_writes(spec, aws, ddb, sandbox):
+    from xacct_nb.terraform import export_terraform
+
+    exported = export_terraform(spec)["resource"]
+    assert "aws_iam_role" not in exported and "aws_iam_role_policy_attachment" not in exported
+    blocks = exported["aws_dynamodb_resource_policy"]
+    assert {b["resource_arn"] for b in blocks.values()} == {spec.table_arn(t) for t in spec.table_names}
+    apply(spec, yes=True, wait=False, **aws)
+    for block in blocks.values():
+        live = ddb.get_resource_policy(ResourceArn=block["resource_arn"])["Policy"]
+        assert policies.our_statements(spec, json.loads(live)) == policies.our_statements(
+            spec, json.loads(block["policy"]))
+        assert "WHOLE resource policy" in block["//"]
+    consumer = exported["aws_iam_policy"]["ddb_cross_acc_table_access_policy"]
+    assert consumer["name"] == spec.grant_policy_name
+    iam = sandbox.session("sandbox-consumer").client("iam")
+    version = iam.get_policy(PolicyArn=spec.grant_policy_arn)["Policy"]["DefaultVersionId"]
+    live = iam.get_policy_version(PolicyArn=spec.grant_policy_arn, VersionId=version)["PolicyVersion"]["Document"]
+    assert same_document(live, consumer["policy"])
+    assert exported["aws_iam_user_policy_attachment"]["ddb_cross_acc_table_access_attachment"]["user"] == "analyst"

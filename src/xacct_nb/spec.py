@@ -252,6 +252,11 @@ class AccessSpec:
                 f"{self.consumer_account_id} on {self.env} env")
 
     @property
+    def grant_policy_description(self) -> str:
+        return (f"Allows DynamoDB access to tables of {self.main_account_id} granted by their resource "
+                f"policies on {self.env} env")
+
+    @property
     def consumer_policy_description(self) -> str:
         return f"Allows assuming {self.role_arn} to access DynamoDB tables on {self.env} env"
 

@@ -158,8 +158,7 @@ def _rp_main_notes(spec: AccessSpec, iam: IamClients) -> list[Change]:
 def _grant_want(spec: AccessSpec) -> _Want:
     tables = ", ".join(f"{t.access_type} on {t.table_name}" for t in spec.table_access_list)
     return _Want("consumer", spec.grant_policy_name, policies.grant_policy(spec),
-                 f"Allows DynamoDB access to tables of {spec.main_account_id} granted by their resource "
-                 f"policies on {spec.env} env", spec.resource_tags,
+                 spec.grant_policy_description, spec.resource_tags,
                  frozenset({(spec.principal_kind, spec.principal_name)}), tables)
 
 
