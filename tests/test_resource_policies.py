@@ -17,7 +17,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from xacct_nb import policies
-from xacct_nb.errors import ApplyInterrupted, ConfirmationRequired, InputError, SpecError
+from xacct_nb.errors import ApplyInterrupted, ConfirmationRequired, InputError, SpecError, is_access_denied
 from xacct_nb.policies import (
     RESOURCE_POLICY_MAX_BYTES,
     RP_ACTIONS,
@@ -332,3 +332,31 @@ def test_terraform_export_in_resource_policy_mode_carries_what_apply_writes(spec
     live = iam.get_policy_version(PolicyArn=spec.grant_policy_arn, VersionId=version)["PolicyVersion"]["Document"]
     assert same_document(live, consumer["policy"])
     assert exported["aws_iam_user_policy_attachment"]["ddb_cross_acc_table_access_attachment"]["user"] == "analyst"
+
+
+def test_organization_id_only_in_resource_policy_mode_and_never_a_bare_star():
+    with pytest.raises(SpecError) as err:
+        parse_spec({**BASE, "organization_id": "o-a1b2c3d4e5"})
+    assert err.value.field == "organization_id" and "grant_mode: resource_policy" in str(err.value)
+    with pytest.raises(SpecError, match="is not an AWS Organizations id"):
+        new_spec(organization_id="*")
+    spec = new_spec(organization_id="o-a1b2c3d4e5")
+    statements = rp_table_statements(spec, spec.table("orders"))
+    stars = [s for s in statements if s["Principal"] == {"AWS": "*"}]
+    assert len(stars) == 1 and stars[0]["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+    assert all(s["Sid"].startswith(rp_sid_prefix(spec.env)) for s in statements)
+
+
+def test_an_organization_grant_admits_its_principals_and_not_others(aws, sandbox):
+    spec = new_spec(organization_id=sandbox.organizations["main"])
+    try:
+        apply(spec, yes=True, wait=False, **aws)
+        arn = spec.table_arn("orders")
+        # the consumer account's admin is not named, but is in the organization (its own policy allows *)
+        sandbox.session("sandbox-consumer").client("dynamodb").scan(TableName=arn, Limit=1)
+        with pytest.raises(ClientError) as err:  # the outsider's account is in another organization
+            sandbox.session("sandbox-outsider").client("dynamodb").scan(TableName=arn, Limit=1)
+        assert is_access_denied(err.value)
+        assert not plan(spec, **aws).has_changes
+    finally:
+        destroy(spec, yes=True, **aws)

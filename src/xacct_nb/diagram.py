@@ -45,6 +45,8 @@ def diagram(plan: Plan) -> str:
     principal = "P0"
     kind, name = spec.principal_kind, spec.principal_name
     lines.append(f"  {principal}([{_label(f'{kind}/{name} · consumer {spec.consumer_account_id}')}])")
+    if spec.organization_id and spec.uses_resource_policy:
+        lines.append(f"  O0([{_label(f'every principal of organization {spec.organization_id}')}])")
     rp_rows = [c for c in rows if c.resource == "resource-policy"]
     role_rows = [c for c in rows if c.name == spec.role_name and c.resource in ("role", "trust-policy")]
     show_rp = spec.uses_resource_policy or any(c.action in CHANGING for c in rp_rows)
@@ -60,6 +62,8 @@ def diagram(plan: Plan) -> str:
             policy_node = f"R{i}"
             lines.append(f"  {policy_node}{{{{{_label(f'resource policy of {table.table_name}')}}}}}")
             lines.append(f"  {principal} -->|{_label(table.access_type)}| {policy_node} --> {node}")
+            if spec.organization_id and spec.uses_resource_policy:
+                lines.append(f"  O0 -->|{_label(table.access_type)}| {policy_node}")
             action = _action(rows_named(("resource-policy", "stream-policy"), table.table_name))
             if action:
                 classes[policy_node] = action

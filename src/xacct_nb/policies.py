@@ -383,19 +383,37 @@ def rp_table_statements(spec: AccessSpec, table: TableAccess) -> list[dict[str, 
     """Our statements in `table`'s resource policy: the consumer principal may do the level's
     actions on the table and its indexes (index permissions live in the base table's policy)."""
     arn = spec.table_arn(table.table_name)
-    return [{"Sid": rp_sid(spec, spec.consumer_principal, "Table"), "Effect": "Allow",
-             "Principal": {"AWS": spec.consumer_principal},
-             "Action": sorted(RP_ACTIONS[table.access_type]),
-             "Resource": [arn, f"{arn}/index/*"]}]
+    statements: list[dict[str, Any]] = [{
+        "Sid": rp_sid(spec, spec.consumer_principal, "Table"), "Effect": "Allow",
+        "Principal": {"AWS": spec.consumer_principal},
+        "Action": sorted(RP_ACTIONS[table.access_type]),
+        "Resource": [arn, f"{arn}/index/*"]}]
+    if spec.organization_id:
+        statements.append(_org_statement(spec, "Table", sorted(RP_ACTIONS[table.access_type]),
+                                         [arn, f"{arn}/index/*"]))
+    return statements
+
+
+def _org_statement(spec: AccessSpec, kind: str, actions: list[str], resource: Any) -> dict[str, Any]:
+    """Every principal of the spec's organization — "*" ONLY with the aws:PrincipalOrgID
+    condition (a bare "*" would be public; DynamoDB's Block Public Access refuses it too)."""
+    assert spec.organization_id
+    return {"Sid": rp_sid(spec, f"org:{spec.organization_id}", kind), "Effect": "Allow",
+            "Principal": {"AWS": "*"}, "Action": actions, "Resource": resource,
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": spec.organization_id}}}
 
 
 def rp_stream_statements(spec: AccessSpec, table: TableAccess, stream_arn: str | None) -> list[dict[str, Any]]:
     """Our statements in the table's stream policy: stream reads with Full, when there is a stream."""
     if table.access_type != "Full" or not stream_arn:
         return []
-    return [{"Sid": rp_sid(spec, spec.consumer_principal, "Stream"), "Effect": "Allow",
-             "Principal": {"AWS": spec.consumer_principal},
-             "Action": sorted(RP_STREAM_ACTIONS), "Resource": stream_arn}]
+    statements: list[dict[str, Any]] = [{
+        "Sid": rp_sid(spec, spec.consumer_principal, "Stream"), "Effect": "Allow",
+        "Principal": {"AWS": spec.consumer_principal},
+        "Action": sorted(RP_STREAM_ACTIONS), "Resource": stream_arn}]
+    if spec.organization_id:
+        statements.append(_org_statement(spec, "Stream", sorted(RP_STREAM_ACTIONS), stream_arn))
+    return statements
 
 
 def merge_statements(spec: AccessSpec, live: dict[str, Any] | None,
@@ -451,7 +469,7 @@ def grant_policy(spec: AccessSpec, stream_arns: dict[str, str] | None = None,
 def rp_level_of(spec: AccessSpec, statement: dict[str, Any], table_name: str) -> str | None:
     """Which level one of our table statements grants, when it is exactly ours for that level."""
     for level in RP_ACTIONS:
-        want = rp_table_statements(spec, TableAccess(table_name, level))[0]
+        want = rp_table_statements(spec, TableAccess(table_name, level))[0]  # the principal's
         if canonical({**statement, "Sid": want["Sid"]}) == canonical(want):
             return level
     return None

@@ -186,6 +186,9 @@ class AccessSpec:
     export: ExportTarget | None = None
     # "role" (assume a role in the main account) or "resource_policy" (the tables' own policies).
     grant_mode: str = "role"
+    # resource_policy mode only: also admit every principal of this AWS Organization (through an
+    # aws:PrincipalOrgID condition; each still needs an identity policy of its own account).
+    organization_id: str | None = None
 
     def __post_init__(self) -> None:
         # Copy, so a caller mutating the dict it passed cannot change a frozen spec.
@@ -402,11 +405,27 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
                                           lambda v: _flag(v, "require_source_identity"), False),
         export=_optional(data, "export", _export_target),
         grant_mode=_optional(data, "grant_mode", _grant_mode, "role"),
+        organization_id=_optional(data, "organization_id", _organization_id),
     )
     _check_trust_admits_principal(spec)
     if spec.uses_resource_policy:
         _check_resource_policy_mode(spec)
+    elif spec.organization_id is not None:
+        raise SpecError("organization_id", "grants through a resource policy, and grant_mode is role",
+                        "set grant_mode: resource_policy, or remove organization_id")
     return spec
+
+
+_ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
+
+
+def _organization_id(value: Any) -> str:
+    value = _string(value, "organization_id")
+    if not _ORGANIZATION.fullmatch(value):
+        raise SpecError("organization_id", f"{_show(value)} is not an AWS Organizations id",
+                        "use the id AWS Organizations shows, e.g. o-a1b2c3d4e5 ('o-' and 10-32 lowercase "
+                        "letters or digits)")
+    return value
 
 
 def _grant_mode(value: Any) -> str:

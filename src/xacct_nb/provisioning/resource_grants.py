@@ -103,15 +103,18 @@ def resource_policy_changes(spec: AccessSpec, live: dict[str, LiveTablePolicies]
 def _label(spec: AccessSpec, table: TableAccess, want: list[dict[str, Any]]) -> str:
     if not want:
         return "no access"
-    return f"{table.access_type} on {table.table_name} (+ its indexes) to {spec.consumer_principal}"
+    org = f" and every principal of {spec.organization_id}" if spec.organization_id else ""
+    return f"{table.access_type} on {table.table_name} (+ its indexes) to {spec.consumer_principal}{org}"
 
 
 def _was(spec: AccessSpec, table: str, ours: list[dict[str, Any]]) -> str:
     if not ours:
         return "none of ours"
-    levels = [policies.rp_level_of(spec, s, table) for s in ours]
-    if len(ours) == 1 and levels[0]:
-        return levels[0]
+    sid = policies.rp_sid(spec, spec.consumer_principal, "Table")
+    mine = [s for s in ours if s.get("Sid") == sid]
+    level = policies.rp_level_of(spec, mine[0], table) if len(mine) == 1 else None
+    if level and len(ours) == len(policies.rp_table_statements(spec, TableAccess(table, level))):
+        return level
     return f"{len(ours)} statement(s) of ours that differ from any level (edited by hand?)"
 
 

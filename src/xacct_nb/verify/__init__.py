@@ -167,7 +167,9 @@ def _verify_resource_policy(spec: AccessSpec, analyst: boto3.Session, outsider: 
             whoami(consumer).principal_arn != spec.consumer_principal:
         unlisted = consumer
     cells += reader_cells(spec, "outsider", outsider, "outsider_profile is not set")
-    cells += reader_cells(spec, "unlisted consumer principal", unlisted,
+    cells += reader_cells(spec, "unlisted consumer principal", None if spec.organization_id else unlisted,
+                          f"organization_id admits every principal of {spec.organization_id} that its own "
+                          "account's policies allow" if spec.organization_id else
                           "no session of another consumer principal (consumer_profile)")
     cells += drift_cells(spec, main, consumer, main_note)
     ddb = own.client("dynamodb", region_name=spec.region, config=_CLIENT_CONFIG)
