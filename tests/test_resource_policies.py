@@ -360,3 +360,16 @@ def test_an_organization_grant_admits_its_principals_and_not_others(aws, sandbox
         assert not plan(spec, **aws).has_changes
     finally:
         destroy(spec, yes=True, **aws)
+
+
+def test_live_state_shows_the_resource_policies_and_the_consumer_policy(spec, aws):
+    from xacct_nb.provisioning import live_state
+
+    before = live_state(spec, **aws)
+    assert list(before["resource"]) == ["resource-policy", "resource-policy", "policy"]
+    assert not before["ours"].any()
+    apply(spec, yes=True, wait=False, **aws)
+    after = live_state(spec, **aws).set_index("name")
+    assert after.loc["orders", "grants"].startswith("Read on orders")
+    assert after.loc["customers", "grants"].startswith("ReadWriteUpdate on customers")
+    assert after.loc[spec.grant_policy_name, "ours"] and "differs" not in after.loc[spec.grant_policy_name, "grants"]
