@@ -373,3 +373,37 @@ def test_live_state_shows_the_resource_policies_and_the_consumer_policy(spec, aw
     assert after.loc["orders", "grants"].startswith("Read on orders")
     assert after.loc["customers", "grants"].startswith("ReadWriteUpdate on customers")
     assert after.loc[spec.grant_policy_name, "ours"] and "differs" not in after.loc[spec.grant_policy_name, "grants"]
+
+
+@pytest.fixture
+def stream_table(sandbox):
+    name = f"rpstream-{uuid4().hex[:8]}"
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    main.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                      KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                      StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    main.put_item(TableName=name, Item={"pk": {"S": "a"}})
+    yield name, main.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    main.delete_table(TableName=name)
+
+
+def test_full_grants_stream_reads_on_the_streams_own_policy(stream_table, aws, ddb, sandbox):
+    name, stream_arn = stream_table
+    spec = new_spec(table_access_list=[{"table_name": name, "access_type": "Full"}])
+    try:
+        the_plan = plan(spec, **aws)
+        [row] = [c for c in the_plan.changes if c.resource == "stream-policy"]
+        assert row.action == "create" and row.calls[0].params["ResourceArn"] == stream_arn
+        apply(spec, confirm=the_plan.id, wait=False, **aws)
+        live = json.loads(ddb.get_resource_policy(ResourceArn=stream_arn)["Policy"])
+        assert policies.our_statements(spec, live) == policies.rp_stream_statements(spec, spec.table(name), stream_arn)
+        streams = sandbox.session("sandbox-analyst").client("dynamodbstreams")
+        shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        destroy(spec, yes=True, **aws)
+        with pytest.raises(ClientError) as err:
+            streams.describe_stream(StreamArn=stream_arn)
+        assert is_access_denied(err.value)
+    finally:
+        destroy(spec, yes=True, **aws)

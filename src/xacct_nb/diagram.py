@@ -71,7 +71,7 @@ def diagram(plan: Plan) -> str:
             action = _action(rows_named(("policy", "policy-version", "attachment"),
                                         spec.table_policy_name(table.table_name)))
             lines.append(f"  G -->|{_label(table.access_type)}| {node}")
-            if action:
+            if action and not spec.uses_resource_policy:  # the table's policy on the role, not the table
                 classes[node] = action
     if show_role:
         lines.insert(2, f"  G[{_label(f'role {spec.role_name}')}]")
