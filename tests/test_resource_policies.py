@@ -300,8 +300,13 @@ def test_a_main_only_plan_keeps_the_old_grant(spec, aws):
 def test_plan_says_what_full_cannot_include(aws):
     spec = new_spec(table_access_list=[{"table_name": "ledger", "access_type": "Full"}])
     try:
-        text = plan(spec, **aws).text()
+        the_plan = plan(spec, **aws)
+        text = the_plan.text()
         assert "cannot include PartiQL" in text and "exports" in text and "grant_mode: role" in text
+        # ledger is under a customer-managed key: the plan names the exact key-policy statement to add
+        [key] = [c for c in the_plan.changes if c.resource == "kms-key"]
+        assert key.action == "left-alone" and f'"Principal":{{"AWS":"{spec.consumer_principal}"}}' in key.detail
+        assert '"kms:ViaService":"dynamodb.us-east-1.amazonaws.com"' in key.detail
     finally:
         destroy(spec, yes=True, **aws)
 

@@ -147,11 +147,14 @@ def _rp_main_notes(spec: AccessSpec, iam: IamClients) -> list[Change]:
                             + "; ".join(policies.RP_FULL_CANNOT) + " — use grant_mode: role for those"))
     keys = table_keys(spec, iam)
     for key in keys.values():
+        statement = {"Sid": policies.rp_sid(spec, spec.consumer_principal, "Kms"), "Effect": "Allow",
+                     "Principal": {"AWS": spec.consumer_principal}, "Action": list(policies.KMS_ACTIONS),
+                     "Resource": "*",
+                     "Condition": {"StringEquals": {"kms:ViaService": policies.dynamodb_service(spec.region)}}}
         notes.append(Change("main", "kms-key", f"{key.table} {key.key_arn}", "left-alone",
-                            f"customer-managed key: grant_mode resource_policy does not manage KMS yet — the key "
-                            f"policy must allow kms:Decrypt and kms:DescribeKey to {spec.consumer_principal} "
-                            f"with kms:ViaService {policies.dynamodb_service(spec.region)}, and so must its "
-                            "identity policy"))
+                            "customer-managed key: grant_mode resource_policy does not manage key policies yet — "
+                            f"add to the key policy {policies.to_json(statement)} and let the principal's identity "
+                            f"policy allow the same actions on {key.key_arn}, or the reads of {key.table} fail"))
     return notes
 
 
