@@ -17,7 +17,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from xacct_nb import policies
-from xacct_nb.errors import ApplyInterrupted, ConfirmationRequired, InputError, SpecError, is_access_denied
+from xacct_nb.errors import AccessDenied, ApplyInterrupted, ConfirmationRequired, InputError, SpecError, is_access_denied
 from xacct_nb.policies import (
     RESOURCE_POLICY_MAX_BYTES,
     RP_ACTIONS,
@@ -412,3 +412,22 @@ def test_full_grants_stream_reads_on_the_streams_own_policy(stream_table, aws, d
         assert is_access_denied(err.value)
     finally:
         destroy(spec, yes=True, **aws)
+
+
+def test_a_role_plan_whose_main_profile_cannot_read_resource_policies_says_so(aws, sandbox, monkeypatch):
+    from sandbox_policy_helpers import doc, user_session
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox.endpoint_url)  # a key session, not a profile
+    iam = sandbox.session("sandbox-main").client("iam")
+    name = f"noread-{uuid4().hex[:6]}"
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="inline", PolicyDocument=doc([
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "dynamodb:GetResourcePolicy", "Resource": "*"}]))
+    main = user_session(iam, name)
+    role_spec = parse_spec({**BASE, "env": f"r{uuid4().hex[:6]}"})
+    the_plan = plan(role_spec, main=main, consumer=aws["consumer"])
+    [note] = [c for c in the_plan.changes if c.resource == "old-grant"]
+    assert note.action == "no-op" and "not checked" in note.detail and "access denied" in note.detail
+    with pytest.raises(AccessDenied):  # in resource_policy mode the read is needed: refused
+        plan(new_spec(), main=main, consumer=aws["consumer"])

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from .. import kms, policies
+from ..errors import AccessDenied
 from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
 from .export_grants import bucket_policy_changes, pitr_changes
 from .live import (
@@ -65,12 +66,12 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
         new_main, new_consumer, old_main, old_consumer = role_main, role_consumer, rp.main, rp.consumer
     # The other mode's rows only where they change something: no-op rows of a grant that does not
     # exist would only clutter the plan.
-    old_main = [c for c in old_main if c.action in CHANGING]
+    old_main = [c for c in old_main if c.action in CHANGING or c.resource == "old-grant"]
     old_consumer = [c for c in old_consumer if c.action in CHANGING]
     if destroy:  # consumer side first (revoking), then the main side
         changes = new_consumer + old_consumer + new_main + old_main
     else:
-        if iam.consumer is None and old_main:
+        if iam.consumer is None and any(c.calls for c in old_main):
             old = "role" if rp_mode else "resource_policy"
             old_main = [Change("main", "old-grant", f"grant_mode {old}", "no-op",
                                "kept for now: a plan of the main side alone cannot see whether the consumer "
@@ -120,10 +121,22 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
 
     halves = _Halves([], [], {"main": [], "consumer": []})
     if iam.main_ddb is not None:
-        with aws_errors("reading the granted tables' resource policies"):
-            live = read_table_policies(spec, iam.main_ddb)
-        halves.seen["main"].append(live)
-        halves.main = resource_policy_changes(spec, live, keep=keep)
+        try:
+            with aws_errors("reading the granted tables' resource policies"):
+                live = read_table_policies(spec, iam.main_ddb)
+        except AccessDenied as err:
+            if keep:
+                raise
+            # grant_mode role with a main profile that may not read resource policies: say what
+            # this plan cannot see instead of failing a plan that needs none of it.
+            halves.seen["main"].append("unreadable")
+            halves.main = [Change("main", "old-grant", "grant_mode resource_policy", "no-op",
+                                  f"not checked: {err} — statements of a former resource_policy grant, if any, "
+                                  "stay on the tables")]
+            live = None
+        if live is not None:
+            halves.seen["main"].append(live)
+            halves.main = resource_policy_changes(spec, live, keep=keep)
         if keep:
             halves.main += _rp_main_notes(spec, iam)
     if iam.consumer is not None:
