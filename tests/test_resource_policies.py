@@ -17,7 +17,14 @@ import yaml
 from botocore.exceptions import ClientError
 
 from xacct_nb import policies
-from xacct_nb.errors import AccessDenied, ApplyInterrupted, ConfirmationRequired, InputError, SpecError, is_access_denied
+from xacct_nb.errors import (
+    AccessDenied,
+    ApplyInterrupted,
+    ConfirmationRequired,
+    InputError,
+    SpecError,
+    is_access_denied,
+)
 from xacct_nb.policies import (
     RESOURCE_POLICY_MAX_BYTES,
     RP_ACTIONS,
