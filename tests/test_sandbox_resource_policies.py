@@ -96,6 +96,17 @@ def test_a_policy_admitting_the_consumer_and_its_identity_policy_allow_the_read(
     assert error_code(lambda: ddb.describe_table(TableName=table.rsplit("/", 1)[1])) in (
         "ResourceNotFoundException", "AccessDeniedException")  # by name: the consumer's own account
     denied(lambda: ddb.delete_item(TableName=table, Key=KEY))  # in neither policy
+    denied(lambda: ddb.tag_resource(ResourceArn=table, Tags=[{"Key": "k", "Value": "v"}]))
+
+
+def test_tagging_works_across_accounts_through_the_policy(sandbox, table):
+    actions = ["dynamodb:TagResource", "dynamodb:ListTagsOfResource"]
+    ddb, user = consumer(sandbox, actions, table)
+    put(sandbox, table, policy(grant({"AWS": user}, actions, table)))
+    ddb.tag_resource(ResourceArn=table, Tags=[{"Key": "owner", "Value": "consumer"}])
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    assert main.list_tags_of_resource(ResourceArn=table)["Tags"] == [{"Key": "owner", "Value": "consumer"}]
+    assert ddb.list_tags_of_resource(ResourceArn=table)["Tags"] == [{"Key": "owner", "Value": "consumer"}]
 
 
 def test_the_aws_cli_reads_by_arn_with_the_consumers_own_profile(sandbox, table):
@@ -210,6 +221,18 @@ def test_partiql_export_and_policy_apis_are_refused_across_accounts(sandbox, tab
     assert code != 0 and "AccessDeniedException" in stderr
 
 
+def test_a_table_arn_in_an_unknown_region_is_denied_not_a_server_error(sandbox, table):
+    ddb, user = consumer(sandbox, "dynamodb:GetItem", "*")
+    elsewhere = table.replace(f":{REGION}:", ":xx-nowhere-1:")
+    put(sandbox, table, policy(grant({"AWS": user}, "dynamodb:GetItem", ["*"])))
+    assert "no resource-based policy allows" in reason(lambda: ddb.get_item(TableName=elsewhere, Key=KEY))
+
+
+def test_a_malformed_table_arn_is_a_validation_error(sandbox):
+    ddb = sandbox.session("sandbox-consumer").client("dynamodb")
+    assert error_code(lambda: ddb.get_item(TableName="arn:aws:dynamodb:x", Key=KEY)) == "ValidationException"
+
+
 def test_one_request_naming_tables_of_two_accounts_is_refused(sandbox, table):
     consumer_admin = sandbox.session("sandbox-consumer").client("dynamodb")
     put(sandbox, table, policy(grant({"AWS": CONSUMER}, "dynamodb:BatchGetItem", table)))
@@ -277,8 +300,8 @@ def test_expected_revision_ids(sandbox, table):
     assert main.get_resource_policy(ResourceArn=table)["RevisionId"] == newer
     assert error_code(lambda: main.delete_resource_policy(ResourceArn=table, ExpectedRevisionId=revision)) == \
         "PolicyNotFoundException"
-    main.delete_resource_policy(ResourceArn=table, ExpectedRevisionId=newer)
-    main.delete_resource_policy(ResourceArn=table)  # none left: idempotent
+    assert main.delete_resource_policy(ResourceArn=table, ExpectedRevisionId=newer)["RevisionId"] == newer
+    assert "RevisionId" not in main.delete_resource_policy(ResourceArn=table)  # none left: idempotent
     assert error_code(lambda: main.get_resource_policy(ResourceArn=table)) == "PolicyNotFoundException"
 
 
@@ -306,6 +329,29 @@ def test_locking_yourself_out_needs_confirmation(sandbox, table):
     assert "explicit deny in a resource-based policy" in reason(
         lambda: put(sandbox, table, policy(grant({"AWS": CONSUMER}, "dynamodb:Scan", table))))
     sandbox.session("sandbox-main").client("dynamodb").delete_resource_policy(ResourceArn=table)
+
+
+def test_removing_the_statement_that_was_your_only_grant_needs_confirmation(sandbox, table):
+    import boto3
+
+    iam = sandbox.session("sandbox-main").client("iam")
+    name = f"rbac-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)  # no identity policy: the table's policy is its only grant
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    ddb = boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                        region_name=REGION).client("dynamodb", endpoint_url=sandbox.endpoint_url)
+    me = {"AWS": f"arn:aws:iam::{MAIN}:user/{name}"}
+    put(sandbox, table, policy(grant(me, ["dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy"], table)))
+    keeps = policy(grant(me, ["dynamodb:PutResourcePolicy", "dynamodb:DeleteResourcePolicy", "dynamodb:GetItem"],
+                         table))
+    ddb.put_resource_policy(ResourceArn=table, Policy=keeps)  # still manages it: no confirmation needed
+    drops = policy(grant(me, "dynamodb:GetItem", table))
+    with pytest.raises(ClientError) as err:
+        ddb.put_resource_policy(ResourceArn=table, Policy=drops)
+    assert "ConfirmRemoveSelfResourceAccess" in err.value.response["Error"]["Message"]
+    ddb.put_resource_policy(ResourceArn=table, Policy=drops, ConfirmRemoveSelfResourceAccess=True)
+    denied(lambda: ddb.put_resource_policy(ResourceArn=table, Policy=keeps))
+    assert "Item" in ddb.get_item(TableName=table, Key=KEY)
 
 
 def test_create_table_refuses_a_public_resource_policy_before_creating(sandbox):
@@ -342,3 +388,26 @@ def test_ledger_cross_account_needs_the_key_policy_too(sandbox):
     finally:
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=original)
         ddb_main.delete_resource_policy(ResourceArn=ledger)
+
+
+# --- eventual consistency (the sandbox's iam_delay) ----------------------------------------------------
+
+def test_with_an_iam_delay_a_policy_change_takes_effect_only_after_it(sandbox, table):
+    import time
+
+    ddb, user = consumer(sandbox, "dynamodb:GetItem", table)
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    delay = 1.5
+    sandbox.set_iam_delay(delay)
+    try:
+        revision = put(sandbox, table, policy(grant({"AWS": user}, "dynamodb:GetItem", table)))
+        assert main.get_resource_policy(ResourceArn=table)["RevisionId"] == revision  # Get answers at once
+        denied(lambda: ddb.get_item(TableName=table, Key=KEY))  # authorisation: not yet
+        time.sleep(delay)
+        assert "Item" in ddb.get_item(TableName=table, Key=KEY)
+        main.delete_resource_policy(ResourceArn=table)
+        assert "Item" in ddb.get_item(TableName=table, Key=KEY)  # the deletion is not in effect yet
+        time.sleep(delay)
+        denied(lambda: ddb.get_item(TableName=table, Key=KEY))
+    finally:
+        sandbox.set_iam_delay(0)

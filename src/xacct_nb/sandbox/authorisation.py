@@ -25,6 +25,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -36,7 +38,7 @@ from moto.dynamodb.parsing.partiql import get_query_metadata
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from . import authz_table, partiql, resource_policy
+from . import authz_table, partiql, patches_delay, resource_policy
 from .arns import account_of
 from .evaluation import combined
 
@@ -75,6 +77,10 @@ def dynamodb_authorizations(handler: Any) -> list[tuple[str, str]]:
         raise denied(str(unknown)) from None
     except authz_table.Invalid as invalid:
         raise JsonRESTError("ValidationException", str(invalid)) from None
+    malformed = [arn for _, arn in pairs if arn.startswith("arn:") and len(arn.split(":", 5)) < 6]
+    if malformed:
+        raise JsonRESTError("ValidationException", f"Invalid ARN: {malformed[0]!r} is not a resource ARN "
+                            "(arn:aws:dynamodb:REGION:ACCOUNT:table/NAME)")
     owners = sorted({account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN)})
     if len(owners) > 1:
         raise JsonRESTError("ValidationException", f"the sandbox serves one account's tables per request; this "
@@ -94,7 +100,7 @@ def owner_account(handler: Any) -> str:
         pairs = authz_table.authorizations("dynamodb", handler._get_action(), body, ctx, enforced_by=None)
     except (authz_table.Unknown, authz_table.Invalid):
         return str(handler.current_account)
-    owners = {account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN)}
+    owners = {account_of(arn) for _, arn in pairs if arn.startswith(_DYNAMODB_ARN) and len(arn.split(":", 5)) == 6}
     return owners.pop() if len(owners) == 1 else str(handler.current_account)
 
 
@@ -121,14 +127,43 @@ def identity_verdict(request: Any, action: str, resource: str) -> str:
     return {PermissionResult.PERMITTED: "allow", PermissionResult.DENIED: "deny"}.get(result, "neutral")
 
 
+# PutResourcePolicy / DeleteResourcePolicy are eventually consistent on AWS: with the sandbox's
+# `iam_delay`, authorisation sees a resource's previous policy for that long after a change
+# (GetResourcePolicy answers at once, as IAM's own reads do in patches_delay).
+_policy_changes: dict[str, list[tuple[float, str | None]]] = {}  # ARN -> [(when, policy before)]
+_policy_changes_lock = threading.Lock()
+
+
+def record_policy_change(resource_arn: str, previous: str | None) -> None:
+    """A resource policy was put or deleted; `previous` is the document it had (None: none)."""
+    if patches_delay.delay_seconds() <= 0:
+        return
+    with _policy_changes_lock:
+        _policy_changes.setdefault(resource_arn, []).append((time.monotonic(), previous))
+
+
+def _as_authorisation_sees(resource_arn: str, current: str | None) -> str | None:
+    delay = patches_delay.delay_seconds()
+    with _policy_changes_lock:
+        changes = _policy_changes.get(resource_arn, [])
+        horizon = time.monotonic() - delay
+        while changes and (delay <= 0 or changes[0][0] <= horizon):
+            changes.pop(0)  # in effect by now
+        return changes[0][1] if changes else current
+
+
 def policy_document(resource: str) -> str | None:
-    """The resource-based policy governing a DynamoDB resource, in the account that owns it."""
+    """The resource-based policy governing a DynamoDB resource, in the account that owns it (as
+    authorisation sees it: see record_policy_change)."""
     governing = resource_policy.resource_policy_arn(resource)
     if governing is None:
         return None
-    region = resource.split(":")[3]
-    policy = dynamodb_backends[account_of(resource)][region].resource_policies.get(governing)
-    return policy.policy_doc if policy is not None else None
+    try:
+        backend = dynamodb_backends[account_of(resource)][resource.split(":")[3]]
+    except KeyError:  # a region moto does not know: no table there, so no policy either
+        return None
+    policy = backend.resource_policies.get(governing)
+    return _as_authorisation_sees(governing, policy.policy_doc if policy is not None else None)
 
 
 def authorise(request: Any, operation: str, action: str, resource: str, cross_account: bool) -> None:
@@ -275,7 +310,7 @@ def _create_table(self: DynamoHandler) -> Any:
     policy = self.body.get("ResourcePolicy") if isinstance(self.body, dict) else None
     if policy is not None:  # refused before the table exists, as PutResourcePolicy would refuse it
         arn = authz_table.table_arn(authz_table.Context(self.region, self.current_account), str(self.body["TableName"]))
-        check_document(policy, arn, getattr(self, "xacct_caller", None), confirmed=False)
+        check_document(policy, arn, None, confirmed=False)  # no self-lockout: nobody had access yet
     result = _ORIGINAL_CREATE_TABLE(self)
     if policy:
         table = self.dynamodb_backend.get_table(self.body["TableName"])

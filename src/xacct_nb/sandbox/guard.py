@@ -127,6 +127,7 @@ TARGETS: tuple[Target, ...] = (
     Target("patches_rbac 2-3 (resource-policy APIs)", "moto.dynamodb.models.table", "ResourcePolicy.__init__",
            ("self", "resource_arn", "policy_doc")),
     Target("patches_rbac 2 (PutResourcePolicy checks)", _DDB, "DynamoHandler.put_resource_policy", ("self",)),
+    Target("patches_rbac 3 (DeleteResourcePolicy answers)", _DDB, "DynamoHandler.delete_resource_policy", ("self",)),
     Target("patches_rbac 5 (TransactWriteItems by ARN rolls back)", "moto.dynamodb.models",
            "DynamoDBBackend.transact_write_items", ("self", "transact_items")),
     Target("patches_capacity (read units)", "moto.dynamodb.models.table", "Table.query",

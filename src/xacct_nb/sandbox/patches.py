@@ -146,7 +146,7 @@ def _dynamodb_authorize(self: DynamoHandler, resource: str = "*") -> None:
                 raise
             why = getattr(denied, "why", f"because no identity-based policy allows the {action} action")
             raise JsonRESTError("AccessDeniedException", f"{denied.message} on resource: {arn} {why}") from None
-    vars(self)["xacct_caller"] = request._access_key.arn  # PutResourcePolicy's self-lockout check (patches_rbac)
+    vars(self)["xacct_request"] = request  # PutResourcePolicy's self-lockout check (patches_rbac)
     authorisation.after_authorised(self)
     patches_kms.check_table_keys(self, request)
     if self._get_action() == "ExportTableToPointInTime":

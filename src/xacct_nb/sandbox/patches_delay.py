@@ -11,7 +11,9 @@ mostly do): the trust policy AssumeRole evaluates (CreateRole, UpdateAssumeRoleP
 DeleteRole), and the identity policies a role session or an IAM user is authorised with: inline
 role/user/group policies (Put/Delete*Policy), attachments (Attach/Detach*Policy), managed policy
 documents (CreatePolicyVersion, SetDefaultPolicyVersion, DeletePolicyVersion, Create/DeletePolicy)
-and group membership. Not delayed: access keys, KMS key policies, DynamoDB tables.
+and group membership; also DynamoDB resource-based policies (Put/DeleteResourcePolicy, see
+`authorisation.record_policy_change`: AWS documents them as eventually consistent). Not delayed:
+access keys, KMS key policies, DynamoDB tables.
 
 With S = 0 (the default) the current state is used, which also covers a session whose role was
 deleted: it has no policies (AccessDenied), where moto 5.2.5 fails with HTTP 500.
@@ -64,6 +66,11 @@ def set_delay(seconds: float) -> None:
     with _history_lock:
         _delay_seconds = float(seconds)
         _history.clear()
+
+
+def delay_seconds() -> float:
+    """The delay currently applied to changes (0 = immediate)."""
+    return _delay_seconds
 
 
 def _delayed_view(backend: IAMBackend) -> AccountView | None:

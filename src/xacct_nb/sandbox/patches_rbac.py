@@ -9,22 +9,26 @@ them, and gets several API details wrong). Evaluation itself is `authorisation.a
 2. PutResourcePolicy: refuses a document over 20 KB (whitespace counts), a non-policy, a statement
    without Principal, and — Block Public Access — a public grant (`resource_policy.problems_with`);
    with `ExpectedRevisionId` (other than NO_POLICY) and no policy attached it answers
-   PolicyNotFoundException (moto creates the policy); a new policy that explicitly denies the
-   caller its own future PutResourcePolicy / DeleteResourcePolicy on the resource needs
+   PolicyNotFoundException (moto creates the policy); a new policy under which the caller could no
+   longer PutResourcePolicy / DeleteResourcePolicy the resource, where it can now (a Deny naming
+   it, or the removal of the statement that was its only grant), needs
    `ConfirmRemoveSelfResourceAccess=true` (ValidationException otherwise; moto ignores the flag).
    Stream ARNs are accepted (moto takes the stream label for a table name: ResourceNotFound).
    Revision ids are unique and increasing (moto's is the millisecond clock: two puts in one
    millisecond shared one id, defeating ExpectedRevisionId); the same document again keeps its
    revision id (AWS: idempotent).
 3. DeleteResourcePolicy without a policy succeeds (AWS: idempotent) unless ExpectedRevisionId is
-   given (PolicyNotFoundException); moto answers ResourceNotFound. GetResourcePolicy and Delete
+   given (PolicyNotFoundException); moto answers ResourceNotFound. It answers the deleted
+   policy's RevisionId (moto: nothing). GetResourcePolicy and Delete
    accept stream ARNs.
 4. CreateTable's ResourcePolicy gets the same checks as PutResourcePolicy, before the table exists.
 5. TransactWriteItems naming a table by ARN is rolled back when it fails (moto snapshots only the
    tables named by name, so a cancelled transaction left the writes it had applied to the others).
 
-Not modelled: eventual consistency of PutResourcePolicy (a Get right after always sees the new
-policy), the root user's right to DeleteResourcePolicy under a Deny (the sandbox has no root user).
+With the sandbox's `iam_delay`, a policy change takes effect for authorisation only after the
+delay (AWS: eventually consistent; `authorisation.record_policy_change`); GetResourcePolicy
+answers the new policy at once. Not modelled: the root user's right to DeleteResourcePolicy
+under a Deny (the sandbox has no root user).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import time
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import PolicyNotFoundException, ResourceNotFoundException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import ResourcePolicy, Table
@@ -95,6 +100,7 @@ def _put_resource_policy(self: DynamoDBBackend, resource_arn: str, policy_doc: s
     policy = ResourcePolicy(resource_arn=resource_arn, policy_doc=policy_doc)
     policy.revision_id = _next_revision()
     self.resource_policies[resource_arn] = policy
+    authorisation.record_policy_change(resource_arn, current.policy_doc if current is not None else None)
     return policy
 
 
@@ -113,11 +119,15 @@ def _delete_resource_policy(self: DynamoDBBackend, resource_arn: str, expected_r
         raise PolicyNotFoundException(
             f"Resource-based policy not found for the provided ResourceArn: Requested update for policy with "
             f"revision id {expected_revision_id}, but the policy associated to target table {table.name} {found}.")
-    self.resource_policies.pop(resource_arn, None)  # none attached: nothing to do (idempotent)
+    if self.resource_policies.pop(resource_arn, None) is not None:  # none attached: nothing to do
+        authorisation.record_policy_change(resource_arn, policy.policy_doc if policy is not None else None)
 
 
-def check_document(document: Any, resource_arn: str, caller_arn: str | None, confirmed: bool) -> None:
-    """What PutResourcePolicy (and CreateTable's ResourcePolicy) refuses, as JsonRESTError."""
+def check_document(document: Any, resource_arn: str, request: Any, confirmed: bool,
+                   current: str | None = None) -> None:
+    """What PutResourcePolicy (and CreateTable's ResourcePolicy) refuses, as JsonRESTError.
+    `request` (the authorised IAM request, None when IAM is not enforced) and `current` (the
+    policy in place) decide the self-lockout check."""
     if not isinstance(document, str):
         raise JsonRESTError("ValidationException", "1 validation error detected: Value null at 'policy' failed "
                             "to satisfy constraint: Member must not be null")
@@ -125,13 +135,22 @@ def check_document(document: Any, resource_arn: str, caller_arn: str | None, con
         resource_policy.problems_with(document)
     except resource_policy.PolicyProblem as problem:
         raise JsonRESTError(problem.code, str(problem)) from None
-    if caller_arn and not confirmed:
-        who = authorisation.caller_for(caller_arn)
-        locked = [a for a in _SELF_MANAGEMENT if resource_policy.evaluate(document, a, resource_arn, who).denied]
-        if locked:
-            raise JsonRESTError("ValidationException", f"The policy would deny you ({caller_arn}) "
-                                f"{' and '.join(locked)} on {resource_arn}: set ConfirmRemoveSelfResourceAccess "
+    if request is not None and not confirmed:
+        lost = [action for action in _SELF_MANAGEMENT
+                if _allowed(request, action, resource_arn, current) and not _allowed(request, action, resource_arn,
+                                                                                     document)]
+        if lost:
+            raise JsonRESTError("ValidationException", f"The policy would remove your ({request._access_key.arn}) "
+                                f"{' and '.join(lost)} on {resource_arn}: set ConfirmRemoveSelfResourceAccess "
                                 "to true to confirm that you want to remove your own access")
+
+
+def _allowed(request: Any, action: str, resource_arn: str, document: str | None) -> bool:
+    """Whether the caller may `action` the resource (same account) with `document` as its policy."""
+    who = authorisation.caller(request)
+    decision = resource_policy.evaluate(document, action, resource_arn, who) if document else None
+    verdict = authorisation.identity_verdict(request, action, resource_arn)
+    return resource_policy.decide(verdict, decision, same_account=True) is None
 
 
 _MOTO_PUT_HANDLER = DynamoHandler.put_resource_policy
@@ -139,9 +158,21 @@ _MOTO_PUT_HANDLER = DynamoHandler.put_resource_policy
 
 def _put_resource_policy_handler(self: DynamoHandler) -> Any:
     body = self.body if isinstance(self.body, dict) else {}
-    check_document(body.get("Policy"), str(body.get("ResourceArn") or ""), getattr(self, "xacct_caller", None),
-                   bool(body.get("ConfirmRemoveSelfResourceAccess")))
+    arn = str(body.get("ResourceArn") or "")
+    current = self.dynamodb_backend.resource_policies.get(arn)
+    check_document(body.get("Policy"), arn, getattr(self, "xacct_request", None),
+                   bool(body.get("ConfirmRemoveSelfResourceAccess")), current.policy_doc if current else None)
     return _MOTO_PUT_HANDLER(self)
+
+
+def _delete_resource_policy_handler(self: DynamoHandler) -> Any:
+    """DeleteResourcePolicy answers the deleted policy's RevisionId (moto: nothing); none when
+    there was no policy."""
+    arn = str(self.body.get("ResourceArn") or "") if isinstance(self.body, dict) else ""
+    current = self.dynamodb_backend.resource_policies.get(arn)
+    self.dynamodb_backend.delete_resource_policy(resource_arn=arn, expected_revision_id=self.body.get(
+        "ExpectedRevisionId"))
+    return ActionResult({"RevisionId": current.revision_id} if current is not None else {})
 
 
 # --- 5: TransactWriteItems on tables named by ARN rolls back -------------------------------------
@@ -184,3 +215,4 @@ def install() -> None:
     DynamoDBBackend.delete_resource_policy = _delete_resource_policy  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     DynamoHandler.put_resource_policy = _put_resource_policy_handler  # type: ignore[method-assign]
+    DynamoHandler.delete_resource_policy = _delete_resource_policy_handler  # type: ignore[method-assign]
