@@ -67,7 +67,9 @@ def cmd_whoami(args: argparse.Namespace) -> int:
     spec = load_spec(args.params)
     analyst = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
     print(f"analyst: {analyst_identity(spec, analyst)}")
-    if args.assume:
+    if args.assume and spec.uses_resource_policy:
+        print("role:    none — grant_mode resource_policy: reads use the analyst's own session")
+    elif args.assume:
         role = assume_from_spec(spec, source=analyst, progress=lambda msg: print(msg, file=sys.stderr))
         print(f"role:    {whoami(role)}")
     return 0
@@ -131,6 +133,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     spec = _spec_from_params(args)
     shown = (plan_destroy if args.destroy else plan)(spec)
+    if args.diagram:  # Mermaid only, so the output can be piped into a renderer
+        from .diagram import diagram
+
+        print(diagram(shown))
+        return 0
     print(shown.text())
     if shown.has_changes and not args.destroy:
         for line in side_confirm_lines(shown):
@@ -204,17 +211,19 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def _read_table(args: argparse.Namespace, mode: str) -> int:
-    from .sessions import assume_from_spec
+    from .sessions import reading_session
 
     spec = _spec_from_params(args)
     request = read_request(mode, args, granted=spec.table_names)  # checked before any AWS call
+    # grant_mode resource_policy: the analyst's own session, the table named by its ARN.
+    request["table"] = spec.read_name(request["table"])
     if getattr(args, "dask", None):
         from .dynamo.distributed import scan_to_dataset
 
-        _progress(scan_to_dataset(assume_from_spec(spec), request, args.dask,
+        _progress(scan_to_dataset(reading_session(spec), request, args.dask,
                                   credentials=args.worker_credentials))
         return 0
-    _progress(read_to_file(assume_from_spec(spec), request))
+    _progress(read_to_file(reading_session(spec), request))
     return 0
 
 
@@ -424,6 +433,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show what apply (or --destroy) would change in both accounts")
     _params_arguments(p)
     p.add_argument("--destroy", action="store_true", help="plan a destroy instead")
+    p.add_argument("--diagram", action="store_true",
+                   help="print the grant as a Mermaid flowchart (changes of the plan highlighted)")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("apply", help="create/update the role, table policies and consumer policy "

@@ -321,3 +321,155 @@ def _load(doc: dict[str, Any] | str) -> Any:
     if text[:3].upper() == "%7B":  # IAM's raw API URL-encodes documents ("{" is %7B)
         text = urllib.parse.unquote(text)
     return json.loads(text)
+
+
+# --- grant_mode: resource_policy ---------------------------------------------------------------
+#
+# The table's own resource-based policy names the consumer principal; the consumer's identity
+# policy (`grant_policy`) allows the same actions on the main account's table ARNs: cross-account,
+# both sides must allow. Only what DynamoDB authorises cross-account through a resource policy
+# can be granted (AWS developer guide, "API operations supported by resource-based policies"):
+# the data plane, DescribeTable/UpdateTable/DeleteTable, and stream reads on the stream's own
+# policy. No PartiQL, exports, backups, PITR, TTL, Kinesis destinations or imports.
+
+RP_READ_ACTIONS: tuple[str, ...] = tuple(f"dynamodb:{a}" for a in (
+    "GetItem", "BatchGetItem", "Query", "Scan", "ConditionCheckItem", "DescribeTable",
+))
+# As in role mode: writes without deletes (BatchWriteItem would allow DeleteRequests too).
+RP_RWU_ACTIONS: tuple[str, ...] = RP_READ_ACTIONS + ("dynamodb:PutItem", "dynamodb:UpdateItem")
+RP_FULL_ACTIONS: tuple[str, ...] = RP_RWU_ACTIONS + tuple(f"dynamodb:{a}" for a in (
+    "DeleteItem", "BatchWriteItem", "UpdateTable", "DeleteTable",
+))
+RP_ACTIONS: dict[str, tuple[str, ...]] = {
+    "Read": RP_READ_ACTIONS, "ReadWriteUpdate": RP_RWU_ACTIONS, "Full": RP_FULL_ACTIONS,
+}
+# Stream reads, granted with Full on the stream's own resource policy (when the table has a stream).
+RP_STREAM_ACTIONS: tuple[str, ...] = tuple(f"dynamodb:{a}" for a in (
+    "DescribeStream", "GetRecords", "GetShardIterator",
+))
+# What role mode's Full has and a resource policy cannot grant cross-account (the plan says so).
+RP_FULL_CANNOT = ("PartiQL (ExecuteStatement, BatchExecuteStatement, ExecuteTransaction)",
+                  "exports and imports", "backups and restores", "point-in-time recovery settings",
+                  "TTL settings", "Kinesis streaming destinations", "ListStreams")
+# DynamoDB's limit on one resource policy, counting whitespace.
+RESOURCE_POLICY_MAX_BYTES = 20 * 1024
+# Our statements in a table's policy are known by this Sid prefix (+ the env, escaped): a
+# resource policy has no tags, and other statements on it belong to someone else.
+RP_SID_PREFIX = "XacctNb"
+
+
+def rp_sid_prefix(env: str) -> str:
+    """``XacctNb`` + the env with every character other than a letter or digit (and ``X``)
+    written ``X`` + two hex digits, then ``XX``: Sids allow only letters and digits, and no
+    env's prefix is another env's (envs ``a-b`` and ``ab`` differ; ``XX`` ends the env)."""
+    escaped = "".join(c if c.isascii() and c.isalnum() and c != "X" else f"X{ord(c):02X}" for c in env)
+    return f"{RP_SID_PREFIX}{escaped}XX"
+
+
+def rp_sid(spec: AccessSpec, principal: str, kind: str) -> str:
+    """The Sid of our statement for `principal` (a digest: many consumers, one policy) of `kind`
+    ("Table" or "Stream")."""
+    import hashlib
+
+    digest = hashlib.sha256(principal.encode()).hexdigest()[:10].upper()
+    return f"{rp_sid_prefix(spec.env)}{digest}{kind}"
+
+
+def is_our_statement(spec: AccessSpec, statement: Any) -> bool:
+    return isinstance(statement, dict) and str(statement.get("Sid", "")).startswith(rp_sid_prefix(spec.env))
+
+
+def rp_table_statements(spec: AccessSpec, table: TableAccess) -> list[dict[str, Any]]:
+    """Our statements in `table`'s resource policy: the consumer principal may do the level's
+    actions on the table and its indexes (index permissions live in the base table's policy)."""
+    arn = spec.table_arn(table.table_name)
+    statements: list[dict[str, Any]] = [{
+        "Sid": rp_sid(spec, spec.consumer_principal, "Table"), "Effect": "Allow",
+        "Principal": {"AWS": spec.consumer_principal},
+        "Action": sorted(RP_ACTIONS[table.access_type]),
+        "Resource": [arn, f"{arn}/index/*"]}]
+    if spec.organization_id:
+        statements.append(_org_statement(spec, "Table", sorted(RP_ACTIONS[table.access_type]),
+                                         [arn, f"{arn}/index/*"]))
+    return statements
+
+
+def _org_statement(spec: AccessSpec, kind: str, actions: list[str], resource: Any) -> dict[str, Any]:
+    """Every principal of the spec's organization — "*" ONLY with the aws:PrincipalOrgID
+    condition (a bare "*" would be public; DynamoDB's Block Public Access refuses it too)."""
+    assert spec.organization_id
+    return {"Sid": rp_sid(spec, f"org:{spec.organization_id}", kind), "Effect": "Allow",
+            "Principal": {"AWS": "*"}, "Action": actions, "Resource": resource,
+            "Condition": {"StringEquals": {"aws:PrincipalOrgID": spec.organization_id}}}
+
+
+def rp_stream_statements(spec: AccessSpec, table: TableAccess, stream_arn: str | None) -> list[dict[str, Any]]:
+    """Our statements in the table's stream policy: stream reads with Full, when there is a stream."""
+    if table.access_type != "Full" or not stream_arn:
+        return []
+    statements: list[dict[str, Any]] = [{
+        "Sid": rp_sid(spec, spec.consumer_principal, "Stream"), "Effect": "Allow",
+        "Principal": {"AWS": spec.consumer_principal},
+        "Action": sorted(RP_STREAM_ACTIONS), "Resource": stream_arn}]
+    if spec.organization_id:
+        statements.append(_org_statement(spec, "Stream", sorted(RP_STREAM_ACTIONS), stream_arn))
+    return statements
+
+
+def merge_statements(spec: AccessSpec, live: dict[str, Any] | None,
+                     ours: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`live` (a resource policy, or None) with this env's statements replaced by `ours`; every
+    other statement (and the document's other keys) as read. None when no statement remains."""
+    statements = (live or {}).get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    others = [s for s in statements if not is_our_statement(spec, s)]
+    if not others and not ours:
+        return None
+    document = {k: v for k, v in (live or {}).items() if k != "Statement"} or {"Version": VERSION}
+    return {**document, "Statement": others + ours}
+
+
+def our_statements(spec: AccessSpec, live: dict[str, Any] | None) -> list[dict[str, Any]]:
+    statements = (live or {}).get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    return [s for s in statements if is_our_statement(spec, s)]
+
+
+def policy_bytes(document: dict[str, Any]) -> int:
+    """The size DynamoDB counts: the bytes of the text sent (`to_json`, compact)."""
+    return len(to_json(document).encode("utf-8"))
+
+
+def grant_policy(spec: AccessSpec, stream_arns: dict[str, str] | None = None,
+                 kms_keys: dict[str, str] | None = None) -> dict[str, Any]:
+    """The consumer-side managed policy of resource_policy mode, attached to the consumer
+    principal: the same actions as each table's resource policy grants, on the main account's
+    table (and index, and for Full stream) ARNs — and kms:Decrypt through DynamoDB on a table's
+    customer-managed key (cross-account, the caller's own policy must allow it too)."""
+    statements: list[dict[str, Any]] = []
+    for table in spec.table_access_list:
+        arn = spec.table_arn(table.table_name)
+        statements.append({"Sid": _sid(f"{table.access_type}On", table.table_name), "Effect": "Allow",
+                           "Action": sorted(RP_ACTIONS[table.access_type]),
+                           "Resource": [arn, f"{arn}/index/*"]})
+        # The consumer side cannot see stream ARNs: by default Full names the table's streams, and
+        # the stream's own resource policy decides which one.
+        stream = (stream_arns or {}).get(table.table_name) if stream_arns is not None else f"{arn}/stream/*"
+        if table.access_type == "Full" and stream:
+            statements.append({"Sid": _sid("StreamOf", table.table_name), "Effect": "Allow",
+                               "Action": sorted(RP_STREAM_ACTIONS), "Resource": stream})
+        key = (kms_keys or {}).get(table.table_name)
+        if key:
+            statements.append(kms_statement(spec, table.table_name, key))
+    return {"Version": VERSION, "Statement": statements}
+
+
+def rp_level_of(spec: AccessSpec, statement: dict[str, Any], table_name: str) -> str | None:
+    """Which level one of our table statements grants, when it is exactly ours for that level."""
+    for level in RP_ACTIONS:
+        want = rp_table_statements(spec, TableAccess(table_name, level))[0]  # the principal's
+        if canonical({**statement, "Sid": want["Sid"]}) == canonical(want):
+            return level
+    return None

@@ -252,6 +252,29 @@ def assume_from_spec(spec: AccessSpec, *, source: boto3.Session | None = None, w
                       wait=wait, progress=progress, role_exists=lambda: role_exists(spec))
 
 
+def reading_session(spec: AccessSpec, *, source: boto3.Session | None = None, wait: float = 0,
+                    progress: ProgressCallback | None = None) -> boto3.Session:
+    """The session that reads the spec's tables: with grant_mode ``role`` the assumed role
+    (:func:`assume_from_spec`); with ``resource_policy`` the analyst's own session, checked to be
+    a principal of the consumer account — no AssumeRole. Name the tables with
+    ``spec.read_name(table)`` (their ARNs in resource_policy mode: a bare name would be a table of
+    the analyst's own account). `wait` is only used in role mode (for AssumeRole)."""
+    if not spec.uses_resource_policy:
+        return assume_from_spec(spec, source=source, wait=wait, progress=progress)
+    if source is None:
+        source = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+    ident = whoami(source)
+    if ident.account != spec.consumer_account_id:
+        raise InputError(
+            f"analyst_profile is account {ident.account}, expected the consumer account "
+            f"{spec.consumer_account_id} — grant_mode resource_policy reads with the consumer principal's "
+            f"own session; use a profile of {spec.consumer_principal}")
+    if source.region_name != spec.region:  # the client's endpoint must be the tables' region
+        raise InputError(f"the analyst session is in region {source.region_name}, the spec's tables in "
+                         f"{spec.region} — pass a session with region_name={spec.region!r}")
+    return source
+
+
 def role_exists(spec: AccessSpec) -> bool | None:
     """Whether the spec's role exists, asked in the main account with `main_profile` (the
     consumer side cannot tell: AWS answers AccessDenied for a missing role too). None when there

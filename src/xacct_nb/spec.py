@@ -37,6 +37,14 @@ from . import strict_yaml
 from .errors import SpecError
 
 ACCESS_LEVELS = ("Read", "ReadWriteUpdate", "Full")
+# How the grant is made: a role in the main account the consumer assumes (the reference design),
+# or statements in each table's DynamoDB resource-based policy naming the consumer principal.
+GRANT_MODES = ("role", "resource_policy")
+# Keys that configure the role and mean nothing in resource_policy mode (refused there, so a
+# spec never says more than it does).
+ROLE_ONLY_FIELDS = ("external_id", "max_session_duration", "permissions_boundary_arn",
+                    "trusted_principal_arns", "trust_whole_consumer_account",
+                    "require_source_identity", "session_name")
 
 MANAGED_BY = "xacct-nb"
 # One managed policy per table (the reference design), all attached to one role: IAM's default
@@ -80,6 +88,10 @@ def table_policy_name(env: str, consumer_account_id: str, table: str) -> str:
 
 def consumer_policy_name(env: str, main_account_id: str) -> str:
     return f"{env}-AssumeDdbCrossAccRole-{main_account_id}"
+
+
+def grant_policy_name(env: str, main_account_id: str) -> str:
+    return f"{env}-DdbCrossAccTableAccess-{main_account_id}"
 
 
 def table_arn(region: str, account: str, table: str) -> str:
@@ -172,6 +184,11 @@ class AccessSpec:
     require_source_identity: bool = False
     # DynamoDB exports of the granted tables into the consumer's bucket (optional).
     export: ExportTarget | None = None
+    # "role" (assume a role in the main account) or "resource_policy" (the tables' own policies).
+    grant_mode: str = "role"
+    # resource_policy mode only: also admit every principal of this AWS Organization (through an
+    # aws:PrincipalOrgID condition; each still needs an identity policy of its own account).
+    organization_id: str | None = None
 
     def __post_init__(self) -> None:
         # Copy, so a caller mutating the dict it passed cannot change a frozen spec.
@@ -203,6 +220,30 @@ class AccessSpec:
     def table_arn(self, table_name: str) -> str:
         return table_arn(self.region, self.main_account_id, table_name)
 
+    @property
+    def uses_resource_policy(self) -> bool:
+        return self.grant_mode == "resource_policy"
+
+    def read_name(self, table_name: str) -> str:
+        """How a reader names the table in TableName: its ARN in resource_policy mode (the analyst's
+        own session is in the consumer account, so a bare name would be ITS table), else the name."""
+        return self.table_arn(table_name) if self.uses_resource_policy else table_name
+
+    @property
+    def read_names(self) -> dict[str, str]:
+        """Each granted table → the name a read passes as TableName (see `read_name`)."""
+        return {name: self.read_name(name) for name in self.table_names}
+
+    @property
+    def grant_policy_name(self) -> str:
+        """The consumer-side managed policy of resource_policy mode (the same actions as the tables'
+        resource policies grant, on the main account's table ARNs)."""
+        return grant_policy_name(self.env, self.main_account_id)
+
+    @property
+    def grant_policy_arn(self) -> str:
+        return iam_arn(self.consumer_account_id, "policy", self.grant_policy_name)
+
     # descriptions, shared by the IAM provisioning and the Terraform export ---------------------
     @property
     def role_description(self) -> str:
@@ -212,6 +253,11 @@ class AccessSpec:
     def table_policy_description(self, table_name: str) -> str:
         return (f"Access policy to DynamoDB {table_name} table for account "
                 f"{self.consumer_account_id} on {self.env} env")
+
+    @property
+    def grant_policy_description(self) -> str:
+        return (f"Allows DynamoDB access to tables of {self.main_account_id} granted by their resource "
+                f"policies on {self.env} env")
 
     @property
     def consumer_policy_description(self) -> str:
@@ -358,9 +404,47 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
         require_source_identity=_optional(data, "require_source_identity",
                                           lambda v: _flag(v, "require_source_identity"), False),
         export=_optional(data, "export", _export_target),
+        grant_mode=_optional(data, "grant_mode", _grant_mode, "role"),
+        organization_id=_optional(data, "organization_id", _organization_id),
     )
     _check_trust_admits_principal(spec)
+    if spec.uses_resource_policy:
+        _check_resource_policy_mode(spec)
+    elif spec.organization_id is not None:
+        raise SpecError("organization_id", "grants through a resource policy, and grant_mode is role",
+                        "set grant_mode: resource_policy, or remove organization_id")
     return spec
+
+
+_ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
+
+
+def _organization_id(value: Any) -> str:
+    value = _string(value, "organization_id")
+    if not _ORGANIZATION.fullmatch(value):
+        raise SpecError("organization_id", f"{_show(value)} is not an AWS Organizations id",
+                        "use the id AWS Organizations shows, e.g. o-a1b2c3d4e5 ('o-' and 10-32 lowercase "
+                        "letters or digits)")
+    return value
+
+
+def _grant_mode(value: Any) -> str:
+    if isinstance(value, str) and value in GRANT_MODES:
+        return value
+    raise SpecError("grant_mode", f"{_show(value)} is not a grant mode", f"use one of: {', '.join(GRANT_MODES)}")
+
+
+def _check_resource_policy_mode(spec: AccessSpec) -> None:
+    """What a resource policy cannot do cross-account is refused here, naming the way that can."""
+    if spec.export is not None:
+        raise SpecError("export", "needs DynamoDB exports, which a resource policy cannot grant "
+                        "cross-account", "set grant_mode: role (or remove export)")
+    defaults = {f.name: f.default for f in dataclasses.fields(AccessSpec)}
+    for key in ROLE_ONLY_FIELDS:
+        # The default (as `to_dict` writes it) says nothing; any other value would be ignored.
+        if getattr(spec, key) != defaults[key]:
+            raise SpecError(key, "configures the role, and grant_mode resource_policy has none",
+                            "remove it, or set grant_mode: role")
 
 
 def _coerce_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:

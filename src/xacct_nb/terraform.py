@@ -34,6 +34,8 @@ ROLE_KEY = "ddb_access_role"
 CONSUMER_POLICY_KEY = "ddb_cross_acc_assume_policy"
 CONSUMER_ATTACHMENT_KEY = "ddb_cross_acc_assume_attachment"
 EXPORT_BUCKET_POLICY_KEY = "ddb_export_bucket_policy"
+GRANT_POLICY_KEY = "ddb_cross_acc_table_access_policy"
+GRANT_ATTACHMENT_KEY = "ddb_cross_acc_table_access_attachment"
 
 
 def export_terraform(spec: AccessSpec, side: str = "both", kms_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -45,7 +47,10 @@ def export_terraform(spec: AccessSpec, side: str = "both", kms_keys: Mapping[str
     sides = ("main", "consumer") if side == "both" else (side,)
     resources: dict[str, dict[str, Any]] = {}
     for name in sides:
-        part = _main_resources(spec, kms_keys or {}) if name == "main" else _consumer_resources(spec)
+        if spec.uses_resource_policy:
+            part = _rp_main_resources(spec) if name == "main" else _rp_consumer_resources(spec)
+        else:
+            part = _main_resources(spec, kms_keys or {}) if name == "main" else _consumer_resources(spec)
         for rtype, blocks in part.items():
             resources.setdefault(rtype, {}).update(blocks)
     return {
@@ -142,6 +147,40 @@ def _consumer_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
     if spec.export is not None:
         resources["aws_s3_bucket_policy"] = {EXPORT_BUCKET_POLICY_KEY: _export_bucket_policy(spec)}
     return resources
+
+
+def _rp_main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
+    """grant_mode resource_policy: one ``aws_dynamodb_resource_policy`` per table with our statement."""
+    blocks = {}
+    for table in spec.table_access_list:
+        document = policies.merge_statements(spec, None, policies.rp_table_statements(spec, table))
+        blocks[f"ddb_resource_policy_{table_key(table.table_name)}"] = {
+            # Terraform JSON's comment key: kept in the file, ignored by terraform.
+            "//": ("aws_dynamodb_resource_policy owns the table's WHOLE resource policy: merge the table's "
+                   "other statements into this document before applying (xacct-nb apply keeps them and "
+                   "writes conditionally on the revision read; ours are the Sids starting "
+                   f"{policies.rp_sid_prefix(spec.env)}). Stream policies (Full) are not exported."),
+            "provider": "aws.main",
+            "resource_arn": spec.table_arn(table.table_name),
+            "policy": _literal(policies.to_json(document)),
+        }
+    return {"aws_dynamodb_resource_policy": blocks}
+
+
+def _rp_consumer_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
+    """grant_mode resource_policy: the consumer-side policy allowing the same actions, attached."""
+    policy = {
+        "provider": "aws.consumer",
+        "name": spec.grant_policy_name,
+        "description": spec.grant_policy_description,
+        "policy": _literal(policies.to_json(policies.grant_policy(spec))),
+        "tags": spec.resource_tags,
+    }
+    kind = spec.principal_kind
+    attachment = {"provider": "aws.consumer", kind: spec.principal_name,
+                  "policy_arn": f"${{aws_iam_policy.{GRANT_POLICY_KEY}.arn}}"}
+    return {"aws_iam_policy": {GRANT_POLICY_KEY: policy},
+            f"aws_iam_{kind}_policy_attachment": {GRANT_ATTACHMENT_KEY: attachment}}
 
 
 def _export_bucket_policy(spec: AccessSpec) -> dict[str, Any]:

@@ -7,6 +7,7 @@ which calls `read(...)` — the same function batch runs and tests call directly
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -57,7 +58,7 @@ class ExplorerPanel:
     in one step), never by clear_output() + append: those travel as two different messages and the
     clear could land after the new table, leaving the area empty."""
 
-    def __init__(self, session, tables: list[str], *, limit: int = 100):
+    def __init__(self, session, tables: list[str] | Mapping[str, str], *, limit: int = 100):
         import ipywidgets as w
 
         from .notebook import viewer_html
@@ -73,7 +74,9 @@ class ExplorerPanel:
         def wide() -> Any:  # a Layout per widget: a shared one would hide them all together
             return w.Layout(width="420px")
 
-        self.table = w.Dropdown(options=list(tables), description="Table", style=style, layout=wide())
+        # A mapping shows its keys and reads its values (spec.read_names: ARNs in resource_policy mode).
+        choices = list(tables.items()) if isinstance(tables, Mapping) else list(tables)
+        self.table = w.Dropdown(options=choices, description="Table", style=style, layout=wide())
         self.mode = w.ToggleButtons(options=[("Scan", "scan"), ("Query", "query")], value="scan",
                                     description="Mode", style=style)
         self.index = w.Dropdown(options=[("(table)", "")], description="Index", style=style, layout=wide())
@@ -222,7 +225,7 @@ class ExplorerPanel:
 
     def _request_text(self) -> str:
         """What this Run asks for, in the words of the panel: table, index, key/sort, filter."""
-        parts = [f"{self.mode.value} {self.table.value}"]
+        parts = [f"{self.mode.value} {self.table.label}"]
         if self.index.value:
             parts.append(f"index {self.index.value}")
         if self.mode.value == "query":

@@ -6,6 +6,10 @@ What exists when an apply is done (names and documents from `spec` and `policies
   boundary, tags) and one managed policy per table, attached to the role;
 * consumer account: the assume policy, attached to `consumer_principal` (a user or a role).
 
+With ``grant_mode: resource_policy`` (`resource_grants`) there is no role: our Sid-marked
+statements in each table's resource policy, and in the consumer account a managed policy allowing
+the same actions on the table ARNs, attached to `consumer_principal`.
+
 `plan(spec)` reads the live state of both accounts and lists one `Change` per resource: create,
 update, delete, no-op, or left-alone (a same-named resource WITHOUT the tag
 ``managed-by=xacct-nb``: never updated or deleted, and `apply` refuses to run while one is in
@@ -20,11 +24,11 @@ the role.
     executor   Plan → IAM calls, confirmation, waiting until the role is assumable
 """
 
-from .executor import apply, destroy, wait_until_assumable
+from .executor import apply, destroy, wait_until_assumable, wait_until_readable
 from .live import live_state
 from .model import ACTIONS, CHANGING, RESOURCES, SIDES, ApplyResult, Change, IamCall, Plan
 from .planner import MAX_POLICY_VERSIONS, plan, plan_destroy
 
 __all__ = ["ACTIONS", "CHANGING", "MAX_POLICY_VERSIONS", "RESOURCES", "SIDES", "ApplyResult",
            "Change", "IamCall", "Plan", "apply", "destroy", "live_state", "plan", "plan_destroy",
-           "wait_until_assumable"]
+           "wait_until_assumable", "wait_until_readable"]

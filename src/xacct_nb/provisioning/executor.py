@@ -19,7 +19,8 @@ import boto3
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AccessDenied, ApplyInterrupted, ConfirmationRequired, InputError, explain
+from ..clients import make_client
+from ..errors import AccessDenied, ApplyInterrupted, ConfirmationRequired, InputError, error_code, explain
 from ..progress import ProgressCallback, report
 from ..sessions import assume_from_spec, profile_session, whoami
 from ..spec import AccessSpec
@@ -27,7 +28,7 @@ from .live import IamClients, connect
 from .model import SIDES, ApplyResult, Change, Plan, blocked_message
 from .planner import build_plan
 
-__all__ = ["apply", "check_confirmation", "destroy", "execute", "wait_until_assumable"]
+__all__ = ["apply", "check_confirmation", "destroy", "execute", "wait_until_assumable", "wait_until_readable"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,10 @@ def apply(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = N
     if the_plan.blocked:
         raise InputError(f"apply refused: {blocked_message(the_plan.blocked)}")
     result = execute(the_plan, confirm, iam, yes=yes)
-    if wait and any(_affects_assume(c) for c in result.done):
+    if wait and spec.uses_resource_policy and any(_affects_read(c) for c in result.done):
+        result.assumable = wait_until_readable(spec, analyst=analyst, timeout=wait_timeout,
+                                               progress=progress)
+    elif wait and not spec.uses_resource_policy and any(_affects_assume(c) for c in result.done):
         result.assumable = wait_until_assumable(spec, analyst=analyst, timeout=wait_timeout,
                                                 progress=progress)
     return result
@@ -132,10 +136,54 @@ def wait_until_assumable(spec: AccessSpec, *, analyst: boto3.Session | None = No
     return True
 
 
+def wait_until_readable(spec: AccessSpec, *, analyst: boto3.Session | None = None,
+                        timeout: float = 120, progress: ProgressCallback | None = None) -> bool | None:
+    """grant_mode resource_policy: DescribeTable of the first granted table by its ARN as the
+    analyst (its own session, no AssumeRole), retrying while denied (both policies propagate) for
+    at most `timeout` s. True once allowed, False if still denied, None when there is no analyst
+    session or it is not `consumer_principal`."""
+    from ..errors import is_access_denied
+    from ..retries import backoff
+
+    callback = progress or print
+    if analyst is None and not spec.analyst_profile:
+        return None
+    analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+    who = whoami(analyst).principal_arn
+    if _principal_key(who) != _principal_key(spec.consumer_principal):
+        report(callback, f"not checking that the tables are readable: analyst_profile is {who}, "
+                         f"not consumer_principal {spec.consumer_principal}", logger)
+        return None
+    arn = spec.table_arn(spec.table_names[0])
+    ddb = make_client(analyst, "dynamodb", region_name=spec.region)
+    start, attempt = time.monotonic(), 1
+    while True:
+        try:
+            ddb.describe_table(TableName=arn)
+        except ClientError as err:
+            left = timeout - (time.monotonic() - start)
+            if not is_access_denied(err) or left <= 0:
+                report(callback, f"{who} cannot read {arn} yet: {explain(err, 'DescribeTable')}", logger)
+                return False
+            pause = min(left, backoff(attempt, 0.5, 8.0))
+            report(callback, f"DescribeTable on {arn} denied (attempt {attempt}); the grant is propagating "
+                             f"— retrying in {pause:.1f} s", logger)
+            time.sleep(pause)
+            attempt += 1
+            continue
+        report(callback, f"{who} can read {arn} ({time.monotonic() - start:.1f} s)", logger)
+        return True
+
+
 def _interrupted(the_plan: Plan, change: Change, done: list[Change],
                  err: Exception) -> ApplyInterrupted:
     verb = "destroy" if the_plan.destroy else "apply"
-    cause = explain(err, f"{verb} stopped at '{change}'")
+    fix = ""
+    if change.resource in ("resource-policy", "stream-policy") and error_code(err) == "PolicyNotFoundException":
+        # ExpectedRevisionId did not match: someone changed the policy after it was read.
+        fix = ("the resource policy changed since it was read (a concurrent change, not overwritten) — "
+               "review it, then plan again")
+    cause = explain(err, f"{verb} stopped at '{change}'", fix)
     made = "; ".join(str(c) for c in done) or "nothing"
     left = len(the_plan.pending) - len(done)
     return ApplyInterrupted.of(
@@ -149,6 +197,11 @@ def _affects_assume(change: Change) -> bool:
     if change.side == "consumer":
         return change.resource in {"policy", "policy-version", "attachment"}
     return (change.resource, change.action) in {("role", "create"), ("trust-policy", "update")}
+
+
+def _affects_read(change: Change) -> bool:
+    return change.resource in {"resource-policy", "policy", "policy-version", "attachment"} \
+        and change.action in {"create", "update"}
 
 
 def _principal_key(arn: str) -> tuple[str, ...]:

@@ -40,6 +40,9 @@ class IamClients:
                  consumer_session: boto3.Session | None = None):
         self.main, self.consumer = main, consumer
         self.main_session = main_session  # reads the tables' encryption (DynamoDB, KMS) and PITR
+        # The tables' resource policies (grant_mode resource_policy) are DynamoDB's, not IAM's.
+        self.main_ddb = (make_client(main_session, "dynamodb")
+                         if main_session is not None else None)
         # The export bucket's policy is S3's, not IAM's: its one client, made when first needed.
         self.consumer_s3 = (make_client(consumer_session, "s3")
                             if consumer_session is not None else None)
@@ -49,6 +52,8 @@ class IamClients:
                 client.meta.events.register("before-call.iam.*", self._count)
         if self.consumer_s3 is not None:
             self.consumer_s3.meta.events.register("before-call.s3.*", self._count)
+        if self.main_ddb is not None:
+            self.main_ddb.meta.events.register("before-call.dynamodb.*", self._count)
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -57,6 +62,8 @@ class IamClients:
     def client(self, side: str, resource: str = "") -> Any:
         if side == "consumer" and resource == "bucket-policy":
             return self.consumer_s3
+        if side == "main" and resource in ("resource-policy", "stream-policy"):
+            return self.main_ddb
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
@@ -212,6 +219,8 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
 
     iam = connect(spec, main, consumer, sides)
     rows: list[dict[str, Any]] = []
+    if spec.uses_resource_policy:
+        return pd.DataFrame(_resource_policy_state(spec, iam), columns=_STATE_COLUMNS)
     if iam.main is not None:
         with aws_errors("reading the main account's IAM state and table keys"):
             rows += _main_state(spec, iam.main, table_keys(spec, iam))
@@ -221,8 +230,46 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
             rows.append(_policy_row("consumer", spec.consumer_policy_name, live,
                                     "sts:AssumeRole on the role" if live and live.ours and policies.same_document(
                                         live.document, policies.consumer_policy(spec)) else "differs from spec"))
-    return pd.DataFrame(rows, columns=["side", "resource", "name", "exists", "ours", "grants",
-                                       "attached_to", "detail"])
+    return pd.DataFrame(rows, columns=_STATE_COLUMNS)
+
+
+_STATE_COLUMNS = ["side", "resource", "name", "exists", "ours", "grants", "attached_to", "detail"]
+
+
+def _resource_policy_state(spec: AccessSpec, iam: IamClients) -> list[dict[str, Any]]:
+    """grant_mode resource_policy: each table's resource policy (our statements and the others),
+    and the consumer-side policy."""
+    from .resource_grants import read_table_policies
+
+    rows: list[dict[str, Any]] = []
+    if iam.main_ddb is not None:
+        with aws_errors("reading the granted tables' resource policies"):
+            live = read_table_policies(spec, iam.main_ddb)
+        for table in spec.table_access_list:
+            state = live[table.table_name]
+            document = state.policy.document if state.policy else None
+            ours = policies.our_statements(spec, document)
+            statements = (document or {}).get("Statement", [])
+            others = (1 if isinstance(statements, dict) else len(statements)) - len(ours)
+            level = next((lvl for lvl in ACCESS_LEVELS if policies.canonical(ours) == policies.canonical(
+                policies.rp_table_statements(spec, TableAccess(table.table_name, lvl)))), None) if ours else None
+            grants = f"{level} on {table.table_name} (+ its indexes) to {spec.consumer_principal}" if level else (
+                "statements of ours that match no level" if ours else "")
+            if level and level != table.access_type:
+                grants += f" — spec says {table.access_type}: run apply"
+            rows.append({"side": "main", "resource": "resource-policy", "name": table.table_name,
+                         "exists": document is not None, "ours": bool(ours), "grants": grants,
+                         "attached_to": spec.table_arn(table.table_name),
+                         "detail": (f"revision {state.policy.revision}, {others} other statement(s)"
+                                    if state.policy and state.policy.revision else
+                                    "the table does not exist" if not state.exists else "no resource policy")})
+    if iam.consumer is not None:
+        with aws_errors("reading the consumer account's IAM state"):
+            grant = read_policy(iam.consumer, spec.grant_policy_arn)
+        same = bool(grant and grant.ours and policies.same_document(grant.document, policies.grant_policy(spec)))
+        rows.append(_policy_row("consumer", spec.grant_policy_name, grant,
+                                "the tables' actions on their main-account ARNs" if same else "differs from spec"))
+    return rows
 
 
 def _main_state(spec: AccessSpec, iam: Any, keys: dict[str, kms.TableKey]) -> list[dict[str, Any]]:

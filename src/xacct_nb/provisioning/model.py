@@ -24,7 +24,8 @@ __all__ = ["ACTIONS", "CHANGING", "COLUMNS", "RESOURCES", "SIDES", "ApplyResult"
 
 SIDES = ("main", "consumer")
 RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version",
-             "attachment", "kms-key", "bucket-policy", "pitr", "trust-match")
+             "attachment", "kms-key", "bucket-policy", "pitr", "trust-match", "resource-policy",
+             "stream-policy", "grant-limits", "old-grant")
 ACTIONS = ("create", "update", "delete", "no-op", "left-alone")
 CHANGING = frozenset({"create", "update", "delete"})
 COLUMNS = ("side", "resource", "name", "action", "detail")
@@ -103,8 +104,11 @@ class Plan:
         """Untagged resources that carry a name apply needs: apply refuses while they exist."""
         if self.destroy:
             return []
-        needed = {self.spec.role_name, self.spec.consumer_policy_name,
-                  *(self.spec.table_policy_name(t) for t in self.spec.table_names)}
+        if self.spec.uses_resource_policy:
+            needed = {self.spec.grant_policy_name}
+        else:
+            needed = {self.spec.role_name, self.spec.consumer_policy_name,
+                      *(self.spec.table_policy_name(t) for t in self.spec.table_names)}
         return [c for c in self.changes if c.action == "left-alone" and c.name in needed]
 
     def summary(self) -> dict[str, int]:
@@ -136,6 +140,8 @@ class Plan:
         lines += [f"attention: table {c.name.split(' ', 1)[0]}: {c.detail}" for c in self.key_policy_problems]
         lines += [f"attention: table {c.name}: {c.detail}" for c in self.changes
                   if c.resource == "pitr" and c.action == "left-alone"]
+        lines += [f"note: {c.name}: {c.detail}" for c in self.changes
+                  if c.resource in ("grant-limits", "old-grant")]
         return "\n".join(lines)
 
     __str__ = text
@@ -166,7 +172,10 @@ class ApplyResult:
         if left:
             names = ", ".join(f"{c.resource} {c.name}" for c in left)
             lines.append(f"left alone (not tagged managed-by={MANAGED_BY}): {names}")
-        if self.assumable is not None:
+        if self.assumable is not None and self.plan.spec.uses_resource_policy:
+            state = "readable" if self.assumable else "NOT readable yet"
+            lines.append(f"the granted tables are {state} by {self.plan.spec.consumer_principal}")
+        elif self.assumable is not None:
             state = "assumable" if self.assumable else "NOT assumable yet"
             lines.append(f"role {self.plan.spec.role_arn} is {state}")
         return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from .. import kms, policies
+from ..errors import AccessDenied
 from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
 from .export_grants import bucket_policy_changes, pitr_changes
 from .live import (
@@ -30,7 +31,7 @@ from .live import (
     table_keys,
     tag_list,
 )
-from .model import SIDES, Change, IamCall, Plan, state_digest
+from .model import CHANGING, SIDES, Change, IamCall, Plan, state_digest
 from .trust_matches import trust_match_changes
 
 __all__ = ["MAX_POLICY_VERSIONS", "build_plan", "plan", "plan_destroy"]
@@ -52,6 +53,37 @@ def plan_destroy(spec: AccessSpec, *, main: boto3.Session | None = None,
 
 
 def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
+    """Both grants are planned: the spec's mode converges to the spec, the other mode's grant (if
+    any of ours exists) is removed after it — so switching grant_mode is one plan that adds the
+    new grant before removing the old one, and destroy removes whatever of ours either mode left."""
+    rp_mode = spec.uses_resource_policy
+    role = _role_plan(spec, iam, destroy or rp_mode)
+    rp = _rp_halves(spec, iam, keep=rp_mode and not destroy)
+    role_main, role_consumer = _side(role, "main"), _side(role, "consumer")
+    if rp_mode:
+        new_main, new_consumer, old_main, old_consumer = rp.main, rp.consumer, role_main, role_consumer
+    else:
+        new_main, new_consumer, old_main, old_consumer = role_main, role_consumer, rp.main, rp.consumer
+    # The other mode's rows only where they change something: no-op rows of a grant that does not
+    # exist would only clutter the plan.
+    old_main = [c for c in old_main if c.action in CHANGING or c.resource == "old-grant"]
+    old_consumer = [c for c in old_consumer if c.action in CHANGING]
+    if destroy:  # consumer side first (revoking), then the main side
+        changes = new_consumer + old_consumer + new_main + old_main
+    else:
+        if iam.consumer is None and any(c.calls for c in old_main):
+            old = "role" if rp_mode else "resource_policy"
+            old_main = [Change("main", "old-grant", f"grant_mode {old}", "no-op",
+                               "kept for now: a plan of the main side alone cannot see whether the consumer "
+                               "side has the new grant yet; a plan of both sides removes it")]
+        changes = new_main + new_consumer + old_consumer + old_main
+    digests = dict(role.observed)
+    observed = tuple((side, state_digest(digests.get(side, ""), rp.seen[side])) for side in iam.sides)
+    return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides, observed=observed)
+
+
+def _role_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
+    """The role grant's rows: converging to the spec, or (destroy) removing it."""
     main: list[Change] = []
     consumer: list[Change] = []
     seen: dict[str, list[Any]] = {"main": [], "consumer": []}  # the live state each side's rows stand on
@@ -71,6 +103,83 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
     changes = consumer + main if destroy else main + consumer
     observed = tuple((side, state_digest(seen[side])) for side in iam.sides)
     return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides, observed=observed)
+
+
+# --- grant_mode resource_policy ------------------------------------------------------------------
+
+@dataclass
+class _Halves:
+    main: list[Change]
+    consumer: list[Change]
+    seen: dict[str, list[Any]]
+
+
+def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
+    """Rows of the resource_policy grant: our statements on the tables (main) and the managed
+    policy of the consumer principal (consumer); `keep` False: their removal."""
+    from .resource_grants import read_table_policies, resource_policy_changes
+
+    halves = _Halves([], [], {"main": [], "consumer": []})
+    if iam.main_ddb is not None:
+        try:
+            with aws_errors("reading the granted tables' resource policies"):
+                live = read_table_policies(spec, iam.main_ddb)
+        except AccessDenied as err:
+            if keep:
+                raise
+            # grant_mode role with a main profile that may not read resource policies: say what
+            # this plan cannot see instead of failing a plan that needs none of it.
+            halves.seen["main"].append("unreadable")
+            halves.main = [Change("main", "old-grant", "grant_mode resource_policy", "no-op",
+                                  f"not checked: {err} — statements of a former resource_policy grant, if any, "
+                                  "stay on the tables")]
+            live = None
+        if live is not None:
+            halves.seen["main"].append(live)
+            halves.main = resource_policy_changes(spec, live, keep=keep)
+        if keep:
+            halves.main += _rp_main_notes(spec, iam)
+    if iam.consumer is not None:
+        with aws_errors("reading the consumer account's IAM state"):
+            grant = read_policy(iam.consumer, spec.grant_policy_arn)
+            if keep:
+                require_principal(spec, iam.consumer)
+        halves.seen["consumer"].append(grant)
+        want = _grant_want(spec) if keep else None
+        halves.consumer = _policy_changes(want, "consumer", spec.grant_policy_name, grant, spec.grant_policy_arn)
+    return halves
+
+
+def _rp_main_notes(spec: AccessSpec, iam: IamClients) -> list[Change]:
+    notes = []
+    full = [t.table_name for t in spec.table_access_list if t.access_type == "Full"]
+    if full:
+        notes.append(Change("main", "grant-limits", ", ".join(full), "no-op",
+                            "Full through a resource policy grants the data plane, DescribeTable, UpdateTable, "
+                            "DeleteTable and stream reads; it cannot include "
+                            + "; ".join(policies.RP_FULL_CANNOT) + " — use grant_mode: role for those"))
+    keys = table_keys(spec, iam)
+    for key in keys.values():
+        statement = {"Sid": policies.rp_sid(spec, spec.consumer_principal, "Kms"), "Effect": "Allow",
+                     "Principal": {"AWS": spec.consumer_principal}, "Action": list(policies.KMS_ACTIONS),
+                     "Resource": "*",
+                     "Condition": {"StringEquals": {"kms:ViaService": policies.dynamodb_service(spec.region)}}}
+        notes.append(Change("main", "kms-key", f"{key.table} {key.key_arn}", "left-alone",
+                            "customer-managed key: grant_mode resource_policy does not manage key policies yet — "
+                            f"add to the key policy {policies.to_json(statement)} and let the principal's identity "
+                            f"policy allow the same actions on {key.key_arn}, or the reads of {key.table} fail"))
+    return notes
+
+
+def _grant_want(spec: AccessSpec) -> _Want:
+    tables = ", ".join(f"{t.access_type} on {t.table_name}" for t in spec.table_access_list)
+    return _Want("consumer", spec.grant_policy_name, policies.grant_policy(spec),
+                 spec.grant_policy_description, spec.resource_tags,
+                 frozenset({(spec.principal_kind, spec.principal_name)}), tables)
+
+
+def _side(plan_: Plan, side: str) -> list[Change]:
+    return [c for c in plan_.changes if c.side == side]
 
 
 def _with_export_rows(spec: AccessSpec, iam: IamClients, destroy: bool, main: list[Change],

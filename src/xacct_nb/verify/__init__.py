@@ -70,7 +70,7 @@ from ..clients import make_client
 from ..errors import AccessDenied, InputError, XacctError
 from ..progress import ProgressCallback, report
 from ..retries import PROBE_ATTEMPTS
-from ..sessions import assume_from_spec, profile_session, require_account
+from ..sessions import assume_from_spec, profile_session, reading_session, require_account, whoami
 from ..spec import AccessSpec
 from .model import (
     EXPECTED_ALLOWED,
@@ -100,7 +100,8 @@ __all__ = ["EXPECTED_ALLOWED", "OPERATIONS", "AccessMatrix", "Cell", "Verificati
 def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
                   outsider: boto3.Session | None = None, extra_tables: Iterable[str] | None = None,
                   main: boto3.Session | None = None, unlisted_principal: boto3.Session | None = None,
-                  wait: float = 30, progress: ProgressCallback | None = None) -> AccessMatrix:
+                  wait: float = 30, progress: ProgressCallback | None = None,
+                  consumer: boto3.Session | None = None) -> AccessMatrix:
     """Probe every table of the spec (and the tables not in it) as the assumed role, and the
     role's trust; see the module docstring. Changes nothing.
 
@@ -110,9 +111,18 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
     it is configured; none → tables are found from `extra_tables` only). unlisted_principal: a
     consumer principal NOT in trusted_principal_arns. wait: seconds to retry a denied first
     AssumeRole (a fresh role propagates through IAM).
+
+    grant_mode resource_policy: no role — the analyst probes every table by ARN with its own
+    session; the outsider and an unlisted consumer principal (default: consumer_profile, when it
+    is not consumer_principal) scan by ARN and must be denied; drift cells check our statement on
+    each table, foreign statements granting our principal more, and the consumer-side policy
+    (`consumer`, default consumer_profile).
     """
     analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
     main, main_note = _main_session(spec, main)
+    if spec.uses_resource_policy:
+        return _verify_resource_policy(spec, analyst, outsider, extra_tables, main, main_note,
+                                       unlisted_principal, consumer, progress)
     report(progress, f"assuming {spec.role_arn} as the analyst", logger)
     role, assumed = _assume(spec, analyst, wait, progress)
     cells = [cell(ROLE, "analyst assumes the role", "trust", "allowed", assumed)]
@@ -138,6 +148,41 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
         cells += table_cells(name, NOT_GRANTED, frozenset(), ddb, main_ddb)
     return AccessMatrix(spec.env, spec.role_arn, tuple(cells))
 
+
+
+def _verify_resource_policy(spec: AccessSpec, analyst: boto3.Session, outsider: boto3.Session | None,
+                            extra_tables: Iterable[str] | None, main: boto3.Session | None, main_note: str,
+                            unlisted: boto3.Session | None, consumer: boto3.Session | None,
+                            progress: ProgressCallback | None) -> AccessMatrix:
+    from .grants import GRANT, drift_cells, reader_cells
+
+    own = reading_session(spec, source=analyst)  # refuses a session outside the consumer account
+    cells = [cell(GRANT, "analyst reads with its own session", "trust", "allowed", Outcome("allowed"))]
+    if outsider is None and spec.outsider_profile:
+        outsider = profile_session(spec.outsider_profile, spec.region, field="outsider_profile")
+    if consumer is None and spec.consumer_profile:
+        consumer = profile_session(spec.consumer_profile, spec.region, field="consumer_profile")
+    if unlisted is None and consumer is not None and \
+            whoami(consumer).principal_arn != spec.consumer_principal:
+        unlisted = consumer
+    cells += reader_cells(spec, "outsider", outsider, "outsider_profile is not set")
+    cells += reader_cells(spec, "unlisted consumer principal", None if spec.organization_id else unlisted,
+                          f"organization_id admits every principal of {spec.organization_id} that its own "
+                          "account's policies allow" if spec.organization_id else
+                          "no session of another consumer principal (consumer_profile)")
+    cells += drift_cells(spec, main, consumer, main_note)
+    ddb = make_client(own, "dynamodb", region_name=spec.region, attempts=PROBE_ATTEMPTS)
+    main_ddb = make_client(main, "dynamodb", region_name=spec.region, attempts=PROBE_ATTEMPTS) if main else None
+    for entry in spec.table_access_list:
+        report(progress, f"probing {entry.table_name} ({entry.access_type}) by ARN", logger)
+        cells += table_cells(entry.table_name, entry.access_type, EXPECTED_ALLOWED[entry.access_type],
+                             ddb, main_ddb, address=spec.table_arn(entry.table_name))
+    others, discovery = other_tables(spec, extra_tables, main_ddb, main_note)
+    cells += discovery
+    for name in others:
+        report(progress, f"probing {name} (not in the spec) by ARN", logger)
+        cells += table_cells(name, NOT_GRANTED, frozenset(), ddb, main_ddb, address=spec.table_arn(name))
+    return AccessMatrix(spec.env, f"resource policies for {spec.consumer_principal}", tuple(cells))
 
 
 def _main_session(spec: AccessSpec, main: boto3.Session | None) -> tuple[boto3.Session | None, str]:

@@ -64,22 +64,28 @@ def _schema(table: dict[str, Any] | None) -> _Schema:
     return _Schema(key, partition, index, billing, table.get("TableStatus"))
 
 
-def table_cells(name: str, access: str, allowed: frozenset[str], ddb: Any, main_ddb: Any) -> list[Cell]:
+def table_cells(name: str, access: str, allowed: frozenset[str], ddb: Any, main_ddb: Any,
+                address: str | None = None) -> list[Cell]:
+    """The probes of one table. `address`: what the probing client passes as TableName when it is
+    not `name` (the table's ARN, for a consumer principal's own session in resource_policy mode);
+    the main session always describes it by name."""
+    target = address or name
+
     def expected(op: str) -> str:
         return "allowed" if op in allowed else "denied"
 
     if ddb is None:
-        skipped = Outcome("skipped", "the role could not be assumed")
+        skipped = Outcome("skipped", "no session to probe with (the role could not be assumed)")
         return [cell(name, op, access, expected(op), skipped) for op in OPERATIONS]
     seen_by_role: dict[str, Any] = {}  # the describe probe's answer: the schema when main has none
 
     def describe() -> None:
-        seen_by_role.update(ddb.describe_table(TableName=name)["Table"])
+        seen_by_role.update(ddb.describe_table(TableName=target)["Table"])
 
     outcomes = {"describe": attempt(describe, f"DescribeTable on {name}")}
     schema = _schema(_describe_as_owner(main_ddb, name) or seen_by_role or None)
     for op, probe in _PROBES.items():
-        outcomes[op] = probe(ddb, name, schema)
+        outcomes[op] = probe(ddb, target, schema)
     return [cell(name, op, access, "n/a" if outcomes[op].actual == "n/a" else expected(op), outcomes[op])
             for op in OPERATIONS]
 

@@ -1,0 +1,107 @@
+"""The grant as a picture: a Mermaid flowchart of a plan (pure: a `Plan` in, text out).
+
+Consumer principals → the role (grant_mode role) or each table's resource policy
+(grant_mode resource_policy) → the tables, each edge labelled with its access level; customer-
+managed KMS keys and the export bucket where the plan has them. Nodes the plan changes are
+highlighted (create green, update amber, delete red, dashed); the other mode's grant appears only
+when the plan removes it (switching modes shows both halves). JupyterLab (≥ 4.1) renders it in a
+Markdown cell or output: `markdown(plan)`.
+"""
+
+from __future__ import annotations
+
+from .provisioning.model import CHANGING, Change, Plan
+
+__all__ = ["diagram", "markdown"]
+
+_CLASSES = {
+    "create": "fill:#c6efce,stroke:#006100,color:#006100",
+    "update": "fill:#ffeb9c,stroke:#9c5700,color:#9c5700",
+    "delete": "fill:#ffc7ce,stroke:#9c0006,color:#9c0006,stroke-dasharray:5",
+}
+_RANK = {"delete": 3, "create": 2, "update": 1}
+
+
+def _label(text: str) -> str:
+    """A quoted Mermaid label: quotes and angle brackets written as entities."""
+    return '"' + text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;") + '"'
+
+
+def _action(changes: list[Change]) -> str | None:
+    """The most telling change among a node's rows (a delete beats a create beats an update)."""
+    found = [c.action for c in changes if c.action in CHANGING]
+    return max(found, key=_RANK.__getitem__) if found else None
+
+
+def diagram(plan: Plan) -> str:
+    spec = plan.spec
+    lines = ["flowchart LR"]
+    classes: dict[str, str] = {}
+    rows = list(plan.changes)
+
+    def rows_named(resource: tuple[str, ...], name: str) -> list[Change]:
+        return [c for c in rows if c.resource in resource and c.name.split(" ")[0] == name]
+
+    principal = "P0"
+    kind, name = spec.principal_kind, spec.principal_name
+    lines.append(f"  {principal}([{_label(f'{kind}/{name} · consumer {spec.consumer_account_id}')}])")
+    if spec.organization_id and spec.uses_resource_policy:
+        lines.append(f"  O0([{_label(f'every principal of organization {spec.organization_id}')}])")
+    rp_rows = [c for c in rows if c.resource == "resource-policy"]
+    role_rows = [c for c in rows if c.name == spec.role_name and c.resource in ("role", "trust-policy")]
+    show_rp = spec.uses_resource_policy or any(c.action in CHANGING for c in rp_rows)
+    show_role = not spec.uses_resource_policy or any(c.action in CHANGING for c in role_rows)
+    consumer_policy = rows_named(("policy", "attachment", "policy-version"),
+                                 spec.grant_policy_name if spec.uses_resource_policy else spec.consumer_policy_name)
+    if _action(consumer_policy):
+        classes[principal] = _action(consumer_policy) or ""
+    for i, table in enumerate(spec.table_access_list):
+        node = f"T{i}"
+        lines.append(f"  {node}[({_label(f'{table.table_name} · main {spec.main_account_id}')})]")
+        if show_rp:
+            policy_node = f"R{i}"
+            lines.append(f"  {policy_node}{{{{{_label(f'resource policy of {table.table_name}')}}}}}")
+            lines.append(f"  {principal} -->|{_label(table.access_type)}| {policy_node} --> {node}")
+            if spec.organization_id and spec.uses_resource_policy:
+                lines.append(f"  O0 -->|{_label(table.access_type)}| {policy_node}")
+            action = _action(rows_named(("resource-policy", "stream-policy"), table.table_name))
+            if action:
+                classes[policy_node] = action
+        if show_role:
+            action = _action(rows_named(("policy", "policy-version", "attachment"),
+                                        spec.table_policy_name(table.table_name)))
+            lines.append(f"  G -->|{_label(table.access_type)}| {node}")
+            if action and not spec.uses_resource_policy:  # the table's policy on the role, not the table
+                classes[node] = action
+    if show_role:
+        lines.insert(2, f"  G[{_label(f'role {spec.role_name}')}]")
+        lines.insert(3, f"  {principal} -->|{_label('sts:AssumeRole')}| G")
+        action = _action(role_rows)
+        if action:
+            classes["G"] = action
+    for j, change in enumerate(c for c in rows if c.resource == "kms-key"):
+        key_table, _, key = change.name.partition(" ")
+        if key_table in spec.table_names:
+            i = spec.table_names.index(key_table)
+            key_label = _label("KMS key " + key.rsplit("/", 1)[-1])
+            lines.append(f"  K{j}{{{{{key_label}}}}}")
+            lines.append(f"  T{i} -.->|{_label('kms:Decrypt via DynamoDB')}| K{j}")
+            if change.action == "left-alone":
+                classes[f"K{j}"] = "update"
+    if spec.export is not None:
+        lines.append(f"  B0[/{_label(f's3://{spec.export.bucket}/{spec.export.prefix}/')}/]")
+        lines.append(f"  G -.->|{_label('exports')}| B0")
+        action = _action([c for c in rows if c.resource == "bucket-policy"])
+        if action:
+            classes["B0"] = action
+    for action, style in _CLASSES.items():
+        nodes = sorted(n for n, a in classes.items() if a == action)
+        if nodes:
+            lines.append(f"  classDef {action} {style}")
+            lines.append(f"  class {','.join(nodes)} {action}")
+    return "\n".join(lines)
+
+
+def markdown(plan: Plan) -> str:
+    """The diagram as a Markdown fenced block, which JupyterLab renders as a picture."""
+    return f"```mermaid\n{diagram(plan)}\n```"

@@ -1,0 +1,37 @@
+"""The runbook (01 → 05) under papermill with grant_mode resource_policy, against the sandbox:
+01 writes the tables' statements, 02 the consumer-side policy (and waits until the analyst can
+read), 03 reads by ARN as the analyst itself (no assumed role), 04 verifies, 05 removes it all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xacct_nb import runbook
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.notebook
+
+
+def test_the_runbook_in_resource_policy_mode(sandbox, tmp_path):
+    params = tmp_path / "params"
+    params.mkdir()
+    local = yaml.safe_load((ROOT / "params" / "local.yaml").read_text())
+    (params / "rpol.yaml").write_text(yaml.safe_dump({**local, "env": "rpol", "grant_mode": "resource_policy"}))
+    records = runbook.run_all("rpol", notebooks=runbook.RUNBOOK, yes=True, notebooks_dir=ROOT / "notebooks",
+                              params_dir=params, runs_dir=tmp_path / "runs")
+    assert [r.ok for r in records] == [True] * 5, [r.error for r in records if not r.ok]
+    by_name = {r.notebook[:2]: r.recorded for r in records}
+    assert by_name["02"]["assumable"] is True  # here: the analyst can read the first table by ARN
+    assert by_name["03"]["caller_arn"] == "arn:aws:iam::222222222222:user/analyst"  # its own session
+    assert by_name["03"]["rows_read"] > 0
+    main = sandbox.session("sandbox-main").client("dynamodb")
+    for table in ("orders", "customers"):  # 05 removed our statements
+        arn = f"arn:aws:dynamodb:us-east-1:111111111111:table/{table}"
+        try:
+            policy = main.get_resource_policy(ResourceArn=arn)["Policy"]
+        except main.exceptions.PolicyNotFoundException:
+            continue
+        assert "XacctNbrpolXX" not in policy
