@@ -41,6 +41,7 @@ def test_query_by_partition_key(panel):
     panel.filter.value = ""
     panel.projection.value = ""
     panel.run_button.click()
+    panel.wait()
     assert panel.error is None
     assert sorted(panel.result["order_id"]) == _expected("C0007")
     assert f"<b>{len(panel.result)}</b> rows" in panel.status.value
@@ -57,6 +58,7 @@ def test_query_with_sort_condition_filter_and_columns(panel):
     panel.filter.value = "status=SHIPPED"
     panel.projection.value = "order_id, status"
     panel.run_button.click()
+    panel.wait()
     expected = _expected("C0007", lambda i: "O000100" <= i["order_id"]["S"] <= "O000999"
                          and i["status"]["S"] == "SHIPPED")
     assert expected and sorted(panel.result["order_id"]) == expected
@@ -74,6 +76,7 @@ def test_query_on_the_index(panel):
     panel.filter.value = ""
     panel.projection.value = ""
     panel.run_button.click()
+    panel.wait()
     expected = sorted(i["order_id"]["S"] for i in ORDERS
                       if i["status"]["S"] == "CANCELLED" and i["created_at"]["S"].startswith("2026-03"))
     assert sorted(panel.result["order_id"]) == expected[: panel.limit.value]
@@ -87,6 +90,7 @@ def test_scan_respects_the_row_budget(panel):
     panel.projection.value = ""
     panel.limit.value = 30
     panel.run_button.click()
+    panel.wait()
     assert len(panel.result) == 30
     assert panel.result.attrs["xacct"]["partial"] is True
     assert "partial" in panel.status.value
@@ -178,3 +182,109 @@ def test_the_panel_carries_its_table_viewer(panel):
     html = viewer["data"]["text/html"]
     assert len(html) > 100_000 and "itables" in html
     assert not re.search(r"""(src=|from\s+|import\()\s*['"]https?://""", html), "the viewer loads from the network"
+
+
+# -- inputs follow the selection (issue 23) ----------------------------------------------------------
+def test_switching_the_index_resets_key_and_sort_it_does_not_have(panel):
+    """The issue's silently wrong Run: an order-id range carried over to by_status's created_at."""
+    _reset(panel, mode="query", key="C0007", sort_op="between")
+    panel.sort_value.value, panel.sort_value2.value = "O000100", "O000500"
+    panel.index.value = "by_status"
+    assert panel.key.value == "" and panel.sort_op.value == "" and panel.sort_value.value == ""
+    assert "reset key, sort" in panel.status.value and "by_status" in panel.status.value
+    panel.key.value = "SHIPPED"
+    panel.run()
+    assert "sort" not in panel.result.attrs["xacct"] and len(panel.result) > 0
+    assert set(panel.result["status"]) == {"SHIPPED"}
+
+
+def test_switching_the_table_resets_fields_naming_attributes_it_lacks(panel):
+    _reset(panel, mode="scan")
+    panel.run()  # orders' attributes are now known (quantity, express, amount…)
+    panel.filter.value = "quantity>5, express=true"
+    panel.projection.value = "amount, quantity, express"
+    assert panel.warning.value == ""  # every name exists on orders
+    panel.mode.value = "query"
+    panel.key.value = "C0007"
+    panel.table.value = "customers"
+    assert panel.filter.value == "" and panel.projection.value == ""
+    assert panel.key.value == "C0007"  # customers' partition key is customer_id (S) too
+    status = panel.status.value
+    assert "reset filter, columns" in status and "kept key" in status, status
+    panel.run()
+    assert len(panel.result) == 1 and panel.result["customer_id"].tolist() == ["C0007"]
+
+
+def test_a_field_is_kept_when_every_attribute_it_names_exists(panel):
+    _reset(panel, mode="scan")
+    panel.run()
+    panel.filter.value = "quantity>5"
+    panel.index.value = "by_status"
+    assert panel.filter.value == "quantity>5"
+    assert "kept filter" in panel.status.value
+    panel.index.value = ""
+    assert panel.filter.value == "quantity>5"
+
+
+def test_unknown_attribute_names_are_flagged_before_the_run(panel):
+    _reset(panel, mode="scan")
+    panel.run()
+    panel.filter.value = "quantiy>5"
+    assert "quantiy" in panel.warning.value and "Filter" in panel.warning.value
+    panel.projection.value = "amount, shiping.city"
+    columns_line = panel.warning.value.split("Columns: ")[1]
+    assert columns_line.startswith("shiping.city —")  # amount exists: not flagged
+    panel.filter.value = "quantity>5"
+    panel.projection.value = "amount, shipping.city"
+    assert panel.warning.value == ""
+    panel.filter.value = "quantiy>5"
+    panel.run()
+    assert "quantiy" in panel.status.value  # the Run's line repeats it next to its 0 rows
+    panel.filter.value = ""
+
+
+# -- a Run in progress is visible and single (issue 23) ------------------------------------------
+def test_a_run_in_progress_shows_a_live_count_is_single_and_stops_between_pages(panel, monkeypatch):
+    _reset(panel, mode="scan", limit=2000)
+    monkeypatch.setattr(panel, "page_size", 100)
+    panel.run()
+    previous = panel.result
+    second_page, release = __import__("threading").Event(), __import__("threading").Event()
+    shown = panel._show_progress
+
+    def held(event):  # the reading thread waits here after its second page, shown as such
+        shown(event)
+        if event.stats["pages"] == 2:
+            second_page.set()
+            release.wait(30)
+
+    monkeypatch.setattr(panel, "_show_progress", held)
+    assert panel.start()
+    assert second_page.wait(30)
+    assert panel.running and panel.run_button.disabled and not panel.stop_button.disabled
+    running = panel.output.outputs[0]["data"]["text/html"]
+    assert "running… 200 items, 2 pages" in running  # the previous table is off the screen
+    assert "running: scan orders" in panel.status.value
+    assert panel.start() is False  # a second Run while one is in progress does nothing
+    panel.run_button.click()
+    panel.stop_button.click()
+    release.set()
+    panel.wait()
+    assert not panel.running and not panel.run_button.disabled and panel.stop_button.disabled
+    meta = panel.result.attrs["xacct"]
+    assert panel.result is not previous and len(panel.result) == 200 and meta["pages"] == 2
+    assert meta["partial"] and meta["reason"] == "stopped" and meta["last_evaluated_key"]
+    assert "partial</b> (stopped)" in panel.status.value
+
+
+def test_a_run_that_reads_everything_says_complete(panel):
+    _reset(panel, table="customers", mode="scan", limit=1000)
+    panel.run()
+    assert len(panel.result) == 50 and "complete" in panel.status.value and "partial" not in panel.status.value
+
+
+def test_enter_in_a_box_runs(panel):
+    _reset(panel, mode="query", key="C0009")
+    panel.key._handle_string_msg(None, {"event": "submit"}, None)  # what the front end sends on Enter
+    panel.wait()
+    assert sorted(panel.result["order_id"]) == _expected("C0009")

@@ -6,13 +6,23 @@ which calls `read(...)` — the same function batch runs and tests call directly
 
 from __future__ import annotations
 
+import re
+import threading
+import warnings
 from typing import Any
 
 import pandas as pd
 
 from .dynamo import KeySchema, RemoteTable, TableInfo
+from .dynamo.table import _collect
 from .errors import XacctError
 from .grammar import parse_filters, parse_key, parse_projection
+from .progress import ProgressCallback, ProgressEvent
+
+
+def collect_frame(reader) -> pd.DataFrame:
+    """Every page of `reader` into one frame, converted as RemoteTable.scan/query convert."""
+    return _collect(reader, numbers="float", sets="set", flatten_maps=False)
 
 SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
 # Scoped to the panel. ToggleButtons put their description on a line of its own (its label is an
@@ -32,17 +42,34 @@ RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), s
 
 def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | None = None, key: Any = None,
          sort: tuple | None = None, filter: dict | None = None, projection: list[str] | None = None,
-         limit: int = 100) -> pd.DataFrame:
+         limit: int = 100, start_key: Any = None, page_size: int | None = None,
+         progress: ProgressCallback | None = None, stop: threading.Event | None = None) -> pd.DataFrame:
     """One read as the panel does it: a query when mode is 'query', else a bounded scan.
-    `table` is a name, or a RemoteTable to reuse (its clients and cached description)."""
+    `table` is a name, or a RemoteTable to reuse (its clients and cached description).
+
+    `start_key` continues a partial read (its ``attrs["xacct"]["last_evaluated_key"]``);
+    `progress` gets a :class:`~xacct_nb.progress.ProgressEvent` after every page; when `stop` is
+    set the read ends after the page in hand — a partial result with its resume key, never a
+    page lost (the reader keeps the page's items, then stops before asking for the next)."""
     remote = table if isinstance(table, RemoteTable) else RemoteTable(session, table)
+    args: dict[str, Any] = {"index": index or None, "filter": filter or None,
+                            "projection": projection or None, "max_items": limit or None,
+                            "start_key": start_key, "page_size": page_size}
     if mode == "query":
         if key in (None, ""):
             raise XacctError("query needs a partition key value — type one in the Key box")
-        return remote.query(key, sort=sort, index=index or None, filter=filter or None,
-                            projection=projection or None, max_items=limit or None)
-    return remote.scan(index=index or None, filter=filter or None, projection=projection or None,
-                       max_items=limit or None)
+        reader = remote._mode_read("read", "query", key, {**args, "sort": sort})
+    else:
+        reader = remote._mode_read("read", "scan", None, args)
+
+    def on_page(event: ProgressEvent) -> None:
+        if progress is not None:
+            progress(event)
+        if stop is not None and stop.is_set():
+            reader.reason = "stopped"  # checked by the reader right after this page is handed over
+
+    reader.progress = on_page
+    return collect_frame(reader)
 
 
 class ExplorerPanel:
@@ -53,15 +80,22 @@ class ExplorerPanel:
     in one step), never by clear_output() + append: those travel as two different messages and the
     clear could land after the new table, leaving the area empty."""
 
-    def __init__(self, session, tables: list[str], *, limit: int = 100):
+    def __init__(self, session, tables: list[str], *, limit: int = 100, page_size: int | None = None):
         import ipywidgets as w
 
         from .notebook import viewer_html
 
         self.session = session
+        self.page_size = page_size  # items per request (Limit); None: DynamoDB's 1 MB pages
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         self._tables: dict[str, RemoteTable] = {}
         self._columns_seen: dict[str, list[str]] = {}  # per table, from its last result
+        self._attributes_seen: dict[str, set[str]] = {}  # per table, every column of every result
         self._has_sort_key = False
+        self._target: tuple[str, str] | None = None  # (table, index) the inputs were typed for
+        self._switching = False
+        self.notice = ""  # what the last switch of table/index did to the inputs
         self.result: pd.DataFrame | None = None
         self.error: str | None = None
         style = {"description_width": "90px"}
@@ -85,8 +119,14 @@ class ExplorerPanel:
                                  style=style, layout=wide())
         self.limit = w.BoundedIntText(value=limit, min=1, max=1_000_000, description="Max rows",
                                       style=style, layout=w.Layout(width="200px"))
-        self.run_button = w.Button(description="Run", button_style="primary", icon="play")
+        self.run_button = w.Button(description="Run", button_style="primary", icon="play",
+                                   tooltip="Run the read (Enter in any box does the same)")
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
+                                    tooltip="End the running read after the page in hand")
         self.status = w.HTML()
+        # attribute names the target does not have, flagged while typing (before the Run)
+        self.warning = w.HTML()
+        self.warning.add_class("xacct-warning")
         self.output = w.Output(layout=w.Layout(width="100%"))
         self.output.add_class("xacct-result")
         # The table viewer (DataTables, embedded: no CDN) lives in a widget of the panel, so it
@@ -94,16 +134,25 @@ class ExplorerPanel:
         self.viewer = w.Output()
         self.viewer.add_class("xacct-viewer")
         self.viewer.outputs = (_html_output(viewer_html()),)
-        self.run_button.on_click(lambda _: self.run())
+        self.run_button.on_click(lambda _: self.start())
+        self.stop_button.on_click(lambda _: self.stop())
+        with warnings.catch_warnings():
+            # deprecated in ipywidgets 8 in favour of continuous_update=False, which would also
+            # run on leaving a box; the front end still sends Enter as this "submit" event
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for box in (self.key, self.sort_value, self.sort_value2, self.filter, self.projection):
+                box.on_submit(lambda _: self.start())  # Enter in a box runs, as in a desktop client
         self.table.observe(lambda _: self._refresh_indexes(), names="value")
-        self.index.observe(lambda _: self._sync_key_schema(), names="value")
+        self.index.observe(lambda _: self._on_index(), names="value")
+        for box in (self.filter, self.projection):
+            box.observe(lambda _: self._flag_unknown(), names="value")
         self.mode.observe(lambda _: self._sync_mode(), names="value")
         self.sort_op.observe(lambda _: self._sync_mode(), names="value")
         self._refresh_indexes()
         self._sync_mode()
         self.widget = w.VBox([
             self.table, self.mode, self.index, self.key, self.sort_row,
-            self.filter, self.projection, w.HBox([self.limit, self.run_button]),
+            self.filter, self.projection, self.warning, w.HBox([self.limit, self.run_button, self.stop_button]),
             self.status, self.output, self.viewer, w.HTML(_PANEL_CSS),
         ])
         self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
@@ -133,8 +182,115 @@ class ExplorerPanel:
         except XacctError as err:
             self._show_error(str(err))
             return
-        self.index.options = [("(table)", "")] + [(name, name) for name in info.index_names]
+        self._switching = True  # setting the options moves the index: one switch, not two
+        try:
+            self.index.options = [("(table)", "")] + [(name, name) for name in info.index_names]
+            self.index.value = ""
+        finally:
+            self._switching = False
         self._sync_key_schema()
+        self._follow_selection()
+
+    def _on_index(self) -> None:
+        if self._switching:
+            return
+        self._sync_key_schema()
+        self._follow_selection()
+
+    # -- inputs follow the selection ---------------------------------------------------------------
+    def known_attributes(self, table: str | None = None) -> set[str]:
+        """What the panel knows `table` has: its key schema, its indexes' keys and every column
+        of every result read from it so far."""
+        info = self._remote(table or self.table.value).describe()
+        names = set(info.key.names) | {n for ix in info.indexes for n in ix.key.names}
+        return names | self._attributes_seen.get(info.name, set())
+
+    def _follow_selection(self) -> None:
+        """After a switch of table or index: each input is reset unless every attribute it names
+        exists on the new target (a sort condition keeps only for the same sort key, a key value
+        for the same partition key), and the status line says which were kept and which reset —
+        an order-id range silently applied to created_at answers "no items" and looks right."""
+        target = (self.table.value, self.index.value)
+        previous, self._target = self._target, target
+        if previous is None or previous == target:
+            return
+        try:
+            old = self._remote(previous[0]).describe().key_for(previous[1] or None)
+            new = self._info().key_for(target[1] or None)
+        except XacctError:
+            return
+        known = self.known_attributes()
+        kept: list[str] = []
+        reset: list[str] = []
+
+        def decide(label: str, has_value: bool, keep: bool, clear) -> None:
+            if not has_value:
+                return
+            if keep:
+                kept.append(label)
+            else:
+                clear()
+                reset.append(label)
+
+        same_partition = (old.partition_key, old.partition_type) == (new.partition_key, new.partition_type)
+        same_sort = new.sort_key is not None and (old.sort_key, old.sort_type) == (new.sort_key, new.sort_type)
+        decide("key", bool(self.key.value.strip()), same_partition, lambda: setattr(self.key, "value", ""))
+
+        def clear_sort() -> None:
+            self.sort_op.value = ""
+            self.sort_value.value = self.sort_value2.value = ""
+
+        decide("sort", bool(self.sort_op.value or self.sort_value.value.strip()), same_sort, clear_sort)
+        filter_names = self._filter_names()
+        decide("filter", bool(self.filter.value.strip()),
+               filter_names is not None and _all_known(filter_names, known),
+               lambda: setattr(self.filter, "value", ""))
+        decide("columns", bool(self.projection.value.strip()),
+               _all_known(parse_projection(self.projection.value), known),
+               lambda: setattr(self.projection, "value", ""))
+        where = self.table.value + (f" index {self.index.value}" if self.index.value else "")
+        parts = [f"switched to {where}"]
+        if reset:
+            parts.append("reset " + ", ".join(reset))
+        if kept:
+            parts.append("kept " + ", ".join(kept) + f" (every attribute they name exists on {where})")
+        self.notice = "; ".join(parts)
+        shown = ("" if self.result is None and self.error is None
+                 else " — the result below is the previous Run's; press Run")
+        self.status.value = f"<span class='xacct-notice'>{_html(self.notice)}{shown}</span>"
+        self._flag_unknown()
+
+    def _filter_names(self) -> list[str] | None:
+        """The attributes the Filter box names (None when it does not parse: the Run says why)."""
+        try:
+            return list(parse_filters(self.filter.value, None, field="Filter"))
+        except XacctError:
+            return None
+
+    def unknown_attributes(self) -> dict[str, list[str]]:
+        """Per input (Filter, Columns), the attribute names the table is not known to have."""
+        try:
+            known = self.known_attributes()
+        except XacctError:
+            return {}
+        named = {"Filter": self._filter_names() or [],
+                 "Columns": parse_projection(self.projection.value)}
+        return {field: unknown for field, names in named.items()
+                if (unknown := [n for n in names if not _is_known(n, known)])}
+
+    def _flag_unknown(self) -> None:
+        unknown = self.unknown_attributes()
+        if not unknown:
+            self.warning.value = ""
+            return
+        table = self.table.value
+        lines = [f"{field}: {', '.join(names)} — not an attribute of {table} (its key schema and the "
+                 "attributes seen in results so far); a condition on it matches nothing"
+                 if field == "Filter" else
+                 f"{field}: {', '.join(names)} — not an attribute of {table} seen so far; the "
+                 "column will be missing" for field, names in unknown.items()]
+        self.warning.value = "<br>".join(
+            f"<span style='color:#a60'>⚠ {_html(line)}</span>" for line in lines)
 
     def _sync_key_schema(self) -> None:
         """Key and sort placeholders name the chosen table's or index's key; the sort-key row shows
@@ -146,10 +302,8 @@ class ExplorerPanel:
         key = info.key_for(self.index.value or None)
         self.key.placeholder = f"{key.partition_key} value ({_TYPE_NAMES.get(key.partition_type, key.partition_type)})"
         self.sort_value.placeholder = f"{key.sort_key} value" if key.sort_key else "value"
-        self._has_sort_key = key.sort_key is not None
-        if not key.sort_key:
-            self.sort_op.value = ""
-        self._sync_mode()
+        self._has_sort_key = key.sort_key is not None  # a sort condition left over is reset by
+        self._sync_mode()                                # _follow_selection, and reported
         attributes = self._filterable(info, key)
         self.filter.placeholder = _filter_example(attributes)
         self.projection.placeholder = "all; or: " + ", ".join([*key.names, *attributes][:3])
@@ -180,9 +334,48 @@ class ExplorerPanel:
             return ("between", self.sort_value.value.strip(), self.sort_value2.value.strip())
         return (op, self.sort_value.value.strip())
 
+    # -- running -----------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def start(self) -> bool:
+        """What Run and Enter do: the read on a thread of its own, so the kernel stays free for
+        Stop; a Run while one is in progress does nothing (returns False)."""
+        if self.running:
+            return False
+        self._stop.clear()
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._worker = threading.Thread(target=self._run_in_background, daemon=True,
+                                        name="xacct-explorer-run")
+        self._worker.start()
+        return True
+
+    def stop(self) -> None:
+        """End the running read after the page in hand (its rows are kept, marked partial)."""
+        self._stop.set()
+
+    def wait(self, timeout: float | None = 120) -> None:
+        """Until the running read (if any) has ended."""
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def _run_in_background(self) -> None:
+        try:
+            self.run()
+        except Exception as err:  # never a silent end: the error goes where results go
+            self._show_error(f"unexpected error: {type(err).__name__}: {err}")
+        finally:
+            self.run_button.disabled, self.stop_button.disabled = False, True
+
     def run(self) -> pd.DataFrame | None:
-        """What the Run button does; returns the frame (None after an error, shown in the panel)."""
-        self.status.value = f"running: {_html(self._request_text())}…"
+        """One Run, here and now; returns the frame (None after an error, shown in the panel).
+        While it reads, the result area says so with a live count: the previous result is gone
+        from the screen (panel.result keeps it until this Run has one)."""
+        request = self._request_text()
+        self.notice = ""
+        self.status.value = f"running: {_html(request)}…"
+        self.output.outputs = (_html_output(_running_html(0, 0, 0.0)),)
         self.error = None
         try:
             remote = self._remote(self.table.value)
@@ -193,18 +386,26 @@ class ExplorerPanel:
                       index=self.index.value or None,
                       key=parse_key(self.key.value, field="Key") if self.key.value.strip() else None,
                       sort=self.sort_condition(), filter=parse_filters(self.filter.value, key_types, field="Filter"),
-                      projection=parse_projection(self.projection.value), limit=self.limit.value)
+                      projection=parse_projection(self.projection.value), limit=self.limit.value,
+                      page_size=self.page_size, progress=self._show_progress, stop=self._stop)
         except XacctError as err:
             self._show_error(str(err))
             return None
         self.result = df
+        self._attributes_seen.setdefault(self.table.value, set()).update(str(c) for c in df.columns)
         if not self.projection.value.strip():
             self._columns_seen[self.table.value] = [str(c) for c in df.columns]
             self._sync_key_schema()
+        self._flag_unknown()
         # the result first, then the line that says it is there
         self.output.outputs = (_html_output(self._result_html(df)),)
         self.status.value = self._status_line(df)
         return df
+
+    def _show_progress(self, event: ProgressEvent) -> None:
+        stats = event.stats
+        self.output.outputs = (_html_output(_running_html(
+            stats.get("items", 0), stats.get("pages", 0), stats.get("consumed_rcu", 0.0))),)
 
     def _show_error(self, message: str) -> None:
         """The error replaces whatever the last Run showed: no stale table under a new error."""
@@ -228,11 +429,14 @@ class ExplorerPanel:
 
     def _status_line(self, df: pd.DataFrame) -> str:
         meta = df.attrs.get("xacct", {})
-        partial = " — <b>partial</b> (row budget reached)" if meta.get("partial") else ""
+        reason = "stopped" if meta.get("reason") == "stopped" else "row budget reached"
+        partial = f" — <b>partial</b> ({reason})" if meta.get("partial") else " — complete"
         pages = meta.get("pages", 0)
+        unknown = "".join(f" — ⚠ {field.lower()} names {_html(', '.join(names))}, not seen on "
+                          f"{_html(self.table.value)}" for field, names in self.unknown_attributes().items())
         return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(self._request_text())}"
                 f" — {pages} page{'s' if pages != 1 else ''}, {meta.get('consumed_rcu', 0):g} RCU, "
-                f"{meta.get('seconds', 0):.2f} s{partial}")
+                f"{meta.get('seconds', 0):.2f} s{partial}{unknown}")
 
     def _result_html(self, df: pd.DataFrame) -> str:
         from .notebook import table_html
@@ -245,10 +449,24 @@ class ExplorerPanel:
 _TYPE_NAMES = {"S": "text", "N": "number", "B": "binary"}
 
 
+def _is_known(path: str, known: set[str]) -> bool:
+    """A name or path (shipping.city, lines[0].sku) whose top attribute the table has."""
+    return path in known or re.split(r"[.\[]", path, maxsplit=1)[0] in known
+
+
+def _all_known(paths: list[str], known: set[str]) -> bool:
+    return all(_is_known(path, known) for path in paths)
+
+
 def _filter_example(names: list[str]) -> str:
     if not names:
         return "name=value, name>value"
     return ", ".join(f"{name}{op}…" for name, op in zip(names[:2], ("=", ">")))
+
+
+def _running_html(items: int, pages: int, rcu: float) -> str:
+    return (f"<p class='xacct-running'><i>running… {items:,} items, {pages} "
+            f"page{'s' if pages != 1 else ''}, {rcu:g} RCU</i></p>")
 
 
 def _html_output(html: str) -> dict[str, Any]:
