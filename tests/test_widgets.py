@@ -288,3 +288,53 @@ def test_enter_in_a_box_runs(panel):
     panel.key._handle_string_msg(None, {"event": "submit"}, None)  # what the front end sends on Enter
     panel.wait()
     assert sorted(panel.result["order_id"]) == _expected("C0009")
+
+
+# -- Load more (issue 23) ---------------------------------------------------------------------------
+def test_load_more_continues_from_the_last_evaluated_key_until_complete(panel):
+    _reset(panel, table="customers", mode="scan", limit=20)
+    panel.run()
+    assert len(panel.result) == 20 and not panel.load_more_button.disabled
+    assert "partial</b> (row budget reached); <b>Load more</b>" in panel.status.value
+    panel.filter.value = "tier=gold"  # typed after the Run: Load more continues the Run as it was
+    panel.load_more_button.click()
+    panel.wait()
+    assert len(panel.result) == 40 and panel.result["customer_id"].is_unique
+    assert "Run + 1 Load more" in panel.status.value and "filter" not in panel.status.value
+    panel.load_more()
+    ids = panel.result["customer_id"].tolist()
+    assert sorted(ids) == sorted(i["customer_id"]["S"] for i in items("customers", 50))
+    assert panel.result.attrs["xacct"]["partial"] is False and "complete" in panel.status.value
+    assert panel.load_more_button.disabled  # nothing left to load
+    assert panel.result.attrs["xacct"]["pages"] >= 3
+    assert panel.history[-1].reads == 3 and panel.history[-1].rows == 50
+    panel.filter.value = ""
+
+
+# -- history (issue 23) -----------------------------------------------------------------------------
+def test_history_lists_every_run_and_clicking_one_restores_its_inputs(panel):
+    _reset(panel, mode="query", index="by_status", key="PENDING", sort_op="begins_with",
+           filter="quantity>5")
+    panel.sort_value.value = "2026-01"
+    panel.projection.value = "amount, quantity"
+    panel.limit.value = 7
+    panel.run()
+    ran = panel.inputs()
+    rows = len(panel.result)
+    assert rows > 0
+    _reset(panel, table="customers", mode="scan")
+    panel.run()
+    _reset(panel, mode="query", key="")
+    panel.run()  # an error is history too
+    labels = [label for label, _ in panel.history_list.options]
+    assert "partition key" in labels[0]  # newest first
+    assert labels[1].split(" ", 1)[1].startswith("scan customers →")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d query orders · index by_status · key PENDING · sort "
+                        r"begins_with 2026-01 · filter quantity>5 · columns amount, quantity → "
+                        rf"{rows} rows, [\d.]+ RCU, [\d.]+ s", labels[2]), labels[2]
+    panel.history_list.value = panel.history_list.options[2][1]  # a click on it
+    assert panel.inputs() == ran
+    assert panel.history_list.value is None  # ready for the next click
+    assert "restored" in panel.status.value
+    panel.run()
+    assert len(panel.result) == rows and set(panel.result["status"]) == {"PENDING"}

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 import threading
 import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -72,6 +75,65 @@ def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | 
     return collect_frame(reader)
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """What the panel's boxes held for one Run: enough to show it, repeat it or restore it."""
+
+    table: str
+    mode: str = "scan"
+    index: str = ""
+    key: str = ""
+    sort_op: str = ""
+    sort_value: str = ""
+    sort_value2: str = ""
+    filter: str = ""
+    projection: str = ""
+    limit: int = 100
+
+    def sort_condition(self) -> tuple | None:
+        if not self.sort_op or self.mode != "query":
+            return None
+        # values stay text: the table types them by its sort key (007 stays "007" for a string)
+        if self.sort_op == "between":
+            return ("between", self.sort_value.strip(), self.sort_value2.strip())
+        return (self.sort_op, self.sort_value.strip())
+
+    def text(self) -> str:
+        """What this Run asks for, in the words of the panel: table, index, key/sort, filter."""
+        parts = [f"{self.mode} {self.table}"]
+        if self.index:
+            parts.append(f"index {self.index}")
+        if self.mode == "query":
+            parts.append(f"key {self.key.strip() or '(none)'}")
+            sort = self.sort_condition()
+            if sort:
+                parts.append("sort " + " ".join(str(v) for v in sort))
+        if self.filter.strip():
+            parts.append(f"filter {self.filter.strip()}")
+        if self.projection.strip():
+            parts.append(f"columns {self.projection.strip()}")
+        return " · ".join(parts)
+
+
+@dataclass
+class RunRecord:
+    """One Run of the session (and the Load mores that continued it)."""
+
+    inputs: RunInputs
+    started: datetime
+    args: dict[str, Any] = field(default_factory=dict)  # what went to read()
+    rows: int = 0
+    consumed_rcu: float = 0.0
+    seconds: float = 0.0
+    reads: int = 1  # the Run and each Load more
+    error: str | None = None
+
+    def label(self) -> str:
+        outcome = self.error or (f"{self.rows} rows, {self.consumed_rcu:g} RCU, {self.seconds:.2f} s"
+                                 + (f", {self.reads - 1} load more" if self.reads > 1 else ""))
+        return f"{self.started:%H:%M:%S} {self.inputs.text()} → {outcome}"
+
+
 class ExplorerPanel:
     """ipywidgets panel over `read`. `panel.result` holds the last DataFrame, `panel.error` the last
     error line; after every Run the output area holds exactly one of them.
@@ -95,6 +157,9 @@ class ExplorerPanel:
         self._has_sort_key = False
         self._target: tuple[str, str] | None = None  # (table, index) the inputs were typed for
         self._switching = False
+        self._restoring = False
+        self.history: list[RunRecord] = []  # every Run of the session, oldest first
+        self._last: RunRecord | None = None  # the Run whose result is shown (Load more continues it)
         self.notice = ""  # what the last switch of table/index did to the inputs
         self.result: pd.DataFrame | None = None
         self.error: str | None = None
@@ -123,6 +188,15 @@ class ExplorerPanel:
                                    tooltip="Run the read (Enter in any box does the same)")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
                                     tooltip="End the running read after the page in hand")
+        self.load_more_button = w.Button(description="Load more", icon="forward", disabled=True,
+                                         tooltip="Continue the shown Run where it stopped: up to Max rows more")
+        self.load_more_button.on_click(lambda _: self.start(self.load_more))
+        self.history_list = w.Select(options=[], rows=6, layout=w.Layout(width="100%"))
+        self._restoring_history = False
+        self.history_list.observe(lambda _: self._on_history(), names="value")
+        self.history_box = w.VBox([w.HTML("<b>History</b> — this session's Runs, newest first; "
+                                          "click one to put its inputs back"), self.history_list],
+                                  layout=w.Layout(display="none"))
         self.status = w.HTML()
         # attribute names the target does not have, flagged while typing (before the Run)
         self.warning = w.HTML()
@@ -152,8 +226,9 @@ class ExplorerPanel:
         self._sync_mode()
         self.widget = w.VBox([
             self.table, self.mode, self.index, self.key, self.sort_row,
-            self.filter, self.projection, self.warning, w.HBox([self.limit, self.run_button, self.stop_button]),
-            self.status, self.output, self.viewer, w.HTML(_PANEL_CSS),
+            self.filter, self.projection, self.warning,
+            w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button]),
+            self.status, self.output, self.history_box, self.viewer, w.HTML(_PANEL_CSS),
         ])
         self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
 
@@ -210,6 +285,8 @@ class ExplorerPanel:
         exists on the new target (a sort condition keeps only for the same sort key, a key value
         for the same partition key), and the status line says which were kept and which reset —
         an order-id range silently applied to created_at answers "no items" and looks right."""
+        if self._restoring:
+            return
         target = (self.table.value, self.index.value)
         previous, self._target = self._target, target
         if previous is None or previous == target:
@@ -326,28 +403,52 @@ class ExplorerPanel:
         self.sort_value2.layout.display = None if self.sort_op.value == "between" else "none"
 
     def sort_condition(self) -> tuple | None:
-        op = self.sort_op.value
-        if not op or self.mode.value != "query":
-            return None
-        # values stay text: the table types them by its sort key (007 stays "007" for a string)
-        if op == "between":
-            return ("between", self.sort_value.value.strip(), self.sort_value2.value.strip())
-        return (op, self.sort_value.value.strip())
+        return self.inputs().sort_condition()
+
+    def inputs(self) -> RunInputs:
+        """The boxes' values now."""
+        return RunInputs(table=self.table.value, mode=self.mode.value, index=self.index.value,
+                         key=self.key.value, sort_op=self.sort_op.value,
+                         sort_value=self.sort_value.value, sort_value2=self.sort_value2.value,
+                         filter=self.filter.value, projection=self.projection.value,
+                         limit=self.limit.value)
+
+    def restore(self, inputs: RunInputs) -> None:
+        """Put a Run's inputs back in the boxes (history): nothing is reset on the way."""
+        self._restoring = True
+        try:
+            self.table.value = inputs.table
+            self._refresh_indexes()
+            self.index.value = inputs.index
+            self._sync_key_schema()
+            self.mode.value = inputs.mode
+            for name, value in asdict(inputs).items():
+                if name not in ("table", "index", "mode"):
+                    getattr(self, name).value = value
+        finally:
+            self._restoring = False
+        self._target = (self.table.value, self.index.value)
+        self._sync_mode()
+        self._flag_unknown()
+        self.status.value = (f"<span class='xacct-notice'>restored the inputs of: {_html(inputs.text())}"
+                             " — press Run</span>")
 
     # -- running -----------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self._worker is not None and self._worker.is_alive()
 
-    def start(self) -> bool:
-        """What Run and Enter do: the read on a thread of its own, so the kernel stays free for
-        Stop; a Run while one is in progress does nothing (returns False)."""
+    def start(self, action: Callable[[], Any] | None = None) -> bool:
+        """What Run, Enter and Load more do: the read (`action`, default run) on a thread of its
+        own, so the kernel stays free for Stop; while one is in progress others do nothing
+        (returns False)."""
         if self.running:
             return False
         self._stop.clear()
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self._worker = threading.Thread(target=self._run_in_background, daemon=True,
-                                        name="xacct-explorer-run")
+        self.load_more_button.disabled = True
+        self._worker = threading.Thread(target=self._run_in_background, args=(action or self.run,),
+                                        daemon=True, name="xacct-explorer-run")
         self._worker.start()
         return True
 
@@ -360,9 +461,9 @@ class ExplorerPanel:
         if self._worker is not None:
             self._worker.join(timeout)
 
-    def _run_in_background(self) -> None:
+    def _run_in_background(self, action: Callable[[], Any]) -> None:
         try:
-            self.run()
+            action()
         except Exception as err:  # never a silent end: the error goes where results go
             self._show_error(f"unexpected error: {type(err).__name__}: {err}")
         finally:
@@ -372,40 +473,123 @@ class ExplorerPanel:
         """One Run, here and now; returns the frame (None after an error, shown in the panel).
         While it reads, the result area says so with a live count: the previous result is gone
         from the screen (panel.result keeps it until this Run has one)."""
-        request = self._request_text()
+        inputs = self.inputs()
+        record = RunRecord(inputs, datetime.now(UTC))
         self.notice = ""
-        self.status.value = f"running: {_html(request)}…"
+        self.load_more_button.disabled = True
+        self.status.value = f"running: {_html(inputs.text())}…"
         self.output.outputs = (_html_output(_running_html(0, 0, 0.0)),)
         self.error = None
         try:
-            remote = self._remote(self.table.value)
-            info = remote.describe()
-            key_types = {name: info.key_for(ix).type_of(name) for ix in (None, *info.index_names)
-                         for name in info.key_for(ix).names}
-            df = read(self.session, remote, mode=self.mode.value,
-                      index=self.index.value or None,
-                      key=parse_key(self.key.value, field="Key") if self.key.value.strip() else None,
-                      sort=self.sort_condition(), filter=parse_filters(self.filter.value, key_types, field="Filter"),
-                      projection=parse_projection(self.projection.value), limit=self.limit.value,
-                      page_size=self.page_size, progress=self._show_progress, stop=self._stop)
+            remote = self._remote(inputs.table)
+            record.args = self._read_args(inputs, remote.describe())
+            df = read(self.session, remote, **record.args, page_size=self.page_size,
+                      progress=self._show_progress, stop=self._stop)
         except XacctError as err:
+            record.error = str(err)
+            self._add_history(record)
+            self._last = None
             self._show_error(str(err))
             return None
+        self._last = record
+        self._account(record, df, df)
+        self._add_history(record)
+        self._show_result(df)
+        return df
+
+    def load_more(self) -> pd.DataFrame | None:
+        """Continue the shown Run from its LastEvaluatedKey: up to Max rows more (the same
+        budget rule as the Run), appended to the result. The Run's own inputs are used, not
+        what the boxes hold now (the status line names them)."""
+        last, previous = self._last, self.result
+        if last is None or previous is None or not previous.attrs.get("xacct", {}).get("partial"):
+            self._show_error("nothing to load: the shown result is complete — press Run")
+            return None
+        start_key = previous.attrs["xacct"]["last_evaluated_key"]
+        self.load_more_button.disabled = True
+        self.status.value = f"loading more: {_html(last.inputs.text())}…"
+        self.output.outputs = (_html_output(_running_html(0, 0, 0.0, base=len(previous))),)
+        self.error = None
+        try:
+            more = read(self.session, self._remote(last.inputs.table), **last.args,
+                        start_key=start_key, page_size=self.page_size,
+                        progress=lambda event: self._show_progress(event, base=len(previous)),
+                        stop=self._stop)
+        except XacctError as err:
+            self._show_error(str(err))  # the rows read so far stay in panel.result
+            return None
+        df = pd.concat([previous, more], ignore_index=True)
+        before, after = previous.attrs["xacct"], more.attrs["xacct"]
+        df.attrs["xacct"] = {**after, "items": len(df),
+                             "pages": before.get("pages", 0) + after.get("pages", 0),
+                             "scanned": before.get("scanned", 0) + after.get("scanned", 0),
+                             "consumed_rcu": before.get("consumed_rcu", 0) + after.get("consumed_rcu", 0),
+                             "seconds": round(before.get("seconds", 0) + after.get("seconds", 0), 3),
+                             "reads": before.get("reads", 1) + 1}
+        last.reads += 1
+        self._account(last, df, more)
+        self._refresh_history()
+        self._show_result(df)
+        return df
+
+    def _read_args(self, inputs: RunInputs, info: TableInfo) -> dict[str, Any]:
+        """The inputs parsed by the shared grammar into read()'s arguments."""
+        key_types = {name: info.key_for(ix).type_of(name) for ix in (None, *info.index_names)
+                     for name in info.key_for(ix).names}
+        return {"mode": inputs.mode, "index": inputs.index or None,
+                "key": parse_key(inputs.key, field="Key") if inputs.key.strip() else None,
+                "sort": inputs.sort_condition(),
+                "filter": parse_filters(inputs.filter, key_types, field="Filter"),
+                "projection": parse_projection(inputs.projection), "limit": inputs.limit}
+
+    def _account(self, record: RunRecord, df: pd.DataFrame, read_now: pd.DataFrame) -> None:
+        meta = df.attrs.get("xacct", {})
+        record.rows, record.consumed_rcu, record.seconds = len(df), meta.get("consumed_rcu", 0.0), \
+            meta.get("seconds", 0.0)
         self.result = df
-        self._attributes_seen.setdefault(self.table.value, set()).update(str(c) for c in df.columns)
-        if not self.projection.value.strip():
-            self._columns_seen[self.table.value] = [str(c) for c in df.columns]
-            self._sync_key_schema()
+        table = record.inputs.table
+        self._attributes_seen.setdefault(table, set()).update(str(c) for c in read_now.columns)
+        if not record.inputs.projection.strip():
+            self._columns_seen[table] = [str(c) for c in df.columns]
+            if table == self.table.value:
+                self._sync_key_schema()
         self._flag_unknown()
+
+    def _show_result(self, df: pd.DataFrame) -> None:
         # the result first, then the line that says it is there
         self.output.outputs = (_html_output(self._result_html(df)),)
         self.status.value = self._status_line(df)
-        return df
+        self.load_more_button.disabled = not df.attrs.get("xacct", {}).get("partial")
 
-    def _show_progress(self, event: ProgressEvent) -> None:
+    # -- history -------------------------------------------------------------------------------------
+    def _add_history(self, record: RunRecord) -> None:
+        self.history.append(record)
+        self._refresh_history()
+
+    def _refresh_history(self) -> None:
+        self._restoring_history = True
+        try:
+            # newest first; the value is the index in self.history
+            self.history_list.options = [(r.label(), n) for n, r in reversed(list(enumerate(self.history)))]
+            self.history_list.value = None
+        finally:
+            self._restoring_history = False
+        self.history_box.layout.display = None if self.history else "none"
+
+    def _on_history(self) -> None:
+        if self._restoring_history or self.history_list.value is None:
+            return
+        self.restore(self.history[self.history_list.value].inputs)
+        self._restoring_history = True
+        try:
+            self.history_list.value = None  # a second click on the same Run restores again
+        finally:
+            self._restoring_history = False
+
+    def _show_progress(self, event: ProgressEvent, base: int = 0) -> None:
         stats = event.stats
         self.output.outputs = (_html_output(_running_html(
-            stats.get("items", 0), stats.get("pages", 0), stats.get("consumed_rcu", 0.0))),)
+            stats.get("items", 0), stats.get("pages", 0), stats.get("consumed_rcu", 0.0), base=base)),)
 
     def _show_error(self, message: str) -> None:
         """The error replaces whatever the last Run showed: no stale table under a new error."""
@@ -414,29 +598,22 @@ class ExplorerPanel:
         self.status.value = f"<span class='xacct-error' style='color:#b00'>{_html(message)}</span>"
 
     def _request_text(self) -> str:
-        """What this Run asks for, in the words of the panel: table, index, key/sort, filter."""
-        parts = [f"{self.mode.value} {self.table.value}"]
-        if self.index.value:
-            parts.append(f"index {self.index.value}")
-        if self.mode.value == "query":
-            parts.append(f"key {self.key.value.strip() or '(none)'}")
-            sort = self.sort_condition()
-            if sort:
-                parts.append("sort " + " ".join(str(v) for v in sort))
-        if self.filter.value.strip():
-            parts.append(f"filter {self.filter.value.strip()}")
-        return " · ".join(parts)
+        return self.inputs().text()
 
     def _status_line(self, df: pd.DataFrame) -> str:
         meta = df.attrs.get("xacct", {})
         reason = "stopped" if meta.get("reason") == "stopped" else "row budget reached"
         partial = f" — <b>partial</b> ({reason})" if meta.get("partial") else " — complete"
         pages = meta.get("pages", 0)
+        inputs = self._last.inputs if self._last is not None else self.inputs()
         unknown = "".join(f" — ⚠ {field.lower()} names {_html(', '.join(names))}, not seen on "
-                          f"{_html(self.table.value)}" for field, names in self.unknown_attributes().items())
-        return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(self._request_text())}"
-                f" — {pages} page{'s' if pages != 1 else ''}, {meta.get('consumed_rcu', 0):g} RCU, "
-                f"{meta.get('seconds', 0):.2f} s{partial}{unknown}")
+                          f"{_html(inputs.table)}" for field, names in self.unknown_attributes().items())
+        reads = meta.get("reads", 1)
+        loads = f" (Run + {reads - 1} Load more)" if reads > 1 else ""
+        more = "; <b>Load more</b> continues it" if meta.get("partial") else ""
+        return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(inputs.text())}"
+                f" — {pages} page{'s' if pages != 1 else ''}{loads}, {meta.get('consumed_rcu', 0):g} RCU, "
+                f"{meta.get('seconds', 0):.2f} s{partial}{more}{unknown}")
 
     def _result_html(self, df: pd.DataFrame) -> str:
         from .notebook import table_html
@@ -464,8 +641,9 @@ def _filter_example(names: list[str]) -> str:
     return ", ".join(f"{name}{op}…" for name, op in zip(names[:2], ("=", ">")))
 
 
-def _running_html(items: int, pages: int, rcu: float) -> str:
-    return (f"<p class='xacct-running'><i>running… {items:,} items, {pages} "
+def _running_html(items: int, pages: int, rcu: float, base: int = 0) -> str:
+    more = f" more (after the {base:,} rows shown before)" if base else ""
+    return (f"<p class='xacct-running'><i>running… {items:,} items{more}, {pages} "
             f"page{'s' if pages != 1 else ''}, {rcu:g} RCU</i></p>")
 
 
