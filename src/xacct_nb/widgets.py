@@ -36,6 +36,7 @@ _PANEL_CSS = """<style>
 .xacct-explorer .widget-toggle-buttons > .widget-label {
   flex: 0 0 auto; text-align: right; margin-right: calc(var(--jp-widgets-inline-margin) * 2); }
 .xacct-explorer .widget-output { overflow-x: auto; max-width: 100%; }
+.xacct-explorer .xacct-code-text textarea { font-family: var(--jp-code-font-family); white-space: pre; }
 .xacct-explorer table.dataTable th,
 .xacct-explorer table.dataTable td { white-space: nowrap; }
 .xacct-explorer table.dataTable td { max-width: 24em; overflow: hidden; text-overflow: ellipsis; }
@@ -142,13 +143,15 @@ class ExplorerPanel:
     in one step), never by clear_output() + append: those travel as two different messages and the
     clear could land after the new table, leaving the area empty."""
 
-    def __init__(self, session, tables: list[str], *, limit: int = 100, page_size: int | None = None):
+    def __init__(self, session, tables: list[str], *, limit: int = 100, page_size: int | None = None,
+                 session_variable: str = "session", cli_profile: str | None = None):
         import ipywidgets as w
 
         from .notebook import viewer_html
 
         self.session = session
         self.page_size = page_size  # items per request (Limit); None: DynamoDB's 1 MB pages
+        self.session_variable, self.cli_profile = session_variable, cli_profile  # for Show code
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._tables: dict[str, RemoteTable] = {}
@@ -197,6 +200,11 @@ class ExplorerPanel:
         self.history_box = w.VBox([w.HTML("<b>History</b> — this session's Runs, newest first; "
                                           "click one to put its inputs back"), self.history_list],
                                   layout=w.Layout(display="none"))
+        self.code_button = w.ToggleButton(description="Show code", icon="code", value=False,
+                                          tooltip="The shown Run as Python, boto3, AWS CLI and PartiQL")
+        self.code_button.observe(lambda _: self._refresh_code(), names="value")
+        self.code_tabs = w.Tab(layout=w.Layout(display="none", width="100%"))
+        self.code_tabs.add_class("xacct-code")
         self.status = w.HTML()
         # attribute names the target does not have, flagged while typing (before the Run)
         self.warning = w.HTML()
@@ -227,8 +235,9 @@ class ExplorerPanel:
         self.widget = w.VBox([
             self.table, self.mode, self.index, self.key, self.sort_row,
             self.filter, self.projection, self.warning,
-            w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button]),
-            self.status, self.output, self.history_box, self.viewer, w.HTML(_PANEL_CSS),
+            w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button,
+                    self.code_button]),
+            self.status, self.code_tabs, self.output, self.history_box, self.viewer, w.HTML(_PANEL_CSS),
         ])
         self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
 
@@ -559,7 +568,42 @@ class ExplorerPanel:
         # the result first, then the line that says it is there
         self.output.outputs = (_html_output(self._result_html(df)),)
         self.status.value = self._status_line(df)
+        self._refresh_code()
         self.load_more_button.disabled = not df.attrs.get("xacct", {}).get("partial")
+
+    # -- show code -----------------------------------------------------------------------------------
+    def code(self) -> dict[str, str]:
+        """The shown Run (else the boxes' current inputs) as Python, boto3, AWS CLI and PartiQL."""
+        from .explorer_code import run_code
+
+        if self._last is not None:
+            inputs, args = self._last.inputs, self._last.args
+        else:
+            inputs = self.inputs()
+            args = self._read_args(inputs, self._remote(inputs.table).describe())
+        return run_code(self._remote(inputs.table), args, session_variable=self.session_variable,
+                        cli_profile=self.cli_profile)
+
+    def _refresh_code(self) -> None:
+        import ipywidgets as w
+
+        if not self.code_button.value:
+            self.code_tabs.layout.display = "none"
+            return
+        try:
+            snippets = self.code()
+        except XacctError as err:
+            snippets = {"error": f"# no code: {err}"}
+        boxes = []
+        for text in snippets.values():
+            # a text area: select all and copy; its rows fit the snippet
+            box = w.Textarea(value=text, rows=min(24, text.count("\n") + 1),
+                             layout=w.Layout(width="100%"))
+            box.add_class("xacct-code-text")
+            boxes.append(box)
+        self.code_tabs.children = boxes
+        self.code_tabs.titles = tuple(snippets)
+        self.code_tabs.layout.display = None
 
     # -- history -------------------------------------------------------------------------------------
     def _add_history(self, record: RunRecord) -> None:
