@@ -394,3 +394,41 @@ def test_the_code_shown_for_a_run_reads_what_the_panel_read(panel, sandbox):
     assert not panel.result.attrs["xacct"]["partial"] and len(found) > 12
     panel.code_button.value = False
     assert panel.code_tabs.layout.display == "none"
+
+
+# -- item view (issue 23) ---------------------------------------------------------------------------
+def test_picking_a_row_shows_the_whole_item_typed_and_as_json(panel):
+    import base64
+    import json
+
+    seeded = ORDERS[0]  # O000000 has every type: map, list, binary, NULL, sets, a number past 2**63
+    _reset(panel, mode="query", key="C0000")
+    panel.projection.value = "amount"  # the item view shows the whole item all the same
+    panel.run()
+    labels = [label for label, _ in panel.item_pick.options]
+    assert labels[0].startswith("(pick a row") and "1: C0000 · O000000" in labels
+    assert panel.item_tabs.layout.display == "none"
+    panel.item_pick.value = labels.index("1: C0000 · O000000") - 1  # the operator picks it
+    assert panel.item_tabs.layout.display is None
+    assert panel.item_tabs.titles == ("Tree (DynamoDB types)", "JSON", "DynamoDB JSON")
+    tree, plain, wire = (child.value for child in panel.item_tabs.children)
+    for name, type_ in (("shipping", "M"), ("lines", "L"), ("signature", "B"), ("note", "NULL"),
+                        ("lucky_numbers", "NS"), ("tags", "SS"), ("express", "BOOL"), ("amount", "N")):
+        assert re.search(rf"<b>{name}</b><span class='xacct-type'[^>]*>{type_}</span>", tree), name
+    assert f"({len(seeded['signature']['B'])} bytes, base64)" in tree
+    as_wire = json.loads(wire)
+    expected = json.loads(json.dumps(seeded, default=lambda b: base64.b64encode(b).decode()))
+
+    def sets_sorted(item):  # set order is DynamoDB's own
+        return {k: {t: sorted(v) if t in ("SS", "NS") else v for t, v in w.items()} for k, w in item.items()}
+
+    assert sets_sorted(as_wire) == sets_sorted(expected)
+    as_plain = json.loads(plain)
+    assert as_plain["ledger_ref"] == int(seeded["ledger_ref"]["N"]) == 2**63  # exact, not a float
+    assert f'"ledger_ref": {2**63}' in plain
+    assert as_plain["note"] is None and as_plain["shipping"]["city"] == seeded["shipping"]["M"]["city"]["S"]
+    assert as_plain["signature"] == base64.b64encode(seeded["signature"]["B"]).decode()
+    assert sorted(as_plain["tags"]) == sorted(seeded["tags"]["SS"])
+    panel.projection.value = ""
+    panel.run()  # a new Run: the item of the previous result is gone
+    assert panel.item_tabs.layout.display == "none" and panel.item is None

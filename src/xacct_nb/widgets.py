@@ -41,6 +41,7 @@ _PANEL_CSS = """<style>
 .xacct-explorer table.dataTable td { white-space: nowrap; }
 .xacct-explorer table.dataTable td { max-width: 24em; overflow: hidden; text-overflow: ellipsis; }
 </style>"""
+ITEM_PICK_ROWS = 1000  # rows the Item list offers (a longer list is slow to open)
 RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), so its menu shows it
 
 
@@ -161,6 +162,7 @@ class ExplorerPanel:
         self._target: tuple[str, str] | None = None  # (table, index) the inputs were typed for
         self._switching = False
         self._restoring = False
+        self._picking = False
         self.history: list[RunRecord] = []  # every Run of the session, oldest first
         self._last: RunRecord | None = None  # the Run whose result is shown (Load more continues it)
         self.notice = ""  # what the last switch of table/index did to the inputs
@@ -205,6 +207,12 @@ class ExplorerPanel:
         self.code_button.observe(lambda _: self._refresh_code(), names="value")
         self.code_tabs = w.Tab(layout=w.Layout(display="none", width="100%"))
         self.code_tabs.add_class("xacct-code")
+        self.item_pick = w.Dropdown(options=[], description="Item", style=style,
+                                    layout=w.Layout(width="420px", display="none"))
+        self.item_pick.observe(lambda _: self._on_item_pick(), names="value")
+        self.item_tabs = w.Tab(layout=w.Layout(display="none", width="100%"))
+        self.item_tabs.add_class("xacct-item")
+        self.item: dict[str, Any] | None = None  # the viewed item, as GetItem returned it
         self.status = w.HTML()
         # attribute names the target does not have, flagged while typing (before the Run)
         self.warning = w.HTML()
@@ -237,7 +245,8 @@ class ExplorerPanel:
             self.filter, self.projection, self.warning,
             w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button,
                     self.code_button]),
-            self.status, self.code_tabs, self.output, self.history_box, self.viewer, w.HTML(_PANEL_CSS),
+            self.status, self.code_tabs, self.output, self.item_pick, self.item_tabs,
+            self.history_box, self.viewer, w.HTML(_PANEL_CSS),
         ])
         self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
 
@@ -486,6 +495,7 @@ class ExplorerPanel:
         record = RunRecord(inputs, datetime.now(UTC))
         self.notice = ""
         self.load_more_button.disabled = True
+        self._refresh_item_pick(None)  # no item of the previous result under a running Run
         self.status.value = f"running: {_html(inputs.text())}…"
         self.output.outputs = (_html_output(_running_html(0, 0, 0.0)),)
         self.error = None
@@ -569,7 +579,72 @@ class ExplorerPanel:
         self.output.outputs = (_html_output(self._result_html(df)),)
         self.status.value = self._status_line(df)
         self._refresh_code()
+        self._refresh_item_pick(df)
         self.load_more_button.disabled = not df.attrs.get("xacct", {}).get("partial")
+
+    # -- item view -------------------------------------------------------------------------------------
+    def _refresh_item_pick(self, df: pd.DataFrame | None) -> None:
+        self._picking = True
+        try:
+            self.item_tabs.layout.display = "none"
+            self.item = None
+            if df is None or df.empty or self._last is None:
+                self.item_pick.options, self.item_pick.layout.display = [], "none"
+                return
+            names = list(self._remote(self._last.inputs.table).describe().key.names)
+            shown = df.head(ITEM_PICK_ROWS)
+            labels = [" · ".join(str(v) for v in values) for values in shown[names].itertuples(index=False)]
+            more = f" (first {ITEM_PICK_ROWS})" if len(df) > ITEM_PICK_ROWS else ""
+            self.item_pick.options = [(f"(pick a row to see its whole item{more})", -1)] + [
+                (f"{n + 1}: {label}", n) for n, label in enumerate(labels)]
+            self.item_pick.value = -1
+            self.item_pick.layout.display = None
+        finally:
+            self._picking = False
+
+    def _on_item_pick(self) -> None:
+        if self._picking or self.item_pick.value in (None, -1):
+            return
+        self.view_item(self.item_pick.value)
+
+    def view_item(self, row: int) -> dict[str, Any] | None:
+        """Row `row` of the result as the whole item (GetItem by its table key, so attributes
+        the Run did not project are there too): a typed tree, JSON and DynamoDB JSON."""
+        import ipywidgets as w
+
+        from .grammar import key_value
+        from .item_view import dynamodb_json, plain_json, tree_html
+
+        if self.result is None or self._last is None:
+            return None
+        remote = self._remote(self._last.inputs.table)
+        info = remote.describe()
+        values = self.result.iloc[row]
+        try:
+            key = {name: key_value(name, info.key.type_of(name), _python_value(values[name]),
+                                   f"table {info.name}") for name in info.key.names}
+            item = remote.call("GetItem", Key=key).get("Item")
+        except XacctError as err:
+            self._show_item([w.HTML(f"<span style='color:#b00'>{_html(str(err))}</span>")], ("Item",))
+            return None
+        if item is None:
+            text = "no such item any more: it was deleted after the Run read it — Run again"
+            self._show_item([w.HTML(f"<span style='color:#b00'>{_html(text)}</span>")], ("Item",))
+            return None
+        self.item = item
+        boxes: list[Any] = [w.HTML(tree_html(item))]
+        for text in (plain_json(item), dynamodb_json(item)):
+            box = w.Textarea(value=text, rows=min(24, text.count("\n") + 1), layout=w.Layout(width="100%"))
+            box.add_class("xacct-code-text")
+            boxes.append(box)
+        self._show_item(boxes, ("Tree (DynamoDB types)", "JSON", "DynamoDB JSON"))
+        return item
+
+    def _show_item(self, children: list[Any], titles: tuple[str, ...]) -> None:
+        self.item_tabs.children = children
+        self.item_tabs.titles = titles
+        self.item_tabs.selected_index = 0
+        self.item_tabs.layout.display = None
 
     # -- show code -----------------------------------------------------------------------------------
     def code(self) -> dict[str, str]:
@@ -639,6 +714,7 @@ class ExplorerPanel:
         """The error replaces whatever the last Run showed: no stale table under a new error."""
         self.error = message
         self.output.outputs = ()
+        self._refresh_item_pick(None)
         self.status.value = f"<span class='xacct-error' style='color:#b00'>{_html(message)}</span>"
 
     def _request_text(self) -> str:
@@ -683,6 +759,11 @@ def _filter_example(names: list[str]) -> str:
     if not names:
         return "name=value, name>value"
     return ", ".join(f"{name}{op}…" for name, op in zip(names[:2], ("=", ">")))
+
+
+def _python_value(value: Any) -> Any:
+    """A frame cell as a plain Python value (numpy scalars have .item())."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (bytes, str)) else value
 
 
 def _running_html(items: int, pages: int, rcu: float, base: int = 0) -> str:
