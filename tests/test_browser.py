@@ -107,6 +107,7 @@ def shot(target, name: str) -> Path:
 # -- 03: the explorer panel ---------------------------------------------------------------------
 
 PANEL = f"{NOTEBOOK} .xacct-explorer"
+STATUS = f"{PANEL} .xacct-status"
 
 
 def widget(page, kind: str, label: str):
@@ -178,11 +179,11 @@ def test_explorer_panel_queries_in_the_browser(lab, page):
 
     expected = expected_order_ids(sandbox, CUSTOMER)
     assert len(expected) == ORDERS // 50, expected
-    status = page.locator(f"{PANEL} .widget-html").first  # the status line: the panel's first HTML
+    status = page.locator(STATUS)  # the status line
     # done when the status line says anything but "running…" (rows, or the error in red)
     page.wait_for_function("(sel) => { const t = (document.querySelector(sel)?.innerText || '').trim(); "
                            "return t !== '' && !t.startsWith('running'); }",
-                           arg=f"{PANEL} .widget-html", timeout=30_000)
+                           arg=STATUS, timeout=30_000)
     assert_no_errors(page)
     status_text = status.inner_text()
     assert re.search(rf"\b{len(expected)}\s*rows\b", status_text), f"status line: {status_text!r}"
@@ -272,7 +273,7 @@ def _status_and_marker(page) -> list[str]:
         const text = (document.querySelector(status)?.innerText || '').trim();
         const out = document.querySelector(result);
         const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
-        return [text, marker]; }""", [f"{PANEL} .widget-html", RESULT])
+        return [text, marker]; }""", [STATUS, RESULT])
 
 
 def set_controls(page, table, mode, index_name, key, sort_op, sort_values, filter_text, columns) -> None:
@@ -308,8 +309,8 @@ def run_panel(page, timeout_ms: int = 30_000) -> tuple[str, int | None]:
     line and the number of entries the result table reports (None when it shows no table)."""
     before = _status_and_marker(page)
     page.locator(f"{PANEL} button.widget-button", has_text="Run").click()
-    page.wait_for_function(_RUN_DONE, arg=[f"{PANEL} .widget-html", RESULT, before], timeout=timeout_ms)
-    status = page.locator(f"{PANEL} .widget-html").first.inner_text().strip()
+    page.wait_for_function(_RUN_DONE, arg=[STATUS, RESULT, before], timeout=timeout_ms)
+    status = page.locator(STATUS).inner_text().strip()
     tables = page.locator(f"{RESULT} .dt-container")
     if not re.search(r"\d+\s*rows", status) or re.search(r"\b0\s*rows", status):
         return status, None
@@ -375,6 +376,9 @@ def test_twelve_runs_a_reload_and_an_error(lab, page):
     keep_running_kernel(page, "03_assume_and_explore.ipynb")
     page.wait_for_function(KERNEL_READY, arg=[NOTEBOOK, KERNEL_DISPLAY_NAME], timeout=60_000, polling=200)
     assert_tables_rendered(page)
+    page.wait_for_timeout(2000)  # widget views are restored from the kernel after the page
+    # the ready-made read's progress bar (a widget) must still have its model after the reload
+    assert "model not found" not in page.locator(NOTEBOOK).inner_text(), "a widget output lost its model"
     run_all_cells(page)
     assert_tables_rendered(page)
     page.locator(PANEL).wait_for(timeout=20_000)
@@ -420,3 +424,104 @@ def test_batch_records_stay_readable(lab, page):
     page.locator(f"{outputs} table:visible").nth(1).scroll_into_view_if_needed()
     shot(page, "03-record-untrusted")
     print(f"records: HTML and untrusted notebook checked in {time.monotonic() - started:.1f} s")
+
+
+# -- 03: switching, Load more, show code, item view, history, Enter (issue 23) -------------------
+
+def _status(page) -> str:
+    return page.locator(STATUS).inner_text().strip()
+
+
+def _wait_for_status(page, pattern: str, timeout_ms: int = 30_000) -> str:
+    page.wait_for_function("([sel, pattern]) => new RegExp(pattern).test("
+                           "(document.querySelector(sel)?.innerText || '').trim())",
+                           arg=[STATUS, pattern], timeout=timeout_ms)
+    return _status(page)
+
+
+def test_explorer_follows_switches_loads_more_shows_code_items_and_history(lab, page):
+    _, jupyter = lab
+    jupyter.end_sessions()
+    started = time.monotonic()
+    open_notebook(page, jupyter, "03_assume_and_explore.ipynb")
+    run_all_cells(page)
+    panel = page.locator(PANEL)
+    panel.wait_for(timeout=20_000)
+
+    # A query with a sort range, then a switch to the index: key and sort go, and the line says so.
+    set_controls(page, "orders", "query", "", CUSTOMER, "between", ("O000100", "O000500"), "", "")
+    status, _ = run_panel(page)
+    assert "sort between O000100 O000500" in status, status
+    widget(page, "dropdown", "Index").select_option(label="by_status")
+    status = _wait_for_status(page, "switched to orders index by_status")
+    assert "reset key, sort" in status, status
+    expect(widget(page, "text", "Key")).to_have_value("", timeout=10_000)
+    panel.scroll_into_view_if_needed()
+    shot(panel, "03-switched-index")
+
+    # An attribute the table does not have is flagged before the Run.
+    widget(page, "text", "Filter").fill("quantiy>5")
+    warning = page.locator(f"{PANEL} .xacct-warning")
+    expect(warning).to_contain_text("quantiy", timeout=10_000)
+    shot(panel, "03-unknown-attribute")
+    widget(page, "text", "Filter").fill("")
+    expect(warning).to_have_text("", timeout=10_000)
+
+    # Enter in the Key box runs.
+    key = widget(page, "text", "Key")
+    key.fill("SHIPPED")
+    key.press("Enter")
+    status = _wait_for_status(page, r"\d+\s*rows")
+    assert "index by_status" in status and "key SHIPPED" in status, status
+
+    # A scan cut by Max rows, then Load more: twice the rows, the line says so.
+    set_controls(page, "orders", "scan", "", "", "", (), "", "")
+    page.locator(f"{PANEL} .widget-text:has(label:text-is('Max rows')) input").fill("10")
+    page.wait_for_timeout(300)  # the kernel takes the typed number (continuous_update)
+    status, entries = run_panel(page)
+    assert entries == 10 and "partial" in status and "Load more" in status, status
+    page.locator(f"{PANEL} button.widget-button", has_text="Load more").click()
+    status = _wait_for_status(page, r"Run \+ 1 Load more")
+    assert re.search(r"\b20\s*rows", status), status
+    page.locator(f"{RESULT} .dt-container table.dataTable tbody tr").first.wait_for(timeout=10_000)
+    shot(panel, "03-load-more")
+
+    # Show code: four tabs, the Python one names the API call.
+    page.locator(f"{PANEL} button.widget-toggle-button", has_text="Show code").click()
+    code = page.locator(f"{PANEL} .xacct-code")
+    expect(code).to_be_visible(timeout=10_000)
+    expect(code.locator("textarea").first).to_have_value(re.compile(r"RemoteTable\("), timeout=10_000)
+    tabs = code.locator(".lm-TabBar-tab").all_inner_texts()
+    assert [t.strip() for t in tabs] == ["Python", "boto3", "AWS CLI", "PartiQL"], tabs
+    code.scroll_into_view_if_needed()
+    shot(panel, "03-show-code")
+    page.locator(f"{PANEL} button.widget-toggle-button", has_text="Show code").click()
+
+    # Item view: pick a row, see its whole item with DynamoDB types.
+    widget(page, "dropdown", "Item").select_option(index=1)
+    item = page.locator(f"{PANEL} .xacct-item")
+    expect(item.locator(".xacct-item-tree")).to_be_visible(timeout=10_000)
+    types = set(item.locator(".xacct-type").all_inner_texts())
+    assert {"S", "N", "M", "L", "BOOL"} <= types, types
+    item.scroll_into_view_if_needed()
+    shot(panel, "03-item-view")
+
+    # History: the first Run of this test, clicked, puts its inputs back.
+    history = page.locator(f"{PANEL} .widget-select select")
+    labels = history.locator("option").all_text_contents()
+    # the Select shows spaces as no-break spaces
+    firsts = [label for label in labels if "sort between O000100 O000500" in label.replace("\xa0", " ")]
+    assert firsts, labels
+    first = firsts[-1]  # newest first: the last is the first Run
+    history.select_option(label=first)
+    _wait_for_status(page, "restored the inputs of")
+    expect(widget(page, "text", "Key")).to_have_value(CUSTOMER, timeout=10_000)
+    expect(widget(page, "dropdown", "Index")).to_have_value("(table)", timeout=10_000)
+    history.scroll_into_view_if_needed()
+    shot(panel, "03-history-restored")
+    status, entries = run_panel(page)
+    assert "sort between O000100 O000500" in status and entries, status
+    assert_no_errors(page)
+    widget_errors = [e for e in page.console_errors if "widget" in e.lower()]
+    assert not widget_errors, widget_errors
+    print(f"03 issue-23 flow in the browser: {time.monotonic() - started:.1f} s")

@@ -244,3 +244,23 @@ def test_the_ids_xacct_nb_plan_prints_are_accepted_by_each_side(sandbox, tmp_pat
     first = _run("01", runs_dir=tmp_path)
     second = _run("02", runs_dir=tmp_path)
     assert first.recorded["plan_id"] == sides["main"] and second.recorded["plan_id"] == sides["consumer"]
+
+
+def test_notebook_03_record_stays_small_with_its_viewer_beside_it(demo_run):
+    """The DataTables bundle (~1 MB) is one file beside the records, not a copy per table: the
+    notebook-03 record and its HTML stay under 1 MB, and the HTML loads the file next to it."""
+    from xacct_nb.notebook import viewer_file_name, viewer_script
+
+    records, _ = demo_run
+    record = next(r for r in records if r.notebook == "03_assume_and_explore")
+    output = Path(record.output)
+    viewer = output.parent / viewer_file_name()
+    assert viewer.read_text() == viewer_script() and len(viewer_script()) > 500_000
+    text = output.read_text()
+    assert len(text.encode()) < 1_000_000, f"notebook-03 record is {len(text.encode()):,} bytes"
+    assert "injectCSS(" not in text and viewer_file_name() in text
+    html = runbook._render_html(output)
+    size = html.stat().st_size
+    print(f"notebook-03 record: {len(text.encode()):,} bytes .ipynb, {size:,} bytes .html")
+    assert size < 1_000_000, f"notebook-03 HTML record is {size:,} bytes"
+    assert f'"{viewer_file_name()}"' in html.read_text()

@@ -410,7 +410,7 @@ def test_picking_a_row_shows_the_whole_item_typed_and_as_json(panel):
     assert panel.item_tabs.layout.display == "none"
     panel.item_pick.value = labels.index("1: C0000 · O000000") - 1  # the operator picks it
     assert panel.item_tabs.layout.display is None
-    assert panel.item_tabs.titles == ("Tree (DynamoDB types)", "JSON", "DynamoDB JSON")
+    assert panel.item_tabs.titles == ("Tree", "JSON", "DynamoDB JSON")
     tree, plain, wire = (child.value for child in panel.item_tabs.children)
     for name, type_ in (("shipping", "M"), ("lines", "L"), ("signature", "B"), ("note", "NULL"),
                         ("lucky_numbers", "NS"), ("tags", "SS"), ("express", "BOOL"), ("amount", "N")):
@@ -432,3 +432,16 @@ def test_picking_a_row_shows_the_whole_item_typed_and_as_json(panel):
     panel.projection.value = ""
     panel.run()  # a new Run: the item of the previous result is gone
     assert panel.item_tabs.layout.display == "none" and panel.item is None
+
+
+def test_in_a_batch_run_the_viewer_is_a_loader_of_the_file_beside_the_record(monkeypatch, tmp_path):
+    from xacct_nb.notebook import VIEWER_SRC_ENV, viewer_file_name, viewer_html, viewer_script, write_viewer_file
+
+    name = write_viewer_file(tmp_path)
+    assert name == viewer_file_name() and (tmp_path / name).read_text() == viewer_script()
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+    monkeypatch.setenv(VIEWER_SRC_ENV, name)
+    loader = viewer_html()
+    assert len(loader) < 2_000 and f'"{name}"' in loader and "injectCSS" not in loader
+    monkeypatch.delenv(VIEWER_SRC_ENV)
+    assert "injectCSS" in viewer_html() and len(viewer_html()) > 500_000  # live: embedded

@@ -102,10 +102,15 @@ sessions.whoami(remote)'''),
         ("md", "## The granted tables"),
         ("code", '''show(describe_all(remote, spec.table_names))'''),
         ("md", """## Explore
-Pick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run**. The status line under the button says what ran; the table under it is that Run's result.
+Pick a table, Scan or Query (partition key + optional sort-key condition), filter and choose columns, then **Run** (or press Enter in any box). The status line under the button says what ran, and whether the result is complete or partial; the table under it is that Run's result.
+
+- Switching table or index resets the inputs that name attributes the new choice does not have (the status line says which); names the table is not known to have are flagged in orange before you Run.
+- While a Run reads, the result area counts items and pages; **Stop** ends it after the page in hand. **Load more** continues a partial result where it stopped, up to *Max rows* more.
+- **Show code**: the shown Run as a Python call, a boto3 request, an AWS CLI command and a PartiQL statement, to copy. **Item**: pick a row to see the whole item with its DynamoDB types, as JSON or DynamoDB JSON.
+- **History** lists this session's Runs; click one to put its inputs back. `panel.result` is the last result as a DataFrame.
 
 The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel (the cells below read the same tables in plain Python)."""),
-        ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit)
+        ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit, session_variable="remote")
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
         ("code", '''name = table or spec.table_names[0]

@@ -276,6 +276,11 @@ def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str) ->
     # (tqdm output garbles papermill records: papermill #617, #765).
     saved = os.environ.get("XACCT_NB_QUIET")
     os.environ["XACCT_NB_QUIET"] = "1"
+    # Tables load the DataTables bundle from one file beside the records, not ~1 MB per cell.
+    from .notebook import VIEWER_SRC_ENV, write_viewer_file
+
+    saved_viewer = os.environ.get(VIEWER_SRC_ENV)
+    os.environ[VIEWER_SRC_ENV] = write_viewer_file(output.parent)
     try:
         papermill.execute_notebook(str(nb), str(output), parameters=parameters, kernel_name=kernel,
                                    cwd=str(nb.parent), progress_bar=False, log_output=False,
@@ -285,10 +290,11 @@ def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str) ->
         return {"cell": err.cell_index, "exec_count": err.exec_count, "ename": err.ename,
                 "evalue": _redact(str(err.evalue))[0]}
     finally:
-        if saved is None:
-            os.environ.pop("XACCT_NB_QUIET", None)
-        else:
-            os.environ["XACCT_NB_QUIET"] = saved
+        for name, value in (("XACCT_NB_QUIET", saved), (VIEWER_SRC_ENV, saved_viewer)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return None
 
 

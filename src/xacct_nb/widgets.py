@@ -187,8 +187,11 @@ class ExplorerPanel:
                              style=style, layout=wide())
         self.projection = w.Text(description="Columns", placeholder="all; or: name, name",
                                  style=style, layout=wide())
+        # continuous: a number typed and then Run clicked is the number the Run uses (by default
+        # the box syncs on leaving it, which can arrive after the click)
         self.limit = w.BoundedIntText(value=limit, min=1, max=1_000_000, description="Max rows",
-                                      style=style, layout=w.Layout(width="200px"))
+                                      style=style, layout=w.Layout(width="200px"),
+                                      continuous_update=True)
         self.run_button = w.Button(description="Run", button_style="primary", icon="play",
                                    tooltip="Run the read (Enter in any box does the same)")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True,
@@ -214,6 +217,7 @@ class ExplorerPanel:
         self.item_tabs.add_class("xacct-item")
         self.item: dict[str, Any] | None = None  # the viewed item, as GetItem returned it
         self.status = w.HTML()
+        self.status.add_class("xacct-status")  # the browser test reads the status line by this
         # attribute names the target does not have, flagged while typing (before the Run)
         self.warning = w.HTML()
         self.warning.add_class("xacct-warning")
@@ -637,7 +641,7 @@ class ExplorerPanel:
             box = w.Textarea(value=text, rows=min(24, text.count("\n") + 1), layout=w.Layout(width="100%"))
             box.add_class("xacct-code-text")
             boxes.append(box)
-        self._show_item(boxes, ("Tree (DynamoDB types)", "JSON", "DynamoDB JSON"))
+        self._show_item(boxes, ("Tree", "JSON", "DynamoDB JSON"))
         return item
 
     def _show_item(self, children: list[Any], titles: tuple[str, ...]) -> None:
