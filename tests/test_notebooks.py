@@ -66,7 +66,7 @@ def test_the_whole_runbook_passes(demo_run):
     for r in records:
         facts.update(r.recorded)
     assert facts["role_arn"] == "arn:aws:iam::111111111111:role/local-ddb_cross_acc_access_role-222222222222"
-    assert facts["tables"] == {"orders": "Read", "customers": "ReadWriteUpdate"}
+    assert facts["tables"] == {"orders": "Read", "customers": "ReadWriteUpdate", "payments": "Read", "ledger": "Read"}
     assert facts["main_applied"] and facts["consumer_applied"] and facts["assumable"] is True
     assert facts["rows_read"] == 500  # the default budget on a 2000-item table
     assert facts["assumed_arn"].startswith("arn:aws:sts::111111111111:assumed-role/local-ddb_cross_acc_access_role")
