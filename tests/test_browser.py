@@ -36,8 +36,8 @@ ARTIFACTS = REPO / "artifacts" / "browser"
 PARAMS = REPO / "params" / "local.yaml"
 ORDERS = 1200          # 24 orders per customer (50 customers): more than one page of the result table
 CUSTOMER = "C0007"
-GRANTED = ("orders", "customers")  # params/local.yaml
-UNGRANTED = "payments"
+GRANTED = ("orders", "customers", "payments", "ledger")  # params/local.yaml
+UNGRANTED = "payroll"
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"\n{'!' * 78}\n!!! BROWSER TEST SKIPPED: {CHROMIUM} does not exist.\n"
@@ -485,6 +485,15 @@ def test_explorer_follows_switches_loads_more_shows_code_items_and_history(lab, 
     assert re.search(r"\b20\s*rows", status), status
     page.locator(f"{RESULT} .dt-container table.dataTable tbody tr").first.wait_for(timeout=10_000)
     shot(panel, "03-load-more")
+
+    # Export the 20 rows as JSONL into the exports folder (outside runs/).
+    page.locator(f"{PANEL} .widget-dropdown select").filter(has=page.locator("option", has_text="JSONL")) \
+        .select_option(label="JSONL")
+    page.locator(f"{PANEL} button.widget-button", has_text="Export").click()
+    status = _wait_for_status(page, "exported 20 rows to")
+    exported = Path(re.search(r"exported 20 rows to (\S+\.jsonl)", status).group(1))
+    assert len(exported.read_text().splitlines()) == 20 and "runs" not in exported.parts, exported
+    shot(panel, "03-exported")
 
     # Show code: four tabs, the Python one names the API call.
     page.locator(f"{PANEL} button.widget-toggle-button", has_text="Show code").click()

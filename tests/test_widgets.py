@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from xacct_nb.sandbox.seed import items
@@ -445,3 +446,37 @@ def test_in_a_batch_run_the_viewer_is_a_loader_of_the_file_beside_the_record(mon
     assert len(loader) < 2_000 and f'"{name}"' in loader and "injectCSS" not in loader
     monkeypatch.delenv(VIEWER_SRC_ENV)
     assert "injectCSS" in viewer_html() and len(viewer_html()) > 500_000  # live: embedded
+
+
+def test_number_keys_are_typed_by_the_key(sandbox):
+    """payments has a number partition key: the Key box's text is a number there (01007 is 1007)."""
+    numbers = ExplorerPanel(sandbox.session("sandbox-main"), ["payments"], limit=100)
+    numbers.mode.value = "query"
+    assert numbers.key.placeholder == "payment_id value (number)"
+    for typed in ("1007", "01007"):
+        numbers.key.value = typed
+        numbers.run()
+        assert numbers.error is None and numbers.result["payment_id"].tolist() == [1007]
+    numbers.key.value = "P1007"
+    assert numbers.run() is None and "payment_id" in numbers.error
+
+
+# -- export (issue 23) ------------------------------------------------------------------------------
+def test_export_writes_the_shown_result_to_a_new_file_outside_the_records(panel, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(panel, "export_dir", tmp_path / "exports")
+    _reset(panel, mode="query", key="C0007", limit=5)
+    panel.run()
+    wanted = sorted(panel.result["order_id"])
+    assert not panel.export_button.disabled and panel.result.attrs["xacct"]["partial"]
+    paths = [panel.export(fmt) for fmt in (".csv", ".parquet", ".jsonl")]
+    assert all(p is not None and p.parent == tmp_path / "exports" for p in paths)
+    assert sorted(pd.read_csv(paths[0])["order_id"]) == wanted
+    parquet = pd.read_parquet(paths[1])
+    assert sorted(parquet["order_id"]) == wanted and str(parquet["quantity"].dtype) in ("int64", "Int64")
+    assert sorted(json.loads(line)["order_id"] for line in paths[2].read_text().splitlines()) == wanted
+    assert "exported 5 rows to" in panel.status.value and "partial" in panel.status.value
+    again = panel.export(".csv")  # a second export never replaces the first
+    assert again != paths[0] and paths[0].exists()
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == sorted(p.name for p in [*paths, again])

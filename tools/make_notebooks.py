@@ -88,7 +88,7 @@ The panel below is a front end to `xacct_nb.widgets.read(...)`; every cell after
         ("params", COMMON_PARAMS + '''
 table: str = ""  # table for the ready-made cells; empty means the first granted table
 limit: int = 500  # rows the ready-made cells read at most (a budget, not a page size)
-export_dir: str = "../runs/exports"  # where the export cell writes CSV / Parquet'''),
+export_dir: str = "../exports"  # where the panel's Export and the export cell write (not runs/)'''),
         ("code", '''from pathlib import Path
 
 from xacct_nb import RemoteTable, describe_all, sessions, to_csv, to_parquet
@@ -108,9 +108,11 @@ Pick a table, Scan or Query (partition key + optional sort-key condition), filte
 - While a Run reads, the result area counts items and pages; **Stop** ends it after the page in hand. **Load more** continues a partial result where it stopped, up to *Max rows* more.
 - **Show code**: the shown Run as a Python call, a boto3 request, an AWS CLI command and a PartiQL statement, to copy. **Item**: pick a row to see the whole item with its DynamoDB types, as JSON or DynamoDB JSON.
 - **History** lists this session's Runs; click one to put its inputs back. `panel.result` is the last result as a DataFrame.
+- **Export** writes the shown result as CSV, Parquet or JSONL to a new file in `export_dir` (outside `runs/`, where the audit records are).
 
 The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel (the cells below read the same tables in plain Python)."""),
-        ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit, session_variable="remote")
+        ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit, session_variable="remote",
+                      export_dir=export_dir)
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
         ("code", '''name = table or spec.table_names[0]

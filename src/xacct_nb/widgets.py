@@ -6,12 +6,15 @@ which calls `read(...)` — the same function batch runs and tests call directly
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -145,7 +148,8 @@ class ExplorerPanel:
     clear could land after the new table, leaving the area empty."""
 
     def __init__(self, session, tables: list[str], *, limit: int = 100, page_size: int | None = None,
-                 session_variable: str = "session", cli_profile: str | None = None):
+                 session_variable: str = "session", cli_profile: str | None = None,
+                 export_dir: str | os.PathLike = "exports"):
         import ipywidgets as w
 
         from .notebook import viewer_html
@@ -153,6 +157,7 @@ class ExplorerPanel:
         self.session = session
         self.page_size = page_size  # items per request (Limit); None: DynamoDB's 1 MB pages
         self.session_variable, self.cli_profile = session_variable, cli_profile  # for Show code
+        self.export_dir = Path(export_dir)  # outside runs/: exports are not audit records
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._tables: dict[str, RemoteTable] = {}
@@ -208,14 +213,27 @@ class ExplorerPanel:
         self.code_button = w.ToggleButton(description="Show code", icon="code", value=False,
                                           tooltip="The shown Run as Python, boto3, AWS CLI and PartiQL")
         self.code_button.observe(lambda _: self._refresh_code(), names="value")
-        self.code_tabs = w.Tab(layout=w.Layout(display="none", width="100%"))
+        # Fixed children whose values change: replacing a Tab's children closes the old widgets
+        # while the page may still draw them ("widget model not found" in the browser console).
+        self.code_texts = [_code_area() for _ in CODE_TABS]
+        self.code_tabs = w.Tab(children=self.code_texts, titles=CODE_TABS,
+                               layout=w.Layout(display="none", width="100%"))
         self.code_tabs.add_class("xacct-code")
         self.item_pick = w.Dropdown(options=[], description="Item", style=style,
                                     layout=w.Layout(width="420px", display="none"))
         self.item_pick.observe(lambda _: self._on_item_pick(), names="value")
-        self.item_tabs = w.Tab(layout=w.Layout(display="none", width="100%"))
+        self.item_tree = w.HTML()
+        self.item_texts = [_code_area(), _code_area()]
+        self.item_tabs = w.Tab(children=[self.item_tree, *self.item_texts],
+                               titles=("Tree", "JSON", "DynamoDB JSON"),
+                               layout=w.Layout(display="none", width="100%"))
         self.item_tabs.add_class("xacct-item")
         self.item: dict[str, Any] | None = None  # the viewed item, as GetItem returned it
+        self.export_format = w.Dropdown(options=[("CSV", ".csv"), ("Parquet", ".parquet"), ("JSONL", ".jsonl")],
+                                        value=".csv", layout=w.Layout(width="100px"))
+        self.export_button = w.Button(description="Export", icon="download", disabled=True,
+                                      tooltip="Write the shown result to a new file in the exports folder")
+        self.export_button.on_click(lambda _: self.export())
         self.status = w.HTML()
         self.status.add_class("xacct-status")  # the browser test reads the status line by this
         # attribute names the target does not have, flagged while typing (before the Run)
@@ -248,7 +266,7 @@ class ExplorerPanel:
             self.table, self.mode, self.index, self.key, self.sort_row,
             self.filter, self.projection, self.warning,
             w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button,
-                    self.code_button]),
+                    self.code_button, self.export_format, self.export_button]),
             self.status, self.code_tabs, self.output, self.item_pick, self.item_tabs,
             self.history_box, self.viewer, w.HTML(_PANEL_CSS),
         ])
@@ -584,7 +602,51 @@ class ExplorerPanel:
         self.status.value = self._status_line(df)
         self._refresh_code()
         self._refresh_item_pick(df)
+        self.export_button.disabled = df.empty
         self.load_more_button.disabled = not df.attrs.get("xacct", {}).get("partial")
+
+    # -- export --------------------------------------------------------------------------------------
+    def export(self, format: str | None = None) -> Path | None:
+        """The shown result as a new CSV/Parquet/JSONL file in the exports folder (written to a
+        temporary name, then hard-linked to its final name: never a half-written file under the
+        final name, never an existing file replaced). Returns its path; the status line says
+        where and what it holds."""
+        from .dynamo import write_frame
+
+        suffix = format or self.export_format.value
+        df, last = self.result, self._last
+        if df is None or last is None:
+            self._show_error("nothing to export: Run first")
+            return None
+        inputs = last.inputs
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stem = "-".join(part for part in (inputs.table, inputs.index, inputs.mode, stamp) if part)
+        self.export_dir.mkdir(parents=True, exist_ok=True)
+        target = self.export_dir / f"{stem}{suffix}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.export_dir / f"{stem}-{n}{suffix}"
+        fd, tmp_name = tempfile.mkstemp(dir=self.export_dir, prefix=f".{target.stem}.", suffix=suffix)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            write_frame(df, tmp)
+            os.link(tmp, target)  # fails if the name was taken meanwhile: nothing is replaced
+        except FileExistsError:
+            tmp.unlink(missing_ok=True)
+            self._show_error(f"export: {target} appeared meanwhile — Export again")
+            return None
+        except (OSError, XacctError) as err:
+            tmp.unlink(missing_ok=True)
+            self._show_error(f"export to {self.export_dir} failed: {err}")
+            return None
+        tmp.unlink()
+        meta = df.attrs.get("xacct", {})
+        partial = " — a <b>partial</b> result (Load more first for more rows)" if meta.get("partial") else ""
+        self.status.value = (self._status_line(df) + f"<br>exported {len(df)} rows to "
+                             f"<code>{_html(str(target.resolve()))}</code>{partial}")
+        return target
 
     # -- item view -------------------------------------------------------------------------------------
     def _refresh_item_pick(self, df: pd.DataFrame | None) -> None:
@@ -614,8 +676,6 @@ class ExplorerPanel:
     def view_item(self, row: int) -> dict[str, Any] | None:
         """Row `row` of the result as the whole item (GetItem by its table key, so attributes
         the Run did not project are there too): a typed tree, JSON and DynamoDB JSON."""
-        import ipywidgets as w
-
         from .grammar import key_value
         from .item_view import dynamodb_json, plain_json, tree_html
 
@@ -629,24 +689,20 @@ class ExplorerPanel:
                                    f"table {info.name}") for name in info.key.names}
             item = remote.call("GetItem", Key=key).get("Item")
         except XacctError as err:
-            self._show_item([w.HTML(f"<span style='color:#b00'>{_html(str(err))}</span>")], ("Item",))
+            self._show_item(f"<span style='color:#b00'>{_html(str(err))}</span>", "", "")
             return None
         if item is None:
             text = "no such item any more: it was deleted after the Run read it — Run again"
-            self._show_item([w.HTML(f"<span style='color:#b00'>{_html(text)}</span>")], ("Item",))
+            self._show_item(f"<span style='color:#b00'>{_html(text)}</span>", "", "")
             return None
         self.item = item
-        boxes: list[Any] = [w.HTML(tree_html(item))]
-        for text in (plain_json(item), dynamodb_json(item)):
-            box = w.Textarea(value=text, rows=min(24, text.count("\n") + 1), layout=w.Layout(width="100%"))
-            box.add_class("xacct-code-text")
-            boxes.append(box)
-        self._show_item(boxes, ("Tree", "JSON", "DynamoDB JSON"))
+        self._show_item(tree_html(item), plain_json(item), dynamodb_json(item))
         return item
 
-    def _show_item(self, children: list[Any], titles: tuple[str, ...]) -> None:
-        self.item_tabs.children = children
-        self.item_tabs.titles = titles
+    def _show_item(self, tree: str, plain: str, wire: str) -> None:
+        self.item_tree.value = tree
+        for box, text in zip(self.item_texts, (plain, wire)):
+            _set_text(box, text)
         self.item_tabs.selected_index = 0
         self.item_tabs.layout.display = None
 
@@ -664,24 +720,15 @@ class ExplorerPanel:
                         cli_profile=self.cli_profile)
 
     def _refresh_code(self) -> None:
-        import ipywidgets as w
-
         if not self.code_button.value:
             self.code_tabs.layout.display = "none"
             return
         try:
             snippets = self.code()
         except XacctError as err:
-            snippets = {"error": f"# no code: {err}"}
-        boxes = []
-        for text in snippets.values():
-            # a text area: select all and copy; its rows fit the snippet
-            box = w.Textarea(value=text, rows=min(24, text.count("\n") + 1),
-                             layout=w.Layout(width="100%"))
-            box.add_class("xacct-code-text")
-            boxes.append(box)
-        self.code_tabs.children = boxes
-        self.code_tabs.titles = tuple(snippets)
+            snippets = dict.fromkeys(CODE_TABS, f"# no code: {err}")
+        for box, title in zip(self.code_texts, CODE_TABS):
+            _set_text(box, snippets[title])
         self.code_tabs.layout.display = None
 
     # -- history -------------------------------------------------------------------------------------
@@ -763,6 +810,23 @@ def _filter_example(names: list[str]) -> str:
     if not names:
         return "name=value, name>value"
     return ", ".join(f"{name}{op}…" for name, op in zip(names[:2], ("=", ">")))
+
+
+CODE_TABS = ("Python", "boto3", "AWS CLI", "PartiQL")
+
+
+def _code_area() -> Any:
+    """A text area for code or JSON: select all and copy."""
+    import ipywidgets as w
+
+    box = w.Textarea(layout=w.Layout(width="100%"))
+    box.add_class("xacct-code-text")
+    return box
+
+
+def _set_text(box: Any, text: str) -> None:
+    box.rows = min(24, text.count("\n") + 1)  # its rows fit the text
+    box.value = text
 
 
 def _python_value(value: Any) -> Any:
