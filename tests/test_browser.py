@@ -530,6 +530,19 @@ def test_explorer_follows_switches_loads_more_shows_code_items_and_history(lab, 
     shot(panel, "03-history-restored")
     status, entries = run_panel(page)
     assert "sort between O000100 O000500" in status and entries, status
+
+    # Save it by name, switch away, load it back from Saved.
+    page.locator(f"{PANEL} input[placeholder='name for the shown Run']").fill("c7 range")
+    page.wait_for_timeout(300)
+    page.locator(f"{PANEL} button.widget-button", has_text="Save").click()
+    _wait_for_status(page, "saved .* as c7 range")
+    set_controls(page, "customers", "scan", "", "", "", (), "", "")
+    widget(page, "dropdown", "Saved").select_option(label="c7 range")
+    _wait_for_status(page, "loaded saved query c7 range")
+    expect(widget(page, "text", "Key")).to_have_value(CUSTOMER, timeout=10_000)
+    shot(panel, "03-saved-query-loaded")
+    status, entries = run_panel(page)
+    assert "query orders" in status and "sort between O000100 O000500" in status and entries, status
     assert_no_errors(page)
     widget_errors = [e for e in page.console_errors if "widget" in e.lower()]
     assert not widget_errors, widget_errors

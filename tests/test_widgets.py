@@ -480,3 +480,48 @@ def test_export_writes_the_shown_result_to_a_new_file_outside_the_records(panel,
     again = panel.export(".csv")  # a second export never replaces the first
     assert again != paths[0] and paths[0].exists()
     assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == sorted(p.name for p in [*paths, again])
+
+
+# -- saved queries (issue 23) -----------------------------------------------------------------------
+def test_a_run_saved_by_name_loads_back_into_the_panel(sandbox, tmp_path):
+    from xacct_nb.saved_queries import load_queries, queries_file_for
+
+    queries = queries_file_for(tmp_path / "params" / "local.yaml")
+    assert queries.name == "local.queries.yaml"
+    saver = ExplorerPanel(sandbox.session("sandbox-main"), ["orders", "customers"], queries_file=queries)
+    assert saver.saved_box.layout.display is None
+    _reset(saver, mode="query", index="by_status", key="PENDING", sort_op="begins_with", filter="quantity>5")
+    saver.sort_value.value = "2026-01"
+    saver.run()
+    ran, rows = saver.inputs(), sorted(saver.result["order_id"])
+    saver.save_name.value = "pending january"
+    saver.save_button.click()
+    assert "saved" in saver.status.value and queries.exists()
+    assert load_queries(queries) == {"pending january": ran}
+    assert saver.save("pending january") is None and "exists already" in saver.status.value
+    assert [p.name for p in queries.parent.iterdir()] == [queries.name]  # no temporary file left
+
+    loader = ExplorerPanel(sandbox.session("sandbox-main"), ["customers", "orders"], queries_file=queries)
+    assert [v for _, v in loader.saved.options] == ["", "pending january"]
+    loader.saved.value = "pending january"  # the operator picks it
+    assert loader.inputs() == ran and "loaded saved query" in loader.status.value
+    loader.run()
+    assert sorted(loader.result["order_id"]) == rows
+
+
+@pytest.mark.parametrize("text,message", [
+    ("q:\n  table: orders\nq:\n  table: customers\n", "appears twice"),
+    ("q:\n  table: orders\n  colour: red\n", "unknown field 'colour'"),
+    ("q:\n  table: orders\n  filter: 'amount'\n", "filter"),
+    ("q:\n  table: orders\n  mode: query\n", "key"),
+    ("q:\n  table: orders\n  limit: many\n", "limit must be a whole number"),
+])
+def test_a_bad_queries_file_is_refused_in_one_line(tmp_path, text, message):
+    from xacct_nb.errors import InputError
+    from xacct_nb.saved_queries import load_queries
+
+    path = tmp_path / "local.queries.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as err:
+        load_queries(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)

@@ -94,6 +94,7 @@ export_dir: str = "../exports"  # where the panel's Export and the export cell w
 from xacct_nb import RemoteTable, describe_all, sessions, to_csv, to_parquet
 from xacct_nb.notebook import plot_numeric, record, show, summary
 from xacct_nb.spec import load_spec
+from xacct_nb.saved_queries import queries_file_for
 from xacct_nb.widgets import ExplorerPanel
 
 spec = load_spec(params_file)
@@ -108,11 +109,12 @@ Pick a table, Scan or Query (partition key + optional sort-key condition), filte
 - While a Run reads, the result area counts items and pages; **Stop** ends it after the page in hand. **Load more** continues a partial result where it stopped, up to *Max rows* more.
 - **Show code**: the shown Run as a Python call, a boto3 request, an AWS CLI command and a PartiQL statement, to copy. **Item**: pick a row to see the whole item with its DynamoDB types, as JSON or DynamoDB JSON.
 - **History** lists this session's Runs; click one to put its inputs back. `panel.result` is the last result as a DataFrame.
+- **Saved**: type a name and **Save** to keep the shown Run's inputs in `params/<env>.queries.yaml` (next to the params; an existing name is never overwritten); pick one under *Saved* to load it.
 - **Export** writes the shown result as CSV, Parquet or JSONL to a new file in `export_dir` (outside `runs/`, where the audit records are).
 
 The panel is live: it needs this notebook's running kernel, so batch records and their HTML show no panel (the cells below read the same tables in plain Python)."""),
         ("code", '''panel = ExplorerPanel(remote, list(spec.table_names), limit=limit, session_variable="remote",
-                      export_dir=export_dir)
+                      export_dir=export_dir, queries_file=queries_file_for(params_file))
 panel'''),
         ("md", "## Ready-made cells\nA bounded read of one table, its summary statistics, a plot, and exports."),
         ("code", '''name = table or spec.table_names[0]

@@ -149,7 +149,8 @@ class ExplorerPanel:
 
     def __init__(self, session, tables: list[str], *, limit: int = 100, page_size: int | None = None,
                  session_variable: str = "session", cli_profile: str | None = None,
-                 export_dir: str | os.PathLike = "exports"):
+                 export_dir: str | os.PathLike = "exports",
+                 queries_file: str | os.PathLike | None = None):
         import ipywidgets as w
 
         from .notebook import viewer_html
@@ -158,6 +159,7 @@ class ExplorerPanel:
         self.page_size = page_size  # items per request (Limit); None: DynamoDB's 1 MB pages
         self.session_variable, self.cli_profile = session_variable, cli_profile  # for Show code
         self.export_dir = Path(export_dir)  # outside runs/: exports are not audit records
+        self.queries_file = Path(queries_file) if queries_file else None  # saved queries
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._tables: dict[str, RemoteTable] = {}
@@ -168,6 +170,7 @@ class ExplorerPanel:
         self._switching = False
         self._restoring = False
         self._picking = False
+        self._loading_saved = False
         self.history: list[RunRecord] = []  # every Run of the session, oldest first
         self._last: RunRecord | None = None  # the Run whose result is shown (Load more continues it)
         self.notice = ""  # what the last switch of table/index did to the inputs
@@ -234,6 +237,15 @@ class ExplorerPanel:
         self.export_button = w.Button(description="Export", icon="download", disabled=True,
                                       tooltip="Write the shown result to a new file in the exports folder")
         self.export_button.on_click(lambda _: self.export())
+        self.saved = w.Dropdown(options=[("(pick one to load its inputs)", "")], description="Saved",
+                                style=style, layout=w.Layout(width="420px"))
+        self.saved.observe(lambda _: self._on_saved(), names="value")
+        self.save_name = w.Text(placeholder="name for the shown Run", layout=w.Layout(width="220px"))
+        self.save_button = w.Button(description="Save", icon="save",
+                                    tooltip="Save the shown Run's inputs under this name")
+        self.save_button.on_click(lambda _: self.save())
+        self.saved_box = w.HBox([self.saved, self.save_name, self.save_button],
+                                layout=w.Layout(display=None if queries_file else "none"))
         self.status = w.HTML()
         self.status.add_class("xacct-status")  # the browser test reads the status line by this
         # attribute names the target does not have, flagged while typing (before the Run)
@@ -262,13 +274,14 @@ class ExplorerPanel:
         self.sort_op.observe(lambda _: self._sync_mode(), names="value")
         self._refresh_indexes()
         self._sync_mode()
+        self._refresh_saved()
         self.widget = w.VBox([
             self.table, self.mode, self.index, self.key, self.sort_row,
             self.filter, self.projection, self.warning,
             w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button,
                     self.code_button, self.export_format, self.export_button]),
             self.status, self.code_tabs, self.output, self.item_pick, self.item_tabs,
-            self.history_box, self.viewer, w.HTML(_PANEL_CSS),
+            self.history_box, self.saved_box, self.viewer, w.HTML(_PANEL_CSS),
         ])
         self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
 
@@ -730,6 +743,66 @@ class ExplorerPanel:
         for box, title in zip(self.code_texts, CODE_TABS):
             _set_text(box, snippets[title])
         self.code_tabs.layout.display = None
+
+    # -- saved queries ---------------------------------------------------------------------------------
+    def saved_queries(self) -> dict[str, RunInputs]:
+        from .saved_queries import load_queries
+
+        return load_queries(self.queries_file) if self.queries_file else {}
+
+    def _refresh_saved(self) -> None:
+        try:
+            names = list(self.saved_queries())
+        except XacctError as err:
+            self._show_error(str(err))
+            names = []
+        self._loading_saved = True
+        try:
+            self.saved.options = [("(pick one to load its inputs)", "")] + [(n, n) for n in names]
+            self.saved.value = ""
+        finally:
+            self._loading_saved = False
+
+    def _on_saved(self) -> None:
+        if self._loading_saved or not self.saved.value:
+            return
+        self.load_saved(self.saved.value)
+
+    def load_saved(self, name: str) -> RunInputs | None:
+        """Put the saved query `name` in the boxes (then press Run)."""
+        try:
+            inputs = self.saved_queries()[name]
+        except XacctError as err:
+            self._show_error(str(err))
+            return None
+        except KeyError:
+            self._show_error(f"no saved query {name!r} in {self.queries_file}")
+            return None
+        self.restore(inputs)
+        self.status.value = (f"<span class='xacct-notice'>loaded saved query {_html(name)}: "
+                             f"{_html(inputs.text())} — press Run</span>")
+        self._refresh_saved()
+        return inputs
+
+    def save(self, name: str | None = None) -> Path | None:
+        """Save the shown Run's inputs (else the boxes') under `name` in the queries file."""
+        from .saved_queries import save_query
+
+        if self.queries_file is None:
+            self._show_error("no queries file: pass queries_file= to ExplorerPanel")
+            return None
+        name = (name if name is not None else self.save_name.value).strip()
+        inputs = self._last.inputs if self._last is not None else self.inputs()
+        try:
+            path = save_query(self.queries_file, name, inputs)
+        except XacctError as err:
+            self.status.value = f"<span class='xacct-error' style='color:#b00'>{_html(str(err))}</span>"
+            return None
+        self.save_name.value = ""
+        self._refresh_saved()
+        self.status.value = (f"<span class='xacct-notice'>saved {_html(inputs.text())} as "
+                             f"<b>{_html(name)}</b> in {_html(str(path))}</span>")
+        return path
 
     # -- history -------------------------------------------------------------------------------------
     def _add_history(self, record: RunRecord) -> None:
