@@ -525,3 +525,37 @@ def test_a_bad_queries_file_is_refused_in_one_line(tmp_path, text, message):
     with pytest.raises(InputError, match=message) as err:
         load_queries(path)
     assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+# -- PartiQL mode (issue 23) ------------------------------------------------------------------------
+def test_partiql_mode_runs_one_select_as_any_run(panel, sandbox):
+    _reset(panel, mode="partiql", limit=1000)
+    assert panel.statement.layout.display is None and panel.filter.layout.display == "none"
+    panel.statement.value = 'SELECT * FROM "orders" WHERE "customer_id" = \'C0007\''
+    panel.run()
+    assert panel.error is None and sorted(panel.result["order_id"]) == _expected("C0007")
+    meta = panel.result.attrs["xacct"]
+    assert meta["operation"] == "ExecuteStatement" and not meta["partial"] and "complete" in panel.status.value
+    assert panel.status.value.count("PartiQL SELECT") == 1
+    # the item view knows the statement's table
+    assert [label for label, _ in panel.item_pick.options][1].startswith("1: C0007 · O")
+    # the code shown runs and reads the same
+    panel.code_button.value = True
+    python = panel.code_texts[0].value
+    scope = {"session": sandbox.session("sandbox-main")}
+    exec(python, scope)
+    assert sorted(scope["df"]["order_id"]) == _expected("C0007")
+    assert panel.code_texts[3].value.strip() == panel.statement.value
+    panel.code_button.value = False
+
+    panel.limit.value = 5
+    panel.run()
+    assert len(panel.result) == 5 and panel.result.attrs["xacct"]["partial"]
+    assert "partial" in panel.status.value and panel.load_more_button.disabled
+
+    for statement in ('DELETE FROM "orders" WHERE "customer_id" = \'C0007\'', "SELEKT * FROM orders"):
+        panel.statement.value = statement
+        assert panel.run() is None and "SELECT" in panel.error
+    panel.statement.value = ""
+    _reset(panel)
+    assert panel.statement.layout.display == "none" and panel.filter.layout.display is None

@@ -109,6 +109,7 @@ Pick a table, Scan or Query (partition key + optional sort-key condition), filte
 - While a Run reads, the result area counts items and pages; **Stop** ends it after the page in hand. **Load more** continues a partial result where it stopped, up to *Max rows* more.
 - **Show code**: the shown Run as a Python call, a boto3 request, an AWS CLI command and a PartiQL statement, to copy. **Item**: pick a row to see the whole item with its DynamoDB types, as JSON or DynamoDB JSON.
 - **History** lists this session's Runs; click one to put its inputs back. `panel.result` is the last result as a DataFrame.
+- **PartiQL** mode: one `SELECT … FROM "table"` (or `"table"."index"`) statement, run as the role (AWS authorises it per table); Max rows and Stop apply, Load more does not.
 - **Saved**: type a name and **Save** to keep the shown Run's inputs in `params/<env>.queries.yaml` (next to the params; an existing name is never overwritten); pick one under *Saved* to load it.
 - **Export** writes the shown result as CSV, Parquet or JSONL to a new file in `export_dir` (outside `runs/`, where the audit records are).
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .dynamo import KeySchema, RemoteTable
 
-__all__ = ["run_code"]
+__all__ = ["partiql_code", "run_code"]
 
 
 def run_code(remote: RemoteTable, args: Mapping[str, Any], *, session_variable: str = "session",
@@ -38,6 +38,33 @@ def run_code(remote: RemoteTable, args: Mapping[str, Any], *, session_variable: 
             "boto3": _boto3(operation, request, limit, session_variable),
             "AWS CLI": _cli(operation, request, limit, cli_profile, remote.region),
             "PartiQL": _partiql(remote.name, args, reader.info.key_for(read_args["index"]))}
+
+
+def partiql_code(statement: str, limit: int | None, *, session_variable: str = "session",
+                 cli_profile: str | None = None, region: str | None = None) -> dict[str, str]:
+    """The same four forms for a PartiQL Run: the statement is the read."""
+    statement = statement.strip().rstrip(";")
+    budget = f"while len(items) < {limit}:" if limit else "while True:"
+    loop = (f"client = {session_variable}.client(\"dynamodb\")\n"
+            f"request = {{\"Statement\": {statement!r}}}\n"
+            "items = []\n"
+            f"{budget}\n"
+            "    page = client.execute_statement(**request)\n"
+            "    items += page[\"Items\"]\n"
+            "    if \"NextToken\" not in page:\n"
+            "        break\n"
+            "    request[\"NextToken\"] = page[\"NextToken\"]\n"
+            + (f"items = items[:{limit}]  # Max rows\n" if limit else ""))
+    python = (f"from xacct_nb.widgets import read_partiql\nfrom xacct_nb import RemoteTable\n\n"
+              f"# {session_variable}: the assumed role's boto3.Session (notebook 03: remote)\n"
+              f"df = read_partiql(lambda table: RemoteTable({session_variable}, table), {statement!r},\n"
+              f"                  limit={limit!r})\n")
+    words = ["aws", "dynamodb", "execute-statement", "--statement", statement,
+             "--profile", cli_profile or "ROLE_PROFILE"] + (["--region", region] if region else []) \
+        + ["--output", "json"]
+    note = "" if cli_profile else "# ROLE_PROFILE: an AWS CLI profile whose credentials are the granted role's\n"
+    cli = note + "# one page; repeat with --next-token for more\n" + " \\\n    ".join(_pairs(words)) + "\n"
+    return {"Python": python, "boto3": loop, "AWS CLI": cli, "PartiQL": statement + "\n"}
 
 
 def _python(table: str, args: Mapping[str, Any], session_variable: str) -> str:

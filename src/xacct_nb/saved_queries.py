@@ -97,8 +97,10 @@ def load_queries(path: str | os.PathLike) -> dict[str, Any]:
 
 def check_inputs(inputs: Any, where: str) -> None:
     """The inputs read by the same grammar as the panel's boxes (errors name `where`)."""
-    if inputs.mode not in ("scan", "query"):
-        raise InputError(f"{where}: mode must be scan or query, not {inputs.mode!r}")
+    if inputs.mode not in ("scan", "query", "partiql"):
+        raise InputError(f"{where}: mode must be scan, query or partiql, not {inputs.mode!r}")
+    if inputs.mode == "partiql" and not inputs.statement.strip().upper().startswith("SELECT"):
+        raise InputError(f"{where}: statement must be one SELECT for mode partiql")
     if inputs.sort_op and inputs.sort_op not in SORT_OPERATORS:
         raise InputError(f"{where}: sort_op must be one of {', '.join(SORT_OPERATORS)}, not {inputs.sort_op!r}")
     if inputs.limit < 1:

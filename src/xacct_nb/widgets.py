@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,58 @@ def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | 
     return collect_frame(reader)
 
 
+def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, limit: int = 100,
+                 progress: ProgressCallback | None = None,
+                 stop: threading.Event | None = None) -> pd.DataFrame:
+    """One PartiQL SELECT as the role (ExecuteStatement, page by page with NextToken; AWS
+    authorises it per table/index). Stops at `limit` rows or when `stop` is set between pages:
+    then the frame is marked partial. `remote_for(table)` gives the RemoteTable of its table."""
+    from .dynamo.frame import items_to_frame
+    from .sandbox.partiql import target
+
+    aimed = target(statement)
+    if aimed is None or aimed[0] != "PartiQLSelect" or ";" in statement.strip().rstrip(";"):
+        raise XacctError('PartiQL: the panel runs one SELECT … FROM "table" (or "table"."index") '
+                         "— write a SELECT statement")
+    _, table, index = aimed
+    remote = remote_for(table)
+    info = remote.describe()
+    key_names = list(dict.fromkeys([*info.key_for(index).names, *info.key.names]))
+    started = time.perf_counter()
+    request: dict[str, Any] = {"Statement": statement.strip().rstrip(";"), "ReturnConsumedCapacity": "TOTAL"}
+    items: list[dict] = []
+    pages, rcu, reason = 0, 0.0, None
+
+    def stats() -> dict[str, Any]:
+        return {"operation": "ExecuteStatement", "table": table, "index": index,
+                "partial": reason is not None, "reason": reason, "pages": pages, "items": len(items),
+                "consumed_rcu": rcu, "seconds": round(time.perf_counter() - started, 3),
+                "last_evaluated_key": None}
+
+    while True:
+        page = remote.call("ExecuteStatement", **request)
+        pages += 1
+        items += page.get("Items") or []
+        rcu += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits", 0))
+        if progress is not None:
+            progress(ProgressEvent(f"partiql {table}: {pages} pages, {len(items)} items", stats()))
+        token = page.get("NextToken")
+        if len(items) >= limit:
+            if len(items) > limit or token:
+                reason = "max_items"
+            items = items[:limit]
+            break
+        if not token:
+            break
+        if stop is not None and stop.is_set():
+            reason = "stopped"
+            break
+        request["NextToken"] = token
+    df = items_to_frame(items, key_names=key_names)
+    df.attrs["xacct"] = stats()
+    return df
+
+
 @dataclass(frozen=True)
 class RunInputs:
     """What the panel's boxes held for one Run: enough to show it, repeat it or restore it."""
@@ -94,6 +147,7 @@ class RunInputs:
     filter: str = ""
     projection: str = ""
     limit: int = 100
+    statement: str = ""  # PartiQL mode: one SELECT
 
     def sort_condition(self) -> tuple | None:
         if not self.sort_op or self.mode != "query":
@@ -105,6 +159,8 @@ class RunInputs:
 
     def text(self) -> str:
         """What this Run asks for, in the words of the panel: table, index, key/sort, filter."""
+        if self.mode == "partiql":
+            return "PartiQL " + " ".join(self.statement.split())
         parts = [f"{self.mode} {self.table}"]
         if self.index:
             parts.append(f"index {self.index}")
@@ -182,7 +238,8 @@ class ExplorerPanel:
             return w.Layout(width="420px")
 
         self.table = w.Dropdown(options=list(tables), description="Table", style=style, layout=wide())
-        self.mode = w.ToggleButtons(options=[("Scan", "scan"), ("Query", "query")], value="scan",
+        self.mode = w.ToggleButtons(options=[("Scan", "scan"), ("Query", "query"), ("PartiQL", "partiql")],
+                                    value="scan",
                                     description="Mode", style=style)
         self.index = w.Dropdown(options=[("(table)", "")], description="Index", style=style, layout=wide())
         self.key = w.Text(description="Key", placeholder="partition key value", style=style, layout=wide())
@@ -195,6 +252,9 @@ class ExplorerPanel:
                              style=style, layout=wide())
         self.projection = w.Text(description="Columns", placeholder="all; or: name, name",
                                  style=style, layout=wide())
+        self.statement = w.Textarea(description="SELECT", style=style, rows=3,
+                                    placeholder='SELECT * FROM "orders" WHERE "customer_id" = \'C0007\'',
+                                    layout=w.Layout(width="640px", display="none"))
         # continuous: a number typed and then Run clicked is the number the Run uses (by default
         # the box syncs on leaving it, which can arrive after the click)
         self.limit = w.BoundedIntText(value=limit, min=1, max=1_000_000, description="Max rows",
@@ -276,7 +336,7 @@ class ExplorerPanel:
         self._sync_mode()
         self._refresh_saved()
         self.widget = w.VBox([
-            self.table, self.mode, self.index, self.key, self.sort_row,
+            self.table, self.mode, self.statement, self.index, self.key, self.sort_row,
             self.filter, self.projection, self.warning,
             w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button,
                     self.code_button, self.export_format, self.export_button]),
@@ -448,6 +508,10 @@ class ExplorerPanel:
         """Key and sort-key rows only where they take part: a query, and a key with a sort key
         (a disabled box still showing an old key reads as if the scan used it)."""
         query = self.mode.value == "query"
+        partiql = self.mode.value == "partiql"
+        self.statement.layout.display = None if partiql else "none"
+        for box in (self.index, self.filter, self.projection):  # a SELECT says all of these itself
+            box.layout.display = "none" if partiql else None
         self.key.layout.display = None if query else "none"
         self.sort_row.layout.display = None if query and self._has_sort_key else "none"
         # the value boxes only when the chosen condition uses them: a greyed box still holding an
@@ -464,7 +528,7 @@ class ExplorerPanel:
                          key=self.key.value, sort_op=self.sort_op.value,
                          sort_value=self.sort_value.value, sort_value2=self.sort_value2.value,
                          filter=self.filter.value, projection=self.projection.value,
-                         limit=self.limit.value)
+                         limit=self.limit.value, statement=self.statement.value)
 
     def restore(self, inputs: RunInputs) -> None:
         """Put a Run's inputs back in the boxes (history): nothing is reset on the way."""
@@ -535,10 +599,15 @@ class ExplorerPanel:
         self.output.outputs = (_html_output(_running_html(0, 0, 0.0)),)
         self.error = None
         try:
-            remote = self._remote(inputs.table)
-            record.args = self._read_args(inputs, remote.describe())
-            df = read(self.session, remote, **record.args, page_size=self.page_size,
-                      progress=self._show_progress, stop=self._stop)
+            if inputs.mode == "partiql":
+                record.args = {"mode": "partiql", "statement": inputs.statement, "limit": inputs.limit}
+                df = read_partiql(self._remote, inputs.statement, limit=inputs.limit,
+                                  progress=self._show_progress, stop=self._stop)
+            else:
+                remote = self._remote(inputs.table)
+                record.args = self._read_args(inputs, remote.describe())
+                df = read(self.session, remote, **record.args, page_size=self.page_size,
+                          progress=self._show_progress, stop=self._stop)
         except XacctError as err:
             record.error = str(err)
             self._add_history(record)
@@ -616,7 +685,9 @@ class ExplorerPanel:
         self._refresh_code()
         self._refresh_item_pick(df)
         self.export_button.disabled = df.empty
-        self.load_more_button.disabled = not df.attrs.get("xacct", {}).get("partial")
+        # a PartiQL result cut inside a page has no place to resume from
+        self.load_more_button.disabled = not df.attrs.get("xacct", {}).get("partial") \
+            or df.attrs["xacct"].get("operation") == "ExecuteStatement"
 
     # -- export --------------------------------------------------------------------------------------
     def export(self, format: str | None = None) -> Path | None:
@@ -670,7 +741,10 @@ class ExplorerPanel:
             if df is None or df.empty or self._last is None:
                 self.item_pick.options, self.item_pick.layout.display = [], "none"
                 return
-            names = list(self._remote(self._last.inputs.table).describe().key.names)
+            names = list(self._remote(_result_table(df, self._last)).describe().key.names)
+            if not set(names) <= set(df.columns):  # a SELECT without the key: no item to fetch
+                self.item_pick.options, self.item_pick.layout.display = [], "none"
+                return
             shown = df.head(ITEM_PICK_ROWS)
             labels = [" · ".join(str(v) for v in values) for values in shown[names].itertuples(index=False)]
             more = f" (first {ITEM_PICK_ROWS})" if len(df) > ITEM_PICK_ROWS else ""
@@ -694,7 +768,7 @@ class ExplorerPanel:
 
         if self.result is None or self._last is None:
             return None
-        remote = self._remote(self._last.inputs.table)
+        remote = self._remote(_result_table(self.result, self._last))
         info = remote.describe()
         values = self.result.iloc[row]
         try:
@@ -722,13 +796,17 @@ class ExplorerPanel:
     # -- show code -----------------------------------------------------------------------------------
     def code(self) -> dict[str, str]:
         """The shown Run (else the boxes' current inputs) as Python, boto3, AWS CLI and PartiQL."""
-        from .explorer_code import run_code
+        from .explorer_code import partiql_code, run_code
 
         if self._last is not None:
             inputs, args = self._last.inputs, self._last.args
         else:
             inputs = self.inputs()
-            args = self._read_args(inputs, self._remote(inputs.table).describe())
+            args = {"mode": "partiql", "statement": inputs.statement, "limit": inputs.limit} \
+                if inputs.mode == "partiql" else self._read_args(inputs, self._remote(inputs.table).describe())
+        if args.get("mode") == "partiql":
+            return partiql_code(args["statement"], args["limit"], session_variable=self.session_variable,
+                                cli_profile=self.cli_profile, region=self.session.region_name)
         return run_code(self._remote(inputs.table), args, session_variable=self.session_variable,
                         cli_profile=self.cli_profile)
 
@@ -900,6 +978,11 @@ def _code_area() -> Any:
 def _set_text(box: Any, text: str) -> None:
     box.rows = min(24, text.count("\n") + 1)  # its rows fit the text
     box.value = text
+
+
+def _result_table(df: pd.DataFrame, record: RunRecord) -> str:
+    """The table a result was read from (a PartiQL statement names its own)."""
+    return df.attrs.get("xacct", {}).get("table") or record.inputs.table
 
 
 def _python_value(value: Any) -> Any:
