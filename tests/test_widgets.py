@@ -537,6 +537,9 @@ def test_partiql_mode_runs_one_select_as_any_run(panel, sandbox):
     meta = panel.result.attrs["xacct"]
     assert meta["operation"] == "ExecuteStatement" and not meta["partial"] and "complete" in panel.status.value
     assert panel.status.value.count("PartiQL SELECT") == 1
+    # the sandbox's ExecuteStatement (moto's) reports no consumed capacity: unknown, never "0 RCU"
+    assert meta["consumed_rcu"] is None and "RCU not reported" in panel.status.value
+    assert "RCU not reported" in panel.history_list.options[0][0]
     # the item view knows the statement's table
     assert [label for label, _ in panel.item_pick.options][1].startswith("1: C0007 · O")
     # the code shown runs and reads the same

@@ -102,18 +102,22 @@ def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, li
     request: dict[str, Any] = {"Statement": statement.strip().rstrip(";"), "ReturnConsumedCapacity": "TOTAL"}
     items: list[dict] = []
     pages, rcu, reason = 0, 0.0, None
+    reported = False  # a reply without ConsumedCapacity: the cost is unknown, not 0
 
     def stats() -> dict[str, Any]:
         return {"operation": "ExecuteStatement", "table": table, "index": index,
                 "partial": reason is not None, "reason": reason, "pages": pages, "items": len(items),
-                "consumed_rcu": rcu, "seconds": round(time.perf_counter() - started, 3),
+                "consumed_rcu": rcu if reported else None,
+                "seconds": round(time.perf_counter() - started, 3),
                 "last_evaluated_key": None}
 
     while True:
         page = remote.call("ExecuteStatement", **request)
         pages += 1
         items += page.get("Items") or []
-        rcu += float((page.get("ConsumedCapacity") or {}).get("CapacityUnits", 0))
+        if "ConsumedCapacity" in page:
+            reported = True
+            rcu += float(page["ConsumedCapacity"].get("CapacityUnits", 0))
         if progress is not None:
             progress(ProgressEvent(f"partiql {table}: {pages} pages, {len(items)} items", stats()))
         token = page.get("NextToken")
@@ -184,13 +188,13 @@ class RunRecord:
     started: datetime
     args: dict[str, Any] = field(default_factory=dict)  # what went to read()
     rows: int = 0
-    consumed_rcu: float = 0.0
+    consumed_rcu: float | None = 0.0  # None: the service did not report it
     seconds: float = 0.0
     reads: int = 1  # the Run and each Load more
     error: str | None = None
 
     def label(self) -> str:
-        outcome = self.error or (f"{self.rows} rows, {self.consumed_rcu:g} RCU, {self.seconds:.2f} s"
+        outcome = self.error or (f"{self.rows} rows, {_rcu_text(self.consumed_rcu)}, {self.seconds:.2f} s"
                                  + (f", {self.reads - 1} load more" if self.reads > 1 else ""))
         return f"{self.started:%H:%M:%S} {self.inputs.text()} → {outcome}"
 
@@ -910,7 +914,7 @@ class ExplorerPanel:
     def _show_progress(self, event: ProgressEvent, base: int = 0) -> None:
         stats = event.stats
         self.output.outputs = (_html_output(_running_html(
-            stats.get("items", 0), stats.get("pages", 0), stats.get("consumed_rcu", 0.0), base=base)),)
+            stats.get("items", 0), stats.get("pages", 0), stats.get("consumed_rcu"), base=base)),)
 
     def _show_error(self, message: str) -> None:
         """The error replaces whatever the last Run showed: no stale table under a new error."""
@@ -934,7 +938,7 @@ class ExplorerPanel:
         loads = f" (Run + {reads - 1} Load more)" if reads > 1 else ""
         more = "; <b>Load more</b> continues it" if meta.get("partial") else ""
         return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(inputs.text())}"
-                f" — {pages} page{'s' if pages != 1 else ''}{loads}, {meta.get('consumed_rcu', 0):g} RCU, "
+                f" — {pages} page{'s' if pages != 1 else ''}{loads}, {_rcu_text(meta.get('consumed_rcu', 0))}, "
                 f"{meta.get('seconds', 0):.2f} s{partial}{more}{unknown}")
 
     def _result_html(self, df: pd.DataFrame) -> str:
@@ -990,10 +994,14 @@ def _python_value(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and not isinstance(value, (bytes, str)) else value
 
 
-def _running_html(items: int, pages: int, rcu: float, base: int = 0) -> str:
+def _rcu_text(rcu: float | None) -> str:
+    return "RCU not reported" if rcu is None else f"{rcu:g} RCU"
+
+
+def _running_html(items: int, pages: int, rcu: float | None, base: int = 0) -> str:
     more = f" more (after the {base:,} rows shown before)" if base else ""
     return (f"<p class='xacct-running'><i>running… {items:,} items{more}, {pages} "
-            f"page{'s' if pages != 1 else ''}, {rcu:g} RCU</i></p>")
+            f"page{'s' if pages != 1 else ''}, {_rcu_text(rcu)}</i></p>")
 
 
 def _html_output(html: str) -> dict[str, Any]:
