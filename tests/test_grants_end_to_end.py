@@ -113,9 +113,9 @@ def test_a_role_arn_profile_works_as_the_analyst(sandbox, applied, tmp_path, mon
 
     assert cli(["scan", "--params", str(params), "--table", "orders", "--limit", "3", "--out", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 1 + 3
-    matrix = verify_access(as_role, extra_tables=["payments"])
+    matrix = verify_access(as_role, extra_tables=["payroll"])
     assert matrix.ok, matrix.text()
-    assert matrix.cell("orders", "scan").actual == "allowed" and matrix.cell("payments", "scan").actual == "denied"
+    assert matrix.cell("orders", "scan").actual == "allowed" and matrix.cell("payroll", "scan").actual == "denied"
     # It is the role already, so it cannot show what the trust refuses: skipped, not passed.
     assert matrix.cell("role", "assume without the external id").result == "SKIPPED"
     capsys.readouterr()

@@ -68,7 +68,7 @@ def test_the_whole_runbook_passes(demo_run):
     for r in records:
         facts.update(r.recorded)
     assert facts["role_arn"] == "arn:aws:iam::111111111111:role/local-ddb_cross_acc_access_role-222222222222"
-    assert facts["tables"] == {"orders": "Read", "customers": "ReadWriteUpdate"}
+    assert facts["tables"] == {"orders": "Read", "customers": "ReadWriteUpdate", "payments": "Read", "ledger": "Read"}
     assert facts["main_applied"] and facts["consumer_applied"] and facts["assumable"] is True
     assert facts["rows_read"] == 500  # the default budget on a 2000-item table
     assert facts["assumed_arn"].startswith("arn:aws:sts::111111111111:assumed-role/local-ddb_cross_acc_access_role")
@@ -297,8 +297,28 @@ def test_a_confirm_saved_in_the_lab_never_turns_a_batch_run_into_an_apply(sandbo
 
 def test_run_refuses_an_ungranted_table_before_any_kernel(tmp_path):
     started = time.monotonic()
-    proc = _cli("run", "03", "--env", "local", "-p", "table=payments", "--runs-dir", str(tmp_path))
+    proc = _cli("run", "03", "--env", "local", "-p", "table=payroll", "--runs-dir", str(tmp_path))
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == ("xacct-nb: error: parameter table: 'payments' is not in the spec's table "
-                                   "list — granted tables: orders, customers")
+    assert proc.stderr.strip() == ("xacct-nb: error: parameter table: 'payroll' is not in the spec's table "
+                                   "list — granted tables: orders, customers, payments, ledger")
     assert not any(tmp_path.iterdir()) and time.monotonic() - started < 30
+
+
+def test_notebook_03_record_stays_small_with_its_viewer_beside_it(demo_run):
+    """The DataTables bundle (~1 MB) is one file beside the records, not a copy per table: the
+    notebook-03 record and its HTML stay under 1 MB, and the HTML loads the file next to it."""
+    from xacct_nb.notebook import viewer_file_name, viewer_script
+
+    records, _ = demo_run
+    record = next(r for r in records if r.notebook == "03_assume_and_explore")
+    output = Path(record.output)
+    viewer = output.parent / viewer_file_name()
+    assert viewer.read_text() == viewer_script() and len(viewer_script()) > 500_000
+    text = output.read_text()
+    assert len(text.encode()) < 1_000_000, f"notebook-03 record is {len(text.encode()):,} bytes"
+    assert "injectCSS(" not in text and viewer_file_name() in text
+    html = runbook._render_html(output)
+    size = html.stat().st_size
+    print(f"notebook-03 record: {len(text.encode()):,} bytes .ipynb, {size:,} bytes .html")
+    assert size < 1_000_000, f"notebook-03 HTML record is {size:,} bytes"
+    assert f'"{viewer_file_name()}"' in html.read_text()

@@ -28,7 +28,11 @@ from xacct_nb.spec import AccessSpec, load_spec, parse_spec
 from xacct_nb.terraform import write_terraform
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = yaml.safe_load((ROOT / "params" / "local.yaml").read_text())
+# local.yaml's accounts and profiles with two tables of its own (these tests are about what
+# apply/destroy do, not about the demo's grants, which cover every seeded table)
+BASE = {**yaml.safe_load((ROOT / "params" / "local.yaml").read_text()),
+        "table_access_list": [{"table_name": "orders", "access_type": "Read"},
+                              {"table_name": "customers", "access_type": "ReadWriteUpdate"}]}
 
 
 def new_spec(**overrides) -> AccessSpec:

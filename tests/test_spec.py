@@ -460,7 +460,8 @@ def test_load_spec_reads_the_shipped_params() -> None:
     assert (local.main_profile, local.consumer_profile, local.analyst_profile, local.outsider_profile) == \
         ("sandbox-main", "sandbox-consumer", "sandbox-analyst", "sandbox-outsider")
     assert local.consumer_principal == f"arn:aws:iam::{CONSUMER}:user/analyst"
-    assert local.table_access_list == (TableAccess("orders", "Read"), TableAccess("customers", "ReadWriteUpdate"))
+    assert local.table_access_list == (TableAccess("orders", "Read"), TableAccess("customers", "ReadWriteUpdate"),
+                                       TableAccess("payments", "Read"), TableAccess("ledger", "Read"))
     dev = load_spec(ROOT / "params" / "dev.yaml.example")
     assert dev.external_id and dev.trusted_principal_arns and dev.tags
 

@@ -37,7 +37,9 @@ A, D, NA = "allowed", "denied", "n/a"
 LOCAL_MATRIX = {
     "orders": (A, A, A, A, A, D, D, D),        # Read; has the GSI by_status
     "customers": (A, A, A, A, NA, A, D, D),    # ReadWriteUpdate; no index
-    "payments": (D, D, D, D, NA, D, D, D),     # not in the spec
+    "payments": (A, A, A, A, NA, D, D, D),     # Read; number keys, no index
+    "ledger": (A, A, A, A, NA, D, D, D),       # Read; under a customer-managed KMS key
+    "payroll": (D, D, D, D, NA, D, D, D),      # not in the spec
 }
 
 
@@ -81,7 +83,7 @@ def test_local_spec_all_pass(spec):
     assert matrix.cell("role", "analyst assumes the role").result == "PASS"
     outsider = matrix.cell("role", "outsider assumes the role")
     assert (outsider.actual, outsider.result) == ("denied", "PASS")
-    # Other tables the main account may hold (made by other test modules) are denied like payments.
+    # Other tables the main account may hold (made by other test modules) are denied like payroll.
     others = {c.target for c in matrix.cells} - {"role", *LOCAL_MATRIX}
     assert all(c.actual in ("denied", "n/a") for c in matrix.cells if c.target in others)
     # The only SKIPPED cells are index probes of tables without an index.
@@ -204,13 +206,14 @@ def test_what_cannot_be_checked_is_skipped_never_passed(spec, sandbox):
     discover = matrix.cell("(tables not in the spec)", "discover")
     assert (outsider.actual, outsider.result) == ("skipped", "SKIPPED")
     assert (discover.actual, discover.result) == ("skipped", "SKIPPED")
-    # + customers' query_index, and the live trust policy (read with the main profile)
-    assert matrix.ok and matrix.summary()["SKIPPED"] == 4
+    # + the query_index of customers, payments and ledger (no index), and the live trust policy
+    # (read with the main profile)
+    assert matrix.ok and matrix.summary()["SKIPPED"] == 6
     assert matrix.cell("role", "trust policy as in spec").actual == "skipped"
 
-    named = verify_access(blind, extra_tables=["payments"])
+    named = verify_access(blind, extra_tables=["payroll"])
     # Without the owner's DescribeTable the billing mode is unknown: no admin probe is safe.
-    assert actuals(named, "payments") == LOCAL_MATRIX["payments"][:7] + ("skipped",)
+    assert actuals(named, "payroll") == LOCAL_MATRIX["payroll"][:7] + ("skipped",)
     # An "outsider" that is really the consumer account proves nothing: an error, not a pass.
     wrong = verify_access(spec, outsider=sandbox.session("sandbox-consumer"), extra_tables=[])
     assert wrong.cell("role", "outsider assumes the role").result == "FAIL"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from xacct_nb.sandbox.seed import items
@@ -41,6 +42,7 @@ def test_query_by_partition_key(panel):
     panel.filter.value = ""
     panel.projection.value = ""
     panel.run_button.click()
+    panel.wait()
     assert panel.error is None
     assert sorted(panel.result["order_id"]) == _expected("C0007")
     assert f"<b>{len(panel.result)}</b> rows" in panel.status.value
@@ -57,6 +59,7 @@ def test_query_with_sort_condition_filter_and_columns(panel):
     panel.filter.value = "status=SHIPPED"
     panel.projection.value = "order_id, status"
     panel.run_button.click()
+    panel.wait()
     expected = _expected("C0007", lambda i: "O000100" <= i["order_id"]["S"] <= "O000999"
                          and i["status"]["S"] == "SHIPPED")
     assert expected and sorted(panel.result["order_id"]) == expected
@@ -74,6 +77,7 @@ def test_query_on_the_index(panel):
     panel.filter.value = ""
     panel.projection.value = ""
     panel.run_button.click()
+    panel.wait()
     expected = sorted(i["order_id"]["S"] for i in ORDERS
                       if i["status"]["S"] == "CANCELLED" and i["created_at"]["S"].startswith("2026-03"))
     assert sorted(panel.result["order_id"]) == expected[: panel.limit.value]
@@ -87,6 +91,7 @@ def test_scan_respects_the_row_budget(panel):
     panel.projection.value = ""
     panel.limit.value = 30
     panel.run_button.click()
+    panel.wait()
     assert len(panel.result) == 30
     assert panel.result.attrs["xacct"]["partial"] is True
     assert "partial" in panel.status.value
@@ -195,3 +200,382 @@ def test_a_column_no_item_returned_is_said_in_the_status_line(panel):
     assert panel.result.attrs["xacct"]["projection_missing"] == ['"shipping.city"']
     assert "no item returned column &quot;shipping.city&quot;" in panel.status.value
     assert all(set(v) == {"city"} for v in panel.result["shipping"].dropna())  # the path's map
+
+
+# -- inputs follow the selection (issue 23) ----------------------------------------------------------
+def test_switching_the_index_resets_key_and_sort_it_does_not_have(panel):
+    """The issue's silently wrong Run: an order-id range carried over to by_status's created_at."""
+    _reset(panel, mode="query", key="C0007", sort_op="between")
+    panel.sort_value.value, panel.sort_value2.value = "O000100", "O000500"
+    panel.index.value = "by_status"
+    assert panel.key.value == "" and panel.sort_op.value == "" and panel.sort_value.value == ""
+    assert "reset key, sort" in panel.status.value and "by_status" in panel.status.value
+    panel.key.value = "SHIPPED"
+    panel.run()
+    assert "sort" not in panel.result.attrs["xacct"] and len(panel.result) > 0
+    assert set(panel.result["status"]) == {"SHIPPED"}
+
+
+def test_switching_the_table_resets_fields_naming_attributes_it_lacks(panel):
+    _reset(panel, mode="scan")
+    panel.run()  # orders' attributes are now known (quantity, express, amount…)
+    panel.filter.value = "quantity>5, express=true"
+    panel.projection.value = "amount, quantity, express"
+    assert panel.warning.value == ""  # every name exists on orders
+    panel.mode.value = "query"
+    panel.key.value = "C0007"
+    panel.table.value = "customers"
+    assert panel.filter.value == "" and panel.projection.value == ""
+    assert panel.key.value == "C0007"  # customers' partition key is customer_id (S) too
+    status = panel.status.value
+    assert "reset filter, columns" in status and "kept key" in status, status
+    panel.run()
+    assert len(panel.result) == 1 and panel.result["customer_id"].tolist() == ["C0007"]
+
+
+def test_a_field_is_kept_when_every_attribute_it_names_exists(panel):
+    _reset(panel, mode="scan")
+    panel.run()
+    panel.filter.value = "quantity>5"
+    panel.index.value = "by_status"
+    assert panel.filter.value == "quantity>5"
+    assert "kept filter" in panel.status.value
+    panel.index.value = ""
+    assert panel.filter.value == "quantity>5"
+
+
+def test_unknown_attribute_names_are_flagged_before_the_run(panel):
+    _reset(panel, mode="scan")
+    panel.run()
+    panel.filter.value = "quantiy>5"
+    assert "quantiy" in panel.warning.value and "Filter" in panel.warning.value
+    panel.projection.value = "amount, shiping.city"
+    columns_line = panel.warning.value.split("Columns: ")[1]
+    assert columns_line.startswith("shiping.city —")  # amount exists: not flagged
+    panel.filter.value = "quantity>5"
+    panel.projection.value = "amount, shipping.city"
+    assert panel.warning.value == ""
+    panel.filter.value = "quantiy>5"
+    panel.run()
+    assert "quantiy" in panel.status.value  # the Run's line repeats it next to its 0 rows
+    panel.filter.value = ""
+
+
+# -- a Run in progress is visible and single (issue 23) ------------------------------------------
+def test_a_run_in_progress_shows_a_live_count_is_single_and_stops_between_pages(panel, monkeypatch):
+    _reset(panel, mode="scan", limit=2000)
+    monkeypatch.setattr(panel, "page_size", 100)
+    panel.run()
+    previous = panel.result
+    second_page, release = __import__("threading").Event(), __import__("threading").Event()
+    shown = panel._show_progress
+
+    def held(event):  # the reading thread waits here after its second page, shown as such
+        shown(event)
+        if event.stats["pages"] == 2:
+            second_page.set()
+            release.wait(30)
+
+    monkeypatch.setattr(panel, "_show_progress", held)
+    assert panel.start()
+    assert second_page.wait(30)
+    assert panel.running and panel.run_button.disabled and not panel.stop_button.disabled
+    running = panel.output.outputs[0]["data"]["text/html"]
+    assert "running… 200 items, 2 pages" in running  # the previous table is off the screen
+    assert "running: scan orders" in panel.status.value
+    assert panel.start() is False  # a second Run while one is in progress does nothing
+    panel.run_button.click()
+    panel.stop_button.click()
+    release.set()
+    panel.wait()
+    assert not panel.running and not panel.run_button.disabled and panel.stop_button.disabled
+    meta = panel.result.attrs["xacct"]
+    assert panel.result is not previous and len(panel.result) == 200 and meta["pages"] == 2
+    assert meta["partial"] and meta["reason"] == "stopped" and meta["last_evaluated_key"]
+    assert "partial</b> (stopped)" in panel.status.value
+
+
+def test_a_run_that_reads_everything_says_complete(panel):
+    _reset(panel, table="customers", mode="scan", limit=1000)
+    panel.run()
+    assert len(panel.result) == 50 and "complete" in panel.status.value and "partial" not in panel.status.value
+
+
+def test_enter_in_a_box_runs(panel):
+    _reset(panel, mode="query", key="C0009")
+    panel.key._handle_string_msg(None, {"event": "submit"}, None)  # what the front end sends on Enter
+    panel.wait()
+    assert sorted(panel.result["order_id"]) == _expected("C0009")
+
+
+# -- Load more (issue 23) ---------------------------------------------------------------------------
+def test_load_more_continues_from_the_last_evaluated_key_until_complete(panel):
+    _reset(panel, table="customers", mode="scan", limit=20)
+    panel.run()
+    assert len(panel.result) == 20 and not panel.load_more_button.disabled
+    assert "partial</b> (row budget reached); <b>Load more</b>" in panel.status.value
+    panel.filter.value = "tier=gold"  # typed after the Run: Load more continues the Run as it was
+    panel.load_more_button.click()
+    panel.wait()
+    assert len(panel.result) == 40 and panel.result["customer_id"].is_unique
+    assert "Run + 1 Load more" in panel.status.value and "filter" not in panel.status.value
+    panel.load_more()
+    ids = panel.result["customer_id"].tolist()
+    assert sorted(ids) == sorted(i["customer_id"]["S"] for i in items("customers", 50))
+    assert panel.result.attrs["xacct"]["partial"] is False and "complete" in panel.status.value
+    assert panel.load_more_button.disabled  # nothing left to load
+    assert panel.result.attrs["xacct"]["pages"] >= 3
+    assert panel.history[-1].reads == 3 and panel.history[-1].rows == 50
+    panel.filter.value = ""
+
+
+# -- history (issue 23) -----------------------------------------------------------------------------
+def test_history_lists_every_run_and_clicking_one_restores_its_inputs(panel):
+    _reset(panel, mode="query", index="by_status", key="PENDING", sort_op="begins_with",
+           filter="quantity>5")
+    panel.sort_value.value = "2026-01"
+    panel.projection.value = "amount, quantity"
+    panel.limit.value = 7
+    panel.run()
+    ran = panel.inputs()
+    rows = len(panel.result)
+    assert rows > 0
+    _reset(panel, table="customers", mode="scan")
+    panel.run()
+    _reset(panel, mode="query", key="")
+    panel.run()  # an error is history too
+    labels = [label for label, _ in panel.history_list.options]
+    assert "partition key" in labels[0]  # newest first
+    assert labels[1].split(" ", 1)[1].startswith("scan customers →")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d query orders · index by_status · key PENDING · sort "
+                        r"begins_with 2026-01 · filter quantity>5 · columns amount, quantity → "
+                        rf"{rows} rows, [\d.]+ RCU, [\d.]+ s", labels[2]), labels[2]
+    panel.history_list.value = panel.history_list.options[2][1]  # a click on it
+    assert panel.inputs() == ran
+    assert panel.history_list.value is None  # ready for the next click
+    assert "restored" in panel.status.value
+    panel.run()
+    assert len(panel.result) == rows and set(panel.result["status"]) == {"PENDING"}
+
+
+# -- show code (issue 23) ---------------------------------------------------------------------------
+def test_the_code_shown_for_a_run_reads_what_the_panel_read(panel, sandbox):
+    """Python API, boto3 loop, AWS CLI and PartiQL, each executed against the sandbox."""
+    import json
+    import subprocess
+
+    from xacct_nb.dynamo.convert import deserialize_value
+
+    _reset(panel, mode="query", key="C0007", sort_op="between", filter="quantity>5")
+    panel.sort_value.value, panel.sort_value2.value = "O000100", "O001500"
+    panel.projection.value = "amount, quantity"
+    panel.limit.value = 12
+    panel.run()
+    wanted = sorted(panel.result["order_id"])
+    assert len(wanted) == 12 and panel.result.attrs["xacct"]["partial"]
+    panel.code_button.value = True
+    code = {tab: box.value for tab, box in zip(panel.code_tabs.titles, panel.code_tabs.children)}
+    assert list(code) == ["Python", "boto3", "AWS CLI", "PartiQL"] and code == panel.code()
+    session = sandbox.session("sandbox-main")
+
+    scope = {"session": session}
+    exec(code["Python"], scope)
+    assert sorted(scope["df"]["order_id"]) == wanted and list(scope["df"].columns) == list(panel.result.columns)
+    scope = {"session": session}
+    exec(code["boto3"], scope)
+    assert sorted(i["order_id"]["S"] for i in scope["items"]) == wanted
+
+    cli = code["AWS CLI"].replace("\\\n", " ")
+    assert "--profile ROLE_PROFILE" in cli
+    out = subprocess.run(cli.replace("ROLE_PROFILE", "sandbox-main"), shell=True, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert sorted(i["order_id"]["S"] for i in json.loads(out.stdout)["Items"]) == wanted
+
+    statement = code["PartiQL"].splitlines()[-1]
+    assert statement == ('SELECT "amount", "quantity" FROM "orders" WHERE "customer_id" = \'C0007\' AND '
+                         '"order_id" BETWEEN \'O000100\' AND \'O001500\' AND "quantity" > 5')
+    # the sandbox's PartiQL (moto's) knows neither BETWEEN nor begins_with (AWS does): a Run
+    # without them is executed instead, complete, and compared whole
+    _reset(panel, mode="query", key="C0007", filter="quantity>5", limit=1000)
+    panel.run()
+    statement = panel.code_tabs.children[3].value.splitlines()[-1]
+    assert statement == 'SELECT * FROM "orders" WHERE "customer_id" = \'C0007\' AND "quantity" > 5'
+    client, found, token = session.client("dynamodb"), [], None
+    while True:
+        page = client.execute_statement(Statement=statement, **({"NextToken": token} if token else {}))
+        found += [deserialize_value({"M": i}) for i in page["Items"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert sorted(i["order_id"] for i in found) == sorted(panel.result["order_id"])
+    assert not panel.result.attrs["xacct"]["partial"] and len(found) > 12
+    panel.code_button.value = False
+    assert panel.code_tabs.layout.display == "none"
+
+
+# -- item view (issue 23) ---------------------------------------------------------------------------
+def test_picking_a_row_shows_the_whole_item_typed_and_as_json(panel):
+    import base64
+    import json
+
+    seeded = ORDERS[0]  # O000000 has every type: map, list, binary, NULL, sets, a number past 2**63
+    _reset(panel, mode="query", key="C0000")
+    panel.projection.value = "amount"  # the item view shows the whole item all the same
+    panel.run()
+    labels = [label for label, _ in panel.item_pick.options]
+    assert labels[0].startswith("(pick a row") and "1: C0000 · O000000" in labels
+    assert panel.item_tabs.layout.display == "none"
+    panel.item_pick.value = labels.index("1: C0000 · O000000") - 1  # the operator picks it
+    assert panel.item_tabs.layout.display is None
+    assert panel.item_tabs.titles == ("Tree", "JSON", "DynamoDB JSON")
+    tree, plain, wire = (child.value for child in panel.item_tabs.children)
+    for name, type_ in (("shipping", "M"), ("lines", "L"), ("signature", "B"), ("note", "NULL"),
+                        ("lucky_numbers", "NS"), ("tags", "SS"), ("express", "BOOL"), ("amount", "N")):
+        assert re.search(rf"<b>{name}</b><span class='xacct-type'[^>]*>{type_}</span>", tree), name
+    assert f"({len(seeded['signature']['B'])} bytes, base64)" in tree
+    as_wire = json.loads(wire)
+    expected = json.loads(json.dumps(seeded, default=lambda b: base64.b64encode(b).decode()))
+
+    def sets_sorted(item):  # set order is DynamoDB's own
+        return {k: {t: sorted(v) if t in ("SS", "NS") else v for t, v in w.items()} for k, w in item.items()}
+
+    assert sets_sorted(as_wire) == sets_sorted(expected)
+    as_plain = json.loads(plain)
+    assert as_plain["ledger_ref"] == int(seeded["ledger_ref"]["N"]) == 2**63  # exact, not a float
+    assert f'"ledger_ref": {2**63}' in plain
+    assert as_plain["note"] is None and as_plain["shipping"]["city"] == seeded["shipping"]["M"]["city"]["S"]
+    assert as_plain["signature"] == base64.b64encode(seeded["signature"]["B"]).decode()
+    assert sorted(as_plain["tags"]) == sorted(seeded["tags"]["SS"])
+    panel.projection.value = ""
+    panel.run()  # a new Run: the item of the previous result is gone
+    assert panel.item_tabs.layout.display == "none" and panel.item is None
+
+
+def test_in_a_batch_run_the_viewer_is_a_loader_of_the_file_beside_the_record(monkeypatch, tmp_path):
+    from xacct_nb.notebook import VIEWER_SRC_ENV, viewer_file_name, viewer_html, viewer_script, write_viewer_file
+
+    name = write_viewer_file(tmp_path)
+    assert name == viewer_file_name() and (tmp_path / name).read_text() == viewer_script()
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left behind
+    monkeypatch.setenv(VIEWER_SRC_ENV, name)
+    loader = viewer_html()
+    assert len(loader) < 2_000 and f'"{name}"' in loader and "injectCSS" not in loader
+    monkeypatch.delenv(VIEWER_SRC_ENV)
+    assert "injectCSS" in viewer_html() and len(viewer_html()) > 500_000  # live: embedded
+
+
+def test_number_keys_are_typed_by_the_key(sandbox):
+    """payments has a number partition key: the Key box's text is a number there (01007 is 1007)."""
+    numbers = ExplorerPanel(sandbox.session("sandbox-main"), ["payments"], limit=100)
+    numbers.mode.value = "query"
+    assert numbers.key.placeholder == "payment_id value (number)"
+    for typed in ("1007", "01007"):
+        numbers.key.value = typed
+        numbers.run()
+        assert numbers.error is None and numbers.result["payment_id"].tolist() == [1007]
+    numbers.key.value = "P1007"
+    assert numbers.run() is None and "payment_id" in numbers.error
+
+
+# -- export (issue 23) ------------------------------------------------------------------------------
+def test_export_writes_the_shown_result_to_a_new_file_outside_the_records(panel, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(panel, "export_dir", tmp_path / "exports")
+    _reset(panel, mode="query", key="C0007", limit=5)
+    panel.run()
+    wanted = sorted(panel.result["order_id"])
+    assert not panel.export_button.disabled and panel.result.attrs["xacct"]["partial"]
+    paths = [panel.export(fmt) for fmt in (".csv", ".parquet", ".jsonl")]
+    assert all(p is not None and p.parent == tmp_path / "exports" for p in paths)
+    assert sorted(pd.read_csv(paths[0])["order_id"]) == wanted
+    parquet = pd.read_parquet(paths[1])
+    assert sorted(parquet["order_id"]) == wanted and str(parquet["quantity"].dtype) in ("int64", "Int64")
+    assert sorted(json.loads(line)["order_id"] for line in paths[2].read_text().splitlines()) == wanted
+    assert "exported 5 rows to" in panel.status.value and "partial" in panel.status.value
+    again = panel.export(".csv")  # a second export never replaces the first
+    assert again != paths[0] and paths[0].exists()
+    assert sorted(p.name for p in (tmp_path / "exports").iterdir()) == sorted(p.name for p in [*paths, again])
+
+
+# -- saved queries (issue 23) -----------------------------------------------------------------------
+def test_a_run_saved_by_name_loads_back_into_the_panel(sandbox, tmp_path):
+    from xacct_nb.saved_queries import load_queries, queries_file_for
+
+    queries = queries_file_for(tmp_path / "params" / "local.yaml")
+    assert queries.name == "local.queries.yaml"
+    saver = ExplorerPanel(sandbox.session("sandbox-main"), ["orders", "customers"], queries_file=queries)
+    assert saver.saved_box.layout.display is None
+    _reset(saver, mode="query", index="by_status", key="PENDING", sort_op="begins_with", filter="quantity>5")
+    saver.sort_value.value = "2026-01"
+    saver.run()
+    ran, rows = saver.inputs(), sorted(saver.result["order_id"])
+    saver.save_name.value = "pending january"
+    saver.save_button.click()
+    assert "saved" in saver.status.value and queries.exists()
+    assert load_queries(queries) == {"pending january": ran}
+    assert saver.save("pending january") is None and "exists already" in saver.status.value
+    assert [p.name for p in queries.parent.iterdir()] == [queries.name]  # no temporary file left
+
+    loader = ExplorerPanel(sandbox.session("sandbox-main"), ["customers", "orders"], queries_file=queries)
+    assert [v for _, v in loader.saved.options] == ["", "pending january"]
+    loader.saved.value = "pending january"  # the operator picks it
+    assert loader.inputs() == ran and "loaded saved query" in loader.status.value
+    loader.run()
+    assert sorted(loader.result["order_id"]) == rows
+
+
+@pytest.mark.parametrize("text,message", [
+    ("q:\n  table: orders\nq:\n  table: customers\n", "appears twice"),
+    ("q:\n  table: orders\n  colour: red\n", "unknown field 'colour'"),
+    ("q:\n  table: orders\n  filter: 'amount'\n", "filter"),
+    ("q:\n  table: orders\n  mode: query\n", "key"),
+    ("q:\n  table: orders\n  limit: many\n", "limit must be a whole number"),
+])
+def test_a_bad_queries_file_is_refused_in_one_line(tmp_path, text, message):
+    from xacct_nb.errors import InputError
+    from xacct_nb.saved_queries import load_queries
+
+    path = tmp_path / "local.queries.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message) as err:
+        load_queries(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+# -- PartiQL mode (issue 23) ------------------------------------------------------------------------
+def test_partiql_mode_runs_one_select_as_any_run(panel, sandbox):
+    _reset(panel, mode="partiql", limit=1000)
+    assert panel.statement.layout.display is None and panel.filter.layout.display == "none"
+    panel.statement.value = 'SELECT * FROM "orders" WHERE "customer_id" = \'C0007\''
+    panel.run()
+    assert panel.error is None and sorted(panel.result["order_id"]) == _expected("C0007")
+    meta = panel.result.attrs["xacct"]
+    assert meta["operation"] == "ExecuteStatement" and not meta["partial"] and "complete" in panel.status.value
+    assert panel.status.value.count("PartiQL SELECT") == 1
+    # the sandbox's ExecuteStatement (moto's) reports no consumed capacity: unknown, never "0 RCU"
+    assert meta["consumed_rcu"] is None and "RCU not reported" in panel.status.value
+    assert "RCU not reported" in panel.history_list.options[0][0]
+    # the item view knows the statement's table
+    assert [label for label, _ in panel.item_pick.options][1].startswith("1: C0007 · O")
+    # the code shown runs and reads the same
+    panel.code_button.value = True
+    python = panel.code_texts[0].value
+    scope = {"session": sandbox.session("sandbox-main")}
+    exec(python, scope)
+    assert sorted(scope["df"]["order_id"]) == _expected("C0007")
+    assert panel.code_texts[3].value.strip() == panel.statement.value
+    panel.code_button.value = False
+
+    panel.limit.value = 5
+    panel.run()
+    assert len(panel.result) == 5 and panel.result.attrs["xacct"]["partial"]
+    assert "partial" in panel.status.value and panel.load_more_button.disabled
+
+    for statement in ('DELETE FROM "orders" WHERE "customer_id" = \'C0007\'', "SELEKT * FROM orders"):
+        panel.statement.value = statement
+        assert panel.run() is None and "SELECT" in panel.error
+    panel.statement.value = ""
+    _reset(panel)
+    assert panel.statement.layout.display == "none" and panel.filter.layout.display is None

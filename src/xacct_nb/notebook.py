@@ -27,16 +27,76 @@ def record(**facts: Any) -> None:
     display({RECORD_MIME: payload, "text/plain": ""}, raw=True)
 
 
+# Set by batch runs (runbook): the name of the viewer file next to the record. Outputs then load
+# the DataTables bundle from that file instead of embedding ~1 MB in every table's cell.
+VIEWER_SRC_ENV = "XACCT_NB_VIEWER_SRC"
+
+
 def viewer_html() -> str:
     """The DataTables bundle as an HTML output (≈1 MB, embedded). Loading it twice on one page
-    does nothing the second time, so every output that needs it may carry it."""
+    does nothing the second time, so every output that needs it may carry it.
+
+    In a batch run (``XACCT_NB_VIEWER_SRC`` names the file written next to the record) it is a
+    few lines that load that file instead: the record's .ipynb and .html stay small, and the
+    .html (opened from its folder) finds the file beside it."""
+    import os
+
+    source = os.environ.get(VIEWER_SRC_ENV)
+    if source:
+        return _viewer_loader(source) + _UNTRUSTED_NOTE
+    return "<script>" + viewer_script() + "</script>" + _UNTRUSTED_NOTE
+
+
+def viewer_script() -> str:
+    """The bundle's loader script (JavaScript, no tags): defines the viewer once per page."""
     from itables import options
     from itables.javascript import generate_init_offline_itables_html
 
     loader = generate_init_offline_itables_html(options.dt_bundle)
     # itables' own note for pages where scripts do not run names its API ("init_notebook_mode");
-    # say instead what the reader sees and what to do
-    return loader[: loader.index("</script>") + len("</script>")] + _UNTRUSTED_NOTE
+    # the note below says instead what the reader sees and what to do
+    body = loader[: loader.index("</script>")]
+    return body[body.index("<script>") + len("<script>"):]
+
+
+def viewer_file_name() -> str:
+    import itables
+
+    return f"itables-{itables.__version__}.js"
+
+
+def write_viewer_file(folder) -> str:
+    """The viewer script as a file in `folder` (written atomically, once per itables version);
+    returns its name, relative to `folder`."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    name = viewer_file_name()
+    target = Path(folder) / name
+    script = viewer_script()
+    if target.exists() and target.read_text(encoding="utf-8") == script:
+        return name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(script)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return name
+
+
+def _viewer_loader(source: str) -> str:
+    import itables
+
+    flag = "_itables_" + itables.__version__.replace(".", "_")
+    return (f"<script>if (!window.{flag} && !document.querySelector('script[data-xacct-viewer]')) {{"
+            "const s = document.createElement('script'); s.dataset.xacctViewer = '1'; "
+            f"s.src = {json.dumps(source)}; document.head.appendChild(s); }}</script>")
 
 
 _UNTRUSTED_NOTE = ("<noscript><p><i>Tables below show their first page only: this notebook's scripts do "

@@ -403,6 +403,11 @@ def _execute(nb: Path, output: Path, parameters: dict[str, Any], kernel: str, *,
     saved = {name: os.environ.get(name) for name in (QUIET_ENV, BATCH_ENV, LAB_SESSION_ENV)}
     os.environ.update({QUIET_ENV: "1", BATCH_ENV: "1"})
     os.environ.pop(LAB_SESSION_ENV, None)
+    # Tables load the DataTables bundle from one file beside the records, not ~1 MB per cell.
+    from .notebook import VIEWER_SRC_ENV, write_viewer_file
+
+    saved[VIEWER_SRC_ENV] = os.environ.get(VIEWER_SRC_ENV)
+    os.environ[VIEWER_SRC_ENV] = write_viewer_file(output.parent)
     try:
         papermill.execute_notebook(str(nb), str(output), parameters=parameters, kernel_name=kernel,
                                    cwd=str(cwd), progress_bar=False, log_output=False,

@@ -201,7 +201,9 @@ class PageReader:
             from tqdm.auto import tqdm
 
             where = self.info.name + (f"/{self.index}" if self.index else "")
-            self._bar = tqdm(total=self.total_hint, unit=" items", leave=False,
+            # in a notebook the bar stays when done: a closed bar closes its widget, and the saved
+            # output then says "model not found" after a page reload (a terminal bar is erased)
+            self._bar = tqdm(total=self.total_hint, unit=" items", leave="ipykernel" in sys.modules,
                              desc=f"{self.operation.lower()} {where}", initial=self.items - count)
         if self._bar is not None:
             self._bar.update(count)

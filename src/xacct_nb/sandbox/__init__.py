@@ -59,7 +59,7 @@ PROFILES = {
 }
 ADMIN_POLICY = {"Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-DEFAULT_COUNTS = {"orders": 2000, "customers": 50, "payments": 20, "ledger": 30}
+DEFAULT_COUNTS = {"orders": 2000, "customers": 50, "payments": 20, "ledger": 30, "payroll": 10}
 CONTROL_HEADER = "x-xacct-sandbox-token"
 CONTROL_TOKEN_FILE = "control-token"
 HEALTH_PROFILE = "sandbox-main"

@@ -38,10 +38,15 @@ TABLES: dict[str, dict[str, Any]] = {
         "KeySchema": [{"AttributeName": "customer_id", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "customer_id", "AttributeType": "S"}],
     },
-    # Deliberately NOT granted by params/local.yaml: verification proves it stays unreachable.
+    # Number keys: the explorer and the grammar type key text by the key (007 is 7 here).
     "payments": {
         "KeySchema": [{"AttributeName": "payment_id", "KeyType": "HASH"}],
-        "AttributeDefinitions": [{"AttributeName": "payment_id", "AttributeType": "S"}],
+        "AttributeDefinitions": [{"AttributeName": "payment_id", "AttributeType": "N"}],
+    },
+    # Deliberately NOT granted by params/local.yaml: verification proves it stays unreachable.
+    "payroll": {
+        "KeySchema": [{"AttributeName": "employee_id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "employee_id", "AttributeType": "S"}],
     },
     # Encrypted with a customer-managed key (created by seed_tables): the KMS case of issue 13.
     "ledger": {
@@ -108,8 +113,12 @@ def customer_item(rng: random.Random, i: int) -> dict[str, Any]:
 
 
 def payment_item(rng: random.Random, i: int) -> dict[str, Any]:
-    return {"payment_id": {"S": f"P{i:05d}"}, "amount": {"N": f"{rng.uniform(1, 900):.2f}"},
+    return {"payment_id": {"N": str(1001 + i)}, "amount": {"N": f"{rng.uniform(1, 900):.2f}"},
             "card_last4": {"S": f"{rng.randint(0, 9999):04d}"}}
+
+
+def payroll_item(rng: random.Random, i: int) -> dict[str, Any]:
+    return {"employee_id": {"S": f"E{i:04d}"}, "salary": {"N": str(rng.randint(30_000, 90_000))}}
 
 
 def ledger_item(rng: random.Random, i: int) -> dict[str, Any]:
@@ -127,6 +136,8 @@ def items(table: str, count: int, customers: int = 50, seed: int = 7) -> Iterato
             yield customer_item(rng, n)
         elif table == "ledger":
             yield ledger_item(rng, n)
+        elif table == "payroll":
+            yield payroll_item(rng, n)
         else:
             yield payment_item(rng, n)
 
