@@ -14,7 +14,8 @@ from typing import Any
 import botocore.session
 import pytest
 
-from xacct_nb.sandbox import authz_table, partiql
+from xacct_nb import partiql
+from xacct_nb.sandbox import authz_table
 from xacct_nb.sandbox.authz_table import DYNAMODB, Context, Invalid, Unknown, authorizations
 
 ROOT = Path(__file__).resolve().parents[1]

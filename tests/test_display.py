@@ -61,7 +61,8 @@ def test_the_panel_shows_values_the_same_way(sandbox):
 
     panel = ExplorerPanel(sandbox.session("sandbox-main"), ["orders"], limit=60)
     panel.mode.value = "scan"
-    panel.run_button.click()
+    panel.run_button.click()  # the Run reads on a thread of its own
+    panel.wait()
     assert panel.error is None
     df = panel.result
     rows = _shown_rows(panel.output.outputs[-1]["data"]["text/html"])

@@ -4,7 +4,7 @@ the example status line and the CLI example as the sandbox's data really answer 
 
 from __future__ import annotations
 
-import html
+import json
 import os
 import re
 import subprocess
@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from xacct_nb.cli import build_parser
-from xacct_nb.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -165,40 +164,63 @@ def test_gallery_shows_only_images_that_exist_and_all_of_them():
 
 # --- examples are what the sandbox's data answers ----------------------------------------------------
 
-@pytest.fixture(scope="module")
-def own_sandbox(tmp_path_factory):
-    """A fresh sandbox seeded as `xacct-nb sandbox` seeds it (the shared one may have been written to)."""
-    with Sandbox(port=0, state_dir=tmp_path_factory.mktemp("docs-sandbox")) as sb:
-        yield sb
+# A sandbox of its own, in a process of its own: moto's state is per process, and a second
+# in-process Sandbox would reset the one the rest of the suite shares.
+_ANSWERS = """
+import html, json, re, sys
+from xacct_nb import RemoteTable
+from xacct_nb.sandbox import Sandbox
+from xacct_nb.widgets import ExplorerPanel
 
-
-STATUS = re.compile(r"(\d+ rows × \d+ columns — query orders · index by_status · key SHIPPED · sort begins_with "
-                    r"(\S+) · filter quantity>5 — \d+ pages?, [\d.]+ RCU), [\d.]+ s")
-
-
-def test_the_documented_status_line_is_what_the_panel_shows(own_sandbox):
-    from xacct_nb.widgets import ExplorerPanel
-
-    documented = {m.group(1): m.group(2) for path in (README, DOCS / "tutorial.md")
-                  for m in STATUS.finditer(path.read_text())}
-    assert len(documented) == 1, f"README and the tutorial should show one status line: {documented}"
-    ((line, prefix),) = documented.items()
-    panel = ExplorerPanel(own_sandbox.session("sandbox-main"), ["orders", "customers"], limit=500)  # 03: limit=500
+prefix, key, state = sys.argv[1], sys.argv[2], sys.argv[3]
+with Sandbox(port=0, state_dir=state) as sb:
+    panel = ExplorerPanel(sb.session("sandbox-main"), ["orders", "customers"], limit=500)  # 03: limit=500
     panel.table.value, panel.mode.value, panel.index.value = "orders", "query", "by_status"
     panel.key.value, panel.sort_op.value, panel.sort_value.value = "SHIPPED", "begins_with", prefix
     panel.filter.value = "quantity>5"
-    assert panel.run() is not None, panel.error
+    ran = panel.run() is not None
     shown = html.unescape(re.sub(r"<[^>]+>", "", panel.status.value))
+    df = RemoteTable(sb.session("sandbox-main"), "orders").query(key)
+    meta = df.attrs["xacct"]
+    print(json.dumps({"ran": ran, "error": panel.error, "status": shown,
+                      "query": [len(df), meta["pages"], f"{meta['consumed_rcu']:g}"]}))
+"""
+
+STATUS = re.compile(r"(\d+ rows × \d+ columns — query orders · index by_status · key SHIPPED · sort begins_with "
+                    r"(\S+) · filter quantity>5 — \d+ pages?, [\d.]+ RCU), [\d.]+ s — complete")
+CLI_EXAMPLE = re.compile(r"\$ xacct-nb query --params params/local.yaml --table orders --key (\S+) --out \S+\n"
+                         r"query orders: (\d+) rows, (\d+) pages, ([\d.]+) RCU, [\d.]+ s, complete")
+
+
+@pytest.fixture(scope="module")
+def documented_examples():
+    documented = {m.group(1): m.group(2) for path in (README, DOCS / "tutorial.md")
+                  for m in STATUS.finditer(path.read_text())}
+    assert len(documented) == 1, f"README and the tutorial should show one status line: {documented}"
+    cli = CLI_EXAMPLE.search(README.read_text())
+    assert cli, "README lost its CLI example"
+    return documented, cli
+
+
+@pytest.fixture(scope="module")
+def sandbox_answers(documented_examples, tmp_path_factory):
+    """What a fresh sandbox, seeded as `xacct-nb sandbox` seeds it, answers to the examples."""
+    documented, cli = documented_examples
+    ((_, prefix),) = documented.items()
+    done = subprocess.run([sys.executable, "-c", _ANSWERS, prefix, cli.group(1),
+                           str(tmp_path_factory.mktemp("docs-sandbox"))],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_documented_status_line_is_what_the_panel_shows(documented_examples, sandbox_answers):
+    ((line, _),) = documented_examples[0].items()
+    assert sandbox_answers["ran"], sandbox_answers["error"]
+    shown = sandbox_answers["status"]
     assert STATUS.fullmatch(shown) and STATUS.fullmatch(shown).group(1) == line, shown
 
 
-def test_the_readme_cli_example_is_what_the_data_answers(own_sandbox):
-    from xacct_nb import RemoteTable
-
-    match = re.search(r"\$ xacct-nb query --params params/local.yaml --table orders --key (\S+) --out \S+\n"
-                      r"query orders: (\d+) rows, (\d+) pages, ([\d.]+) RCU, [\d.]+ s, complete", README.read_text())
-    assert match, "README lost its CLI example"
-    key, rows, pages_, rcu = match.groups()
-    df = RemoteTable(own_sandbox.session("sandbox-main"), "orders").query(key)
-    meta = df.attrs["xacct"]
-    assert (len(df), meta["pages"], f"{meta['consumed_rcu']:g}") == (int(rows), int(pages_), rcu)
+def test_the_readme_cli_example_is_what_the_data_answers(documented_examples, sandbox_answers):
+    _, rows, pages_, rcu = documented_examples[1].groups()
+    assert sandbox_answers["query"] == [int(rows), int(pages_), rcu]

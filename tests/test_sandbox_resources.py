@@ -18,7 +18,7 @@ from sandbox_policy_helpers import (
     role,
     trust,
 )
-from xacct_nb.sandbox import partiql
+from xacct_nb import partiql
 
 CUSTOMERS_ARN = f"arn:aws:dynamodb:{REGION}:{MAIN}:table/customers"
 

@@ -195,7 +195,7 @@ def test_a_column_no_item_returned_is_said_in_the_status_line(panel):
     panel.sort_op.value = ""
     panel.filter.value = ""
     panel.projection.value = 'order_id, shipping.city, "shipping.city"'
-    panel.run_button.click()
+    panel.run()
     assert panel.error is None
     assert panel.result.attrs["xacct"]["projection_missing"] == ['"shipping.city"']
     assert "no item returned column &quot;shipping.city&quot;" in panel.status.value

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from .dynamo import KeySchema, RemoteTable, TableInfo
-from .dynamo.table import ProjectionWarning, _collect
+from .dynamo.table import ProjectionWarning, _collect, _report_projection
 from .errors import InputError, XacctError
 from .grammar import AttributePath, parse_filters, parse_key, parse_projection, show_path
 from .progress import ProgressCallback, ProgressEvent
@@ -79,7 +79,7 @@ def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | 
             reader.reason = "stopped"  # checked by the reader right after this page is handed over
 
     reader.progress = on_page
-    return collect_frame(reader)
+    return _report_projection(collect_frame(reader), projection or None)  # a column nothing returned is said
 
 
 def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, limit: int = 100,
@@ -89,12 +89,16 @@ def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, li
     authorises it per table/index). Stops at `limit` rows or when `stop` is set between pages:
     then the frame is marked partial. `remote_for(table)` gives the RemoteTable of its table."""
     from .dynamo.frame import items_to_frame
-    from .sandbox.partiql import target
+    from .partiql import Malformed, target
 
-    aimed = target(statement)
-    if aimed is None or aimed[0] != "PartiQLSelect" or ";" in statement.strip().rstrip(";"):
-        raise XacctError('PartiQL: the panel runs one SELECT … FROM "table" (or "table"."index") '
+    refused = InputError('PartiQL: the panel runs one SELECT … FROM "table" (or "table"."index") '
                          "— write a SELECT statement")
+    try:
+        aimed = target(statement)
+    except Malformed as err:
+        raise refused from err
+    if aimed[0] != "PartiQLSelect" or ";" in statement.strip().rstrip(";"):
+        raise refused
     _, table, index = aimed
     remote = remote_for(table)
     info = remote.describe()

@@ -38,7 +38,8 @@ from moto.dynamodb.parsing.partiql import get_query_metadata
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from . import authz_table, partiql, patches_delay, resource_policy
+from .. import partiql
+from . import authz_table, patches_delay, resource_policy
 from .arns import account_of
 from .evaluation import combined
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import partiql
+from .. import partiql
 
 SANDBOX = "sandbox"
 

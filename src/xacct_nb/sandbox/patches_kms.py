@@ -39,7 +39,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicyStatement, IAMRequest, PermissionResult
 from moto.kms.models import Key, kms_backends
 
-from . import partiql
+from .. import partiql
 from .arns import account_of, principal_arn
 from .evaluation import identity_decision
 
