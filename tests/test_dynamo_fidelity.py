@@ -21,10 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from arrow_oracle import arrow_to_pandas
+from arrow_read import read_arrow
 from test_dynamo_convert import normalise
 from xacct_nb import RemoteTable
-from xacct_nb.dynamo.arrow import arrow_to_pandas
-from xacct_nb.dynamo.arrow_read import read_arrow
 from xacct_nb.sandbox.dynalite import Dynalite, unavailable_reason
 
 TABLE = "fidelity"  # dynalite wants table names of 3 characters or more

@@ -41,7 +41,7 @@ _EXPORTS = {
     # tables
     "KeySchema": "dynamo", "RemoteTable": "dynamo", "TableInfo": "dynamo",
     "describe_all": "dynamo", "to_csv": "dynamo", "to_jsonl": "dynamo", "to_parquet": "dynamo",
-    "write_frame": "dynamo", "read_export": "dynamo.exports",
+    "write_frame": "dynamo", "read_export": "dynamo.export_reader",
     # verification
     "AccessMatrix": "verify", "verify_access": "verify",
     # the local rehearsal
@@ -77,7 +77,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from .dynamo import KeySchema, RemoteTable, TableInfo, describe_all, to_csv, to_jsonl, to_parquet, write_frame
-    from .dynamo.exports import read_export
+    from .dynamo.export_reader import read_export
     from .errors import (
         AccessDenied,
         ApplyInterrupted,
