@@ -399,3 +399,15 @@ def test_export_lines_that_are_not_items_are_refused():
     with pytest.raises(ValueError, match="not a DynamoDB export data file"):
         ArrowPages().parse_lines(b'{"Item": {"pk": {"S": "a"}}}\n{"Item": \n')
     assert len(ArrowPages().parse_lines(b"\n")) == 0
+
+
+def test_a_large_first_export_file_with_dates_is_parsed_once_with_the_schema_of_a_sample(monkeypatch):
+    items = [{"pk": {"S": f"k{i}"}, "at": {"S": f"2026-01-{1 + i % 28:02d}"}} for i in range(5_000)]
+    data = export_file(items)
+    assert len(data) > 2 * arrow.SCHEMA_SAMPLE_BYTES
+    sizes: list[int] = []
+    real = arrow._read_lines
+    monkeypatch.setattr(arrow, "_read_lines", lambda d, f, s: sizes.append(len(d)) or real(d, f, s))
+    parsed = ArrowPages().parse_lines(data).array
+    assert [size for size in sizes if size == len(data)] == [len(data)]  # the file once
+    assert parsed.field("at").field("S").to_pylist() == [i["at"]["S"] for i in items]

@@ -132,6 +132,12 @@ class ArrowPages:
         native code, the schema carried from file to file, date-like text kept as text)."""
         if not data.strip():
             return ArrowItems(pa.array([], pa.struct([])))
+        if self._schema is None and len(data) > 2 * SCHEMA_SAMPLE_BYTES:
+            # as a large first page's: the first lines' schema first, so a date-like attribute
+            # costs a second parse of this sample only, not of the whole file
+            cut = data.find(b"\n", SCHEMA_SAMPLE_BYTES)
+            if cut > 0:
+                self.parse_lines(data[:cut + 1], field)
         parsed = _read_lines(data, field, self._schema)
         item_type = _field_type(parsed, field)
         if item_type is not None and _has_timestamp(item_type):
