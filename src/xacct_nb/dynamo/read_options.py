@@ -81,10 +81,6 @@ class ReadOptions:
             if name in given:
                 raise InputError(f"{caller} takes no {name}=: {why}")
 
-    def scan_arguments(self) -> dict[str, Any]:
-        """The given options as :meth:`RemoteTable.scan` keyword arguments."""
-        return self.given()
-
 
 def check_segments(segments: Any) -> None:
     if isinstance(segments, bool) or not isinstance(segments, int) \
