@@ -19,7 +19,8 @@ once, after a one-page warm-up (imports, models, clients). Ways:
    the sandbox's S3 before the timing, 5,000 items per data file): its CPU per item is compared
    with way 4's (target ≤ 1.0×: both parse with ``pyarrow.json`` and convert with one converter)
 
-``--only TEXT`` runs just the ways whose name contains TEXT (e.g. ``--only ours`` for 4-6 and 8).
+``--only TEXT[,TEXT...]`` runs just the ways whose name contains one of them (e.g. ``--only
+"scan (1,read_export"`` for ways 4 and 8).
 
 A way that raises is recorded as FAILED with its error line, never as zero. Peak memory is
 measured in a fresh child process (``ru_maxrss``) loading ``--memory-items`` items with ours.
@@ -308,7 +309,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="timed runs per way; the best CPU and the best wall time are kept")
     parser.add_argument("--only", metavar="TEXT", default="",
-                        help="run only the ways whose name contains TEXT")
+                        help="run only the ways whose name contains TEXT (or one of TEXT,TEXT...)")
     parser.add_argument("--memory-child", metavar="TABLE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -327,7 +328,7 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
             results = {}
             for name, read in WAYS.items():
-                if args.only not in name:
+                if args.only and not any(text in name for text in args.only.split(",")):
                     continue
                 results[name] = measure(read, session, TABLE, args.repeat)
                 print(f"  {name}: {results[name]}", flush=True)
