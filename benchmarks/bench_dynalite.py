@@ -14,7 +14,8 @@ runs just before ``scan``, and their wall ratio within each round is printed too
 2. awswrangler ``read_items`` (default threads), 3. ``use_threads=False``
 4. ``RemoteTable.scan`` (the default path: raw bodies → ``pyarrow.json`` → typed column chunks
    page by page while the next page downloads → one frame)
-5. ``RemoteTable.to_arrow`` (the typed table) then ``arrow_to_pandas`` (default dtypes),
+5. ``RemoteTable.to_arrow`` (the typed table) then ``arrow_to_pandas`` (default dtypes; the
+   test oracle in tests/arrow_oracle.py),
    6. ``to_arrow`` only
 7. floor: raw pages + ``json.loads`` (no frame), 8. raw bodies fetched, nothing decoded; both
    send exactly the request ``scan`` sends (captured from botocore's event, see ``scan_request``)
@@ -71,8 +72,12 @@ def arrow_table(session, table, max_items=None):
 
 
 def arrow_frame(session, table, max_items=None):
-    """The same, then `arrow_to_pandas` with the default dtypes."""
-    from xacct_nb.dynamo.arrow import arrow_to_pandas
+    """The same, then `arrow_to_pandas` with the default dtypes: the typed table's independent
+    converter, kept as a test oracle (tests/arrow_oracle.py), not part of the package."""
+    tests = str(Path(__file__).resolve().parents[1] / "tests")
+    if tests not in sys.path:
+        sys.path.append(tests)
+    from arrow_oracle import arrow_to_pandas
 
     return arrow_to_pandas(arrow_table(session, table, max_items))
 

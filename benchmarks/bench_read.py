@@ -15,6 +15,12 @@ once, after a one-page warm-up (imports, models, clients). Ways:
    each page typed while the next downloads), 5. ours with ``segments=4``
 6. ours ``RemoteTable.to_arrow`` (the typed ``pyarrow.Table``, no DataFrame)
 7. the floor: ``rawpages.iter_pages`` — raw pages + ``json.loads``, no DataFrame at all
+8. ours ``read_export`` of a full export of the same items (DYNAMODB_JSON in AWS's layout, put in
+   the sandbox's S3 before the timing, 5,000 items per data file): its CPU per item is compared
+   with way 4's (target ≤ 1.0×: both parse with ``pyarrow.json`` and convert with one converter)
+
+``--only TEXT[,TEXT...]`` runs just the ways whose name contains one of them (e.g. ``--only
+"scan (1,read_export"`` for ways 4 and 8).
 
 A way that raises is recorded as FAILED with its error line, never as zero. Peak memory is
 measured in a fresh child process (``ru_maxrss``) loading ``--memory-items`` items with ours.
@@ -42,7 +48,7 @@ import boto3
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 TABLE = "bench"
-TARGETS = {"vs_boto3": 0.40, "vs_wrangler": 0.30, "vs_floor": 1.5}
+TARGETS = {"vs_boto3": 0.40, "vs_wrangler": 0.30, "vs_floor": 1.5, "export_vs_scan": 1.0}
 MEMORY_FIXED_MB = 200
 
 
@@ -138,6 +144,50 @@ def floor(session, table, max_items=None):
     return count
 
 
+EXPORT_BUCKET = "bench-export"
+EXPORT_FILE_ITEMS = 5_000
+_EXPORTS: dict[str, str] = {}  # table → the s3:// URL of its export
+
+
+def put_export(session, table: str) -> str:
+    """The table's items as a full DynamoDB export (AWS's layout) in the sandbox's S3."""
+    import base64
+    import gzip
+    import hashlib
+
+    from xacct_nb.dynamo import rawpages
+
+    items = [item for page in rawpages.iter_pages(session.client("dynamodb"), "scan", TableName=table)
+             for item in page["Items"]]
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=EXPORT_BUCKET)
+    folder = f"exports/AWSDynamoDB/01700000000000-{table}"
+    manifest = []
+    for number, start in enumerate(range(0, len(items), EXPORT_FILE_ITEMS)):
+        part = items[start:start + EXPORT_FILE_ITEMS]
+        body = gzip.compress("".join(json.dumps({"Item": i}) + "\n" for i in part).encode())
+        key = f"{folder}/data/{number:04d}.json.gz"
+        s3.put_object(Bucket=EXPORT_BUCKET, Key=key, Body=body)
+        manifest.append(json.dumps({"itemCount": len(part), "dataFileS3Key": key, "md5Checksum":
+                                    base64.b64encode(hashlib.md5(body).digest()).decode()}))
+    s3.put_object(Bucket=EXPORT_BUCKET, Key=f"{folder}/manifest-files.json",
+                  Body=("\n".join(manifest) + "\n").encode())
+    s3.put_object(Bucket=EXPORT_BUCKET, Key=f"{folder}/manifest-summary.json", Body=json.dumps({
+        "exportArn": f"arn:aws:dynamodb:us-east-1:000000000000:table/{table}/export/bench",
+        "exportType": "FULL_EXPORT", "outputFormat": "DYNAMODB_JSON", "itemCount": len(items),
+        "manifestFilesS3Key": f"{folder}/manifest-files.json"}).encode())
+    return f"s3://{EXPORT_BUCKET}/{folder}/"
+
+
+def ours_export(session, table, max_items=None):
+    """``read_export`` of the table's full export (made on the first call: the warm-up)."""
+    from xacct_nb import read_export
+
+    if table not in _EXPORTS:
+        _EXPORTS[table] = put_export(session, table)
+    return len(read_export(session, _EXPORTS[table]))
+
+
 WAYS = {
     "boto3 resource scan loop + pd.DataFrame": boto3_loop,
     "awswrangler read_items (default threads)": wrangler(True),
@@ -146,8 +196,9 @@ WAYS = {
     "ours RemoteTable.scan (segments=4)": ours(4),
     "ours RemoteTable.to_arrow (pyarrow.Table)": ours_arrow,
     "floor: raw pages + json.loads": floor,
+    "ours read_export (full export, same items)": ours_export,
 }
-BOTO3, WR_THREADS, WR_SERIAL, OURS, OURS4, OURS_ARROW, FLOOR = WAYS
+BOTO3, WR_THREADS, WR_SERIAL, OURS, OURS4, OURS_ARROW, FLOOR, OURS_EXPORT = WAYS
 
 
 def measure(read: Callable, session, table: str, repeat: int) -> dict:
@@ -209,20 +260,21 @@ def measure_memory(table: str) -> dict:
 
 def ratios(results: dict) -> dict:
     def ratio(a: str, b: str, key: str = "cpu_us_per_item"):
-        if results[a]["status"] != "ok" or results[b]["status"] != "ok":
+        if results.get(a, {}).get("status") != "ok" or results.get(b, {}).get("status") != "ok":
             return None
         return round(results[a][key] / results[b][key], 3)
 
     return {"ours_cpu_vs_boto3": ratio(OURS, BOTO3), "ours_cpu_vs_wrangler": ratio(OURS, WR_SERIAL),
             "ours_cpu_vs_floor": ratio(OURS, FLOOR),
-            "ours4_wall_vs_floor_wall": ratio(OURS4, FLOOR, "wall_s")}
+            "ours4_wall_vs_floor_wall": ratio(OURS4, FLOOR, "wall_s"),
+            "export_cpu_vs_scan": ratio(OURS_EXPORT, OURS)}
 
 
 def print_report(items: int, results: dict, rel: dict, memory: dict | None) -> None:
     print(f"\n{items:,} items, client CPU per item (process_time, all threads) and wall time, "
           "best of the runs")
     print(f"{'way':<44} {'µs/item':>9} {'wall s':>8} {'×boto3':>7} {'×wr':>7} {'×floor':>7}")
-    base = {k: results[k].get("cpu_us_per_item") for k in (BOTO3, WR_SERIAL, FLOOR)}
+    base = {k: results.get(k, {}).get("cpu_us_per_item") for k in (BOTO3, WR_SERIAL, FLOOR)}
     for name, r in results.items():
         if r["status"] != "ok":
             print(f"{name:<44} {'FAILED':>9}  {r['error'][:110]}")
@@ -234,9 +286,11 @@ def print_report(items: int, results: dict, rel: dict, memory: dict | None) -> N
               ("ours CPU ≤ 0.30× awswrangler(use_threads=False)", rel["ours_cpu_vs_wrangler"],
                TARGETS["vs_wrangler"]),
               ("ours CPU ≤ 1.5× floor", rel["ours_cpu_vs_floor"], TARGETS["vs_floor"]),
-              ("segments=4 wall ≤ single-segment raw loop", rel["ours4_wall_vs_floor_wall"], 1.0)]
+              ("segments=4 wall ≤ single-segment raw loop", rel["ours4_wall_vs_floor_wall"], 1.0),
+              ("read_export CPU/item ≤ 1.0× scan's", rel["export_cpu_vs_scan"],
+               TARGETS["export_vs_scan"])]
     for label, value, target in checks:
-        verdict = "n/a (a way failed)" if value is None else ("PASS" if value <= target else "MISS")
+        verdict = "n/a (a way failed or was not run)" if value is None else ("PASS" if value <= target else "MISS")
         print(f"  {label:<50} {value if value is not None else '—':>7}  {verdict}")
     if memory:
         print(f"  peak memory loading {memory['rows']:,} items: {memory['peak_rss_mb']} MB RSS "
@@ -254,6 +308,8 @@ def main() -> None:
                         help="items for the peak-memory check (default: --items; 0 skips it)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="timed runs per way; the best CPU and the best wall time are kept")
+    parser.add_argument("--only", metavar="TEXT", default="",
+                        help="run only the ways whose name contains TEXT (or one of TEXT,TEXT...)")
     parser.add_argument("--memory-child", metavar="TABLE", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -272,6 +328,8 @@ def main() -> None:
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
             results = {}
             for name, read in WAYS.items():
+                if args.only and not any(text in name for text in args.only.split(",")):
+                    continue
                 results[name] = measure(read, session, TABLE, args.repeat)
                 print(f"  {name}: {results[name]}", flush=True)
             memory = None
@@ -285,6 +343,9 @@ def main() -> None:
             stop_sandbox(proc)
     rel = ratios(results)
     print_report(args.items, results, rel, memory)
+    if args.only:
+        print(f"\n--only {args.only!r}: a partial run, {RESULTS} left as it was")
+        return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "items": args.items,

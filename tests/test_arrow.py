@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import test_dynamo_convert
+from arrow_oracle import arrow_to_pandas
 from test_dynamo_convert import (  # noqa: F401  (collected here a second time, on the Arrow path)
     test_a_decimal_float_would_change_makes_the_column_exact_decimals,
     test_binary_from_base64_text_or_bytes,
@@ -46,16 +47,10 @@ from test_dynamo_convert import (  # noqa: F401  (collected here a second time, 
     test_sets_as_sorted_lists,
     test_strings_keep_empty_unicode_and_missing,
 )
-from xacct_nb.dynamo import arrow
-from xacct_nb.dynamo.arrow import (
-    FLOAT_EXACT,
-    NUMBER,
-    SET,
-    ArrowPages,
-    arrow_to_pandas,
-    pages_to_arrow,
-)
-from xacct_nb.dynamo.frame import items_to_frame
+from xacct_nb.dynamo import arrow_parse as arrow
+from xacct_nb.dynamo.arrow_parse import ArrowPages, pages_to_arrow
+from xacct_nb.dynamo.arrow_types import FLOAT_EXACT, NUMBER, SET
+from xacct_nb.dynamo.to_pandas import items_to_frame
 
 
 def b64(data: bytes) -> str:
@@ -358,3 +353,61 @@ def test_nan_is_never_used_for_exact_numbers():
     assert df["n"].tolist() == [Decimal("123456789.123456789"), None]
     assert not any(isinstance(v, float) and math.isnan(v) for v in df["n"])
     assert np.dtype(object) == df["n"].dtype
+
+
+# --- export data files (JSON Lines of {"Item": ...}) on the same parser -------------------------
+
+EXPORT_LINES = [
+    {"pk": {"S": "a"}, "day": {"S": "2026-01-02"}, "n": {"N": "1.5"}, "b": {"B": b64(b"\x00\x01")},
+     "m": {"M": {"x": {"N": "1E+2"}, "gone": {"NULL": True}}}, "s": {"SS": ["y", "x"]}},
+    {"pk": {"S": "b"}, "n": {"N": "12345678901234567890"}, "l": {"L": [{"S": "q"}, {"N": "2"}]}},
+    {"pk": {"S": "c"}, "day": {"S": "2026-02-03 04:05:06"}, "flag": {"BOOL": True}},
+]
+
+
+def export_file(items: list) -> bytes:
+    return "".join(json.dumps({"Item": item}) + "\n" for item in items).encode()
+
+
+@pytest.mark.parametrize("numbers", ["float", "decimal"])
+def test_export_lines_become_the_frame_pages_give(numbers):
+    from xacct_nb.dynamo.to_pandas import FrameBuilder
+
+    parser = ArrowPages()
+    builder = FrameBuilder(key_names=["pk"], numbers=numbers)
+    for part in (EXPORT_LINES[:1], EXPORT_LINES[1:]):  # two files: the schema carries over
+        builder.add_items(parser.parse_lines(export_file(part)))
+    got = builder.to_frame()
+    pd.testing.assert_frame_equal(got, items_to_frame(EXPORT_LINES, key_names=["pk"],
+                                                      numbers=numbers))
+    # date-like text stays text (Arrow alone would infer timestamps)
+    assert (got["day"][0], got["day"][2]) == ("2026-01-02", "2026-02-03 04:05:06")
+
+
+def test_export_lines_of_every_type():
+    from test_dynamo_convert import EXPORT_ITEMS
+    from xacct_nb.dynamo.to_pandas import FrameBuilder
+
+    builder = FrameBuilder(key_names=["pk"])
+    builder.add_items(ArrowPages().parse_lines(export_file(EXPORT_ITEMS)))
+    pd.testing.assert_frame_equal(builder.to_frame(), items_to_frame(EXPORT_ITEMS, key_names=["pk"]))
+
+
+def test_export_lines_that_are_not_items_are_refused():
+    with pytest.raises(ValueError, match="no 'Item'"):
+        ArrowPages().parse_lines(b'{"Keys": {"pk": {"S": "a"}}}\n')
+    with pytest.raises(ValueError, match="not a DynamoDB export data file"):
+        ArrowPages().parse_lines(b'{"Item": {"pk": {"S": "a"}}}\n{"Item": \n')
+    assert len(ArrowPages().parse_lines(b"\n")) == 0
+
+
+def test_a_large_first_export_file_with_dates_is_parsed_once_with_the_schema_of_a_sample(monkeypatch):
+    items = [{"pk": {"S": f"k{i}"}, "at": {"S": f"2026-01-{1 + i % 28:02d}"}} for i in range(5_000)]
+    data = export_file(items)
+    assert len(data) > 2 * arrow.SCHEMA_SAMPLE_BYTES
+    sizes: list[int] = []
+    real = arrow._read_lines
+    monkeypatch.setattr(arrow, "_read_lines", lambda d, f, s: sizes.append(len(d)) or real(d, f, s))
+    parsed = ArrowPages().parse_lines(data).array
+    assert [size for size in sizes if size == len(data)] == [len(data)]  # the file once
+    assert parsed.field("at").field("S").to_pylist() == [i["at"]["S"] for i in items]

@@ -10,7 +10,7 @@ import pytest
 
 from xacct_nb import atomicfile
 from xacct_nb.atomicfile import TEMP_SUFFIX, atomic_path, atomic_write, atomic_write_text
-from xacct_nb.dynamo.export import write_frame
+from xacct_nb.dynamo.writers import write_frame
 
 
 def leftovers(folder) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from botocore.credentials import AssumeRoleCredentialFetcher, Credentials, RefreshableCredentials
 
 import xacct_nb
-from xacct_nb._botocore_private import PRIVATE_USES, assume_role_arguments, botocore_session, credential_expiry
+from xacct_nb._botocore_private import PRIVATE_USES, botocore_session, credential_expiry
 
 EXPIRY = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
@@ -61,9 +61,6 @@ def test_the_accessors_read_what_they_say():
     assert botocore_session(session).get_config_variable("region") == "us-east-1"
     role = _role_credentials()
     assert credential_expiry(role) == EXPIRY and credential_expiry(Credentials("a", "b")) is None
-    assert assume_role_arguments(role) == {"ExternalId": "x", "RoleSessionName": "s",
-                                           "RoleArn": "arn:aws:iam::111111111111:role/r"}
-    assert assume_role_arguments(Credentials("a", "b")) is None
 
 
 def test_no_other_module_reaches_into_botocore():

@@ -19,10 +19,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from xacct_nb.dynamo.convert import deserialize_value, frame_for_export, key_to_wire, to_wire
-from xacct_nb.dynamo.frame import FrameBuilder, items_to_frame
+from xacct_nb.dynamo.convert import deserialize_value, key_to_wire, to_wire
 from xacct_nb.dynamo.gcpause import gc_paused
 from xacct_nb.dynamo.rawpages import enable_raw_pages, iter_pages, query_page, scan_page
+from xacct_nb.dynamo.to_pandas import FrameBuilder, items_to_frame
+from xacct_nb.dynamo.writers import frame_for_export
 
 STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
 

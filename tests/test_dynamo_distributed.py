@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from helpers import CONSUMER, MAIN, allow, consumer_world, doc, read_params, role_arn, trust
-from xacct_nb import RemoteTable
+from xacct_nb import RemoteTable, cli_dask
 from xacct_nb.cli import main as cli_main
 from xacct_nb.dynamo import distributed
 from xacct_nb.dynamo.distributed import AssumeRecipe, FrozenCredentials, conform
@@ -332,7 +332,9 @@ def test_cli_dask_writes_a_typed_dataset(client, params, full, tmp_path, capsys,
 def test_dataset_schema_is_unified_and_number_flags_are_conservative(tmp_path):
     """One partition all integers (int64), another with decimals: one decimal schema whose
     flags hold for every file, so reading the dataset back keeps every value exact."""
-    from xacct_nb.dynamo.arrow import NUMBER, arrow_to_pandas, pages_to_arrow
+    from arrow_oracle import arrow_to_pandas
+    from xacct_nb.dynamo.arrow_parse import pages_to_arrow
+    from xacct_nb.dynamo.arrow_types import NUMBER
 
     def part(name: str, numbers: list[str]) -> str:
         items = [{"k": {"S": f"{name}{i}"}, "n": {"N": n}} for i, n in enumerate(numbers)]
@@ -351,7 +353,7 @@ def test_dataset_schema_is_unified_and_number_flags_are_conservative(tmp_path):
 
 
 def test_cli_dask_unreachable_scheduler(params, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(distributed, "SCHEDULER_TIMEOUT", "2s")
+    monkeypatch.setattr(cli_dask, "SCHEDULER_TIMEOUT", "2s")
     out = tmp_path / "never"
     code = cli_main(["scan", "--params", params, "--table", TABLE, "--all", "--segments", "2",
                      "--dask", "tcp://127.0.0.1:9", "--out", str(out)])

@@ -21,11 +21,11 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from arrow_oracle import arrow_to_pandas
+from arrow_read import read_arrow
 from dynalite_server import Dynalite, unavailable_reason
 from test_dynamo_convert import normalise
 from xacct_nb import RemoteTable
-from xacct_nb.dynamo.arrow import arrow_to_pandas
-from xacct_nb.dynamo.arrow_read import read_arrow
 
 TABLE = "fidelity"  # dynalite wants table names of 3 characters or more
 KEYS = ["pk", "sk"]

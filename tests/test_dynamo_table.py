@@ -30,9 +30,9 @@ from botocore.exceptions import ClientError
 from helpers import CONSUMER, MAIN, allow, consumer_world, doc, read_params, role_arn, trust
 from xacct_nb import ProgressEvent, RemoteTable, describe_all
 from xacct_nb.cli import main as cli_main
-from xacct_nb.dynamo import export
 from xacct_nb.dynamo import table as table_module
-from xacct_nb.dynamo.arrow import read_stats, write_parquet
+from xacct_nb.dynamo import writers as export
+from xacct_nb.dynamo.parquet import read_stats, write_parquet
 from xacct_nb.dynamo.reader import QUIET_ENV, auto_progress
 from xacct_nb.errors import AccessDenied, AwsError, CredentialsExpired, InputError
 from xacct_nb.policies import READ_ACTIONS

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from xacct_nb import RemoteTable
-from xacct_nb.dynamo import export
-from xacct_nb.dynamo.arrow import write_parquet
+from xacct_nb.dynamo import writers as export
+from xacct_nb.dynamo.parquet import write_parquet
 
 TABLE = "emptycols"
 N = 8

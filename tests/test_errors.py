@@ -89,6 +89,8 @@ def matrix() -> AccessMatrix:
 # one instance of every class in errors.py, built the way the package builds it
 EXAMPLES: dict[str, BaseException] = {
     "XacctError": errors.XacctError("something\n failed — fix it"),
+    "PartiQLMalformed": errors.PartiQLMalformed("Statement wasn't well formed, can't be processed: expected SELECT"),
+    "NoPartiQLForm": errors.NoPartiQLForm("binary key values have no PartiQL literal here"),
     "InputError": errors.InputError("bad input — fix it"),
     "SpecError": errors.SpecError("tables[0].access_type", "is 'Fulll'", "use Read, ReadWriteUpdate or Full"),
     "ConfirmationRequired": errors.ConfirmationRequired("confirm the plan", plan=None),

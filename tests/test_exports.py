@@ -21,7 +21,7 @@ import pytest
 
 from test_dynamo_table import ITEMS, KEYS
 from xacct_nb import RemoteTable, read_export
-from xacct_nb.dynamo.exports import ExportChecksumError
+from xacct_nb.dynamo.export_reader import ExportChecksumError
 from xacct_nb.errors import AwsError, InputError
 
 BUCKET = "exports-reader-test"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from arrow_read import read_arrow
 from test_dynamo_convert import CRC_OK, PAGE_BODY, fake_client
 from xacct_nb.dynamo import rawpages
-from xacct_nb.dynamo.arrow_read import read_arrow
 from xacct_nb.dynamo.rawpages import GarbledBody, decoded_body, page_body, scan_page
 
 CUT = PAGE_BODY[: len(PAGE_BODY) - 9]  # a body a middlebox cut short (and re-framed)

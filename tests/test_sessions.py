@@ -26,6 +26,7 @@ from xacct_nb.sessions import (
     Identity,
     assume,
     assume_from_spec,
+    assumed_role,
     profile_session,
     require_account,
     source_identity_of,
@@ -172,6 +173,17 @@ def test_external_id(world):
             assume(PROFILE, world.extid_role, external_id=wrong)
     session = assume(PROFILE, world.extid_role, external_id=EXTERNAL_ID)
     assert whoami(session).account == MAIN
+
+
+def test_assume_records_how_it_made_the_session(world):
+    session = assume(PROFILE, world.extid_role, external_id=EXTERNAL_ID, session_name="rec",
+                     duration=1800)
+    recorded = assumed_role(session)
+    assert recorded is not None
+    assert (recorded.role_arn, recorded.session_name, recorded.external_id, recorded.duration) == (
+        world.extid_role, "rec", EXTERNAL_ID, 1800)
+    assert EXTERNAL_ID not in repr(recorded)
+    assert assumed_role(profile_session(PROFILE)) is None  # not made by assume
 
 
 def test_assume_from_spec(world):

@@ -41,7 +41,7 @@ _EXPORTS = {
     # tables
     "KeySchema": "dynamo", "RemoteTable": "dynamo", "TableInfo": "dynamo",
     "describe_all": "dynamo", "to_csv": "dynamo", "to_jsonl": "dynamo", "to_parquet": "dynamo",
-    "write_frame": "dynamo", "read_export": "dynamo.exports",
+    "write_frame": "dynamo", "read_export": "dynamo.export_reader",
     # verification
     "AccessMatrix": "verify", "verify_access": "verify",
     # the local rehearsal
@@ -52,6 +52,7 @@ _EXPORTS = {
     "AccessDenied": "errors", "ApplyDenied": "errors", "ApplyInterrupted": "errors", "AwsError": "errors",
     "ConfirmationRequired": "errors", "CredentialsExpired": "errors", "ExportChecksumError": "errors",
     "ExtraMissing": "errors", "GarbledBody": "errors", "InputError": "errors", "MotoMismatch": "errors",
+    "NoPartiQLForm": "errors", "PartiQLMalformed": "errors",
     "ProjectionWarning": "errors", "RoleNotFound": "errors", "SpecError": "errors", "StrictYamlError": "errors",
     "VerificationFailed": "errors", "XacctError": "errors",
 }
@@ -59,7 +60,8 @@ _EXPORTS = {
 __all__ = [
     "AccessDenied", "AccessMatrix", "AccessSpec", "ApplyDenied", "ApplyInterrupted", "ApplyResult",
     "AwsError", "Change", "ConfirmationRequired", "CredentialsExpired", "ExportChecksumError", "ExtraMissing",
-    "GarbledBody", "Identity", "InputError", "KeySchema", "MotoMismatch", "Plan", "ProgressEvent",
+    "GarbledBody", "Identity", "InputError", "KeySchema", "MotoMismatch", "NoPartiQLForm", "PartiQLMalformed",
+    "Plan", "ProgressEvent",
     "ProjectionWarning", "RemoteTable", "RoleNotFound", "Sandbox", "SpecError", "StrictYamlError",
     "TableAccess", "TableInfo", "VerificationFailed", "XacctError", "apply", "assume", "assume_from_spec",
     "describe_all", "destroy", "live_state", "load_spec", "parse_spec", "plan", "plan_destroy",
@@ -82,7 +84,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from .dynamo import KeySchema, RemoteTable, TableInfo, describe_all, to_csv, to_jsonl, to_parquet, write_frame
-    from .dynamo.exports import read_export
+    from .dynamo.export_reader import read_export
     from .errors import (
         AccessDenied,
         ApplyDenied,
@@ -95,6 +97,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         GarbledBody,
         InputError,
         MotoMismatch,
+        NoPartiQLForm,
+        PartiQLMalformed,
         ProjectionWarning,
         RoleNotFound,
         SpecError,

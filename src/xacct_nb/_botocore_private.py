@@ -4,7 +4,7 @@ boto3 and botocore have no public accessor for these; each is read here, through
 says what it is, and nowhere else in the package. tests/test_botocore_private.py checks every
 entry of `PRIVATE_USES` against the installed botocore, so an upgrade that renames one fails a
 test instead of silently changing what the package does (a missing expiry would read as "never
-expires", a missing assume-role recipe as "a plain profile").
+expires", a missing role fetcher as "not a role session").
 """
 
 from __future__ import annotations
@@ -28,17 +28,14 @@ class PrivateUse(NamedTuple):
 PRIVATE_USES: tuple[PrivateUse, ...] = (
     PrivateUse("boto3.session.Session", "_session", "instance attribute",
                "sessions.assume, sessions._refuse_role_profile_without_source_identity, "
-               "dynamo.distributed.AssumeRecipe.from_session",
+               "dynamo.distributed.AssumeRecipe.from_session (its profile)",
                "the botocore session under a boto3 Session (config, credential provider chain)"),
     PrivateUse("botocore.credentials.RefreshableCredentials", "_expiry_time", "instance attribute",
                "sessions._expiry, dynamo.distributed.worker_credentials",
                "when assumed-role credentials expire"),
     PrivateUse("botocore.credentials.RefreshableCredentials", "_refresh_using", "instance attribute",
-               "dynamo.distributed.AssumeRecipe.from_session",
-               "the fetcher that refreshes a role session (to recover its AssumeRole arguments)"),
-    PrivateUse("botocore.credentials.AssumeRoleCredentialFetcher", "_assume_kwargs", "instance attribute",
-               "dynamo.distributed.AssumeRecipe.from_session",
-               "RoleArn, ExternalId, SourceIdentity... of a role session, for dask workers to repeat"),
+               "sessions.role_now_refused",
+               "the fetcher that refreshes a role session (to assume its role once more)"),
     PrivateUse("botocore.credentials.AssumeRoleCredentialFetcher", "_get_credentials", "method",
                "sessions.role_now_refused",
                "one uncached AssumeRole with the session's own arguments (fetch_credentials caches)"),
@@ -59,13 +56,6 @@ def botocore_session(session: boto3.Session) -> botocore.session.Session:
 def credential_expiry(credentials: Any) -> dt.datetime | None:
     """When refreshable credentials expire (None for static keys, which have no expiry)."""
     return getattr(credentials, "_expiry_time", None)
-
-
-def assume_role_arguments(credentials: Any) -> dict[str, Any] | None:
-    """The AssumeRole arguments (RoleArn, ExternalId, ...) behind refreshable role credentials made
-    with an AssumeRoleCredentialFetcher; None for any other credentials."""
-    fetcher = getattr(getattr(credentials, "_refresh_using", None), "__self__", None)
-    return getattr(fetcher, "_assume_kwargs", None)
 
 
 def role_fetcher(credentials: Any) -> Any | None:

@@ -218,7 +218,7 @@ def _read_table(args: argparse.Namespace, mode: str) -> int:
     # grant_mode resource_policy: the analyst's own session, the table named by its ARN.
     request["table"] = spec.read_name(request["table"])
     if getattr(args, "dask", None):
-        from .dynamo.distributed import scan_to_dataset
+        from .cli_dask import scan_to_dataset
 
         _progress(scan_to_dataset(reading_session(spec), request, args.dask,
                                   credentials=args.worker_credentials))
@@ -235,10 +235,10 @@ def read_request(mode: str, args: argparse.Namespace, granted: Sequence[str]) ->
                          f"{', '.join(granted) or 'none'}")
     check_out_path(args.out, folder=bool(getattr(args, "dask", None)))
     if getattr(args, "dask", None):
-        from .dynamo.distributed import check_dask_arguments
+        from .cli_dask import check_dask_arguments
 
         check_dask_arguments(args.dask, args.limit, args.max_rcu, args.out)
-    from .dynamo.table import MAX_SEGMENTS
+    from .dynamo.read_options import MAX_SEGMENTS
 
     if args.limit is not None and args.limit < 1:
         raise InputError(f"--limit must be a whole number ≥ 1, not {args.limit}")
@@ -266,7 +266,7 @@ def check_out_path(out: str, *, folder: bool = False) -> None:
     itself a new folder). A separate check from the writing, which happens after the read."""
     from pathlib import Path
 
-    from .dynamo.export import EXPORT_FORMATS
+    from .dynamo.writers import EXPORT_FORMATS
 
     target = Path(out)
     parent = target.parent
@@ -290,8 +290,8 @@ def check_out_path(out: str, *, folder: bool = False) -> None:
 def read_to_file(session: boto3.Session, request: dict[str, Any]) -> str:
     """Read as `request` says, write the file, and return the one-line summary."""
     from .dynamo import RemoteTable, write_frame
-    from .dynamo.arrow import read_stats, write_parquet
-    from .dynamo.table import ProjectionWarning
+    from .dynamo.parquet import read_stats, write_parquet
+    from .dynamo.read_options import ProjectionWarning
 
     mode, table, out = request["mode"], request["table"], request["out"]
     remote = RemoteTable(session, table, progress=_read_progress())

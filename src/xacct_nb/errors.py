@@ -27,9 +27,15 @@ tree (tests/test_errors.py checks it against the classes):
         └── VerificationFailed (exit 1)
     UserWarning
     └── ProjectionWarning
+    ValueError
+    ├── NoPartiQLForm
+    └── PartiQLMalformed
 
 `GarbledBody` is a botocore error so that botocore's own retry handlers see it; `StrictYamlError`
-is turned into a `SpecError` by `spec.load_spec`; `ProjectionWarning` is a warning, not an error.
+is turned into a `SpecError` by `spec.load_spec`; `ProjectionWarning` is a warning, not an error;
+`PartiQLMalformed` (what DynamoDB refuses to parse; the sandbox answers it as a ValidationException,
+the panel as an InputError) and `NoPartiQLForm` (a Run that has no PartiQL statement: show code
+says why) never reach the operator as they are.
 The sandbox's answers in moto's own error types (``sandbox/``) are moto's, not ours.
 """
 
@@ -293,3 +299,11 @@ def explain(err: BaseException, action: str, fix: str = "") -> XacctError:
     if name in {"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"}:
         return AwsError(f"{action}: cannot reach the AWS endpoint ({err}) — is the sandbox running / the network up?")
     return AwsError(f"{action}: {name}: {err}")
+
+
+class PartiQLMalformed(ValueError):
+    """A PartiQL statement DynamoDB would refuse before any authorisation (see `xacct_nb.partiql`)."""
+
+
+class NoPartiQLForm(ValueError):
+    """A Run that no PartiQL statement expresses (binary keys, unreadable paths): show code says why."""

@@ -17,6 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from .dynamo import KeySchema, RemoteTable
+from .dynamo.read_options import ReadOptions
+from .errors import NoPartiQLForm
 
 __all__ = ["partiql_code", "run_code"]
 
@@ -26,18 +28,18 @@ def run_code(remote: RemoteTable, args: Mapping[str, Any], *, session_variable: 
     """{"Python": …, "boto3": …, "AWS CLI": …, "PartiQL": …} for a Run with read()'s `args`
     (mode, index, key, sort, filter, projection, limit)."""
     mode, limit = args["mode"], args.get("limit")
-    read_args = {"index": args.get("index") or None, "filter": args.get("filter") or None,
-                 "projection": args.get("projection") or None, "max_items": limit or None}
+    options = ReadOptions(index=args.get("index") or None, filter=args.get("filter") or None,
+                          projection=args.get("projection") or None, max_items=limit or None)
     if mode == "query":
-        reader = remote._mode_read("code", "query", args.get("key"), {**read_args, "sort": args.get("sort")})
+        reader = remote.open_read(options, "query", args.get("key"), args.get("sort"))
     else:
-        reader = remote._mode_read("code", "scan", None, read_args)
+        reader = remote.open_read(options, "scan")
     request = dict(reader.request)
     operation = reader.operation
     return {"Python": _python(remote.name, args, session_variable),
             "boto3": _boto3(operation, request, limit, session_variable),
             "AWS CLI": _cli(operation, request, limit, cli_profile, remote.region),
-            "PartiQL": _partiql(remote.name, args, reader.info.key_for(read_args["index"]))}
+            "PartiQL": _partiql(remote.name, args, reader.info.key_for(options.index))}
 
 
 def partiql_code(statement: str, limit: int | None, *, session_variable: str = "session",
@@ -174,7 +176,7 @@ def _partiql(table: str, args: Mapping[str, Any], key_schema: KeySchema) -> str:
                 conditions.append(_condition(_quoted(key_schema.sort_key), (op, *typed)))
         for name, condition in (args.get("filter") or {}).items():
             conditions.append(_condition(_path(name), condition))
-    except _NoPartiQL as why:
+    except NoPartiQLForm as why:
         return f"-- no PartiQL for this Run: {why}\n"
     where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
     note = ("-- Max rows is not part of PartiQL: ExecuteStatement's Limit counts items evaluated "
@@ -182,10 +184,6 @@ def _partiql(table: str, args: Mapping[str, Any], key_schema: KeySchema) -> str:
     if args["mode"] != "query":
         note += "-- without a key condition this SELECT is a scan: it reads (and bills) every item\n"
     return f"{note}SELECT {columns} FROM {source}{where}\n"
-
-
-class _NoPartiQL(Exception):
-    pass
 
 
 def _condition(target: str, condition: Any) -> str:
@@ -213,10 +211,10 @@ def _key_literal(value: Any, type_: str) -> str:
         try:
             return str(Decimal(str(value).strip()))
         except ArithmeticError as err:
-            raise _NoPartiQL(f"{value!r} is not a number") from err
+            raise NoPartiQLForm(f"{value!r} is not a number") from err
     if type_ == "S":
         return _literal(str(value))
-    raise _NoPartiQL("binary key values have no PartiQL literal here")
+    raise NoPartiQLForm("binary key values have no PartiQL literal here")
 
 
 def _literal(value: Any) -> str:
@@ -228,7 +226,7 @@ def _literal(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
-    raise _NoPartiQL(f"a {type(value).__name__} value ({value!r}) has no PartiQL literal here")
+    raise NoPartiQLForm(f"a {type(value).__name__} value ({value!r}) has no PartiQL literal here")
 
 
 def _quoted(name: str) -> str:
@@ -241,6 +239,6 @@ def _path(path: str) -> str:
     for segment in path.split("."):
         match = re.fullmatch(r"([^\[\]]+)((?:\[\d+\])*)", segment)
         if not match:
-            raise _NoPartiQL(f"cannot read the path {path!r}")
+            raise NoPartiQLForm(f"cannot read the path {path!r}")
         parts.append(_quoted(match.group(1)) + match.group(2))
     return ".".join(parts)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .errors import PartiQLMalformed
+
 ACTIONS = {"SELECT": "PartiQLSelect", "INSERT": "PartiQLInsert", "UPDATE": "PartiQLUpdate",
            "DELETE": "PartiQLDelete"}
 MALFORMED = "Statement wasn't well formed, can't be processed: "
@@ -41,8 +43,7 @@ _AFTER_TARGET = {"SELECT": {"WHERE", "ORDER"}, "INSERT": {"VALUE"}, "UPDATE": {"
                  "DELETE": {"WHERE"}}
 
 
-class Malformed(ValueError):
-    """A statement DynamoDB refuses with ValidationException (the message is AWS's wording)."""
+Malformed = PartiQLMalformed  # the tokenizer's name for it
 
 
 @dataclass(frozen=True)

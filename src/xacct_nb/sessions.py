@@ -30,6 +30,7 @@ import logging
 import re
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -233,7 +234,39 @@ def _assume_as(source: boto3.Session, caller: Identity, role_arn: str, *, sessio
     credentials = RefreshableCredentials.create_from_metadata(
         first, refresh_using=fetcher.fetch_credentials, method="assume-role",
         advisory_timeout=advisory, mandatory_timeout=mandatory)
-    return _session_like(core, credentials, region)
+    session = _session_like(core, credentials, region)
+    _ASSUMED[session] = AssumedRole(role_arn=role_arn, session_name=session_name,
+                                    external_id=external_id or None,
+                                    source_identity=source_identity or None, duration=duration)
+    return session
+
+
+@dataclass(frozen=True, repr=False)
+class AssumedRole:
+    """What :func:`assume` was asked for (no secrets): enough for another process (a Dask worker)
+    to assume the same role the same way."""
+
+    role_arn: str
+    session_name: str
+    external_id: str | None
+    source_identity: str | None
+    duration: int
+
+    def __repr__(self) -> str:
+        external = "None" if self.external_id is None else "'***'"
+        return (f"AssumedRole(role_arn={self.role_arn!r}, session_name={self.session_name!r}, "
+                f"external_id={external}, duration={self.duration})")
+
+
+# Recorded by assume itself, keyed by the session it returns (gone with the session): no need to
+# read botocore's fetcher internals back to learn how a session was made.
+_ASSUMED: weakref.WeakKeyDictionary[boto3.Session, AssumedRole] = weakref.WeakKeyDictionary()
+
+
+def assumed_role(session: boto3.Session) -> AssumedRole | None:
+    """How :func:`assume` made ``session`` (role, session name, external id, source identity,
+    duration); None for any session it did not make (a profile's own, SSO, a role profile)."""
+    return _ASSUMED.get(session)
 
 
 def assume_from_spec(spec: AccessSpec, *, source: boto3.Session | None = None, wait: float = 0,

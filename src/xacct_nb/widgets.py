@@ -20,15 +20,11 @@ from typing import Any
 import pandas as pd
 
 from .dynamo import KeySchema, RemoteTable, TableInfo
-from .dynamo.table import ProjectionWarning, _collect, _report_projection
+from .dynamo.read_options import ProjectionWarning, ReadOptions, report_projection
+from .dynamo.table import collect_frame
 from .errors import InputError, XacctError
 from .grammar import AttributePath, parse_filters, parse_key, parse_projection, show_path
 from .progress import ProgressCallback, ProgressEvent
-
-
-def collect_frame(reader) -> pd.DataFrame:
-    """Every page of `reader` into one frame, converted as RemoteTable.scan/query convert."""
-    return _collect(reader, numbers="float", sets="set", flatten_maps=False)
 
 SORT_OPS = ("", "=", "<", "<=", ">", ">=", "between", "begins_with")
 # Scoped to the panel. ToggleButtons put their description on a line of its own (its label is an
@@ -48,6 +44,7 @@ ITEM_PICK_ROWS = 1000  # rows the Item list offers (a longer list is slow to ope
 RESULT_PAGE_LENGTH = 10  # one of itables' page-length choices (10/25/50/100), so its menu shows it
 
 
+
 def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | None = None, key: Any = None,
          sort: tuple | None = None, filter: dict | None = None, projection: list[AttributePath] | None = None,
          limit: int = 100, start_key: Any = None, page_size: int | None = None,
@@ -62,15 +59,14 @@ def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | 
     if mode not in ("scan", "query"):
         raise InputError(f"mode {mode!r} is neither 'scan' nor 'query' — pick one")
     remote = table if isinstance(table, RemoteTable) else RemoteTable(session, table)
-    args: dict[str, Any] = {"index": index or None, "filter": filter or None,
-                            "projection": projection or None, "max_items": limit or None,
-                            "start_key": start_key, "page_size": page_size}
+    options = ReadOptions(index=index or None, filter=filter or None, projection=projection or None,
+                          max_items=limit or None, start_key=start_key, page_size=page_size)
     if mode == "query":
         if key in (None, ""):
             raise InputError("query needs a partition key value — type one in the Key box")
-        reader = remote._mode_read("read", "query", key, {**args, "sort": sort})
+        reader = remote.open_read(options, "query", key, sort)
     else:
-        reader = remote._mode_read("read", "scan", None, args)
+        reader = remote.open_read(options, "scan")
 
     def on_page(event: ProgressEvent) -> None:
         if progress is not None:
@@ -79,7 +75,8 @@ def read(session, table: str | RemoteTable, *, mode: str = "scan", index: str | 
             reader.reason = "stopped"  # checked by the reader right after this page is handed over
 
     reader.progress = on_page
-    return _report_projection(collect_frame(reader), projection or None)  # a column nothing returned is said
+    # converted as RemoteTable.scan/query convert; a projected column nothing returned is said
+    return report_projection(collect_frame(reader, options), options.projection)
 
 
 def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, limit: int = 100,
@@ -88,7 +85,7 @@ def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, li
     """One PartiQL SELECT as the role (ExecuteStatement, page by page with NextToken; AWS
     authorises it per table/index). Stops at `limit` rows or when `stop` is set between pages:
     then the frame is marked partial. `remote_for(table)` gives the RemoteTable of its table."""
-    from .dynamo.frame import items_to_frame
+    from .dynamo.to_pandas import items_to_frame
     from .partiql import Malformed, target
 
     refused = InputError('PartiQL: the panel runs one SELECT … FROM "table" (or "table"."index") '

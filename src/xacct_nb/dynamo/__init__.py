@@ -1,19 +1,42 @@
-"""Reading DynamoDB tables: describe → request → pages → columns → DataFrame → file.
+"""Reading DynamoDB tables: one pipeline, describe → request → pages → Arrow → DataFrame → file.
 
-    schema       KeySchema / IndexInfo / TableInfo: what DescribeTable says, shaped for readers
-    expressions  names and values as placeholders; filter, projection and key wire forms
-    reader       PageReader: one Scan/Query over segments, budgets, progress
-    rawpages     raw Scan/Query page bodies (botocore's parser bypassed for speed)
-    arrow        page bodies → tag structs (pyarrow.json); the typed Arrow table; Arrow → pandas
-    frame        tag structs → typed pandas columns, page by page (the default frames)
-    convert      single values ↔ Python, frames made writable as text
-    table        RemoteTable, the public face of all of the above
-    export       CSV / Parquet / JSON Lines files
+    RemoteTable.scan/query ─ ReadOptions ─▶ PageReader ─ raw bodies ─▶ ArrowPages (pyarrow.json)
+        ├─▶ FrameBuilder (to_pandas): THE converter → every DataFrame (each dtype_backend,
+        │     iter_pages, Dask partitions and their meta, export reads)
+        └─▶ typed_table (arrow_types) → to_arrow, Parquet (parquet), dtype_backend="pyarrow"
+
+Where things live (every module of the package):
+
+    table          RemoteTable, the public face: describe, scan, query, get, iter_pages,
+                   to_arrow, to_dask, call
+    read_options   ReadOptions (one read's options, frozen, checked once), ProjectionWarning
+    table_errors   a failed call → one-line error naming the fix
+    schema         KeySchema / IndexInfo / TableInfo: what DescribeTable says, shaped for readers
+    expressions    names and values as placeholders; filter, projection and key wire forms
+    reader         PageReader: one Scan/Query over segments, budgets, progress
+    rawpages       raw Scan/Query page bodies (botocore's parser bypassed for speed)
+    arrow_parse    parsing: page bodies → tag structs (pyarrow.json), ArrowItems, ArrowPages
+    arrow_types    typing: tag structs → the typed Arrow table (int64, decimal128, structs...)
+    to_pandas      conversion: parsed pages → pandas (FrameBuilder), the only converter
+    parquet        the typed table as a Parquet file; a read's stats in its metadata
+    convert        single wire values ↔ Python (deserialize_value, to_wire, key_to_wire)
+    _wire          private: the type tags and the number rules (when a number may be a float),
+                   once, for all of the above
+    gcpause        the garbage collector paused while many acyclic containers are built
+    writers        a frame → CSV / Parquet / JSON Lines file (write_frame, frame_for_export)
+    export_job     starts a DynamoDB export to S3 (ExportTableToPointInTime) and waits for it
+    export_reader  reads such an export back (read_export): manifests, MD5s, the same converter
+    distributed    Dask: to_dask's partitions, worker credentials (AssumeRecipe), Parquet
+                   dataset schema unification (the CLI's --dask lives in xacct_nb.cli_dask)
+
+Dependencies point one way: table → distributed (never back), table → to_pandas/arrow_* →
+_wire. No underscore name is imported across modules (tests/test_architecture.py).
+More in docs/architecture.md.
 """
 
-from .export import to_csv, to_jsonl, to_parquet, write_frame
 from .schema import IndexInfo, KeySchema, TableInfo
 from .table import FULL_SCAN_ITEM_LIMIT, RemoteTable, describe_all
+from .writers import to_csv, to_jsonl, to_parquet, write_frame
 
 __all__ = ["FULL_SCAN_ITEM_LIMIT", "IndexInfo", "KeySchema", "RemoteTable", "TableInfo",
            "describe_all", "to_csv", "to_jsonl", "to_parquet", "write_frame"]

@@ -43,14 +43,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
-import sys
 import threading
-import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -62,24 +59,28 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._botocore_private import assume_role_arguments, botocore_session, credential_expiry
+from .._botocore_private import botocore_session, credential_expiry
 from ..atomicfile import atomic_path
 from ..clients import make_client
 from ..errors import CredentialsExpired, InputError, XacctError
 from ..extras import require
+from ._wire import MAX_EXACT_INT
+from .arrow_parse import ArrowItems
+from .arrow_types import FLOAT_EXACT, INTEGERS, NUMBER
+from .expressions import projection_missing
+from .read_options import ProjectionWarning, ReadOptions
+from .to_pandas import FrameBuilder
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
     from ..spec import AccessSpec
-    from .table import RemoteTable
 
 __all__ = ["MIN_LEFT_SECONDS", "AssumeRecipe", "FrozenCredentials", "WorkerCredentials",
-           "conform", "scan_to_dataset", "to_dask", "write_parquet_dataset"]
+           "conform", "merged_number_metadata", "to_dask", "unify_dataset", "worker_credentials"]
 
 logger = logging.getLogger(__name__)
 
-SCHEDULER_TIMEOUT = "10s"  # connecting to a --dask tcp:// scheduler
 MIN_LEFT_SECONDS = 300  # frozen credentials with less than this left start no partition
 SAMPLE_ITEMS = 1000
 _PER_SEGMENT = ("cannot apply per partition: every partition reads its whole segment — use scan() "
@@ -133,14 +134,14 @@ class AssumeRecipe:
         if not profile:
             raise InputError("to_dask: this session has no profile the workers could open — pass "
                              "credentials=AssumeRecipe(profile, role_arn, ...) or credentials='frozen'")
-        assume_args = assume_role_arguments(core.get_credentials())
-        if not assume_args:  # the profile itself (keys, SSO, a role_arn profile)
+        from ..sessions import assumed_role
+
+        assumed = assumed_role(session)  # recorded by assume() itself
+        if assumed is None:  # the profile itself (keys, SSO, a role_arn profile)
             return cls(profile=profile, region=session.region_name)
-        return cls(profile=profile, role_arn=assume_args["RoleArn"],
-                   external_id=assume_args.get("ExternalId"),
-                   session_name=assume_args.get("RoleSessionName", "xacct-nb"),
-                   region=session.region_name, source_identity=assume_args.get("SourceIdentity"),
-                   duration=int(assume_args.get("DurationSeconds", 3600)))
+        return cls(profile=profile, role_arn=assumed.role_arn, external_id=assumed.external_id,
+                   session_name=assumed.session_name, region=session.region_name,
+                   source_identity=assumed.source_identity, duration=assumed.duration)
 
     def session(self) -> boto3.Session:
         """This process's session for the recipe: made once, refreshed by botocore."""
@@ -241,31 +242,32 @@ def worker_credentials(session: boto3.Session, credentials: Any) -> WorkerCreden
 
 # --- the Dask DataFrame --------------------------------------------------------------------------
 
-def to_dask(table: RemoteTable, *, segments: int, credentials: Any = None,
-            sample_items: int = SAMPLE_ITEMS, dtypes: Mapping[str, Any] | None = None,
-            **scan_options: Any) -> dd.DataFrame:
-    """The whole table (or index) as a Dask DataFrame of ``segments`` partitions (see the module
-    docstring). ``scan_options`` are :meth:`RemoteTable.scan`'s filter/projection/value options."""
+def to_dask(table: Any, options: ReadOptions, *, credentials: Any = None,
+            sample_items: int = SAMPLE_ITEMS, dtypes: Mapping[str, Any] | None = None) -> dd.DataFrame:
+    """The whole table (or index) of a :class:`RemoteTable` as a Dask DataFrame of
+    ``options.segments`` partitions (see the module docstring). (``table`` is not typed here:
+    this module never imports :mod:`.table`, which imports it.)"""
     require("dask", "to_dask")
     import dask
     import dask.dataframe as dd
 
-    from .table import _check_segments
-
-    _check_segments(segments)
-    _refuse_per_partition_options(scan_options)
+    for name, why in _REFUSED.items():  # refused whatever their value, before it is checked
+        options.refuse("to_dask", [name], why)
+    options.check()
+    segments = options.segments
     source = worker_credentials(table.session, credentials)
-    meta = sample_meta(table, segments, sample_items, scan_options, dtypes)
+    meta = sample_meta(table, options, sample_items, dtypes)
     token = uuid.uuid4().hex[:12]
+    open_table = type(table)  # shipped by reference: the workers import it themselves
     # Each segment is read by its own task; then only the partitions' column names and dtypes
     # (small) meet in one task, which decides the columns the meta lacks; then each partition is
     # conformed where it was read. The data never moves to reconcile the schema.
     read = [dask.delayed(read_segment, pure=False)(
-        segment, source, table.name, segments, scan_options,
+        segment, source, table.name, options, open_table,
         dask_key_name=f"scan-{table.name}-{token}-{segment}") for segment in range(segments)]
     found = [dask.delayed(columns_of)(df, dask_key_name=f"columns-{table.name}-{token}-{segment}")
              for segment, df in enumerate(read)]
-    schema = dask.delayed(reconcile)(found, meta, scan_options.get("projection"),
+    schema = dask.delayed(reconcile)(found, meta, options.projection,
                                      dask_key_name=f"schema-{table.name}-{token}")
     parts = [dask.delayed(conform_partition)(df, meta, schema, segment, table.name,
                                              dask_key_name=f"conform-{table.name}-{token}-{segment}")
@@ -276,67 +278,53 @@ def to_dask(table: RemoteTable, *, segments: int, credentials: Any = None,
         return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
-def _refuse_per_partition_options(options: Mapping[str, Any]) -> None:
-    for name in options:
-        if name in _REFUSED:
-            raise InputError(f"to_dask takes no {name}=: {_REFUSED[name]}")
-
-
-_CONVERTER_OPTIONS = ("numbers", "sets", "flatten_maps")
-
-
-def sample_meta(table: RemoteTable, segments: int, sample_items: int, options: Mapping[str, Any],
+def sample_meta(table: Any, options: ReadOptions, sample_items: int,
                 dtypes: Mapping[str, Any] | None) -> pd.DataFrame:
     """An empty frame with the sample's columns and dtypes (key attributes always present)."""
-    meta = sample_frame(table, segments, sample_items, options).iloc[:0].copy()
+    meta = sample_frame(table, options.segments, sample_items, options).iloc[:0].copy()
     meta.attrs.clear()
     for name, dtype in (dtypes or {}).items():
         meta[name] = pd.Series(dtype=dtype)
     return meta
 
 
-def sample_frame(table: RemoteTable, segments: int, sample_items: int,
-                 options: Mapping[str, Any]) -> pd.DataFrame:
+def sample_frame(table: Any, segments: int, sample_items: int,
+                 options: ReadOptions | Mapping[str, Any] | None = None) -> pd.DataFrame:
     """The first ``sample_items / segments`` items (at least one) of EVERY segment, read in
     parallel and converted together by scan's rules. (A parallel scan bounded by
     ``max_items`` stops at whichever segment answers first: often one page of one segment.)"""
-    from concurrent.futures import ThreadPoolExecutor
-    from typing import cast
-
-    from .arrow import ArrowItems
-    from .frame import FrameBuilder
-
     if isinstance(sample_items, bool) or not isinstance(sample_items, int) or sample_items < 1:
         raise InputError(f"sample_items must be a whole number ≥ 1, not {sample_items!r}")
-    convert = {k: v for k, v in options.items() if k in _CONVERTER_OPTIONS}
-    read_options = {k: v for k, v in options.items() if k not in _CONVERTER_OPTIONS}
-    FrameBuilder(**convert)  # bad converter options fail before any read
+    if not isinstance(options, ReadOptions):
+        options = ReadOptions(**(options or {}))
+    options = options.replace(segments=segments)
+    options.check()  # bad converter options fail before any read
     per_segment = max(1, -(-sample_items // segments))
 
-    def first_items(segment: int) -> tuple[tuple[str, ...], list[Any]]:
-        read = table._scan_read(segments=segments, start_key=only_segment(segment, segments),
-                                max_items=per_segment, **read_options)
+    def first_items(segment: int) -> tuple[tuple[str, ...], list[ArrowItems]]:
+        read = table.open_read(options.replace(start_key=only_segment(segment, segments),
+                                               max_items=per_segment))
         return read.key_names, list(read.pages())
 
     with ThreadPoolExecutor(max_workers=min(segments, 8)) as pool:
         results = list(pool.map(first_items, range(segments)))
-    builder = FrameBuilder(key_names=results[0][0], **convert)
+    builder = FrameBuilder(key_names=results[0][0], numbers=options.numbers, sets=options.sets,
+                           flatten_maps=options.flatten_maps)
     for _, pages in results:
         for items in pages:
-            builder.add_items(cast(ArrowItems, items))
+            builder.add_items(items)
     return builder.to_frame()
 
 
-def read_segment(segment: int, source: WorkerCredentials, table_name: str, segments: int,
-                 options: Mapping[str, Any]) -> pd.DataFrame:
-    """Scan segment ``segment`` of ``segments`` whole, on a worker, with scan's dtypes."""
-    from .table import ProjectionWarning, RemoteTable
-
-    table = RemoteTable(source.session(), table_name, progress=False)
+def read_segment(segment: int, source: WorkerCredentials, table_name: str, options: ReadOptions,
+                 open_table: Callable[..., Any]) -> pd.DataFrame:
+    """Scan segment ``segment`` of ``options.segments`` whole, on a worker, with scan's dtypes
+    (``open_table``: the RemoteTable class)."""
+    table = open_table(source.session(), table_name, progress=False)
     with warnings.catch_warnings():  # one segment cannot tell; the schema task decides for all
         warnings.simplefilter("ignore", ProjectionWarning)
-        return table.scan(segments=segments, start_key=only_segment(segment, segments),
-                          allow_full_scan=True, **options)
+        return table.read_frame(options.replace(
+            start_key=only_segment(segment, options.segments), allow_full_scan=True))
 
 
 def columns_of(df: pd.DataFrame) -> tuple[list[tuple[str, str]], int]:
@@ -350,8 +338,6 @@ def reconcile(found: list[tuple[list[tuple[str, str]], int]], meta: pd.DataFrame
     appearance, each of the one dtype every partition that has it agrees on, else ``object``;
     ``projection_missing``: projected names that no partition returned (for the whole read, not
     per partition)."""
-    from .expressions import projection_missing
-
     seen: dict[str, set[str]] = {}
     for columns, _ in found:
         for name, dtype in columns:
@@ -417,7 +403,7 @@ def _conform_column(column: pd.Series, dtype: Any, length: int, name: str) -> pd
         return _to_object(column, numbers_as_decimal=_is_number(column))
     if dtype == np.float64 and str(column.dtype) == "Int64":
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        if np.nanmax(np.abs(values), initial=0) <= 2**53:
+        if np.nanmax(np.abs(values), initial=0) <= MAX_EXACT_INT:  # the one float rule
             return pd.Series(values, index=column.index)
     raise InputError(f"column {name!r} holds {column.dtype} values here but {dtype} in the sample "
                      f"— pass dtypes={{{name!r}: 'object'}}, numbers='decimal', or a larger "
@@ -440,57 +426,6 @@ def _to_object(column: pd.Series, *, numbers_as_decimal: bool) -> pd.Series:
 
 # --- a partitioned Parquet dataset ---------------------------------------------------------------
 
-def write_parquet_dataset(client: Any, source: WorkerCredentials, table_name: str, segments: int,
-                          read: Mapping[str, Any], out: str | os.PathLike[str], *,
-                          progress: bool = False) -> dict[str, Any]:
-    """Each segment read by a Dask task as a typed Arrow table (:meth:`RemoteTable.to_arrow`)
-    into ``part-NNNNN.parquet`` of a temporary folder beside ``out``; then the schemas unified
-    (every file cast to the one schema) and the folder renamed to ``out``. Workers write the
-    files, so ``out`` must be on a filesystem they share with this process. Returns the read's
-    totals (rows, pages, consumed_rcu, partitions)."""
-    target = _check_new_folder(out)
-    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    staging.mkdir(parents=True)
-    try:
-        futures = client.map(write_partition, range(segments), source=source, table_name=table_name,
-                             segments=segments, read=dict(read), folder=str(staging), pure=False)
-        if progress:
-            from distributed import progress as show_progress
-
-            show_progress(futures)
-        results = client.gather(futures)
-        unify_dataset(staging, [r["path"] for r in results])
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return {"rows": sum(r["rows"] for r in results), "pages": sum(r["pages"] for r in results),
-            "consumed_rcu": sum(r["consumed_rcu"] for r in results), "partitions": segments}
-
-
-def _check_new_folder(out: str | os.PathLike[str]) -> Path:
-    target = Path(out)
-    if target.exists():
-        raise InputError(f"--out {out}: already exists — name a new folder (the dataset is "
-                         "written to a temporary one and renamed at the end)")
-    return target
-
-
-def write_partition(segment: int, *, source: WorkerCredentials, table_name: str, segments: int,
-                    read: Mapping[str, Any], folder: str) -> dict[str, Any]:
-    """One segment as one Parquet file; its numbers for the summary."""
-    from .arrow import read_stats, write_parquet
-    from .table import RemoteTable
-
-    table = RemoteTable(source.session(), table_name, progress=False)
-    arrow = table.to_arrow("scan", segments=segments, start_key=only_segment(segment, segments),
-                           allow_full_scan=True, **read)
-    stats = read_stats(arrow)
-    path = write_parquet(arrow, Path(folder) / f"part-{segment:05d}.parquet")
-    return {"path": str(path), "rows": arrow.num_rows, "pages": stats.get("pages", 0),
-            "consumed_rcu": stats.get("consumed_rcu", 0.0)}
-
-
 def unify_dataset(folder: Path, paths: list[str]) -> pa.Schema:
     """Cast every file to one schema: the union of the columns, each of one type (Arrow's
     permissive promotion: null → any, int64 → decimal128, ...); a column whose types cannot be
@@ -510,11 +445,9 @@ def unify_dataset(folder: Path, paths: list[str]) -> pa.Schema:
 
 
 def merged_number_metadata(unified: pa.Schema, schemas: list[pa.Schema]) -> pa.Schema:
-    """What the number flags of :mod:`.arrow` say of the whole dataset: a flag is true only when
+    """What the number flags of :mod:`.arrow_types` say of the whole dataset: a flag is true only when
     every partition that has the column says so, and the kind is the widest (int < decimal <
     text) — Arrow's promotion keeps the first partition's field metadata as it is."""
-    from .arrow import FLOAT_EXACT, INTEGERS, NUMBER
-
     fields = []
     for unified_field in unified:
         metadata = dict(unified_field.metadata or {})
@@ -538,62 +471,3 @@ def _rewrite(path: str, schema: pa.Schema) -> None:
                else pa.nulls(table.num_rows, f.type) for f in schema]
     with atomic_path(path) as temp:  # inside the staging folder, but a file is never half-written
         pq.write_table(pa.Table.from_arrays(columns, schema=schema), temp)
-
-
-
-# --- the CLI: `xacct-nb scan ... --dask local|tcp://HOST:PORT --out DIR` ----------------------------
-
-def check_dask_arguments(address: str, limit: int | None, max_rcu: float | None, out: str) -> None:
-    """Refuse, before any AWS call, what --dask cannot do."""
-    require("dask", "scan --dask")
-    _check_new_folder(out)
-    if address != "local" and not address.startswith(("tcp://", "tls://")):
-        raise InputError(f"--dask {address}: use 'local' (a LocalCluster on this machine) or a "
-                         "scheduler address tcp://HOST:PORT")
-    if limit is not None or max_rcu is not None:
-        raise InputError("--limit/--max-rcu cannot apply per partition: --dask reads every segment "
-                         "whole — drop them, or read without --dask")
-
-
-def scan_to_dataset(session: boto3.Session, request: Mapping[str, Any], address: str, *,
-                    credentials: str = "recipe") -> str:
-    """The CLI's --dask scan: a partitioned Parquet dataset; returns the one-line summary."""
-    from .reader import QUIET_ENV
-    from .table import FULL_SCAN_ITEM_LIMIT, RemoteTable
-
-    read = {k: v for k, v in request["read"].items()
-            if k not in ("segments", "allow_full_scan", "max_items", "max_rcu")}
-    segments, table_name, out = request["read"]["segments"], request["table"], request["out"]
-    table = RemoteTable(session, table_name, progress=False)
-    count = table.describe().item_count or 0
-    if count > FULL_SCAN_ITEM_LIMIT and not request["read"]["allow_full_scan"]:
-        raise InputError(f"table {table_name} has about {count:,} items: --dask reads it whole — "
-                         "add --all")
-    source = worker_credentials(session, credentials)
-    bar = sys.stderr.isatty() and os.environ.get(QUIET_ENV, "") in ("", "0")
-    started = time.perf_counter()
-    with dask_client(address) as client:
-        totals = write_parquet_dataset(client, source, table_name, segments, read, out, progress=bar)
-    where = table_name + (f" index {read['index']}" if read.get("index") else "")
-    return (f"scan {where}: {totals['rows']:,} rows, {totals['pages']} pages, "
-            f"{totals['consumed_rcu']:g} RCU, {time.perf_counter() - started:.1f} s, complete, "
-            f"{totals['partitions']} partitions → {out}")
-
-
-@contextmanager
-def dask_client(address: str) -> Iterator[Any]:
-    """A Client of a new LocalCluster (worker processes) for "local", else of that scheduler."""
-    from distributed import Client, LocalCluster
-
-    if address == "local":
-        with LocalCluster(processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
-            yield client
-        return
-    try:
-        client = Client(address, timeout=SCHEDULER_TIMEOUT)
-    except (OSError, TimeoutError) as err:
-        raise XacctError(f"cannot reach the Dask scheduler at {address} ({type(err).__name__}) — "
-                         "start it (`dask scheduler`) and its workers, check the address, or use "
-                         "--dask local") from None
-    with client:
-        yield client

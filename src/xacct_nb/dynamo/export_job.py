@@ -3,7 +3,7 @@
 The role exports: ``S3Bucket``/``S3Prefix`` come from the spec's ``export`` section and
 ``S3BucketOwner`` is the consumer account, so DynamoDB checks that the bucket really is the
 consumer's. A failed export becomes one line naming the fix; :func:`export_url` is what
-:func:`~xacct_nb.dynamo.exports.read_export` reads.
+:func:`~xacct_nb.dynamo.export_reader.read_export` reads.
 """
 
 from __future__ import annotations

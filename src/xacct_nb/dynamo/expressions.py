@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from ..errors import InputError
 from ..grammar import FILTER_OPERATORS, AttributePath, parse_projection, show_path
 from .convert import to_wire
 
-__all__ = ["Expressions", "check_path", "filter_expression", "portable_key", "projection_expression",
+__all__ = ["Expressions", "check_path", "filter_expression", "key_signature", "portable_key", "projection_expression",
            "projection_missing", "projection_paths", "request_key"]
 
 _COMPARISONS = {"=": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">",
@@ -195,3 +196,15 @@ def request_key(key: Mapping[str, Any]) -> dict:
         out[name] = dict(av)
     return out
 
+
+def key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
+    """Hashable identity of a key: numbers compared as numbers (DynamoDB normalises '5.0' to '5')."""
+    parts = []
+    for name in names:
+        ((tag, value),) = item[name].items()
+        if tag == "N":
+            value = Decimal(value)
+        elif tag == "B" and isinstance(value, str):
+            value = base64.b64decode(value)
+        parts.append((name, tag, bytes(value) if isinstance(value, bytearray) else value))
+    return tuple(parts)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..progress import Progress, ProgressEvent
+from .arrow_parse import ArrowItems
 from .expressions import portable_key, request_key
 from .schema import TableInfo
 
@@ -24,11 +25,12 @@ __all__ = ["QUIET_ENV", "PageReader", "auto_progress"]
 
 QUIET_ENV = "XACCT_NB_QUIET"
 
-# fetch(client, operation, request, index) -> one raw page; raises our one-line errors
+# fetch(client, operation, request, index) -> one page: its envelope (Count, LastEvaluatedKey,
+# ConsumedCapacity...) and "Items" as ArrowItems (parsed on first use); raises our one-line errors
 Fetch = Callable[[Any, str, dict, "str | None"], dict]
 
 class PageReader:
-    """A Scan or Query over one or more segments; :meth:`pages` yields wire items per page."""
+    """A Scan or Query over one or more segments; :meth:`pages` yields each page's parsed items."""
 
     def __init__(self, info: TableInfo, client: Any, fetch: Fetch, operation: str, request: dict,
                  *, index: str | None, segments: int, start_key: Any, max_items: int | None,
@@ -78,7 +80,7 @@ class PageReader:
         }
 
     # -- the loop ------------------------------------------------------------------------------
-    def pages(self) -> Iterator[list[dict]]:
+    def pages(self) -> Iterator[ArrowItems]:
         self.started = time.perf_counter()
         source = self._fetched_pages()
         try:
@@ -95,9 +97,9 @@ class PageReader:
             if self._bar is not None:
                 self._bar.close()
 
-    def _take(self, segment: int, page: Mapping[str, Any]) -> list[dict]:
+    def _take(self, segment: int, page: Mapping[str, Any]) -> ArrowItems:
         """Account for one page; cut it at max_items; remember where its segment resumes."""
-        items = page.get("Items") or []
+        items: ArrowItems = page["Items"]
         self.pages_read += 1
         self.scanned += page.get("ScannedCount", len(items))
         self.consumed += _capacity(page)

@@ -3,9 +3,10 @@
 ``session`` is an explicit ``boto3.Session`` — normally the assumed role from
 :func:`xacct_nb.assume` — never ambient credentials. Reads go through the low-level client with
 :mod:`.rawpages` (Scan/Query bodies as the bytes the server sent, parsed by ``pyarrow.json`` in
-:class:`.arrow.ArrowPages`) and :class:`.frame.FrameBuilder` (each page → typed column chunks
-while the next one downloads, one frame at the end): that pair is where the speed is.
-:class:`.reader.PageReader` runs the read itself (segments, budgets, progress).
+:class:`.arrow_parse.ArrowPages`) and :class:`.to_pandas.FrameBuilder` (each page → typed column
+chunks while the next one downloads, one frame at the end): that pair is where the speed is.
+:class:`.reader.PageReader` runs the read itself (segments, budgets, progress); every read's
+options travel as one :class:`.read_options.ReadOptions`.
 
     t = RemoteTable(session, "orders")
     t.describe()                                     # keys, indexes, size, billing, stream
@@ -21,16 +22,12 @@ while the next one downloads, one frame at the end): that pair is where the spee
 
 from __future__ import annotations
 
-import base64
 import functools
 import logging
-import re
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import boto3
 import pandas as pd
@@ -41,48 +38,35 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import retries
 from ..clients import make_client
-from ..errors import (
-    EXPIRED_CODES,
-    AccessDenied,
-    AwsError,
-    InputError,
-    ProjectionWarning,
-    XacctError,
-    aws_message,
-    error_code,
-    explain,
-    is_access_denied,
-    is_throttle,
-)
+from ..errors import AwsError, InputError, XacctError
 from ..grammar import SORT_OPERATORS, AttributePath, key_value
 from ..progress import Progress
-from . import rawpages
-from .arrow import (
-    ArrowItems,
-    ArrowPages,
-    DtypeBackend,
-    arrow_to_pandas,
-    pandas_options_problem,
-    read_stats,
-    with_read_stats,
-)
+from . import rawpages, table_errors
+from .arrow_parse import ArrowItems, ArrowPages
 from .convert import Numbers, Sets
-from .expressions import Expressions, filter_expression, projection_expression, projection_missing
-from .frame import FrameBuilder, items_to_frame, with_nullable_dtypes
+from .expressions import Expressions, filter_expression, key_signature, projection_expression
 from .gcpause import gc_paused
+from .parquet import read_stats, with_read_stats
+from .read_options import (
+    CONVERTER_OPTIONS,
+    MAX_SEGMENTS,
+    ProjectionWarning,
+    ReadOptions,
+    report_projection,
+    warn_missing,
+)
 from .reader import PageReader, auto_progress
 from .schema import KeySchema, TableInfo, megabytes
+from .to_pandas import DtypeBackend, FrameBuilder, arrow_dtype_frame, items_to_frame, with_nullable_dtypes
 
-__all__ = ["FULL_SCAN_ITEM_LIMIT", "MAX_SEGMENTS", "RemoteTable", "describe_all"]
+__all__ = ["FULL_SCAN_ITEM_LIMIT", "MAX_SEGMENTS", "ProjectionWarning", "ReadOptions", "RemoteTable",
+           "collect_frame", "describe_all"]
 
 logger = logging.getLogger(__name__)
 
 FULL_SCAN_ITEM_LIMIT = 10_000  # describe's ItemCount up to this: a full scan needs no opt-in
-MAX_SEGMENTS = 64  # one thread each; beyond this threads only contend for the GIL
 BATCH_GET_SIZE = 100  # BatchGetItem's limit per call
 BATCH_ATTEMPTS = 8  # rounds of UnprocessedKeys before giving up
-_READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "DescribeTable",
-                              "ConditionCheckItem", "PartiQLSelect"})
 
 
 class RemoteTable:
@@ -184,17 +168,12 @@ class RemoteTable:
             ``XACCT_NB_QUIET`` is set to anything but ``0``/empty (papermill runs), otherwise on
             in a Jupyter kernel or when stderr is a terminal.
         """
-        read = self._scan_read(index=index, filter=filter, projection=projection,
-                               max_items=max_items, max_rcu=max_rcu, segments=segments,
-                               allow_full_scan=allow_full_scan, consistent=consistent,
-                               names=names, values=values, page_size=page_size,
-                               start_key=start_key)
-        if dtype_backend is not None:
-            df = self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
-                                     flatten_maps=flatten_maps)
-        else:
-            df = _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
-        return _report_projection(df, projection, flatten_maps=flatten_maps)
+        return self.read_frame(ReadOptions(
+            index=index, filter=filter, projection=projection, max_items=max_items,
+            max_rcu=max_rcu, segments=segments, allow_full_scan=allow_full_scan,
+            consistent=consistent, numbers=numbers, sets=sets, flatten_maps=flatten_maps,
+            names=names, values=values, page_size=page_size, start_key=start_key,
+            dtype_backend=dtype_backend))
 
     def query(self, partition_value: Any, *, sort: Any = None, index: str | None = None,
               filter: Mapping[AttributePath, Any] | str | None = None,
@@ -211,16 +190,23 @@ class RemoteTable:
         ``("between", a, b)`` or ``("begins_with", prefix)`` (a bare value means ``=``).
         Other options as in :meth:`scan`.
         """
-        read = self._query_read(partition_value, sort=sort, index=index, filter=filter,
-                                projection=projection, max_items=max_items, max_rcu=max_rcu,
-                                descending=descending, consistent=consistent, names=names,
-                                values=values, page_size=page_size, start_key=start_key)
-        if dtype_backend is not None:
-            df = self._backend_frame(read, dtype_backend, numbers=numbers, sets=sets,
-                                     flatten_maps=flatten_maps)
+        return self.read_frame(ReadOptions(
+            index=index, filter=filter, projection=projection, max_items=max_items,
+            max_rcu=max_rcu, descending=descending, consistent=consistent, numbers=numbers,
+            sets=sets, flatten_maps=flatten_maps, names=names, values=values,
+            page_size=page_size, start_key=start_key, dtype_backend=dtype_backend),
+            "query", partition_value, sort)
+
+    def read_frame(self, options: ReadOptions, mode: str = "scan", partition_value: Any = None,
+                   sort: Any = None) -> pd.DataFrame:
+        """:meth:`scan` (or, with ``mode="query"``, :meth:`query`) with its options as one
+        :class:`ReadOptions`."""
+        read = self.open_read(options, mode, partition_value, sort)
+        if options.dtype_backend is not None:
+            df = self._backend_frame(read, options)
         else:
-            df = _collect(read, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
-        return _report_projection(df, projection, flatten_maps=flatten_maps)
+            df = collect_frame(read, options)
+        return report_projection(df, options.projection, flatten_maps=options.flatten_maps)
 
     def iter_pages(self, mode: str = "scan", partition_value: Any = None, *,
                    numbers: Numbers = "float", sets: Sets = "set", flatten_maps: bool = False,
@@ -229,14 +215,17 @@ class RemoteTable:
         ``read_args`` are :meth:`scan`'s) or "query" (``partition_value`` and :meth:`query`'s).
         Each frame's ``attrs["xacct"]`` holds the running stats; dtypes are decided per page.
         Arguments are checked now, pages are read as you iterate."""
-        read = self._mode_read("iter_pages", mode, partition_value, read_args)
-        FrameBuilder(numbers=numbers, sets=sets)  # the options are checked now, too
+        sort = read_args.pop("sort", None)
+        options = ReadOptions(**read_args, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
+        options.refuse("iter_pages", ["dtype_backend"], "each page is a frame of the default "
+                       "dtypes — use scan() or to_arrow()")
+        read = self._mode_read("iter_pages", mode, partition_value, sort, options)
 
         def frames() -> Iterator[pd.DataFrame]:
             for items in read.pages():
                 builder = FrameBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
                                        flatten_maps=flatten_maps)
-                builder.add_items(cast(ArrowItems, items))
+                builder.add_items(items)
                 df = builder.to_frame()
                 df.attrs["xacct"] = read.stats()
                 yield df
@@ -252,23 +241,27 @@ class RemoteTable:
         :mod:`xacct_nb.dynamo.distributed`."""
         from .distributed import to_dask
 
-        return to_dask(self, segments=segments, credentials=credentials, sample_items=sample_items,
-                       dtypes=dtypes, **scan_options)
+        return to_dask(self, ReadOptions(segments=segments, **scan_options),
+                       credentials=credentials, sample_items=sample_items, dtypes=dtypes)
 
     def to_arrow(self, mode: str = "scan", partition_value: Any = None, *,
                  explicit_nulls: bool = False, **read_args: Any) -> pa.Table:
-        """The read as a typed ``pyarrow.Table`` (the types: :mod:`xacct_nb.dynamo.arrow`).
+        """The read as a typed ``pyarrow.Table`` (the types: :mod:`xacct_nb.dynamo.arrow_types`).
 
         ``mode`` "scan" takes :meth:`scan`'s arguments, "query" ``partition_value`` and
         :meth:`query`'s — without ``numbers``/``sets``/``flatten_maps``/``dtype_backend``: the
         table holds the exact types (int64, decimal128, structs, lists, binary). Raw page bodies
         are parsed by ``pyarrow.json`` (no Python object per value). ``explicit_nulls=True`` adds
         a ``"<name>/NULL"`` column after each column that had an explicit NULL. The read's stats
-        (a frame's ``attrs["xacct"]``) are ``xacct_nb.dynamo.arrow.read_stats(table)``.
+        (a frame's ``attrs["xacct"]``) are ``xacct_nb.dynamo.parquet.read_stats(table)``.
         """
-        read = self._mode_read("to_arrow", mode, partition_value, read_args)
+        sort = read_args.pop("sort", None)
+        options = ReadOptions(**read_args)
+        options.refuse("to_arrow", CONVERTER_OPTIONS, "the table holds the exact types — convert "
+                       "it yourself, or use scan()")
+        read = self._mode_read("to_arrow", mode, partition_value, sort, options)
         return self._collect_arrow(read, explicit_nulls=explicit_nulls,
-                                   projection=read_args.get("projection"))
+                                   projection=options.projection)
 
     def _collect_arrow(self, read: PageReader, *, explicit_nulls: bool = False,
                        projection: Any = None) -> pa.Table:
@@ -276,42 +269,34 @@ class RemoteTable:
         stats in the table's metadata."""
         pages = ArrowPages()
         for items in read.pages():
-            pages.add_items(cast(ArrowItems, items))
+            pages.add_items(items)
         table = pages.table(key_names=read.key_names, explicit_nulls=explicit_nulls)
         stats = read.stats()
         if table.num_rows:
-            stats["projection_missing"] = _warn_missing(projection, table.column_names)
+            stats["projection_missing"] = warn_missing(projection, table.column_names)
         return with_read_stats(table, stats)
 
-    def _backend_frame(self, read: PageReader, dtype_backend: DtypeBackend, *, numbers: Numbers,
-                     sets: Sets, flatten_maps: bool) -> pd.DataFrame:
+    def _backend_frame(self, read: PageReader, options: ReadOptions) -> pd.DataFrame:
         """A frame in pandas' meaning of ``dtype_backend``: "numpy_nullable" is the default
         frame with nullable dtypes; "pyarrow" comes from :meth:`_collect_arrow`'s typed table."""
-        problem = pandas_options_problem(dtype_backend, numbers, sets)
-        if problem:
-            raise InputError(problem)
-        if dtype_backend == "numpy_nullable":
-            return with_nullable_dtypes(_collect(read, numbers=numbers, sets=sets,
-                                                 flatten_maps=flatten_maps))
-        if flatten_maps:
+        if options.dtype_backend == "numpy_nullable":
+            return with_nullable_dtypes(collect_frame(read, options))
+        if options.flatten_maps:
             raise InputError("flatten_maps does not work with dtype_backend='pyarrow' — drop "
                              "dtype_backend (or use 'numpy_nullable'), or flatten the struct "
                              "columns yourself")
         table = self._collect_arrow(read)
-        df = arrow_to_pandas(table, dtype_backend=dtype_backend, numbers=numbers, sets=sets)
+        df = arrow_dtype_frame(table)
         df.attrs["xacct"] = read_stats(table)
         return df
 
-    def _mode_read(self, caller: str, mode: str, partition_value: Any,
-                   read_args: dict[str, Any]) -> PageReader:
-        if mode == "scan":
-            if partition_value is not None:
-                raise InputError(f"{caller}(mode='scan') takes no partition_value — "
-                                 "use mode='query'")
-            return self._scan_read(**read_args)
-        if mode == "query":
-            return self._query_read(partition_value, **read_args)
-        raise InputError(f"{caller} mode must be 'scan' or 'query', not {mode!r}")
+    def _mode_read(self, caller: str, mode: str, partition_value: Any, sort: Any,
+                   options: ReadOptions) -> PageReader:
+        if mode == "scan" and partition_value is not None:
+            raise InputError(f"{caller}(mode='scan') takes no partition_value — use mode='query'")
+        if mode not in ("scan", "query"):
+            raise InputError(f"{caller} mode must be 'scan' or 'query', not {mode!r}")
+        return self.open_read(options, mode, partition_value, sort)
 
     def get(self, key: Mapping[str, Any], *, projection: Iterable[AttributePath] | str | None = None,
             consistent: bool = False, numbers: Numbers = "float", sets: Sets = "set") -> pd.DataFrame:
@@ -326,7 +311,7 @@ class RemoteTable:
         item = self.call("GetItem", **request).get("Item")
         df = items_to_frame([item] if item else [], key_names=info.key.names, numbers=numbers,
                             sets=sets)
-        return _report_projection(df, projection)
+        return report_projection(df, projection)
 
     def get_many(self, keys: Iterable[Mapping[str, Any]], *,
                  projection: Iterable[AttributePath] | str | None = None, consistent: bool = False,
@@ -337,7 +322,7 @@ class RemoteTable:
         wanted: dict[tuple, dict] = {}
         for key in keys:
             wire = self._table_key(key)
-            wanted.setdefault(_key_signature(wire, info.key.names), wire)
+            wanted.setdefault(key_signature(wire, info.key.names), wire)
         extra: dict[str, Any] = {"ConsistentRead": consistent}
         if projection is not None:
             expr = Expressions()
@@ -348,9 +333,9 @@ class RemoteTable:
         for start in range(0, len(batch), BATCH_GET_SIZE):
             found += self._batch_get({"Keys": batch[start:start + BATCH_GET_SIZE], **extra})
         order = {sig: n for n, sig in enumerate(wanted)}
-        found.sort(key=lambda item: order[_key_signature(item, info.key.names)])
+        found.sort(key=lambda item: order[key_signature(item, info.key.names)])
         df = items_to_frame(found, key_names=info.key.names, numbers=numbers, sets=sets)
-        return _report_projection(df, projection)
+        return report_projection(df, projection)
 
     def call(self, operation: str, **params: Any) -> dict:
         """Any DynamoDB operation on this table (``TableName`` filled in when it takes one),
@@ -364,43 +349,55 @@ class RemoteTable:
             raise self._fail(err, operation) from err
 
     # -- building reads ------------------------------------------------------------------------
-    def _scan_read(self, *, index=None, filter=None, projection=None, max_items=None,
-                   max_rcu=None, segments=1, allow_full_scan=False, consistent=False, names=None,
-                   values=None, page_size=None, start_key=None) -> PageReader:
-        info = self.describe()
-        key = info.key_for(index)
-        _check_budgets(max_items, max_rcu, page_size)
-        _check_segments(segments)
-        count, size = info.size_of(index)
-        if max_items is None and max_rcu is None and not allow_full_scan \
-                and count > FULL_SCAN_ITEM_LIMIT:
-            raise InputError(f"full scan of {self._where(index)} (~{count:,} items, ~{megabytes(size)}): "
-                             "pass allow_full_scan=True or max_items=… (or max_rcu=…); tables of "
-                             f"up to {FULL_SCAN_ITEM_LIMIT:,} items need neither")
-        expr = Expressions(names, values)
-        request = self._base_request(expr, index, filter, projection, key, consistent)
-        total = min(count, max_items) if max_items is not None else (count or None)
-        return self._read("Scan", request, expr, index=index, segments=segments,
-                          start_key=start_key, max_items=max_items, max_rcu=max_rcu,
-                          page_size=page_size, filtered=filter is not None,
-                          total_hint=None if filter is not None else total)
+    def open_read(self, options: ReadOptions, mode: str = "scan", partition_value: Any = None,
+                  sort: Any = None) -> PageReader:
+        """The read ``options`` describe, checked, not started: :meth:`.reader.PageReader.pages`
+        yields its pages' parsed items (for :mod:`.distributed` and custom converters)."""
+        if mode == "scan":
+            if sort is not None:
+                raise InputError("sort= is a query's — use mode='query' with a partition_value")
+            options.refuse("scan", ["descending"], "a scan has no order — use a query")
+        elif mode == "query":
+            options.refuse("query", ["segments"], "a query reads one partition in order — use a "
+                           "scan for segments")
+        else:
+            raise InputError(f"mode must be 'scan' or 'query', not {mode!r}")
+        options.check()
+        if mode == "scan":
+            return self._scan_read(options)
+        return self._query_read(partition_value, sort, options)
 
-    def _query_read(self, partition_value, *, sort=None, index=None, filter=None,
-                    projection=None, max_items=None, max_rcu=None, descending=False,
-                    consistent=False, names=None, values=None, page_size=None,
-                    start_key=None) -> PageReader:
+    def _scan_read(self, o: ReadOptions) -> PageReader:
         info = self.describe()
-        key = info.key_for(index)
-        _check_budgets(max_items, max_rcu, page_size)
-        expr = Expressions(names, values)
-        request = self._base_request(expr, index, filter, projection, key, consistent)
-        request["KeyConditionExpression"] = self._key_condition(expr, key, index, partition_value,
-                                                                sort)
-        if descending:
+        key = info.key_for(o.index)
+        count, size = info.size_of(o.index)
+        if o.max_items is None and o.max_rcu is None and not o.allow_full_scan \
+                and count > FULL_SCAN_ITEM_LIMIT:
+            raise InputError(f"full scan of {self._where(o.index)} (~{count:,} items, "
+                             f"~{megabytes(size)}): pass allow_full_scan=True or max_items=… (or "
+                             f"max_rcu=…); tables of up to {FULL_SCAN_ITEM_LIMIT:,} items need "
+                             "neither")
+        expr = Expressions(o.names, o.values)
+        request = self._base_request(expr, o.index, o.filter, o.projection, key, o.consistent)
+        total = min(count, o.max_items) if o.max_items is not None else (count or None)
+        return self._read("Scan", request, expr, index=o.index, segments=o.segments,
+                          start_key=o.start_key, max_items=o.max_items, max_rcu=o.max_rcu,
+                          page_size=o.page_size, filtered=o.filter is not None,
+                          total_hint=None if o.filter is not None else total)
+
+    def _query_read(self, partition_value: Any, sort: Any, o: ReadOptions) -> PageReader:
+        info = self.describe()
+        key = info.key_for(o.index)
+        expr = Expressions(o.names, o.values)
+        request = self._base_request(expr, o.index, o.filter, o.projection, key, o.consistent)
+        request["KeyConditionExpression"] = self._key_condition(expr, key, o.index,
+                                                                partition_value, sort)
+        if o.descending:
             request["ScanIndexForward"] = False
-        return self._read("Query", request, expr, index=index, segments=1, start_key=start_key,
-                          max_items=max_items, max_rcu=max_rcu, page_size=page_size,
-                          filtered=filter is not None, total_hint=max_items)
+        return self._read("Query", request, expr, index=o.index, segments=1,
+                          start_key=o.start_key, max_items=o.max_items, max_rcu=o.max_rcu,
+                          page_size=o.page_size, filtered=o.filter is not None,
+                          total_hint=o.max_items)
 
     def _base_request(self, expr: Expressions, index: str | None, filter: Any, projection: Any,
                       key: KeySchema, consistent: bool) -> dict[str, Any]:
@@ -503,7 +500,7 @@ class RemoteTable:
     def _fetch(self, client: Any, operation: str, request: dict, index: str | None,
                parser: ArrowPages) -> dict:
         """One page: its raw body, ``Items`` parsed by ``parser`` when first used (as
-        :class:`.arrow.ArrowItems`). botocore resends a throttled request itself (the same page,
+        :class:`.arrow_parse.ArrowItems`). botocore resends a throttled request itself (the same page,
         so a read resumes where it was); when its attempts run out the table is really
         throttled. A body that cannot be decoded is resent (:func:`.rawpages.decoded_body`)."""
         request = dict(request)  # this page's own: the caller moves on to the next start key
@@ -547,13 +544,7 @@ class RemoteTable:
 
     def _failed_fetch(self, err: BaseException, client: Any, operation: str,
                       index: str | None) -> XacctError:
-        if is_throttle(err):
-            attempts = client.meta.config.retries.get("total_max_attempts")
-            return AwsError(
-                f"{self._where(index)} is throttled: dynamodb:{operation} still got "
-                f"{error_code(err)} after {attempts} attempts — lower segments=, set "
-                "max_rcu=, or retry later", error_code(err))
-        return self._fail(err, operation, index)
+        return table_errors.failed_fetch(self.session, self.name, err, client, operation, index)
 
     def _batch_get(self, keys_and_options: dict) -> list[dict]:
         """BatchGetItem until no key is left unprocessed: botocore cannot resend these (the
@@ -575,129 +566,26 @@ class RemoteTable:
 
     # -- errors --------------------------------------------------------------------------------
     def _where(self, index: str | None = None) -> str:
-        return f"index {index} of table {self.name}" if index else f"table {self.name}"
+        return table_errors.where(self.name, index)
 
     def _fail(self, err: BaseException, operation: str, index: str | None = None) -> XacctError:
-        action = f"dynamodb:{operation} on {self._where(index)}"
-        if isinstance(err, rawpages.GarbledBody):
-            return AwsError(f"{self._where(index)}: {err}", "GarbledBody")
-        code = error_code(err)
-        if _embedded_code(err) in EXPIRED_CODES:  # moto: invalid keys arrive as an XML 403
-            return explain(ClientError({"Error": {"Code": _embedded_code(err)}}, operation), action)
-        if code == "ResourceNotFoundException":
-            return InputError(f"table {self.name} not found in account {self._account()} "
-                              f"(region {self.region}) — check the name / the granted tables")
-        if is_access_denied(err):
-            from ..sessions import role_now_refused
-
-            gone = role_now_refused(self.session)  # one AssumeRole: tells "gone" from "not allowed"
-            if gone:
-                return AccessDenied(
-                    f"{action}: access denied — the role {gone} no longer exists or no longer "
-                    "trusts this caller (assuming it again is denied too): run `xacct-nb verify` "
-                    "to see which, then re-provision (xacct-nb apply) or ask the main account's "
-                    "owner", error_code(err) or "AccessDenied")
-            return explain(err, action, self._denied_fix(operation, index))
-        if isinstance(err, ClientError) and code == "ValidationException" \
-                and "key schema" in aws_message(err).lower():
-            key = self.describe().key_for(index)
-            return InputError(f"{action}: the key condition does not match the key: {key}")
-        return explain(err, action)
-
-    def _denied_fix(self, operation: str, index: str | None) -> str:
-        resource = f"{self.name}/index/*" if index else self.name
-        if operation in _READ_OPERATIONS:
-            return (f"the role's policy for {self.name} does not allow dynamodb:{operation} on "
-                    f"{resource} — is {self.name} in the spec's table list and the role "
-                    "provisioned? see `xacct-nb verify`")
-        return (f"the role's policy for {self.name} does not allow dynamodb:{operation} — access "
-                "level is probably Read (writes need ReadWriteUpdate or Full); "
-                "see `xacct-nb verify`")
-
-    def _account(self) -> str:
-        """The session's account, for messages only (sts:GetCallerIdentity needs no permission)."""
-        try:
-            return make_client(self.session, "sts").get_caller_identity()["Account"]
-        except (ClientError, BotoCoreError):
-            return "(unknown)"
+        return table_errors.translate(self.session, self.name, err, operation, index,
+                                      key_for=lambda: self.describe().key_for(index))
 
 
-def _embedded_code(err: BaseException) -> str:
-    """The error code inside an XML body that botocore's JSON parser could not read."""
-    if not isinstance(err, ClientError):
-        return ""
-    match = re.search(r"<Code>([^<]+)</Code>", err.response.get("Error", {}).get("Message") or "")
-    return match.group(1) if match else ""
-
-
-def _check_budgets(max_items: Any, max_rcu: Any, page_size: Any) -> None:
-    for name, value in (("max_items", max_items), ("page_size", page_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise InputError(f"{name} must be a whole number ≥ 1, not {value!r}")
-    if max_rcu is not None and (isinstance(max_rcu, bool) or not isinstance(max_rcu, (int, float))
-                                or max_rcu <= 0):
-        raise InputError(f"max_rcu must be a number > 0, not {max_rcu!r}")
-
-
-def _check_segments(segments: Any) -> None:
-    if isinstance(segments, bool) or not isinstance(segments, int) \
-            or not 1 <= segments <= MAX_SEGMENTS:
-        raise InputError(f"segments must be a whole number from 1 to {MAX_SEGMENTS}, "
-                         f"not {segments!r}")
-
-
-def _key_signature(item: Mapping[str, Any], names: Iterable[str]) -> tuple:
-    """Hashable identity of a key: numbers compared as numbers (DynamoDB normalises '5.0' to '5')."""
-    parts = []
-    for name in names:
-        ((tag, value),) = item[name].items()
-        if tag == "N":
-            value = Decimal(value)
-        elif tag == "B" and isinstance(value, str):
-            value = base64.b64decode(value)
-        parts.append((name, tag, bytes(value) if isinstance(value, bytearray) else value))
-    return tuple(parts)
-
-
-def _report_projection(df: pd.DataFrame, projection: Any, *, flatten_maps: bool = False) -> pd.DataFrame:
-    """Never drop a projected name silently: the names no returned item had go in
-    ``df.attrs["xacct"]["projection_missing"]`` and a :class:`ProjectionWarning` (only when
-    rows came back: an empty result says nothing of the attributes)."""
-    if projection is None:
-        return df
-    columns = [str(c) for c in df.columns]
-    if flatten_maps:
-        columns += [c.split(".", 1)[0] for c in columns]
-    missing = _warn_missing(projection, columns) if len(df) else []
-    df.attrs.setdefault("xacct", {})["projection_missing"] = missing
-    return df
-
-
-def _warn_missing(projection: Any, columns: Iterable[str]) -> list[str]:
-    missing = projection_missing(projection, columns)
-    if missing:
-        warnings.warn(f"projection: no item returned {', '.join(missing)} — check the name; a str "
-                      "is ONE attribute name (\"a.b\" is not a path): spell a nested path as a "
-                      "tuple ('a', 'b'), or a.b in the CLI/panel grammar", ProjectionWarning,
-                      stacklevel=3)
-    return missing
-
-
-def _collect(read: PageReader, *, numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
+def collect_frame(read: PageReader, options: ReadOptions) -> pd.DataFrame:
     """All pages into one frame, column chunk by column chunk (no per-page frames to concat):
     each page is parsed and converted on this thread while the fetching thread gets the next."""
-    builder = FrameBuilder(key_names=read.key_names, numbers=numbers, sets=sets,
-                           flatten_maps=flatten_maps)
+    builder = FrameBuilder(key_names=read.key_names, numbers=options.numbers, sets=options.sets,
+                           flatten_maps=options.flatten_maps)
     # No collections for the whole read: converting builds many containers and no cycles, and
     # per-step pauses would switch the collector back on in the middle of the other thread's work.
     with gc_paused():
         for items in read.pages():
-            builder.add_items(cast(ArrowItems, items))
+            builder.add_items(items)
     df = builder.to_frame()
     df.attrs["xacct"] = read.stats()
     return df
-
 
 
 def describe_all(session: boto3.Session, names: Iterable[str]) -> pd.DataFrame:
@@ -710,4 +598,3 @@ def describe_all(session: boto3.Session, names: Iterable[str]) -> pd.DataFrame:
         except XacctError as err:
             rows[name] = {"error": str(err)}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("table")
-

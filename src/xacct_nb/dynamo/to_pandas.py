@@ -1,6 +1,12 @@
-"""Pages parsed by Arrow → one pandas DataFrame, converted page by page (the default read path).
+"""THE converter to pandas: pages parsed by Arrow → one DataFrame, converted page by page.
 
-Each page's body is parsed by ``pyarrow.json`` (:class:`.arrow.ArrowPages`): every attribute is
+Every frame the package makes comes from here — ``scan``/``query``/``get`` (each
+``dtype_backend``), ``iter_pages``, the Dask partitions and their meta, export reads — so they
+all have the same dtypes and values. ``dtype_backend="numpy_nullable"`` is this frame with
+nullable dtypes (:func:`with_nullable_dtypes`); ``"pyarrow"`` is the typed Arrow table
+(:mod:`.arrow_types`) as ``pd.ArrowDtype`` columns, zero-copy (:func:`arrow_dtype_frame`).
+
+Each page's body is parsed by ``pyarrow.json`` (:class:`.arrow_parse.ArrowPages`): every attribute is
 a column of type-tag structs (``struct<S: string, N: string, M: struct<..>, ...>``). As each
 page arrives, :class:`FrameBuilder` turns every column into a *chunk* — typed as far as that
 page allows — while the next page downloads; :meth:`FrameBuilder.to_frame` only decides each
@@ -50,33 +56,37 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import chain
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .arrow import (
-    ArrowItems,
-    ArrowPages,
-    _decode_base64,
-    _lists,
-    _survive_float,
-    _tags,
-    _union,
+from ._wire import (
+    INT64_SAFE,
+    INTEGER,
+    MAX_RECORD_WIDTH,
+    STR_DTYPE,
+    all_survive_float,
+    decode_base64,
+    ints_survive_float,
+    number,
+    object_column,
+    records_maker,
+    split_lists,
+    tags,
+    union,
+    unknown_tag,
 )
-from .convert import _MAX_RECORD_WIDTH, Numbers, Sets, _number, _records_maker
+from .arrow_parse import ArrowItems, ArrowPages
+from .convert import Numbers, Sets
 from .gcpause import gc_paused
 
-__all__ = ["FrameBuilder", "items_to_frame", "with_nullable_dtypes"]
+__all__ = ["DtypeBackend", "FrameBuilder", "arrow_dtype_frame", "items_to_frame",
+           "pandas_options_problem", "with_nullable_dtypes"]
 
-_TYPE_TAGS = frozenset({"S", "N", "B", "BOOL", "NULL", "SS", "NS", "BS", "M", "L"})
-# pandas' default "str" dtype (NaN for missing), built directly on Arrow's string chunks.
-_STR_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
-_MAX_EXACT_INT = 2**53  # larger integers are not all representable in float64
-_INT64_SAFE = r"^-?[0-9]{1,18}$"  # any integer literal of up to 18 digits fits int64
-_INTEGER = r"^-?[0-9]+$"
+DtypeBackend = Literal["numpy_nullable", "pyarrow"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,10 +156,7 @@ class _Int(_Masked):
     kind = "int"
 
     def fits_float(self) -> bool:
-        present = self.values if self.mask is None else self.values[~self.mask]
-        return not present.size or (
-            present.min() >= -_MAX_EXACT_INT and present.max() <= _MAX_EXACT_INT
-        )
+        return ints_survive_float(self.values if self.mask is None else self.values[~self.mask])
 
 
 class _Bool(_Masked):
@@ -190,11 +197,11 @@ def _present_tags(wire: pa.Array) -> dict[str, pa.Array]:
         raise ValueError(
             "items must be DynamoDB wire format ({'attr': {'S': 'x'}}), as from the low-level "
             f"client; found values of type {wire.type}")
-    tags = _tags(wire)
-    unknown = set(tags) - _TYPE_TAGS
+    tag_arrays = tags(wire)
+    unknown = unknown_tag(tag_arrays)
     if unknown:
-        raise ValueError(f"not a DynamoDB type tag: {sorted(unknown)[0]!r}")
-    return {t: a for t, a in tags.items() if t != "NULL" and a.null_count < len(a)}
+        raise ValueError(f"not a DynamoDB type tag: {unknown!r}")
+    return {t: a for t, a in tag_arrays.items() if t != "NULL" and a.null_count < len(a)}
 
 
 def _to_chunk(wire: pa.Array, numbers: Numbers, sets: Sets) -> _Chunk:
@@ -219,14 +226,14 @@ def _texts(payload: pa.Array) -> pa.Array:
 
 def _number_chunk(texts: pa.Array, numbers: Numbers) -> _Chunk:
     # Up to 18 digits always fits int64: Arrow then parses in C.
-    if pc.all(pc.match_substring_regex(texts, _INT64_SAFE)).as_py():
+    if pc.all(pc.match_substring_regex(texts, INT64_SAFE)).as_py():
         return _Int(*_masked_numpy(pc.cast(texts, pa.int64()), 0))
-    if pc.all(pc.match_substring_regex(texts, _INTEGER)).as_py():
+    if pc.all(pc.match_substring_regex(texts, INTEGER)).as_py():
         try:  # 19-digit values within int64
             return _Int(*_masked_numpy(pc.cast(texts, pa.int64()), 0))
         except pa.ArrowInvalid:
             return _Objects("bigint", [None if t is None else int(t) for t in texts.to_pylist()])
-    if numbers == "float" and _survive_float(texts):
+    if numbers == "float" and all_survive_float(texts):
         try:
             floats = pc.cast(texts, pa.float64())
         except pa.ArrowInvalid:
@@ -277,38 +284,38 @@ def _payload_values(tag: str, payload: pa.Array, sets: Sets) -> list:
     if tag == "N":
         return _numbers(_texts(payload))
     if tag == "B":
-        return _decode_base64(payload).to_pylist()
+        return decode_base64(payload).to_pylist()
     if tag == "M":
         return _maps(payload, sets)
     if tag == "L":
-        return _lists(payload, _natural_values(payload.flatten(), sets), None)
+        return split_lists(payload, _natural_values(payload.flatten(), sets), None)
     elements = payload.flatten()  # a set: SS, NS or BS
     if tag == "NS":
         members = _numbers(_texts(elements))
     elif tag == "BS":
-        members = _decode_base64(elements).to_pylist()
+        members = decode_base64(elements).to_pylist()
     else:
         members = elements.to_pylist()
-    return _lists(payload, members, set if sets == "set" else sorted)
+    return split_lists(payload, members, set if sets == "set" else sorted)
 
 
 def _numbers(texts: pa.Array) -> list:
     """``int`` for integer literals, ``Decimal`` for the others (their written form kept)."""
-    if pc.all(pc.match_substring_regex(texts, _INT64_SAFE)).as_py() is not False:
+    if pc.all(pc.match_substring_regex(texts, INT64_SAFE)).as_py() is not False:
         return pc.cast(texts, pa.int64()).to_pylist()
-    return [None if t is None else _number(t) for t in texts.to_pylist()]
+    return [None if t is None else number(t) for t in texts.to_pylist()]
 
 
 def _maps(structs: pa.StructArray, sets: Sets) -> list:
     """dicts; a key is in a row's dict exactly when that map had it (a NULL value → None)."""
-    values = _tags(structs)  # per key, a column of tag structs: null where the key is absent
+    values = tags(structs)  # per key, a column of tag structs: null where the key is absent
     if not values:  # only empty maps
         return [{} if ok else None for ok in structs.is_valid().to_pylist()]
     columns = [_natural_values(wire, sets) for wire in values.values()]
     names = tuple(values)
     if not structs.null_count and not any(wire.null_count for wire in values.values()):
-        if len(names) <= _MAX_RECORD_WIDTH:  # every map has every key: dict displays
-            return _records_maker(len(names))(names, columns)
+        if len(names) <= MAX_RECORD_WIDTH:  # every map has every key: dict displays
+            return records_maker(len(names))(names, columns)
         return [dict(zip(names, row)) for row in zip(*columns)]
     has = [wire.is_valid().to_pylist() for wire in values.values()]
     return [
@@ -325,22 +332,22 @@ def _flatten(columns: Mapping[str, pa.Array]) -> dict[str, pa.Array]:
     out: dict[str, pa.Array] = {}
     flattened: set[str] = set()  # names that came from inside a map (literal names win)
     for name, wire in columns.items():
-        tags = _tags(wire) if pa.types.is_struct(wire.type) else {}
-        maps = tags.get("M")
+        tag_arrays = tags(wire) if pa.types.is_struct(wire.type) else {}
+        maps = tag_arrays.get("M")
         if maps is None or maps.null_count == len(maps):
             _put(out, flattened, name, wire, literal=True)
             continue
         # Values that are not maps stay under the attribute's own name; a NULL map is just
         # missing in every dotted column.
         map_or_null = maps.is_valid()
-        if "NULL" in tags:
-            map_or_null = pc.or_(map_or_null, tags["NULL"].is_valid())
+        if "NULL" in tag_arrays:
+            map_or_null = pc.or_(map_or_null, tag_arrays["NULL"].is_valid())
         rest = pa.StructArray.from_arrays(wire.flatten(), fields=list(wire.type),
                                           mask=pc.or_(map_or_null, wire.is_null()))
         if rest.null_count < len(rest):
             _put(out, flattened, name, rest, literal=True)
         if pa.types.is_struct(maps.type):
-            for sub, sub_wire in _flatten(_tags(maps)).items():
+            for sub, sub_wire in _flatten(tags(maps)).items():
                 _put(out, flattened, f"{name}.{sub}", sub_wire, literal=False)
     return out
 
@@ -353,7 +360,7 @@ def _put(out: dict[str, pa.Array], flattened: set[str], name: str, wire: pa.Arra
             flattened.add(name)
         return
     first, second = (wire, out[name]) if literal and name in flattened else (out[name], wire)
-    common = _union(first.type, second.type)
+    common = union(first.type, second.type)
     out[name] = pc.if_else(first.is_valid(), first.cast(common), second.cast(common))
     if literal:
         flattened.discard(name)
@@ -373,7 +380,7 @@ def _build_column(
             c.array if isinstance(c, _Str) else pa.nulls(len(c), pa.large_string()) for c in chunks
         ]
         return pd.arrays.ArrowStringArray(  # type: ignore[call-arg]  # pandas-stubs lag: dtype= exists
-            pa.chunked_array(arrays, type=pa.large_string()), dtype=_STR_DTYPE
+            pa.chunked_array(arrays, type=pa.large_string()), dtype=STR_DTYPE
         )
     if kinds == {"int"}:
         return pd.arrays.IntegerArray(*_concat_masked(chunks, np.int64))
@@ -382,12 +389,12 @@ def _build_column(
     if kinds == {"float"} or (kinds == {"int", "float"} and _ints_fit_float(chunks)):
         return np.concatenate([_as_float(c) for c in chunks])
     if kinds and kinds <= {"int", "bigint"}:
-        return _object_column(chain.from_iterable(c.objects() for c in chunks), length)
+        return object_column(chain.from_iterable(c.objects() for c in chunks), length)
     if kinds and kinds <= {"int", "bigint", "float", "decimal"}:
-        return _object_column(
+        return object_column(
             (None if v is None else Decimal(v) for c in chunks for v in c.objects()), length
         )
-    return _object_column(chain.from_iterable(c.objects() for c in chunks), length)
+    return object_column(chain.from_iterable(c.objects() for c in chunks), length)
 
 
 def _concat_masked(chunks: list[_Chunk], dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -411,12 +418,6 @@ def _as_float(chunk: _Chunk) -> np.ndarray:
     return np.full(len(chunk), np.nan)
 
 
-def _object_column(values: Iterable, length: int) -> pd.Series:
-    # fromiter keeps lists/sets as single elements (np.array would try to nest them), and the
-    # explicit object Series stops pandas from re-inferring a str dtype.
-    return pd.Series(np.fromiter(values, dtype=object, count=length), dtype=object, copy=False)
-
-
 # ---------------------------------------------------------------------------------------------
 # public: accumulator and one-shot conversion
 
@@ -424,7 +425,7 @@ def _object_column(values: Iterable, length: int) -> pd.Series:
 class FrameBuilder:
     """Turns pages into typed column chunks as they arrive; :meth:`to_frame` at the end.
 
-    Feed it page by page (``add_items`` with a parsed page's :class:`.arrow.ArrowItems`, or
+    Feed it page by page (``add_items`` with a parsed page's :class:`.arrow_parse.ArrowItems`, or
     ``add_page`` / ``add_items`` with wire-format dicts, which are parsed the same way) and drop
     each page afterwards: only the converted columns are kept (ints as int64, strings in Arrow),
     and the final frame is built once, without concatenating per-page DataFrames.
@@ -462,7 +463,7 @@ class FrameBuilder:
         if not n:
             return
         with gc_paused():  # many containers, no cycles: see gcpause.gc_paused
-            columns = _tags(items.array)
+            columns = tags(items.array)
             if self.flatten_maps:
                 columns = _flatten(columns)
             for name, wire in columns.items():
@@ -534,8 +535,26 @@ def with_nullable_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     are. ``attrs`` are kept."""
     out = df.copy(deep=False)
     for position, dtype in enumerate(df.dtypes):
-        if dtype == _STR_DTYPE:
+        if dtype == STR_DTYPE:
             out.isetitem(position, df.iloc[:, position].astype(pd.StringDtype("pyarrow")).array)
         elif dtype == np.float64:
             out.isetitem(position, df.iloc[:, position].astype("Float64").array)
     return out
+
+
+def pandas_options_problem(dtype_backend: Any, numbers: Any, sets: Any) -> str | None:
+    """What is wrong with the converter's options, in one line (None when nothing): callers
+    check before reading a whole table."""
+    if dtype_backend not in (None, "numpy_nullable", "pyarrow"):
+        return (f"dtype_backend: {dtype_backend!r} is not a backend — use 'numpy_nullable' or "
+                "'pyarrow' (or leave it unset)")
+    if numbers not in ("float", "decimal"):
+        return f"numbers must be 'float' or 'decimal', not {numbers!r}"
+    if sets not in ("set", "list"):
+        return f"sets must be 'set' or 'list', not {sets!r}"
+    return None
+
+
+def arrow_dtype_frame(table: pa.Table) -> pd.DataFrame:
+    """``dtype_backend="pyarrow"``: the typed table's columns as ``pd.ArrowDtype``, zero-copy."""
+    return table.to_pandas(types_mapper=pd.ArrowDtype)

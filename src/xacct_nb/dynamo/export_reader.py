@@ -13,10 +13,11 @@ export output format"):
                             deletion has no ``NewImage`` and ``OldImage`` appears only with the
                             NEW_AND_OLD_IMAGES view.
 
-A full export reads into the frame :meth:`RemoteTable.scan` gives (the same
-:class:`~xacct_nb.dynamo.frame.FrameBuilder`, so the same dtypes); an incremental export reads
-as change records (see :func:`read_export`). Every data file's MD5 is checked against the
-manifest before a byte of it is used.
+A full export reads into the frame :meth:`RemoteTable.scan` gives, by the same pipeline: each
+data file parsed whole by ``pyarrow.json`` (:meth:`.arrow_parse.ArrowPages.parse_lines`, no Python
+object per value) and converted by the same :class:`~xacct_nb.dynamo.to_pandas.FrameBuilder`, so
+the same dtypes; an incremental export reads as change records (see :func:`read_export`). Every
+data file's MD5 is checked against the manifest before a byte of it is used.
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ import pandas as pd
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..clients import make_client
-from ..errors import AwsError, ExportChecksumError, InputError, error_code, explain
+from ..errors import AwsError, ExportChecksumError, InputError, XacctError, error_code, explain
 from ..extras import require
+from .arrow_parse import ArrowPages
 from .convert import Numbers, Sets, deserialize_value
-from .frame import FrameBuilder
 from .gcpause import gc_paused
+from .to_pandas import FrameBuilder
 
-__all__ = ["DataFile", "ExportChecksumError", "ExportManifest", "read_export", "read_lines",
-           "read_manifest", "split_export_url"]
+__all__ = ["DataFile", "ExportChecksumError", "ExportManifest", "read_data", "read_export",
+           "read_lines", "read_manifest", "split_export_url"]
 
 Engine = Literal["pandas", "dask"]
 FULL_EXPORT = "FULL_EXPORT"
@@ -119,6 +121,16 @@ def _get(s3: Any, bucket: str, key: str, *, missing: str) -> bytes:
 
 def read_lines(s3: Any, bucket: str, data_file: DataFile) -> list[dict[str, Any]]:
     """One data file's JSON lines, after checking its MD5 against the manifest."""
+    return _json_lines(read_data(s3, bucket, data_file))
+
+
+def _json_lines(data: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def read_data(s3: Any, bucket: str, data_file: DataFile) -> bytes:
+    """One data file's JSON Lines as bytes (decompressed), after checking its MD5 against the
+    manifest."""
     body = _get(s3, bucket, data_file.key,
                 missing="a data file listed in manifest-files.json is missing — export again")
     actual = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode("ascii")
@@ -127,26 +139,31 @@ def read_lines(s3: Any, bucket: str, data_file: DataFile) -> list[dict[str, Any]
             f"s3://{bucket}/{data_file.key}: MD5 {actual} differs from the manifest's "
             f"{data_file.md5} — the file is corrupt or was replaced; export the table again",
             "ChecksumMismatch")
-    return [json.loads(line) for line in gzip.decompress(body).splitlines() if line.strip()]
+    return gzip.decompress(body)
 
 
 # ---------------------------------------------------------------------------------------------
 # lines → frames
 
 
-def _items_frame(lines: Sequence[Mapping[str, Any]], *, key_names: Sequence[str],
+def _items_frame(files: Sequence[bytes], *, key_names: Sequence[str],
                  numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
+    """Full-export data files (JSON Lines of ``{"Item": …}``) → scan's frame: each file parsed
+    by Arrow as a page is, converted by scan's converter."""
     builder = FrameBuilder(key_names=key_names, numbers=numbers, sets=sets,
-                            flatten_maps=flatten_maps)
-    builder.add_items([line["Item"] for line in lines])
+                           flatten_maps=flatten_maps)
+    parser = ArrowPages()  # one per read: it carries the attributes' types from file to file
+    for data in files:
+        builder.add_items(parser.parse_lines(data, "Item"))
     return builder.to_frame()
 
 
-def _changes_frame(lines: Sequence[Mapping[str, Any]], *, key_names: Sequence[str],
+def _changes_frame(files: Sequence[bytes], *, key_names: Sequence[str],
                    numbers: Numbers, sets: Sets, flatten_maps: bool) -> pd.DataFrame:
     """Change records: ``change`` (insert_or_update / delete), ``write_timestamp_micros``, the key
     attributes (typed like scan's), then ``new_image`` and ``old_image`` as dicts of natural
     Python values (None when absent: a deletion has no new image)."""
+    lines = [line for data in files for line in _json_lines(data)]
     names = list(key_names) or list(dict.fromkeys(n for line in lines for n in line["Keys"]))
     keys = FrameBuilder(key_names=names, numbers=numbers, sets=sets, flatten_maps=flatten_maps)
     keys.add_items([line["Keys"] for line in lines])
@@ -214,14 +231,26 @@ def read_export(session: boto3.Session, url: str, *, engine: Engine = "pandas",
         return _dask_frame(s3, worker_credentials(session, credentials), manifest, convert)
     # As scan's read: no collections while millions of acyclic containers are built.
     with gc_paused():
-        lines = [line for data_file in manifest.files for line in read_lines(s3, bucket, data_file)]
-        frame = convert(lines)
+        files = [read_data(s3, bucket, data_file) for data_file in manifest.files]
+        frame = _converted(convert, files, url)
     frame.attrs["xacct"] = _stats(manifest, len(frame))
     return frame
 
 
+def _converted(convert: Callable[[Sequence[bytes]], pd.DataFrame], files: Sequence[bytes],
+               where: str) -> pd.DataFrame:
+    """``convert(files)``; data that is not DynamoDB JSON Lines is a one-line AwsError."""
+    try:
+        return convert(files)
+    except XacctError:
+        raise
+    except (ValueError, KeyError, TypeError) as err:
+        raise AwsError(f"{where}: the export's data is not DynamoDB JSON Lines ({err}) — export "
+                       "the table again (format DYNAMODB_JSON)", "BadExportData") from None
+
+
 def _converter(manifest: ExportManifest, **options: Any
-               ) -> Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]:
+               ) -> Callable[[Sequence[bytes]], pd.DataFrame]:
     export_type = manifest.export_type
     if export_type == FULL_EXPORT:
         return partial(_items_frame, **options)  # picklable: dask ships it to workers
@@ -237,7 +266,7 @@ def _stats(manifest: ExportManifest, rows: int) -> dict[str, Any]:
 
 
 def _dask_frame(s3: Any, source: Any, manifest: ExportManifest,
-                convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]) -> Any:
+                convert: Callable[[Sequence[bytes]], pd.DataFrame]) -> Any:
     require("dask", 'read_export(engine="dask")')
     import dask
     import dask.dataframe as dd  # optional dependency, imported only when asked for
@@ -245,7 +274,8 @@ def _dask_frame(s3: Any, source: Any, manifest: ExportManifest,
     files = [f for f in manifest.files if f.item_count] or list(manifest.files[:1])
     if not files:
         return dd.from_pandas(convert([]), npartitions=1)
-    meta = convert(read_lines(s3, manifest.bucket, files[0])).iloc[:0]
+    first = files[0].key
+    meta = _converted(convert, [read_data(s3, manifest.bucket, files[0])], first).iloc[:0]
     # Dask would turn object columns into strings (its "convert-string" option); ours hold
     # bytes, Decimals, sets and dicts as scan gives them.
     with dask.config.set({"dataframe.convert-string": False}):
@@ -260,13 +290,14 @@ class _PartitionReader:
 
     source: Any
     manifest: ExportManifest
-    convert: Callable[[Sequence[Mapping[str, Any]]], pd.DataFrame]
+    convert: Callable[[Sequence[bytes]], pd.DataFrame]
     meta: pd.DataFrame
 
     def __call__(self, data_file: DataFile) -> pd.DataFrame:
         s3 = make_client(self.source.session(), "s3")
         with gc_paused():
-            frame = self.convert(read_lines(s3, self.manifest.bucket, data_file))
+            frame = _converted(self.convert, [read_data(s3, self.manifest.bucket, data_file)],
+                               data_file.key)
         return _conformed(frame, self.meta, data_file.key)
 
     def __dask_tokenize__(self) -> str:

@@ -1,4 +1,4 @@
-"""Every page of a Scan or Query as raw bodies, parsed by Arrow: the Arrow path's read loop.
+"""Test helper: every page of a Scan or Query as raw bodies, parsed by Arrow, typed at the end.
 
 The reader (RemoteTable) adds budgets, segments, throttling and progress around it; this loop is
 what the benchmarks and the fidelity tests drive directly against a low-level client.
@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from xacct_nb.dynamo import rawpages
-from xacct_nb.dynamo.arrow import ArrowPages
+from xacct_nb.dynamo.arrow_parse import ArrowPages
 
 __all__ = ["read_arrow"]
 

@@ -1,0 +1,218 @@
+"""Parsed tag structs → the typed Arrow table (the types every reader output is made from).
+
+:func:`typed_table` turns one struct array of parsed items (each attribute a struct of its type
+tags, ``struct<S: string, N: string, ...>``, as :mod:`.arrow_parse` gives them) into a typed
+``pyarrow.Table``: every attribute of any item, key attributes first (present even when no item
+has them), then in order of first appearance. Types are decided over all rows, so pages always
+agree:
+
+    ========================  ====================================================================
+    wire                      Arrow
+    ========================  ====================================================================
+    ``S``                     ``string``
+    ``N``, integers in int64  ``int64``
+    other ``N``               ``decimal128(38, s)``, ``s`` the largest scale of the column, when
+                              every value fits 38 digits; else the exact number text
+                              (``string``, metadata ``xacct.number=text``) — never a float
+    ``BOOL``                  ``bool``
+    ``B``                     ``binary``
+    ``SS``/``NS``/``BS``      ``list`` of string/number/binary, metadata ``xacct.set=SS|NS|BS``
+    ``M``                     ``struct`` of its keys (union over all maps), converted the same way
+    ``L``                     ``list`` of the elements' common type (``list<null>`` when every
+                              list is empty)
+    several types, or a list  exact DynamoDB JSON text of each value (``string``, metadata
+    of mixed elements         ``xacct.encoding=dynamodb-json``): Parquet has no union type
+    ``NULL`` / absent         null; only-NULL columns are of Arrow's ``null`` type
+    ========================  ====================================================================
+
+Number fields also record ``xacct.number`` (``int``/``decimal``/``text``), ``xacct.integers``
+(every value an integer literal) and ``xacct.float_exact`` (every value survives float64 by the
+one rule in :mod:`._wire`); :mod:`.distributed` merges them across a dataset's partitions.
+``explicit_nulls=True`` adds, after each top-level column that has an explicit ``NULL``, a
+``bool`` column ``"<name>/NULL"`` that is true exactly where the item had ``{"NULL": true}``
+(the column itself is null there and where the attribute is absent). Inside maps and lists NULL
+and absent are both null.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._wire import all_survive_float, decode_base64, rebased_offsets, tags, union, unknown_tag, wire_value
+
+__all__ = ["DYNAMODB_JSON", "ENCODING", "FLOAT_EXACT", "INTEGERS", "NULL_OF", "NULL_SUFFIX",
+           "NUMBER", "SET", "concat_items", "typed_table"]
+
+# Field metadata keys (bytes, as Arrow stores them).
+NUMBER = b"xacct.number"  # int | decimal | text
+INTEGERS = b"xacct.integers"  # "true" when every value is an integer literal
+FLOAT_EXACT = b"xacct.float_exact"  # "true" when every value survives float64
+SET = b"xacct.set"  # SS | NS | BS
+ENCODING = b"xacct.encoding"  # dynamodb-json
+NULL_OF = b"xacct.null_of"  # on a "<name>/NULL" column: the column it marks
+DYNAMODB_JSON = b"dynamodb-json"
+NULL_SUFFIX = "/NULL"
+
+_DECIMAL_DIGITS = 38
+_NUMBER_PARTS = (
+    r"^-?(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[-+]?[0-9]+))?$"
+)
+
+
+def typed_table(raw: pa.StructArray, *, key_names: Iterable[str] = (),
+                explicit_nulls: bool = False) -> pa.Table:
+    """Parsed items (one struct array) → the typed table (see the module docstring)."""
+    attributes = tags(raw)
+    names = list(dict.fromkeys([*key_names, *attributes]))
+    columns: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for name in names:
+        wire = attributes.get(name)
+        if wire is None:
+            columns.append(pa.nulls(len(raw)))
+            fields.append(pa.field(name, pa.null()))
+            continue
+        typed, field = _typed(wire, name)
+        columns.append(typed)
+        fields.append(field)
+        if explicit_nulls and "NULL" in (f.name for f in wire.type):
+            marker = pc.fill_null(tags(wire)["NULL"], False)
+            if pc.any(marker).as_py():
+                columns.append(marker)
+                fields.append(pa.field(name + NULL_SUFFIX, pa.bool_(), nullable=False,
+                                       metadata={NULL_OF: name.encode()}))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def concat_items(pages: list[pa.StructArray]) -> pa.StructArray:
+    """One struct array of all items (parsed pages); each page cast to the union of the pages' types."""
+    if not pages:
+        return pa.array([], pa.struct([]))
+    unified = pages[0].type
+    for page in pages[1:]:
+        unified = union(unified, page.type)
+    return pa.concat_arrays([p if p.type == unified else p.cast(unified) for p in pages])
+
+
+
+
+def _typed(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
+    """One column of tag structs → (typed array, its field with metadata)."""
+    if pa.types.is_null(wire.type):  # the elements of lists that are all empty: no tag to read
+        return pa.nulls(len(wire)), pa.field(name, pa.null())
+    if not pa.types.is_struct(wire.type):
+        raise ValueError(f"{name}: not DynamoDB wire format (found {wire.type})")
+    tag_arrays = tags(wire)
+    unknown = unknown_tag(tag_arrays)
+    if unknown:
+        raise ValueError(f"{name}: not a DynamoDB type tag: {unknown!r}")
+    present = {t: a for t, a in tag_arrays.items() if t != "NULL" and a.null_count < len(a)}
+    if not present:
+        return pa.nulls(len(wire)), pa.field(name, pa.null())
+    if len(present) > 1:
+        return _as_dynamodb_json(wire, name)
+    ((tag, payload),) = present.items()
+    if tag in ("S", "BOOL"):
+        return payload, pa.field(name, payload.type)
+    if tag == "N":
+        numbers, metadata = _numbers(payload)
+        return numbers, pa.field(name, numbers.type, metadata=metadata)
+    if tag == "B":
+        return decode_base64(payload), pa.field(name, pa.binary())
+    if tag in ("SS", "NS", "BS"):
+        return _set(tag, payload, name)
+    if tag == "M":
+        return _map(payload, wire, name)
+    return _list(payload, wire, name)
+
+
+def _set(tag: str, lists: pa.ListArray, name: str) -> tuple[pa.Array, pa.Field]:
+    values = lists.flatten()
+    metadata: dict[bytes, bytes] = {}
+    if tag == "NS":
+        values, metadata = _numbers(values)
+    elif tag == "BS":
+        values = decode_base64(values)
+    element = pa.field("element", values.type, metadata=metadata or None)
+    array = pa.ListArray.from_arrays(rebased_offsets(lists), values, pa.list_(element),
+                                     mask=lists.is_null())
+    return array, pa.field(name, array.type, metadata={SET: tag.encode()})
+
+
+def _map(structs: pa.StructArray, wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
+    if not structs.type.num_fields:  # only empty maps: Parquet cannot store an empty struct
+        return _as_dynamodb_json(wire, name)
+    children, fields = [], []
+    for key, wire_values in tags(structs).items():
+        child, field = _typed(wire_values, key)
+        children.append(child)
+        fields.append(field)
+    array = pa.StructArray.from_arrays(children, fields=fields, mask=structs.is_null())
+    return array, pa.field(name, array.type)
+
+
+def _list(lists: pa.ListArray, wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
+    elements, element = _typed(lists.flatten(), "element")
+    if element.metadata and element.metadata.get(ENCODING) == DYNAMODB_JSON:
+        return _as_dynamodb_json(wire, name)  # no common element type: the whole list as text
+    array = pa.ListArray.from_arrays(rebased_offsets(lists), elements, pa.list_(element),
+                                     mask=lists.is_null())
+    return array, pa.field(name, array.type)
+
+
+
+def _as_dynamodb_json(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
+    """Each value as its exact DynamoDB JSON text (B stays base64, as on the wire); NULL → null."""
+    texts = [
+        None if value is None or value.get("NULL") else json.dumps(
+            wire_value(value), ensure_ascii=False, separators=(",", ":"))
+        for value in wire.to_pylist()
+    ]
+    return pa.array(texts, pa.string()), pa.field(name, pa.string(),
+                                                   metadata={ENCODING: DYNAMODB_JSON})
+
+
+
+
+def _numbers(texts: pa.Array) -> tuple[pa.Array, dict[bytes, bytes]]:
+    """Number texts → int64, decimal128(38, s) or exact text; metadata says which (docstring)."""
+    texts = texts.cast(pa.string()) if texts.type != pa.string() else texts
+    parts = pc.extract_regex(texts, _NUMBER_PARTS)
+    if parts.null_count > texts.null_count:
+        bad = pc.filter(texts, pc.and_(parts.is_null(), texts.is_valid()))[0].as_py()
+        raise ValueError(f"not a DynamoDB number: {bad!r}")
+    integers = pc.all(pc.match_substring_regex(texts, r"^-?[0-9]+$")).as_py() is not False
+    metadata = {INTEGERS: _flag(integers), FLOAT_EXACT: _flag(all_survive_float(texts))}
+    if integers:
+        try:
+            return pc.cast(texts, pa.int64()), {NUMBER: b"int", **metadata}
+        except (pa.ArrowInvalid, OverflowError):
+            pass  # beyond int64: decimal128(38, 0) when it fits
+    decimal_type = _decimal_type(parts)
+    if decimal_type is not None:
+        try:
+            return pc.cast(texts, decimal_type), {NUMBER: b"decimal", **metadata}
+        except pa.ArrowInvalid:
+            pass
+    return texts, {NUMBER: b"text", **metadata}
+
+
+def _decimal_type(parts: pa.StructArray) -> pa.Decimal128Type | None:
+    whole, fraction, exponent = (parts.field(i) for i in range(3))
+    exponent = pc.utf8_ltrim(exponent, "+")  # Arrow's integer parser takes no "+"
+    exponent = pc.cast(pc.if_else(pc.equal(exponent, ""), "0", exponent), pa.int64())
+    whole_digits = pc.utf8_length(pc.utf8_ltrim(whole, "0"))
+    scale = pc.max(pc.subtract(pc.utf8_length(fraction), exponent)).as_py() or 0
+    scale = max(scale, 0)
+    widest = pc.max(pc.add(whole_digits, exponent)).as_py() or 0
+    if max(widest, 0) + scale > _DECIMAL_DIGITS:
+        return None
+    return pa.decimal128(_DECIMAL_DIGITS, scale)
+
+
+def _flag(value: bool) -> bytes:
+    return b"true" if value else b"false"
