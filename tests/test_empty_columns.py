@@ -134,7 +134,7 @@ def test_every_case_through_every_path(reads, path, case):
 
 
 # The typed Arrow paths store a map that is empty in every item as its exact DynamoDB JSON text
-# (Parquet cannot store a struct without fields; documented in xacct_nb.dynamo.arrow).
+# (Parquet cannot store a struct without fields; documented in xacct_nb.dynamo.arrow_types).
 ARROW_PATHS = ("scan pyarrow", "to_arrow", "parquet (scan --out)")
 ARROW_TYPED = {"empty_map": ['{"M":{}}'] * N,
                "map_of_empties": [{"l": [], "m": '{"M":{}}', "z": None}] * N}
