@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.xacct-nb-installed
 
-.PHONY: demo test lint docs gallery bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite clean
+.PHONY: demo test lint docs gallery bench bench-dask bench-concurrency soak lab sandbox browser-deps dynalite node-sdk clean
 
 # .[test,bench]: the test extra brings the sandbox (moto) and dask extras too (docs/install.md)
 $(STAMP): pyproject.toml
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/xacct-nb demo
 
-test: $(STAMP) browser-deps dynalite lint docs
+test: $(STAMP) browser-deps dynalite node-sdk lint docs
 	$(PY) -m pytest
 
 # ruff (pyflakes, pycodestyle, import order, bugbear, pyupgrade; notebooks too) and mypy, configured
@@ -52,6 +52,17 @@ dynalite:
 	elif [ ! -d tools/dynalite/node_modules/dynalite ]; then \
 	  npm ci --prefix tools/dynalite --no-audit --no-fund --loglevel=error || \
 	  echo "note: npm ci failed; the dynalite benchmark and tests will be skipped"; \
+	fi
+
+# The AWS SDK for JavaScript v3 (tests/node, @aws-sdk/client-dynamodb pinned in its package.json and
+# lock): the third client of issue 21's attacks (tests/test_sandbox_node_sdk.py). Best effort like
+# dynalite: without node/npm, or when npm ci fails, those tests skip and say why.
+node-sdk:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "note: node/npm not found; the Node SDK attack tests will be skipped"; \
+	elif [ ! -d tests/node/node_modules/@aws-sdk/client-dynamodb ]; then \
+	  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error || \
+	  echo "note: npm ci failed; the Node SDK attack tests will be skipped"; \
 	fi
 
 bench: $(STAMP) dynalite
