@@ -117,14 +117,10 @@ def wait_until_assumable(spec: AccessSpec, *, analyst: boto3.Session | None = No
     `progress` gets one line per attempt (default: print).
     """
     callback = progress or print
-    if analyst is None and not spec.analyst_profile:
+    checked = _consumer_analyst(spec, analyst, callback, "the role is assumable")
+    if checked is None:
         return None
-    analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
-    who = whoami(analyst).principal_arn
-    if _principal_key(who) != _principal_key(spec.consumer_principal):
-        report(callback, f"not checking that the role is assumable: analyst_profile is {who}, "
-                         f"not consumer_principal {spec.consumer_principal}", logger)
-        return None
+    analyst, who = checked
     start = time.monotonic()
     try:
         assume_from_spec(spec, source=analyst, wait=timeout, progress=callback)
@@ -146,14 +142,10 @@ def wait_until_readable(spec: AccessSpec, *, analyst: boto3.Session | None = Non
     from ..retries import backoff
 
     callback = progress or print
-    if analyst is None and not spec.analyst_profile:
+    checked = _consumer_analyst(spec, analyst, callback, "the tables are readable")
+    if checked is None:
         return None
-    analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
-    who = whoami(analyst).principal_arn
-    if _principal_key(who) != _principal_key(spec.consumer_principal):
-        report(callback, f"not checking that the tables are readable: analyst_profile is {who}, "
-                         f"not consumer_principal {spec.consumer_principal}", logger)
-        return None
+    analyst, who = checked
     arn = spec.table_arn(spec.table_names[0])
     ddb = make_client(analyst, "dynamodb", region_name=spec.region)
     start, attempt = time.monotonic(), 1
@@ -173,6 +165,21 @@ def wait_until_readable(spec: AccessSpec, *, analyst: boto3.Session | None = Non
             continue
         report(callback, f"{who} can read {arn} ({time.monotonic() - start:.1f} s)", logger)
         return True
+
+
+def _consumer_analyst(spec: AccessSpec, analyst: boto3.Session | None, callback: ProgressCallback,
+                      what: str) -> tuple[boto3.Session, str] | None:
+    """The analyst session and its principal ARN when it is `consumer_principal`; None (said,
+    when a session exists) otherwise — another principal's answer would prove nothing."""
+    if analyst is None and not spec.analyst_profile:
+        return None
+    analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
+    who = whoami(analyst).principal_arn
+    if _principal_key(who) != _principal_key(spec.consumer_principal):
+        report(callback, f"not checking that {what}: analyst_profile is {who}, "
+                         f"not consumer_principal {spec.consumer_principal}", logger)
+        return None
+    return analyst, who
 
 
 def _interrupted(the_plan: Plan, change: Change, done: list[Change],
