@@ -223,5 +223,11 @@ def test_projection_placeholders_are_whole_names(sandbox):
         scanned = ddb.scan(TableName=name, ProjectionExpression="#x[1].#k, #n",
                            ExpressionAttributeNames={"#x": "x", "#k": "k", "#n": "a.b"})["Items"]
         assert scanned == [{"x": {"L": [{"M": {"k": {"S": "v"}}}]}, "a.b": {"S": "dotted"}}]
+        # a whole map, a whole list and a list element that is a map, beside a nested path:
+        # members come back as they are stored (moto's to_json leaves them as its own objects)
+        assert project("#a.#c, #a, #x", {"#a": "a", "#c": "c", "#x": "x"}) == {
+            "a": {"M": {"b": {"S": "nested"}, "c": {"S": "no"}}},
+            "x": {"L": [{"S": "first"}, {"M": {"k": {"S": "v"}, "other": {"N": "1"}}}, {"S": "third"}]}}
+        assert project("#x[1]", {"#x": "x"}) == {"x": {"L": [{"M": {"k": {"S": "v"}, "other": {"N": "1"}}}]}}
     finally:
         ddb.delete_table(TableName=name)

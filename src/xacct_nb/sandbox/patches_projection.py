@@ -103,9 +103,15 @@ def _merge(into: dict[str, Any], path: list[Any], leaf: dict[str, Any]) -> None:
         _merge(holder["M"], rest, leaf)
 
 
-def _compact(value: dict[str, Any]) -> dict[str, Any]:
-    if "L" in value and isinstance(value["L"], dict):
-        return {"L": [_compact(value["L"][i]) for i in sorted(value["L"])]}
+def _compact(value: Any) -> dict[str, Any]:
+    """Wire JSON all the way down (moto's to_json leaves the members of a map or list as
+    DynamoType objects), with the projected lists' index → element dicts compacted in order."""
+    if isinstance(value, DynamoType):
+        value = value.to_json()
+    if "L" in value:
+        elements = value["L"]
+        ordered = [elements[i] for i in sorted(elements)] if isinstance(elements, dict) else elements
+        return {"L": [_compact(e) for e in ordered]}
     if "M" in value:
         return {"M": {k: _compact(v) for k, v in value["M"].items()}}
     return value
