@@ -310,3 +310,21 @@ def test_streams_are_authorised_on_the_stream(sandbox, caller, new_table):
         denied(lambda: outsider.describe_stream(StreamArn=stream))  # another account, no resource policy
     finally:
         main.delete_table(TableName=name)
+
+
+def test_partiql_writes_on_a_hyphenated_table_run_as_authorised(sandbox):
+    """moto names a DELETE's table unquoted (`T-1`), a SELECT's as written (`"T-1"`): both
+    are the table DynamoDB reads, so neither is refused as "moto would read another table"."""
+    ddb = sandbox.session("sandbox-main").client("dynamodb")
+    name = "authz-hyphen-table"
+    ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+    try:
+        ddb.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        assert ddb.execute_statement(Statement=f'SELECT n FROM "{name}" WHERE pk = \'a\'')["Items"] == [
+            {"n": {"N": "1"}}]
+        ddb.execute_statement(Statement=f'DELETE FROM "{name}" WHERE pk = \'a\'')
+        assert ddb.scan(TableName=name)["Items"] == []
+    finally:
+        ddb.delete_table(TableName=name)
