@@ -327,9 +327,9 @@ def test_an_untracked_notebook_runs_as_the_file_is_and_says_so(project):
 
 def test_a_table_the_spec_does_not_grant_is_refused_before_the_first_cell(project):
     _notebook(project / "notebooks", "nb", 'params_file = ""\ntable = ""  # table', "print(table)")
-    with pytest.raises(InputError, match=r"parameter table: 'payments' is not in the spec's table list — "
-                                         r"granted tables: orders, customers"):
-        _run(project, "nb", {"table": "payments"})
+    with pytest.raises(InputError, match=r"parameter table: 'payroll' is not in the spec's table list — "
+                                         r"granted tables: orders, customers, payments, ledger"):
+        _run(project, "nb", {"table": "payroll"})
     assert not (project / "runs").exists()  # no kernel started
     assert _run(project, "nb", {"table": "customers"}).ok
 
