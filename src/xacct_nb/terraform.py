@@ -126,27 +126,30 @@ def _table_policy(spec: AccessSpec, table: TableAccess, kms_key: str | None) -> 
 
 
 def _consumer_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
-    policy = {
-        "provider": "aws.consumer",
-        "name": spec.consumer_policy_name,
-        "description": spec.consumer_policy_description,
-        "policy": _literal(policies.to_json(policies.consumer_policy(spec))),
-        "tags": spec.resource_tags,
-    }
-    # A user principal and a role principal need different attachment resources.
-    kind = spec.principal_kind
-    attachment = {
-        "provider": "aws.consumer",
-        kind: spec.principal_name,
-        "policy_arn": f"${{aws_iam_policy.{CONSUMER_POLICY_KEY}.arn}}",
-    }
-    resources: dict[str, dict[str, Any]] = {
-        "aws_iam_policy": {CONSUMER_POLICY_KEY: policy},
-        f"aws_iam_{kind}_policy_attachment": {CONSUMER_ATTACHMENT_KEY: attachment},
-    }
+    resources = _attached_consumer_policy(spec, CONSUMER_POLICY_KEY, CONSUMER_ATTACHMENT_KEY,
+                                          spec.consumer_policy_name, spec.consumer_policy_description,
+                                          policies.consumer_policy(spec))
     if spec.export is not None:
         resources["aws_s3_bucket_policy"] = {EXPORT_BUCKET_POLICY_KEY: _export_bucket_policy(spec)}
     return resources
+
+
+def _attached_consumer_policy(spec: AccessSpec, policy_key: str, attachment_key: str, name: str,
+                              description: str, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A managed policy in the consumer account, attached to consumer_principal (a user and a role
+    need different attachment resources)."""
+    policy = {
+        "provider": "aws.consumer",
+        "name": name,
+        "description": description,
+        "policy": _literal(policies.to_json(document)),
+        "tags": spec.resource_tags,
+    }
+    kind = spec.principal_kind
+    attachment = {"provider": "aws.consumer", kind: spec.principal_name,
+                  "policy_arn": f"${{aws_iam_policy.{policy_key}.arn}}"}
+    return {"aws_iam_policy": {policy_key: policy},
+            f"aws_iam_{kind}_policy_attachment": {attachment_key: attachment}}
 
 
 def _rp_main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
@@ -169,18 +172,8 @@ def _rp_main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
 
 def _rp_consumer_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
     """grant_mode resource_policy: the consumer-side policy allowing the same actions, attached."""
-    policy = {
-        "provider": "aws.consumer",
-        "name": spec.grant_policy_name,
-        "description": spec.grant_policy_description,
-        "policy": _literal(policies.to_json(policies.grant_policy(spec))),
-        "tags": spec.resource_tags,
-    }
-    kind = spec.principal_kind
-    attachment = {"provider": "aws.consumer", kind: spec.principal_name,
-                  "policy_arn": f"${{aws_iam_policy.{GRANT_POLICY_KEY}.arn}}"}
-    return {"aws_iam_policy": {GRANT_POLICY_KEY: policy},
-            f"aws_iam_{kind}_policy_attachment": {GRANT_ATTACHMENT_KEY: attachment}}
+    return _attached_consumer_policy(spec, GRANT_POLICY_KEY, GRANT_ATTACHMENT_KEY, spec.grant_policy_name,
+                                     spec.grant_policy_description, policies.grant_policy(spec))
 
 
 def _export_bucket_policy(spec: AccessSpec) -> dict[str, Any]:
