@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,7 +21,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts" / "browser"
+GALLERY = REPO / "docs" / "gallery"  # docs/gallery.md shows these; tests/test_docs.py checks the page
+GALLERY_SHOTS = ("03-panel-after", "03-error-after-result", "04-matrix", "03-record-html")
+PARAMS = REPO / "params" / "local.yaml"
+ORDERS = 1200          # 24 orders per customer (50 customers): more than one page of the result table
 CHROMIUM = "/usr/bin/chromium"
 # Chromium on a machine with no network but the package registries: without the background
 # networking flags it keeps trying (and failing) to reach Google's hosts.
@@ -310,3 +318,187 @@ def assert_no_errors(page) -> None:
     errors = page.locator(ERROR_OUTPUTS).all_inner_texts()
     if errors:
         raise AssertionError("the notebook shows error output:\n" + "\n---\n".join(e[-3000:] for e in errors))
+
+
+# -- fixtures shared by the browser test modules (they bind them by assignment: `lab = browser_support.lab`)
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """Sandbox subprocess with params/local.yaml applied, and JupyterLab on a copy of notebooks/."""
+    home = tmp_path_factory.mktemp("browser")
+    started = time.monotonic()
+    sandbox = jupyter = None
+    try:
+        sandbox = SandboxProcess(home / "sandbox", orders=ORDERS, log=home / "sandbox.log")
+        sandbox.cli("apply", "--params", str(PARAMS), "--yes")
+        notebooks = copy_notebooks(home / "work")
+        jupyter = JupyterLab(home / "jupyter", notebooks, env=sandbox.env, log=home / "jupyter.log")
+        print(f"\nbrowser test: sandbox + grants + JupyterLab ready in {time.monotonic() - started:.1f} s "
+              f"(logs in {home})")
+        yield sandbox, jupyter
+    finally:
+        if jupyter is not None:
+            jupyter.stop()
+        if sandbox is not None:
+            sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as pw:
+        # a persistent context is how Playwright takes a --user-data-dir: a new, empty one
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": 1366, "height": 1100})
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    page = browser.new_page()
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.console_errors = console_errors
+    yield page
+    shot(page, f"{request.node.name}-last")  # whatever the outcome: the state it ended in
+    page.close()
+
+
+def shot(target, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    try:
+        target.screenshot(path=str(path))
+        if name in GALLERY_SHOTS and os.environ.get("XACCT_NB_GALLERY") == "1":  # `make gallery`
+            gallery_copy(path, GALLERY / path.name)
+    except Exception as err:  # a screenshot must never hide the real failure
+        print(f"screenshot {name} failed: {err}")
+    return path
+
+
+def gallery_copy(source: Path, target: Path, width: int = 1000, colors: int = 64) -> None:
+    """A small copy for the committed gallery: at most `width` px wide, a 64-colour palette PNG,
+    replaced atomically (a half-written image is never committed)."""
+    from PIL import Image
+
+    image = Image.open(source).convert("RGB")
+    if image.width > width:
+        image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    image.quantize(colors=colors).save(partial, format="PNG", optimize=True)
+    partial.replace(target)
+
+
+# -- the explorer panel of notebook 03 -------------------------------------------------------
+
+PANEL = f"{NOTEBOOK} .xacct-explorer"
+STATUS = f"{PANEL} .xacct-status"
+
+
+def widget(page, kind: str, label: str):
+    """The input of an ipywidgets control by its description label (e.g. the 'Key' text box)."""
+    box = page.locator(f"{PANEL} .widget-{kind}").filter(
+        has=page.locator("label.widget-label", has_text=re.compile(f"^{re.escape(label)}$")))
+    return box.locator("select" if kind == "dropdown" else "input").first
+
+
+RESULT = f"{PANEL} .xacct-result"
+_RUN_DONE = """([status, result, before]) => {
+    const text = (document.querySelector(status)?.innerText || '').trim();
+    if (!text || text.startsWith('running')) return false;
+    const out = document.querySelector(result);
+    const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
+    return text !== before[0] && marker !== before[1];
+}"""
+
+
+def _status_and_marker(page) -> list[str]:
+    return page.evaluate("""([status, result]) => {
+        const text = (document.querySelector(status)?.innerText || '').trim();
+        const out = document.querySelector(result);
+        const marker = out ? out.innerHTML.length + ':' + (out.querySelector('table')?.id || '') : '';
+        return [text, marker]; }""", [STATUS, RESULT])
+
+
+def set_controls(page, table, mode, index_name, key, sort_op, sort_values, filter_text, columns) -> None:
+    widget(page, "dropdown", "Table").select_option(table)
+    # the kernel answers a table change with that table's indexes: wait for them
+    wanted = ["(table)", "by_status"] if table == "orders" else ["(table)"]
+    index = widget(page, "dropdown", "Index")
+    deadline = time.monotonic() + 10
+    while index.evaluate("s => [...s.options].map(o => o.textContent)") != wanted:
+        assert time.monotonic() < deadline, f"the Index choices never became {wanted} for {table}"
+        time.sleep(0.1)
+    page.locator(f"{PANEL} .widget-toggle-buttons button", has_text="Query" if mode == "query" else "Scan").click()
+    index.select_option(label=index_name or "(table)")
+    sort_op_box = widget(page, "dropdown", "Sort key")
+    if mode == "query":
+        widget(page, "text", "Key").fill(key)
+        if table == "orders":  # its key and its index's key have a sort key; customers' has not
+            sort_op_box.select_option(label=sort_op or "(any)")
+            boxes = page.locator(f"{PANEL} .widget-hbox:has(label:text-is('Sort key')) input")
+            for box, value in zip(boxes.all(), sort_values):
+                box.fill(value)
+        else:
+            sort_op_box.wait_for(state="hidden", timeout=10_000)
+    else:  # a scan shows neither the key nor the sort condition
+        widget(page, "text", "Key").wait_for(state="hidden", timeout=10_000)
+        sort_op_box.wait_for(state="hidden", timeout=10_000)
+    widget(page, "text", "Filter").fill(filter_text)
+    widget(page, "text", "Columns").fill(columns)
+
+
+def run_panel(page, timeout_ms: int = 30_000) -> tuple[str, int | None]:
+    """Click Run; wait until this Run's status and result are on screen. Returns the status
+    line and the number of entries the result table reports (None when it shows no table)."""
+    before = _status_and_marker(page)
+    page.locator(f"{PANEL} button.widget-button", has_text="Run").click()
+    page.wait_for_function(_RUN_DONE, arg=[STATUS, RESULT, before], timeout=timeout_ms)
+    status = page.locator(STATUS).inner_text().strip()
+    tables = page.locator(f"{RESULT} .dt-container")
+    if not re.search(r"\d+\s*rows", status) or re.search(r"\b0\s*rows", status):
+        return status, None
+    # the table must render within 10 s, as a DataTable (not the static preview, not "Loading")
+    page.locator(f"{RESULT} .dt-container table.dataTable tbody tr").first.wait_for(timeout=10_000)
+    assert tables.count() == 1, f"{tables.count()} result tables after one Run; status {status!r}"
+    info = page.locator(f"{RESULT} .dt-info")
+    if not info.count():  # a result that fits one page has no paging controls and no info line
+        return status, page.locator(f"{RESULT} .dt-scroll-body table.dataTable tbody tr").count()
+    entries = re.search(r"of ([\d,]+) entr", info.first.inner_text())
+    assert entries, info.first.inner_text()
+    return status, int(entries.group(1).replace(",", ""))
+
+
+def keep_running_kernel(page, notebook: str) -> None:
+    """After a reload JupyterLab may ask which kernel the notebook should use (its own running
+    kernel is one of the choices): answer as an operator would, with that running kernel."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator(".jp-Dialog").wait_for(timeout=3_000)
+    except PlaywrightTimeout:
+        return
+    select = page.locator(".jp-Dialog select")
+    running = [o for o in select.locator("option").all_inner_texts() if o.startswith(f"{notebook} (")]
+    assert running, f"the kernel dialog offers no running kernel of {notebook}"
+    select.select_option(label=running[0])
+    page.locator(".jp-Dialog button", has_text="Select").click()
+    page.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
+
+
+def panel_status(page) -> str:
+    return page.locator(STATUS).inner_text().strip()
+
+
+def wait_for_status(page, pattern: str, timeout_ms: int = 30_000) -> str:
+    page.wait_for_function("([sel, pattern]) => new RegExp(pattern).test("
+                           "(document.querySelector(sel)?.innerText || '').trim())",
+                           arg=[STATUS, pattern], timeout=timeout_ms)
+    return panel_status(page)

@@ -527,7 +527,7 @@ def test_a_run_saved_by_name_loads_back_into_the_panel(sandbox, tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("q:\n  table: orders\nq:\n  table: customers\n", "appears twice"),
+    ("q:\n  table: orders\nq:\n  table: customers\n", "given twice"),
     ("q:\n  table: orders\n  colour: red\n", "unknown field 'colour'"),
     ("q:\n  table: orders\n  filter: 'amount'\n", "filter"),
     ("q:\n  table: orders\n  mode: query\n", "key"),

@@ -117,10 +117,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(runs_dir=args.runs_dir)
 
 
+def _params_path(args: argparse.Namespace) -> str:
+    """--params FILE, or --env ENV meaning params/ENV.yaml (scan and query take either)."""
+    if getattr(args, "env", None):
+        from .runbook import params_file
+
+        return str(params_file(args.env))
+    return str(args.params)
+
+
 def _spec_from_params(args: argparse.Namespace) -> AccessSpec:
     from .spec import load_spec
 
-    return load_spec(args.params, parse_assignments(args.param))
+    return load_spec(_params_path(args), parse_assignments(args.param))
 
 
 def _progress(line: str) -> None:
@@ -207,7 +216,60 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
+    if args.saved is not None:
+        return _run_saved(args)
+    for flag, value in (("--table", args.table), ("--key", args.key), ("--out", args.out)):
+        if value is None:
+            raise InputError(f"query needs {flag} (or --saved NAME to run a query saved in the panel)")
     return _read_table(args, "query")
+
+
+# The read flags a saved query sets itself: given with --saved they would silently lose to it,
+# or silently change what the operator reviewed in the panel — refused instead.
+SAVED_QUERY_SETS = ("table", "index", "key", "sort", "filter", "projection", "limit", "max_rcu")
+
+
+def _run_saved(args: argparse.Namespace) -> int:
+    """`query --saved NAME`: the panel's saved query, loaded, checked and run as the panel runs
+    it; its status line on stderr, the frame on stdout (or --out, written atomically)."""
+    from .saved_queries import queries_file_for, run_saved, saved_query
+    from .sessions import reading_session
+
+    given = [f"--{name.replace('_', '-')}" for name in SAVED_QUERY_SETS if getattr(args, name) is not None]
+    if given:
+        raise InputError(f"--saved {args.saved}: {', '.join(given)} cannot be combined with --saved (the saved "
+                         "query sets table, index, key, sort, filter, columns and limit) — drop "
+                         f"{'it' if len(given) == 1 else 'them'}, or save another query in the panel")
+    if args.out is not None:
+        check_out_path(args.out)
+    params = _params_path(args)
+    spec = _spec_from_params(args)
+    saved_query(queries_file_for(params), args.saved, spec.table_names)  # refused before any AWS call
+    done = run_saved(reading_session(spec), spec, queries_file_for(params), args.saved,
+                     progress=_page_lines)
+    if args.out is not None:
+        from .dynamo import write_frame
+
+        write_frame(done.frame, args.out)  # atomic: a temporary file renamed into place
+        _progress(f"{done.status} → {args.out}")
+        return 0
+    _progress(done.status)
+    with pd_display_options():
+        print(done.frame.to_string(index=False) if len(done.frame.columns) else "(no items)")
+    return 0
+
+
+def pd_display_options() -> Any:
+    """pandas prints every row and column of the frame, each cell whole (the budget bounds it)."""
+    import pandas as pd
+
+    return pd.option_context("display.max_rows", None, "display.max_columns", None,
+                             "display.width", None, "display.max_colwidth", None)
+
+
+def _page_lines(event: ProgressEvent) -> None:
+    if event.stats.get("pages", 0) % CLI_PROGRESS_EVERY == 0:
+        _progress(str(event))
 
 
 def _read_table(args: argparse.Namespace, mode: str) -> int:
@@ -357,8 +419,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if matrix.ok else 1  # a FAIL is reality differing from the spec: exit 1
 
 
-def _params_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", required=True, metavar="FILE", help="the access spec, e.g. params/dev.yaml")
+def _params_arguments(p: argparse.ArgumentParser, *, env: bool = False) -> None:
+    if env:
+        spec = p.add_mutually_exclusive_group(required=True)
+        spec.add_argument("--params", metavar="FILE", help="the access spec, e.g. params/dev.yaml")
+        spec.add_argument("--env", help="environment: uses params/ENV.yaml (instead of --params)")
+    else:
+        p.add_argument("--params", required=True, metavar="FILE", help="the access spec, e.g. params/dev.yaml")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
                    help="override a top-level key of the params file")
 
@@ -458,11 +525,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func in (("scan", cmd_scan), ("query", cmd_query)):
         p = sub.add_parser(name, help=f"{name} a granted table as the analyst (assumes the role) "
                            "into a .csv/.parquet/.jsonl file; one summary line on stderr")
-        _params_arguments(p)
-        p.add_argument("--table", required=True, help="a table of the spec's table_access_list")
+        _params_arguments(p, env=True)
+        p.add_argument("--table", required=name == "scan", help="a table of the spec's table_access_list")
         p.add_argument("--index", help="read this GSI/LSI instead of the table")
         if name == "query":
-            p.add_argument("--key", required=True, metavar="NAME=VALUE",
+            p.add_argument("--saved", metavar="NAME",
+                           help="run the query saved as NAME in the explorer panel (params/ENV.queries.yaml)"
+                                " as the panel runs it: its status line on stderr, the rows on stdout or --out")
+            p.add_argument("--key", metavar="NAME=VALUE",
                            help="the partition key value (typed by the key: 007 stays text for a string key)")
             p.add_argument("--sort", metavar="'OP VALUE'",
                            help="sort-key condition: '= V', '< V', '<= V', '> V', '>= V', '^= PREFIX' "
@@ -484,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--worker-credentials", choices=("recipe", "frozen"), default="recipe",
                            help="with --dask: workers assume the role from the profile (recipe, "
                                 "default) or get the current short-lived keys (frozen)")
-        p.add_argument("--out", required=True, metavar="FILE",
+        p.add_argument("--out", required=name == "scan", metavar="FILE",
                        help="FILE.csv, FILE.parquet or FILE.jsonl (with --dask: a new folder)")
         p.set_defaults(func=func)
 

@@ -139,7 +139,8 @@ def notebook_path(name: str, notebooks_dir: str | os.PathLike = "notebooks") -> 
 def params_file(env: str, params_dir: str | os.PathLike = "params") -> Path:
     path = Path(params_dir) / f"{env}.yaml"
     if not path.exists():
-        known = sorted(p.stem for p in Path(params_dir).glob("*.yaml"))
+        known = sorted(p.stem for p in Path(params_dir).glob("*.yaml")
+                       if not p.name.endswith(".queries.yaml"))  # saved queries, not an env
         raise InputError(f"--env {env}: no {path} — create it (see params/dev.yaml.example) "
                          f"or use one of: {', '.join(known) or 'none yet'}")
     return path.resolve()

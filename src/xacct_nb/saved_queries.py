@@ -11,17 +11,23 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Mapping
-from dataclasses import asdict, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from . import strict_yaml
 from .errors import InputError
 from .grammar import SORT_OPERATORS, parse_filters, parse_key, parse_projection
 
-__all__ = ["load_queries", "queries_file_for", "save_query"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .progress import ProgressCallback
+
+__all__ = ["SavedRun", "load_queries", "queries_file_for", "run_saved", "save_query"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 
@@ -32,25 +38,6 @@ def queries_file_for(params_file: str | os.PathLike) -> Path:
     return path.with_name(path.name.removesuffix(path.suffix) + ".queries.yaml")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    pass
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise InputError(f"{loader.name}: line {mark.line + 1}, column {mark.column + 1}: "
-                             f"{key!r} appears twice — keep one")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
 def load_queries(path: str | os.PathLike) -> dict[str, Any]:
     """name → RunInputs of every query in `path` ({} when the file does not exist)."""
     from .widgets import RunInputs
@@ -59,14 +46,19 @@ def load_queries(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        loader = _UniqueKeyLoader(path.read_text(encoding="utf-8"))
-        loader.name = str(path)
-        try:
-            data = loader.get_single_data()
-        finally:
-            loader.dispose()
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+        raise InputError(f"{path}: cannot read the saved queries ({reason})") from None
+    try:
+        data = strict_yaml.load(text)  # the params' loader: no duplicate or merge keys
+    except strict_yaml.StrictYamlError as err:
+        raise InputError(f"{path}: query {err.path}: {err.problem} ({err.where}) — {err.fix}") from None
     except yaml.YAMLError as err:
-        raise InputError(f"{path}: not valid YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise InputError(f"{path}: not valid YAML{where}: {problem} — fix the YAML syntax") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -140,3 +132,65 @@ def save_query(path: str | os.PathLike, name: str, inputs: Any) -> Path:
 def _plain(inputs: Any) -> dict[str, Any]:
     """Only the fields that differ from an empty input (a short, readable file)."""
     return {k: v for k, v in asdict(inputs).items() if k in ("table", "mode", "limit") or v}
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A saved query run in batch: its inputs, the frame (``attrs["xacct"]`` as any read) and the
+    panel's status line for it, as plain text."""
+
+    name: str
+    inputs: Any  # widgets.RunInputs
+    frame: pd.DataFrame
+    status: str
+
+
+def saved_query(path: str | os.PathLike, name: str, granted: Sequence[str]) -> Any:
+    """The inputs saved as `name` in `path`, loaded and checked exactly as the panel loads them,
+    and refused (one line) when they read a table the spec does not grant any more."""
+    from .partiql import Malformed, target
+
+    path = Path(path)
+    queries = load_queries(path)
+    if name not in queries:
+        if not path.exists():
+            raise InputError(f"no saved query {name!r}: {path} does not exist — save a Run by name in "
+                             "the explorer panel (notebook 03) first")
+        raise InputError(f"no saved query {name!r} in {path} — saved: {', '.join(queries) or 'none'}")
+    inputs = queries[name]
+    tables = [inputs.table]
+    if inputs.mode == "partiql":
+        try:
+            tables.append(target(inputs.statement)[1])
+        except Malformed:
+            pass  # the Run refuses it in the panel's words
+    for table in tables:
+        if table not in granted:
+            raise InputError(f"{path}: query {name!r} reads table {table}, which the spec no longer "
+                             f"grants (granted: {', '.join(granted) or 'none'}) — grant it, or save "
+                             "the query again for a granted table")
+    return inputs
+
+
+def run_saved(session: Any, spec: Any, queries_file: str | os.PathLike, name: str, *,
+              progress: ProgressCallback | None = None) -> SavedRun:
+    """Run the query saved as `name` in `queries_file` as the panel's Run does (the same reading
+    function, the same read options, PartiQL as the role), with `session` (e.g.
+    ``sessions.reading_session(spec)``). Tables are named as `spec` reads them (their ARNs in
+    resource_policy mode). Refused in one line: an unknown name (the line lists the saved ones),
+    a file the panel would refuse, a table the spec does not grant."""
+    from .dynamo import RemoteTable
+    from .widgets import run_inputs, status_text
+
+    inputs = saved_query(queries_file, name, spec.table_names)
+    remotes: dict[str, RemoteTable] = {}
+
+    def remote_for(table: str) -> RemoteTable:
+        if table not in spec.table_names:  # checked above; a statement is parsed once more here
+            raise InputError(f"query {name!r}: table {table} is not granted by the spec")
+        if table not in remotes:
+            remotes[table] = RemoteTable(session, spec.read_name(table))
+        return remotes[table]
+
+    frame = run_inputs(remote_for, inputs, progress=progress)
+    return SavedRun(name, inputs, frame, status_text(frame, inputs))

@@ -139,6 +139,66 @@ def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, li
     return df
 
 
+def read_args(inputs: RunInputs, info: TableInfo) -> dict[str, Any]:
+    """A Run's inputs parsed by the shared grammar into read()'s arguments (key and sort values
+    stay text: the table types them by its key schema)."""
+    key_types = {name: info.key_for(ix).type_of(name) for ix in (None, *info.index_names)
+                 for name in info.key_for(ix).names}
+    return {"mode": inputs.mode, "index": inputs.index or None,
+            "key": parse_key(inputs.key, field="Key") if inputs.key.strip() else None,
+            "sort": inputs.sort_condition(),
+            "filter": parse_filters(inputs.filter, key_types, field="Filter"),
+            "projection": parse_projection(inputs.projection), "limit": inputs.limit}
+
+
+def run_inputs(remote_for: Callable[[str], RemoteTable], inputs: RunInputs, *, page_size: int | None = None,
+               progress: ProgressCallback | None = None, stop: threading.Event | None = None,
+               args_out: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One Run of `inputs`, as the panel's Run button does it (and `xacct-nb query --saved`):
+    PartiQL mode runs its SELECT, scan and query go through `read`. `remote_for(table)` gives the
+    RemoteTable of a table; `args_out` receives what went to the read (history, Load more)."""
+    args = args_out if args_out is not None else {}
+    if inputs.mode == "partiql":
+        args.update(mode="partiql", statement=inputs.statement, limit=inputs.limit)
+        return read_partiql(remote_for, inputs.statement, limit=inputs.limit, progress=progress, stop=stop)
+    remote = remote_for(inputs.table)
+    args.update(read_args(inputs, remote.describe()))
+    with warnings.catch_warnings():  # the status line says it (ProjectionWarning)
+        warnings.simplefilter("ignore", ProjectionWarning)
+        return read(remote.session, remote, **args, page_size=page_size, progress=progress, stop=stop)
+
+
+def status_html(df: pd.DataFrame, inputs: RunInputs, unknown: Mapping[str, list[str]] | None = None, *,
+                resume_hint: str = "; <b>Load more</b> continues it") -> str:
+    """The status line of a Run's result: rows × columns, what ran, pages, RCU, seconds, complete
+    or partial (and why), attribute names not seen on the table, projected columns never returned.
+    `status_text` is the same line without markup (the CLI prints it)."""
+    meta = df.attrs.get("xacct", {})
+    reason = "stopped" if meta.get("reason") == "stopped" else "row budget reached"
+    partial = f" — <b>partial</b> ({reason})" if meta.get("partial") else " — complete"
+    pages = meta.get("pages", 0)
+    flagged = "".join(f" — ⚠ {field.lower()} names {_html(', '.join(names))}, not seen on "
+                      f"{_html(inputs.table)}" for field, names in (unknown or {}).items())
+    missing = meta.get("projection_missing") or []
+    unreturned = (f" — <span class='xacct-warning' style='color:#b60'>no item returned "
+                  f"column {_html(', '.join(missing))}</span> (a dotted name is a path: put a "
+                  "name with . in double quotes)") if missing else ""
+    reads = meta.get("reads", 1)
+    loads = f" (Run + {reads - 1} Load more)" if reads > 1 else ""
+    more = resume_hint if meta.get("partial") else ""
+    return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(inputs.text())}"
+            f" — {pages} page{'s' if pages != 1 else ''}{loads}, {_rcu_text(meta.get('consumed_rcu', 0))}, "
+            f"{meta.get('seconds', 0):.2f} s{partial}{more}{flagged}{unreturned}")
+
+
+def status_text(df: pd.DataFrame, inputs: RunInputs, *, resume_hint: str = "") -> str:
+    """`status_html` as plain text."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", status_html(df, inputs, resume_hint=resume_hint)))
+
+
 @dataclass(frozen=True)
 class RunInputs:
     """What the panel's boxes held for one Run: enough to show it, repeat it or restore it."""
@@ -608,17 +668,8 @@ class ExplorerPanel:
         self.output.outputs = (_html_output(_running_html(0, 0, 0.0)),)
         self.error = None
         try:
-            if inputs.mode == "partiql":
-                record.args = {"mode": "partiql", "statement": inputs.statement, "limit": inputs.limit}
-                df = read_partiql(self._remote, inputs.statement, limit=inputs.limit,
-                                  progress=self._show_progress, stop=self._stop)
-            else:
-                remote = self._remote(inputs.table)
-                record.args = self._read_args(inputs, remote.describe())
-                with warnings.catch_warnings():  # the status line says it (ProjectionWarning)
-                    warnings.simplefilter("ignore", ProjectionWarning)
-                    df = read(self.session, remote, **record.args, page_size=self.page_size,
-                              progress=self._show_progress, stop=self._stop)
+            df = run_inputs(self._remote, inputs, page_size=self.page_size, progress=self._show_progress,
+                            stop=self._stop, args_out=record.args)
         except XacctError as err:
             record.error = str(err)
             self._add_history(record)
@@ -667,14 +718,7 @@ class ExplorerPanel:
         return df
 
     def _read_args(self, inputs: RunInputs, info: TableInfo) -> dict[str, Any]:
-        """The inputs parsed by the shared grammar into read()'s arguments."""
-        key_types = {name: info.key_for(ix).type_of(name) for ix in (None, *info.index_names)
-                     for name in info.key_for(ix).names}
-        return {"mode": inputs.mode, "index": inputs.index or None,
-                "key": parse_key(inputs.key, field="Key") if inputs.key.strip() else None,
-                "sort": inputs.sort_condition(),
-                "filter": parse_filters(inputs.filter, key_types, field="Filter"),
-                "projection": parse_projection(inputs.projection), "limit": inputs.limit}
+        return read_args(inputs, info)
 
     def _account(self, record: RunRecord, df: pd.DataFrame, read_now: pd.DataFrame) -> None:
         meta = df.attrs.get("xacct", {})
@@ -889,7 +933,9 @@ class ExplorerPanel:
             return None
         self.save_name.value = ""
         self._refresh_saved()
-        self.status.value = (f"<span class='xacct-notice'>saved {_html(inputs.text())} as "
+        # under the shown result's own line, which stays: complete/partial remains in view
+        shown = self._status_line(self.result) + "<br>" if self.result is not None and self._last else ""
+        self.status.value = (f"{shown}<span class='xacct-notice'>saved {_html(inputs.text())} as "
                              f"<b>{_html(name)}</b> in {_html(str(path))}</span>")
         return path
 
@@ -934,23 +980,8 @@ class ExplorerPanel:
         return self.inputs().text()
 
     def _status_line(self, df: pd.DataFrame) -> str:
-        meta = df.attrs.get("xacct", {})
-        reason = "stopped" if meta.get("reason") == "stopped" else "row budget reached"
-        partial = f" — <b>partial</b> ({reason})" if meta.get("partial") else " — complete"
-        pages = meta.get("pages", 0)
         inputs = self._last.inputs if self._last is not None else self.inputs()
-        unknown = "".join(f" — ⚠ {field.lower()} names {_html(', '.join(names))}, not seen on "
-                          f"{_html(inputs.table)}" for field, names in self.unknown_attributes().items())
-        missing = meta.get("projection_missing") or []
-        unreturned = (f" — <span class='xacct-warning' style='color:#b60'>no item returned "
-                      f"column {_html(', '.join(missing))}</span> (a dotted name is a path: put a "
-                      "name with . in double quotes)") if missing else ""
-        reads = meta.get("reads", 1)
-        loads = f" (Run + {reads - 1} Load more)" if reads > 1 else ""
-        more = "; <b>Load more</b> continues it" if meta.get("partial") else ""
-        return (f"<b>{len(df)}</b> rows × {len(df.columns)} columns — {_html(inputs.text())}"
-                f" — {pages} page{'s' if pages != 1 else ''}{loads}, {_rcu_text(meta.get('consumed_rcu', 0))}, "
-                f"{meta.get('seconds', 0):.2f} s{partial}{more}{unknown}{unreturned}")
+        return status_html(df, inputs, self.unknown_attributes())
 
     def _result_html(self, df: pd.DataFrame) -> str:
         from .notebook import table_html
