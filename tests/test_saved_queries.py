@@ -130,9 +130,10 @@ def test_the_python_api_runs_the_saved_query_as_the_cli_does(world):
     spec, params, panel, session = world
     _set(panel, **SAVED["c7 range"])
     panel.run()
-    done = run_saved(session, spec, queries_file_for(params), "c7 range")
+    panel.save("api c7")
+    done = run_saved(session, spec, queries_file_for(params), "api c7")
     assert sorted(done.frame["order_id"]) == sorted(panel.result["order_id"])
-    assert done.inputs == load_queries(queries_file_for(params))["c7 range"]
+    assert done.inputs == load_queries(queries_file_for(params))["api c7"] == panel.inputs()
     assert done.status.startswith(f"{len(panel.result)} rows × ")
 
 
@@ -206,3 +207,23 @@ def test_env_names_the_params_file(tmp_path, capsys, monkeypatch):
     assert "saved: q" in err and "local.queries.yaml" in err
     err = _refused(["query", "--env", "nosuch", "--saved", "q"], capsys)
     assert "params/nosuch.yaml" in err
+
+
+# -- the status area around saved queries: what is on screen belongs to which Run -------------------
+
+def test_a_result_left_below_changed_inputs_is_dimmed_and_said_until_the_next_run(world):
+    _, _, panel, _ = world
+    _set(panel, table="orders", limit=5)
+    panel.run()
+    assert "xacct-stale" not in panel.output._dom_classes
+    assert panel.history[-1].partial and "5 rows (partial)" in panel.history_list.options[0][0]
+    panel.table.value = "customers"  # a switch: the orders rows stay below, dimmed
+    assert "xacct-stale" in panel.output._dom_classes and "previous Run's (dimmed)" in panel.status.value
+    panel.limit.value = 100
+    panel.run()
+    assert "xacct-stale" not in panel.output._dom_classes
+    assert "50 rows," in panel.history_list.options[0][0] and not panel.history[-1].partial
+    panel.restore(panel.history[-2].inputs)  # history restore: the customers rows are the old Run's
+    assert "xacct-stale" in panel.output._dom_classes and "previous Run's (dimmed)" in panel.status.value
+    panel.run()
+    assert "xacct-stale" not in panel.output._dom_classes

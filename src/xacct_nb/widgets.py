@@ -35,6 +35,7 @@ _PANEL_CSS = """<style>
 .xacct-explorer .widget-toggle-buttons > .widget-label {
   flex: 0 0 auto; text-align: right; margin-right: calc(var(--jp-widgets-inline-margin) * 2); }
 .xacct-explorer .widget-output { overflow-x: auto; max-width: 100%; }
+.xacct-explorer .xacct-result.xacct-stale { opacity: 0.45; }
 .xacct-explorer .xacct-code-text textarea { font-family: var(--jp-code-font-family); white-space: pre; }
 .xacct-explorer table.dataTable th,
 .xacct-explorer table.dataTable td { white-space: nowrap; }
@@ -254,9 +255,11 @@ class RunRecord:
     seconds: float = 0.0
     reads: int = 1  # the Run and each Load more
     error: str | None = None
+    partial: bool = False  # the budget (or Stop) ended it: the history says so too
 
     def label(self) -> str:
-        outcome = self.error or (f"{self.rows} rows, {_rcu_text(self.consumed_rcu)}, {self.seconds:.2f} s"
+        outcome = self.error or (f"{self.rows} rows{' (partial)' if self.partial else ''}, "
+                                 f"{_rcu_text(self.consumed_rcu)}, {self.seconds:.2f} s"
                                  + (f", {self.reads - 1} load more" if self.reads > 1 else ""))
         return f"{self.started:%H:%M:%S} {self.inputs.text()} → {outcome}"
 
@@ -514,9 +517,7 @@ class ExplorerPanel:
         if kept:
             parts.append("kept " + ", ".join(kept) + f" (every attribute they name exists on {where})")
         self.notice = "; ".join(parts)
-        shown = ("" if self.result is None and self.error is None
-                 else " — the result below is the previous Run's; press Run")
-        self.status.value = f"<span class='xacct-notice'>{_html(self.notice)}{shown}</span>"
+        self.status.value = f"<span class='xacct-notice'>{_html(self.notice)}{self._mark_stale()}</span>"
         self._flag_unknown()
 
     def _filter_names(self) -> list[AttributePath] | None:
@@ -617,7 +618,7 @@ class ExplorerPanel:
         self._sync_mode()
         self._flag_unknown()
         self.status.value = (f"<span class='xacct-notice'>restored the inputs of: {_html(inputs.text())}"
-                             " — press Run</span>")
+                             f"{self._mark_stale() or ' — press Run'}</span>")
 
     # -- running -----------------------------------------------------------------------------------
     @property
@@ -665,6 +666,7 @@ class ExplorerPanel:
         self.load_more_button.disabled = True
         self._refresh_item_pick(None)  # no item of the previous result under a running Run
         self.status.value = f"running: {_html(inputs.text())}…"
+        self._mark_stale(False)  # the running count replaces the old table
         self.output.outputs = (_html_output(_running_html(0, 0, 0.0)),)
         self.error = None
         try:
@@ -693,6 +695,7 @@ class ExplorerPanel:
         start_key = previous.attrs["xacct"]["last_evaluated_key"]
         self.load_more_button.disabled = True
         self.status.value = f"loading more: {_html(last.inputs.text())}…"
+        self._mark_stale(False)
         self.output.outputs = (_html_output(_running_html(0, 0, 0.0, base=len(previous))),)
         self.error = None
         try:
@@ -724,6 +727,7 @@ class ExplorerPanel:
         meta = df.attrs.get("xacct", {})
         record.rows, record.consumed_rcu, record.seconds = len(df), meta.get("consumed_rcu", 0.0), \
             meta.get("seconds", 0.0)
+        record.partial = bool(meta.get("partial"))
         self.result = df
         table = record.inputs.table
         self._attributes_seen.setdefault(table, set()).update(str(c) for c in read_now.columns)
@@ -736,6 +740,7 @@ class ExplorerPanel:
     def _show_result(self, df: pd.DataFrame) -> None:
         # the result first, then the line that says it is there
         self.output.outputs = (_html_output(self._result_html(df)),)
+        self._mark_stale(False)
         self.status.value = self._status_line(df)
         self._refresh_code()
         self._refresh_item_pick(df)
@@ -913,7 +918,7 @@ class ExplorerPanel:
             return None
         self.restore(inputs)
         self.status.value = (f"<span class='xacct-notice'>loaded saved query {_html(name)}: "
-                             f"{_html(inputs.text())} — press Run</span>")
+                             f"{_html(inputs.text())}{self._mark_stale() or ' — press Run'}</span>")
         self._refresh_saved()
         return inputs
 
@@ -969,8 +974,17 @@ class ExplorerPanel:
         self.output.outputs = (_html_output(_running_html(
             stats.get("items", 0), stats.get("pages", 0), stats.get("consumed_rcu"), base=base)),)
 
+    def _mark_stale(self, stale: bool = True) -> str:
+        """After the inputs changed (a switch, a restore, a saved query loaded) the table below
+        belongs to the previous Run: it is dimmed until the next Run replaces it, and the returned
+        words say so on the status line ("" when nothing is shown)."""
+        shown = stale and (self.result is not None or self.error is not None)
+        (self.output.add_class if shown else self.output.remove_class)("xacct-stale")
+        return " — the result below is the previous Run's (dimmed); press Run" if shown else ""
+
     def _show_error(self, message: str) -> None:
         """The error replaces whatever the last Run showed: no stale table under a new error."""
+        self._mark_stale(False)
         self.error = message
         self.output.outputs = ()
         self._refresh_item_pick(None)
