@@ -34,7 +34,7 @@ from .grammar import AttributePath, literal, parse_path, show_path, split_list
 
 __all__ = [
     "EDIT_LEVELS", "VALUE_TYPES", "EditLog", "EditPlan", "EditResult", "Remove", "SetValue",
-    "edit_log_path", "plan_put", "plan_update", "same_item", "send", "typed_value", "value_text",
+    "edit_log_path", "grant_levels", "plan_put", "plan_update", "same_item", "send", "typed_value", "value_text",
 ]
 
 EDIT_LEVELS = frozenset({"ReadWriteUpdate", "Full"})  # the grants whose policies allow UpdateItem
@@ -630,3 +630,9 @@ def _refusal(err: XacctError, plan: EditPlan, grant: str | None, table: str) -> 
                             "policy in force does not allow this write (run `xacct-nb verify` to see "
                             "what the grant allows)", err.code)
     return err
+
+
+def grant_levels(spec: Any) -> dict[str, str]:
+    """Each granted table → its access_type (Read / ReadWriteUpdate / Full): what the explorer's
+    item view needs to know whether to offer edit controls."""
+    return {access.table_name: access.access_type for access in spec.table_access_list}
