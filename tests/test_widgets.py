@@ -676,6 +676,11 @@ def test_an_edit_is_reviewed_confirmed_and_replaces_the_row(edit_panel):
     assert edits.result["balance"].tolist() == [12.75]  # and the row
     assert "12.75" in edits.output.outputs[0]["data"]["text/html"]
     assert "updated customers" in edits.status.value and "logged to" in edits.status.value
+    # the editor starts over from the item as it is now: nothing left that Confirm could resend
+    assert editor.plan is None and editor.confirm_button.disabled and editor.attribute.value == ""
+    assert editor.request_tabs.layout.display == "none"
+    assert "updated: set balance = 12.75 (N); set address.city = Lviv (S) (logged to" in editor.message.value
+    assert f"(customer_id={key})" in editor.title.value
     (line,) = EditLog(editor.log.path).records()
     assert line["outcome"] == "applied" and line["after"] == json.loads(json.dumps(stored))
 

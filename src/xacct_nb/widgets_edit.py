@@ -56,7 +56,7 @@ class ItemEditor:
         style = {"description_width": "90px"}
         self.title = w.HTML()
         self.attribute = w.Combobox(description="Attribute", options=[], ensure_option=False, style=style,
-                                    placeholder="pick one, or type a new name (a.b: a key inside map a)",
+                                    placeholder="pick one or type a new name (a.b: nested)",
                                     layout=w.Layout(width="420px"))
         self.action = w.ToggleButtons(options=[("Set", "set"), ("Remove", "remove")], value="set",
                                       description="Change", style=style)
@@ -76,7 +76,7 @@ class ItemEditor:
                                       tooltip="Read the item again (GetItem) and start over")
         self.pending_html = w.HTML()
         self.request_texts = [_code_area(), _code_area()]
-        self.request_tabs = w.Tab(children=self.request_texts, titles=("UpdateItem request (JSON)", "AWS CLI"),
+        self.request_tabs = w.Tab(children=self.request_texts, titles=("Request (JSON)", "AWS CLI"),
                                   layout=w.Layout(display="none", width="100%"))
         self.request_tabs.add_class("xacct-edit-request")
         self.message = w.HTML()
@@ -106,11 +106,14 @@ class ItemEditor:
         self.table, self.item, self.row = table, item, row
         self.pending, self.plan, self.message_text = [], None, None
         self.message.value = ""
+        self.confirm_button.disabled = True  # nothing reviewed for this item yet
+        self.request_tabs.layout.display = "none"
         if item is None or self.grant(table) not in EDIT_LEVELS:
             self.box.layout.display = "none"
             return
         where = f"{self.log.path}" if self.log else "no edit log (pass edit_log= to ExplorerPanel)"
-        self.title.value = (f"<b>Edit this item</b> — {html.escape(table)} is granted "
+        key = ", ".join(f"{name}={value_text(item[name])[1]}" for name in self._key_names(table) if name in item)
+        self.title.value = (f"<b>Edit this item</b> ({html.escape(key)}) — {html.escape(table)} is granted "
                             f"<b>{html.escape(str(self.grant(table)))}</b>. Review shows the exact request; "
                             "it is sent only on Confirm, and only if the item is still as read. "
                             f"Edits are logged to <code>{html.escape(where)}</code>.")
@@ -124,6 +127,12 @@ class ItemEditor:
             self._filling = False
         self._sync()
         self.box.layout.display = None
+
+    def _key_names(self, table: str) -> tuple[str, ...]:
+        try:
+            return self.panel._remote(table).describe().key.names
+        except XacctError:
+            return ()
 
     def hide(self) -> None:
         self.show(self.table or "", None, None)
@@ -178,7 +187,7 @@ class ItemEditor:
             return None
         texts = (plan.request_json(), plan.cli(self.panel.cli_profile, self.panel.session.region_name))
         for box, text in zip(self.request_texts, texts):
-            box.rows = min(24, text.count("\n") + 1)
+            box.rows = min(16, text.count("\n") + 1)
             box.value = text
         self.request_tabs.selected_index = 0
         self.request_tabs.layout.display = None
@@ -206,9 +215,11 @@ class ItemEditor:
         self.last = result
         table, row = self.table, self.row
         self.panel._edited(table, row, result)  # item view, row and status line
+        self.show(table, result.item, row)  # the boxes start over from the item as it is now
         extra = (f" — ⚠ the item also differs from the plan in {', '.join(result.unexpected)}"
                  if result.unexpected else "")
-        self._say(f"updated: {plan.summary()}{extra}")
+        logged = f" (logged to {result.log})" if result.log else " (not logged: no edit log)"
+        self._say(f"updated: {plan.summary()}{logged}{extra} — the item above is as DynamoDB returned it")
         return result
 
     def discard(self) -> None:
