@@ -324,3 +324,20 @@ def test_a_new_item_is_put_only_where_none_exists(granted, customer, tmp_path):
         assert [r["outcome"] for r in EditLog(tmp_path / "e.jsonl").records()] == ["applied", "refused"]
     finally:
         admin.delete_item(TableName="customers", Key={"customer_id": fresh["customer_id"]})
+
+
+def test_the_cli_command_shown_makes_the_same_write(granted, customer, sandbox):
+    """The AWS CLI form of the plan, executed against the sandbox, writes what the plan says."""
+    import subprocess
+
+    _, admin = granted
+    before = admin.get_item(TableName="customers", Key=customer, ConsistentRead=True)["Item"]
+    plan = plan_update("customers", before, CUSTOMERS_KEY, [
+        SetValue.typed("balance", "7.25"), SetValue.typed("tags", "x, y", "SS"), Remove.typed("note")])
+    command = plan.cli("sandbox-main", "us-east-1").replace("\\\n", " ")
+    out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    stored = admin.get_item(TableName="customers", Key=customer, ConsistentRead=True)["Item"]
+    assert same_item(stored, plan.after) and stored["balance"] == {"N": "7.25"}
+    again = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "ConditionalCheckFailed" in again.stderr  # the item is not as read now

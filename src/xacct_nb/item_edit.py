@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 import os
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -307,8 +308,6 @@ class EditPlan:
 
     def cli(self, profile: str | None = None, region: str | None = None) -> str:
         """The same request as an AWS CLI command."""
-        from .explorer_code import _pairs
-
         words = ["aws", "dynamodb", "update-item" if self.operation == "UpdateItem" else "put-item"]
         for name, value in self.request.items():
             option = "--" + "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
@@ -321,6 +320,17 @@ class EditPlan:
 
     def summary(self) -> str:
         return "; ".join(self.changes)
+
+
+def _pairs(words: list[str]) -> list[str]:
+    """`aws dynamodb update-item` on the first line, then one option (and its value) per line."""
+    lines = [" ".join(shlex.quote(w) for w in words[:3])]
+    for word in words[3:]:
+        if word.startswith("--"):
+            lines.append(shlex.quote(word))
+        else:
+            lines[-1] += " " + shlex.quote(word)
+    return lines
 
 
 class _Names:

@@ -1039,8 +1039,10 @@ def _result_table(df: pd.DataFrame, record: RunRecord) -> str:
 
 
 def _key_text(wire: Mapping[str, Any]) -> str:
-    ((_, value),) = wire.items()
-    return str(value)
+    """A key value as the item view writes it (binary as base64)."""
+    from .item_edit import value_text
+
+    return value_text(wire)[1]
 
 
 def _python_value(value: Any) -> Any:
