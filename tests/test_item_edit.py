@@ -341,3 +341,33 @@ def test_the_cli_command_shown_makes_the_same_write(granted, customer, sandbox):
     assert same_item(stored, plan.after) and stored["balance"] == {"N": "7.25"}
     again = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
     assert again.returncode != 0 and "ConditionalCheckFailed" in again.stderr  # the item is not as read now
+
+
+def test_in_resource_policy_mode_the_analyst_edits_by_arn_with_its_own_session(sandbox, tmp_path):
+    from xacct_nb.sessions import reading_session
+
+    aws = {"main": sandbox.session("sandbox-main"), "consumer": sandbox.session("sandbox-consumer")}
+    spec = parse_spec({**BASE, "env": f"r{uuid4().hex[:6]}", "grant_mode": "resource_policy",
+                       "table_access_list": [{"table_name": "customers", "access_type": "ReadWriteUpdate"}]})
+    admin = aws["main"].client("dynamodb")
+    key = {"customer_id": {"S": f"EDIT-{uuid4().hex[:8]}"}}
+    admin.put_item(TableName="customers", Item={**key, "name": {"S": "Ada"}})
+    try:
+        apply(spec, yes=True, wait=False, **aws)
+        session = reading_session(spec, source=sandbox.session("sandbox-analyst"))
+        table = RemoteTable(session, spec.read_name("customers"))
+        assert table.name.startswith("arn:aws:dynamodb:")  # the analyst's own account has no such table
+        before = table.call("GetItem", Key=key, ConsistentRead=True)["Item"]
+        plan = plan_update(table.name, before, table.describe().key, [SetValue.typed("name", "Ada L.")])
+        assert plan.request["TableName"] == spec.table_arn("customers")
+        log = tmp_path / "edits.jsonl"
+        result = send(table, plan, log=log, grant="ReadWriteUpdate", table="customers")
+        assert result.who == "arn:aws:iam::222222222222:user/analyst"  # no role: its own session
+        assert admin.get_item(TableName="customers", Key=key)["Item"]["name"] == {"S": "Ada L."}
+        with pytest.raises(ItemChanged):
+            send(table, plan, log=log, grant="ReadWriteUpdate", table="customers")
+        assert [(r["table"], r["outcome"]) for r in EditLog(log).records()] == [
+            ("customers", "applied"), ("customers", "refused")]
+    finally:
+        admin.delete_item(TableName="customers", Key=key)
+        destroy(spec, yes=True, **aws)

@@ -725,3 +725,16 @@ def test_a_key_attribute_cannot_be_edited_in_the_panel(edit_panel):
     edits.editor.value.value = "C9"
     assert edits.editor.review() is None and edits.editor.confirm_button.disabled
     assert "customer_id is part of the key of table customers" in edits.editor.message.value
+
+
+def test_a_whole_map_is_replaced_with_a_typed_json_value(edit_panel):
+    edits, key, admin = edit_panel
+    editor = edits.editor
+    editor.attribute.value = "address"
+    assert (editor.type.value, editor.value.value) == ("JSON", '{\n "city": "Kyiv"\n}')  # as it is, to edit
+    editor.value.value = '{"city": "Odesa", "zip": "65000", "floor": 3.50, "tags": ["a", null]}'
+    editor.review()
+    assert editor.confirm() is not None, editor.message.value
+    stored = admin.get_item(TableName="customers", Key={"customer_id": {"S": key}})["Item"]
+    assert stored["address"] == {"M": {"city": {"S": "Odesa"}, "zip": {"S": "65000"}, "floor": {"N": "3.50"},
+                                       "tags": {"L": [{"S": "a"}, {"NULL": True}]}}}
