@@ -640,6 +640,12 @@ def test_edit_controls_only_under_a_write_grant(edit_panel):
     untold.run()
     untold.item_pick.value = 0
     assert untold.item_tabs.layout.display is None and untold.editor.box.layout.display == "none"
+    unlogged = ExplorerPanel(edits.session, ["customers"], limit=5, grants={"customers": "Full"})
+    unlogged.run()
+    unlogged.item_pick.value = 0
+    unlogged.editor.attribute.value = "name"
+    unlogged.editor.value.value = "x"
+    assert unlogged.editor.review() is None and "no edit log" in unlogged.editor.message.value
     edits.run()  # a new Run: no item, no editor
     assert edits.editor.box.layout.display == "none"
 

@@ -576,8 +576,11 @@ class EditResult:
 def send(remote: Any, plan: EditPlan, *, log: EditLog | str | os.PathLike | None,
          grant: str | None = None, table: str | None = None) -> EditResult:
     """Send `plan` with `remote` (a :class:`~xacct_nb.dynamo.RemoteTable` of the reading session)
-    and append its outcome to `log`. `grant` (the table's access level) names why a denial
+    and append its outcome to `log` (an :class:`EditLog` or its path; None: not logged — the
+    panel never sends without a log). `grant` (the table's access level) names why a denial
     happened; `table` is how the log names the table (default: the request's TableName).
+    Every call appends exactly one line: ``applied``, ``refused`` (with the one-line reason) or
+    ``failed`` (another error: for a timeout the write may have happened — reload the item).
 
     Raises :class:`~xacct_nb.errors.ItemChanged` when the item is not as read any more, an
     :class:`~xacct_nb.errors.AccessDenied` naming the grant when IAM refuses; both are logged
@@ -600,9 +603,14 @@ def send(remote: Any, plan: EditPlan, *, log: EditLog | str | os.PathLike | None
             reply = remote.call(plan.operation, **{k: v for k, v in plan.request.items() if k != "TableName"})
         except XacctError as err:
             refused = _refusal(err, plan, grant, table or plan.table)
+            # failed: an error that is not a refusal — a timeout may hide a write that happened
             record.update(outcome="refused" if refused is not err else "failed", reason=str(refused))
             if fd is not None:
-                EditLog.append(fd, record)
+                try:
+                    EditLog.append(fd, record)
+                except OSError as log_err:
+                    raise AwsError(f"{refused} (and the edit log {edit_log.path if edit_log else ''} "
+                                   f"could not be appended: {log_err})", "EditLogFailed") from err
             raise refused from err
         item = reply.get("Attributes") if plan.operation == "UpdateItem" else dict(plan.after)
         record.update(outcome="applied", after=item)

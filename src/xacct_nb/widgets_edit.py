@@ -111,7 +111,7 @@ class ItemEditor:
         if item is None or self.grant(table) not in EDIT_LEVELS:
             self.box.layout.display = "none"
             return
-        where = f"{self.log.path}" if self.log else "no edit log (pass edit_log= to ExplorerPanel)"
+        where = f"{self.log.path}" if self.log else "(none: pass edit_log= to ExplorerPanel to edit)"
         key = ", ".join(f"{name}={value_text(item[name])[1]}" for name in self._key_names(table) if name in item)
         self.title.value = (f"<b>Edit this item</b> ({html.escape(key)}) — {html.escape(table)} is granted "
                             f"<b>{html.escape(str(self.grant(table)))}</b>. Review shows the exact request; "
@@ -177,6 +177,10 @@ class ItemEditor:
             return None
         self.plan = None
         self._withdraw()
+        if self.log is None:  # the panel writes only what it can record
+            self._say("no edit log: every write the panel sends is logged — pass edit_log= to "
+                      "ExplorerPanel (notebook 03: runs/<env>/edits.jsonl)", error=True)
+            return None
         try:
             remote = self.panel._remote(self.table)
             info = remote.describe()
