@@ -371,3 +371,11 @@ def test_in_resource_policy_mode_the_analyst_edits_by_arn_with_its_own_session(s
     finally:
         admin.delete_item(TableName="customers", Key=key)
         destroy(spec, yes=True, **aws)
+
+
+def test_the_plan_says_each_change_with_the_value_it_replaces():
+    plan = plan_update("customers", ITEM, CUSTOMERS_KEY, [
+        SetValue.typed("balance", "12"), SetValue.typed("address.city", "Odesa"), Remove.typed("gone"),
+        SetValue.typed("tier", "gold")])
+    assert plan.changes == ("set balance = 12 (N), was 10.50 (N)", "set address.city = Odesa (S), was Kyiv (S)",
+                            "remove gone, was NULL", "set tier = gold (S), a new attribute")

@@ -685,7 +685,8 @@ def test_an_edit_is_reviewed_confirmed_and_replaces_the_row(edit_panel):
     # the editor starts over from the item as it is now: nothing left that Confirm could resend
     assert editor.plan is None and editor.confirm_button.disabled and editor.attribute.value == ""
     assert editor.request_tabs.layout.display == "none"
-    assert "updated: set balance = 12.75 (N); set address.city = Lviv (S) (logged to" in editor.message.value
+    assert ("updated: set balance = 12.75 (N), was 10.50 (N); set address.city = Lviv (S), was Kyiv (S) "
+            "(logged to") in editor.message.value
     assert f"(customer_id={key})" in editor.title.value
     (line,) = EditLog(editor.log.path).records()
     assert line["outcome"] == "applied" and line["after"] == json.loads(json.dumps(stored))

@@ -396,11 +396,14 @@ def plan_update(table: str, item: Mapping[str, Any], key: Any, edits: Iterable[E
                 if tag != wanted:
                     raise InputError(f"{top} is an index key of type {wanted}: a {tag} value would be "
                                      f"refused — give it a {wanted} value")
+            old = _value_at(after, segments)
             _apply_set(after, segments, edit.value, where)
-            changes.append(f"set {where} = {_brief(edit.value)}")
+            changes.append(f"set {where} = {_brief(edit.value)}"
+                           + (f", was {_brief(old)}" if old is not None else ", a new attribute"))
         else:
+            old = _value_at(after, segments)
             _apply_remove(after, segments, where)
-            changes.append(f"remove {where}")
+            changes.append(f"remove {where}" + (f", was {_brief(old)}" if old is not None else ""))
     if same_item(after, before):
         raise InputError("no change to send: the item already holds these values")
     names = _Names()
@@ -491,9 +494,23 @@ def _apply_remove(after: dict[str, Any], segments: Sequence[str | int], where: s
     del holder[last]
 
 
-def _brief(wire: Mapping[str, Any], width: int = 60) -> str:
+def _value_at(item: Mapping[str, Any], segments: Sequence[str | int]) -> dict[str, Any] | None:
+    """The value at a path of the item (None: no such path)."""
+    node: Any = {"M": item}
+    for segment in segments:
+        inner = node.get("L" if isinstance(segment, int) else "M") if isinstance(node, dict) else None
+        if inner is None or (isinstance(segment, int) and segment >= len(inner)) \
+                or (isinstance(segment, str) and segment not in inner):
+            return None
+        node = inner[segment]
+    return node if isinstance(node, dict) else None
+
+
+def _brief(wire: Mapping[str, Any], width: int = 40) -> str:
     type_, text = value_text(wire)
-    text = " ".join(text.split())
+    if type_ == "NULL":
+        return "NULL"
+    text = " ".join(text.split()) or '""'
     text = text if len(text) <= width else text[:width - 1] + "…"
     return f"{text} ({type_})" if type_ not in ("JSON", "DynamoDB JSON") else text
 
