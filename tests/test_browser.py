@@ -509,3 +509,92 @@ def test_explorer_follows_switches_loads_more_shows_code_items_and_history(lab, 
     widget_errors = [e for e in page.console_errors if "widget" in e.lower()]
     assert not widget_errors, widget_errors
     print(f"03 issue-23 flow in the browser: {time.monotonic() - started:.1f} s")
+
+
+# -- 03: item edit under ReadWriteUpdate/Full (issue 23) ------------------------------------------
+
+EDIT = f"{PANEL} .xacct-edit"
+
+
+def _edit_box(page, kind: str, label: str):
+    tag = {"text": "input", "textarea": "textarea", "dropdown": "select"}[kind]
+    return page.locator(f"{EDIT} .widget-{kind}:has(label:text-is('{label}')) {tag}").first
+
+
+def _edit(page, attribute: str, value: str) -> None:
+    """Pick an attribute, wait for its current value to come back in the Value box, type the new one."""
+    value_box = _edit_box(page, "textarea", "Value")
+    _edit_box(page, "text", "Attribute").fill(attribute)
+    expect(value_box).not_to_have_value("", timeout=10_000)  # its current value, to edit
+    value_box.fill(value)
+    page.wait_for_timeout(300)  # the kernel takes the typed text (continuous_update)
+
+
+def test_an_item_is_edited_and_a_stale_edit_is_refused(lab, page):
+    sandbox, jupyter = lab
+    jupyter.end_sessions()
+    admin = sandbox.session("sandbox-main").client("dynamodb")
+    key = {"customer_id": {"S": CUSTOMER}}
+    original = admin.get_item(TableName="customers", Key=key)["Item"]
+    open_notebook(page, jupyter, "03_assume_and_explore.ipynb")
+    run_all_cells(page)
+    panel = page.locator(PANEL)
+    panel.wait_for(timeout=20_000)
+    page.console_errors.clear()
+    try:
+        # orders is granted Read (params/local.yaml): its item view has no edit controls at all
+        set_controls(page, "orders", "query", "", CUSTOMER, "", (), "", "")
+        run_panel(page)
+        widget(page, "dropdown", "Item").select_option(index=1)
+        expect(page.locator(f"{PANEL} .xacct-item .xacct-item-tree")).to_be_visible(timeout=10_000)
+        expect(page.locator(EDIT)).to_be_hidden()
+
+        # customers is granted ReadWriteUpdate: pick the row, edit, review the request, confirm
+        set_controls(page, "customers", "query", "", CUSTOMER, "", (), "", "")
+        run_panel(page)
+        widget(page, "dropdown", "Item").select_option(index=1)
+        expect(page.locator(EDIT)).to_be_visible(timeout=10_000)
+        expect(page.locator(EDIT)).to_contain_text("granted ReadWriteUpdate")
+        _edit(page, "tier", "diamond")
+        page.locator(f"{EDIT} button.widget-button", has_text="Review").click()
+        request = page.locator(f"{EDIT} .xacct-edit-request")
+        expect(request.locator("textarea").first).to_have_value(re.compile(r'"UpdateExpression": "SET #n0 = :v0"'),
+                                                                 timeout=10_000)
+        expect(request.locator("textarea").first).to_have_value(re.compile(r'"ConditionExpression": "#n1 = :c0'))
+        request.locator(".lm-TabBar-tab", has_text="AWS CLI").click()
+        expect(request.locator("textarea").nth(1)).to_have_value(re.compile(r"^aws dynamodb update-item", re.M))
+        page.locator(EDIT).scroll_into_view_if_needed()
+        shot(panel, "03-edit-review")
+        page.locator(f"{EDIT} button.widget-button", has_text="Confirm").click()
+        status = _wait_for_status(page, "updated customers")
+        assert "logged to" in status and "edits.jsonl" in status and "set tier = diamond" in status, status
+        expect(page.locator(f"{PANEL} .xacct-item .xacct-item-tree")).to_contain_text('"diamond"', timeout=10_000)
+        expect(page.locator(f"{RESULT} .dt-container").first).to_contain_text("diamond", timeout=10_000)
+        stored = admin.get_item(TableName="customers", Key=key)["Item"]
+        assert stored["tier"] == {"S": "diamond"} and stored["name"] == original["name"], stored
+        expect(page.locator(f"{EDIT} .xacct-edit-message")).to_contain_text("updated: set tier = diamond")
+        expect(request).to_be_hidden()  # nothing left on screen that Confirm could send again
+        page.locator(EDIT).scroll_into_view_if_needed()
+        shot(panel, "03-edit-confirmed")
+
+        # another writer changes the item behind the panel's back: the next edit is refused
+        admin.update_item(TableName="customers", Key=key, UpdateExpression="SET balance = :b",
+                          ExpressionAttributeValues={":b": {"N": "1.00"}})
+        _edit(page, "name", "Changed by the panel")
+        page.locator(f"{EDIT} button.widget-button", has_text="Review").click()
+        expect(request).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(300)
+        shown = page.locator(f"{PANEL} .xacct-item .xacct-item-tree").inner_text()
+        page.locator(f"{EDIT} button.widget-button", has_text="Confirm").click()
+        refused = page.locator(f"{EDIT} .xacct-edit-message .xacct-edit-error")
+        expect(refused).to_have_text("the item changed since it was read — reload it and edit again",
+                                     timeout=10_000)
+        assert page.locator(f"{PANEL} .xacct-item .xacct-item-tree").inner_text() == shown
+        assert admin.get_item(TableName="customers", Key=key)["Item"]["name"] == original["name"]
+        page.locator(EDIT).scroll_into_view_if_needed()
+        shot(panel, "03-edit-refused")
+        assert_no_errors(page)
+        widget_errors = [e for e in page.console_errors if "widget" in e.lower()]
+        assert not widget_errors, widget_errors
+    finally:
+        admin.put_item(TableName="customers", Item=original)  # the next test sees the seeded item

@@ -102,6 +102,7 @@ EXAMPLES: dict[str, BaseException] = {
     "ApplyDenied": errors.ApplyDenied("apply denied", "AccessDenied", done=["a", "b"]),
     "ExportChecksumError": errors.ExportChecksumError("s3://b/k: md5 differs", "ChecksumMismatch"),
     "ExtraMissing": errors.ExtraMissing("to_dask", "dask", "dask"),
+    "ItemChanged": errors.ItemChanged(),
     "MotoMismatch": errors.MotoMismatch("moto 0.0.1 is installed, the sandbox needs 5.2.5"),
     "VerificationFailed": errors.VerificationFailed(matrix()),
     "StrictYamlError": errors.StrictYamlError("a.b", 3, 5, "duplicate key", "keep one", first="line 2"),

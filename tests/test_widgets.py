@@ -579,3 +579,169 @@ def test_partiql_mode_runs_one_select_as_any_run(panel, sandbox):
     panel.statement.value = ""
     _reset(panel)
     assert panel.statement.layout.display == "none" and panel.filter.layout.display is None
+
+
+# -- item edit (issue 23) ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def edit_role(sandbox):
+    """The role of a spec granting customers ReadWriteUpdate and payments Read (as params/local.yaml
+    grants them), applied in the sandbox; yields (its session, the main account's admin client)."""
+    from pathlib import Path
+    from uuid import uuid4
+
+    import yaml
+
+    from xacct_nb.provisioning import apply, destroy
+    from xacct_nb.sessions import assume_from_spec
+    from xacct_nb.spec import parse_spec
+
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "params" / "local.yaml").read_text())
+    aws = {"main": sandbox.session("sandbox-main"), "consumer": sandbox.session("sandbox-consumer")}
+    spec = parse_spec({**base, "env": f"w{uuid4().hex[:6]}", "table_access_list": [
+        {"table_name": "customers", "access_type": "ReadWriteUpdate"},
+        {"table_name": "payments", "access_type": "Read"}]})
+    apply(spec, yes=True, wait=False, **aws)
+    yield assume_from_spec(spec, source=sandbox.session("sandbox-analyst"), wait=60), aws["main"].client("dynamodb")
+    destroy(spec, yes=True, **aws)
+
+
+@pytest.fixture
+def edit_panel(edit_role, tmp_path):
+    """A panel over the role, told the grants, with a customer of this test's own shown in the
+    item view (put by the admin, deleted afterwards)."""
+    from uuid import uuid4
+
+    role, admin = edit_role
+    key = f"EDIT-{uuid4().hex[:8]}"
+    admin.put_item(TableName="customers", Item={"customer_id": {"S": key}, "name": {"S": "Ada"},
+                                                "balance": {"N": "10.50"}, "address": {"M": {"city": {"S": "Kyiv"}}}})
+    edits = ExplorerPanel(role, ["customers", "payments"], limit=100, edit_log=tmp_path / "runs" / "t" / "edits.jsonl",
+                          grants={"customers": "ReadWriteUpdate", "payments": "Read"}, cli_profile="role-profile")
+    _reset(edits, table="customers", mode="query", key=key)
+    edits.run()
+    edits.item_pick.value = 0  # the operator picks the row
+    yield edits, key, admin
+    admin.delete_item(TableName="customers", Key={"customer_id": {"S": key}})
+
+
+def _shown(panel):
+    return (panel.status.value, panel.output.outputs, panel.item_tree.value, [t.value for t in panel.item_texts])
+
+
+def test_edit_controls_only_under_a_write_grant(edit_panel):
+    edits, _, _ = edit_panel
+    assert edits.editor.box.layout.display is None  # customers: ReadWriteUpdate
+    assert "granted <b>ReadWriteUpdate</b>" in edits.editor.title.value
+    _reset(edits, table="payments", mode="query", key="1001")
+    edits.run()
+    edits.item_pick.value = 0
+    assert edits.item_tabs.layout.display is None and edits.editor.box.layout.display == "none"  # Read
+    untold = ExplorerPanel(edits.session, ["customers"], limit=5)  # grants unknown: no editor either
+    untold.run()
+    untold.item_pick.value = 0
+    assert untold.item_tabs.layout.display is None and untold.editor.box.layout.display == "none"
+    unlogged = ExplorerPanel(edits.session, ["customers"], limit=5, grants={"customers": "Full"})
+    unlogged.run()
+    unlogged.item_pick.value = 0
+    unlogged.editor.attribute.value = "name"
+    unlogged.editor.value.value = "x"
+    assert unlogged.editor.review() is None and "no edit log" in unlogged.editor.message.value
+    edits.run()  # a new Run: no item, no editor
+    assert edits.editor.box.layout.display == "none"
+
+
+def test_an_edit_is_reviewed_confirmed_and_replaces_the_row(edit_panel):
+    import json
+
+    from xacct_nb.item_edit import EditLog
+
+    edits, key, admin = edit_panel
+    editor = edits.editor
+    editor.attribute.value = "balance"
+    assert (editor.type.value, editor.value.value) == ("N", "10.50")  # its current value, to edit
+    editor.value.value = "12.75"
+    editor.add_change()
+    editor.attribute.value = "address.city"
+    editor.value.value = "Odesa"
+    assert editor.confirm_button.disabled  # nothing reviewed yet
+    plan = editor.review()
+    assert not editor.confirm_button.disabled and editor.request_tabs.layout.display is None
+    request = json.loads(editor.request_texts[0].value)
+    assert request["UpdateExpression"] == "SET #n0 = :v0, #n1.#n2 = :v1"
+    assert request["ExpressionAttributeValues"][":v0"] == {"N": "12.75"}
+    cli = editor.request_texts[1].value
+    assert cli.startswith("aws dynamodb update-item") and "--profile role-profile" in cli
+    editor.value.value = "Lviv"  # changed after Review: the request on screen is withdrawn
+    assert editor.confirm_button.disabled and editor.plan is None
+    plan = editor.review()
+    assert editor.confirm() is not None
+    stored = admin.get_item(TableName="customers", Key={"customer_id": {"S": key}})["Item"]
+    assert stored["balance"] == {"N": "12.75"} and stored["address"]["M"]["city"] == {"S": "Lviv"}
+    assert stored == plan.after
+    assert edits.item == stored and '&quot;Lviv&quot;' in edits.item_tree.value  # the item view shows it
+    assert edits.result["balance"].tolist() == [12.75]  # and the row
+    assert "12.75" in edits.output.outputs[0]["data"]["text/html"]
+    assert "updated customers" in edits.status.value and "logged to" in edits.status.value
+    # the editor starts over from the item as it is now: nothing left that Confirm could resend
+    assert editor.plan is None and editor.confirm_button.disabled and editor.attribute.value == ""
+    assert editor.request_tabs.layout.display == "none"
+    assert ("updated: set balance = 12.75 (N), was 10.50 (N); set address.city = Lviv (S), was Kyiv (S) "
+            "(logged to") in editor.message.value
+    assert f"(customer_id={key})" in editor.title.value
+    (line,) = EditLog(editor.log.path).records()
+    assert line["outcome"] == "applied" and line["after"] == json.loads(json.dumps(stored))
+
+
+def test_a_refused_edit_is_one_red_line_and_nothing_else_changes(edit_panel):
+    edits, key, admin = edit_panel
+    editor = edits.editor
+    editor.attribute.value = "name"
+    editor.value.value = "Ada L."
+    editor.review()
+    admin.update_item(TableName="customers", Key={"customer_id": {"S": key}},  # another writer
+                      UpdateExpression="SET balance = :b", ExpressionAttributeValues={":b": {"N": "1"}})
+    before = _shown(edits)
+    assert editor.confirm() is None
+    assert _shown(edits) == before and edits.error is None
+    assert editor.message.value.count("xacct-edit-error") == 1
+    assert "the item changed since it was read — reload it and edit again" in editor.message.value
+    assert editor.confirm_button.disabled
+    assert admin.get_item(TableName="customers", Key={"customer_id": {"S": key}})["Item"]["name"] == {"S": "Ada"}
+    editor.reload()  # reload: the item as it is now, ready to edit again
+    assert edits.item["balance"] == {"N": "1"} and editor.message.value == ""
+
+
+def test_a_denied_edit_names_the_grant_in_one_line(edit_panel):
+    edits, _, _ = edit_panel
+    edits.editor.grants["payments"] = "ReadWriteUpdate"  # as if the panel had been told wrong
+    _reset(edits, table="payments", mode="query", key="1001")
+    edits.run()
+    edits.item_pick.value = 0
+    edits.editor.grants["payments"] = "Read"
+    edits.editor.attribute.value = "amount"
+    edits.editor.value.value = "1.00"
+    edits.editor.review()
+    before = _shown(edits)
+    assert edits.editor.confirm() is None and _shown(edits) == before
+    assert "its grant is Read, and Read grants cannot write" in edits.editor.message.value
+
+
+def test_a_key_attribute_cannot_be_edited_in_the_panel(edit_panel):
+    edits, _, _ = edit_panel
+    edits.editor.attribute.value = "customer_id"
+    edits.editor.value.value = "C9"
+    assert edits.editor.review() is None and edits.editor.confirm_button.disabled
+    assert "customer_id is part of the key of table customers" in edits.editor.message.value
+
+
+def test_a_whole_map_is_replaced_with_a_typed_json_value(edit_panel):
+    edits, key, admin = edit_panel
+    editor = edits.editor
+    editor.attribute.value = "address"
+    assert (editor.type.value, editor.value.value) == ("JSON", '{\n "city": "Kyiv"\n}')  # as it is, to edit
+    editor.value.value = '{"city": "Odesa", "zip": "65000", "floor": 3.50, "tags": ["a", null]}'
+    editor.review()
+    assert editor.confirm() is not None, editor.message.value
+    stored = admin.get_item(TableName="customers", Key={"customer_id": {"S": key}})["Item"]
+    assert stored["address"] == {"M": {"city": {"S": "Odesa"}, "zip": {"S": "65000"}, "floor": {"N": "3.50"},
+                                       "tags": {"L": [{"S": "a"}, {"NULL": True}]}}}

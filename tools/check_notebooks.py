@@ -36,7 +36,7 @@ LANGUAGE_INFO_KEYS = {"codemirror_mode", "file_extension", "mimetype", "name", "
 CELL_ID = re.compile(r"c\d{2,}")
 PARAMETERS_TAG = "parameters"
 # Parameters that are paths: their defaults are relative to notebooks/ (see check_parameters).
-PATH_PARAMETERS = ("params_file", "export_dir")
+PATH_PARAMETERS = ("params_file", "export_dir", "runs_dir")
 
 
 def validation_cell(notebook: str, parameters: str) -> str:

@@ -51,8 +51,8 @@ _EXPORTS = {
     # every exception class of the package (errors.py)
     "AccessDenied": "errors", "ApplyDenied": "errors", "ApplyInterrupted": "errors", "AwsError": "errors",
     "ConfirmationRequired": "errors", "CredentialsExpired": "errors", "ExportChecksumError": "errors",
-    "ExtraMissing": "errors", "GarbledBody": "errors", "InputError": "errors", "MotoMismatch": "errors",
-    "NoPartiQLForm": "errors", "PartiQLMalformed": "errors",
+    "ExtraMissing": "errors", "GarbledBody": "errors", "InputError": "errors", "ItemChanged": "errors",
+    "MotoMismatch": "errors", "NoPartiQLForm": "errors", "PartiQLMalformed": "errors",
     "ProjectionWarning": "errors", "RoleNotFound": "errors", "SpecError": "errors", "StrictYamlError": "errors",
     "VerificationFailed": "errors", "XacctError": "errors",
 }
@@ -60,7 +60,8 @@ _EXPORTS = {
 __all__ = [
     "AccessDenied", "AccessMatrix", "AccessSpec", "ApplyDenied", "ApplyInterrupted", "ApplyResult",
     "AwsError", "Change", "ConfirmationRequired", "CredentialsExpired", "ExportChecksumError", "ExtraMissing",
-    "GarbledBody", "Identity", "InputError", "KeySchema", "MotoMismatch", "NoPartiQLForm", "PartiQLMalformed",
+    "GarbledBody", "Identity", "InputError", "ItemChanged", "KeySchema", "MotoMismatch", "NoPartiQLForm",
+    "PartiQLMalformed",
     "Plan", "ProgressEvent",
     "ProjectionWarning", "RemoteTable", "RoleNotFound", "Sandbox", "SpecError", "StrictYamlError",
     "TableAccess", "TableInfo", "VerificationFailed", "XacctError", "apply", "assume", "assume_from_spec",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         ExtraMissing,
         GarbledBody,
         InputError,
+        ItemChanged,
         MotoMismatch,
         NoPartiQLForm,
         PartiQLMalformed,

@@ -18,7 +18,8 @@ tree (tests/test_errors.py checks it against the classes):
         │   ├── ApplyInterrupted (exit 1)
         │   │   └── ApplyDenied (exit 1) (also AccessDenied)
         │   ├── CredentialsExpired (exit 1)
-        │   └── ExportChecksumError (exit 1)
+        │   ├── ExportChecksumError (exit 1)
+        │   └── ItemChanged (exit 1)
         ├── InputError (exit 2)
         │   ├── ConfirmationRequired (exit 2)
         │   ├── ExtraMissing (exit 2) (also ImportError)
@@ -180,6 +181,15 @@ class MotoMismatch(XacctError):
 
 class ExportChecksumError(AwsError):
     """A data file's MD5 differs from the manifest's: the file is corrupt or was replaced."""
+
+
+class ItemChanged(AwsError):
+    """A conditional write was refused (ConditionalCheckFailedException): the item is no longer
+    what was read (or, for a new item, one with that key exists). Nothing was written."""
+
+    def __init__(self, message: str = "the item changed since it was read — reload it and edit again",
+                 code: str | None = "ConditionalCheckFailedException"):
+        super().__init__(message, code)
 
 
 class VerificationFailed(XacctError):

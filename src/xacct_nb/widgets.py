@@ -275,10 +275,12 @@ class ExplorerPanel:
     def __init__(self, session, tables: list[str] | Mapping[str, str], *, limit: int = 100,
                  page_size: int | None = None, session_variable: str = "session",
                  cli_profile: str | None = None, export_dir: str | os.PathLike = "exports",
-                 queries_file: str | os.PathLike | None = None):
+                 queries_file: str | os.PathLike | None = None, grants: Mapping[str, str] | None = None,
+                 edit_log: str | os.PathLike | None = None):
         import ipywidgets as w
 
         from .notebook import viewer_html
+        from .widgets_edit import ItemEditor
 
         self.session = session
         self.page_size = page_size  # items per request (Limit); None: DynamoDB's 1 MB pages
@@ -364,6 +366,9 @@ class ExplorerPanel:
                                layout=w.Layout(display="none", width="100%"))
         self.item_tabs.add_class("xacct-item")
         self.item: dict[str, Any] | None = None  # the viewed item, as GetItem returned it
+        # edit controls under the item view: only for tables granted ReadWriteUpdate/Full
+        # (`grants`: table -> access_type, e.g. from the spec); every write goes to `edit_log`
+        self.editor = ItemEditor(self, grants, edit_log)
         self.export_format = w.Dropdown(options=[("CSV", ".csv"), ("Parquet", ".parquet"), ("JSONL", ".jsonl")],
                                         value=".csv", layout=w.Layout(width="100px"))
         self.export_button = w.Button(description="Export", icon="download", disabled=True,
@@ -412,7 +417,7 @@ class ExplorerPanel:
             self.filter, self.projection, self.warning,
             w.HBox([self.limit, self.run_button, self.stop_button, self.load_more_button,
                     self.code_button, self.export_format, self.export_button]),
-            self.status, self.code_tabs, self.output, self.item_pick, self.item_tabs,
+            self.status, self.code_tabs, self.output, self.item_pick, self.item_tabs, self.editor.box,
             self.history_box, self.saved_box, self.viewer, w.HTML(_PANEL_CSS),
         ])
         self.widget.add_class("xacct-explorer")  # a stable handle for styling and the browser test
@@ -798,6 +803,7 @@ class ExplorerPanel:
         try:
             self.item_tabs.layout.display = "none"
             self.item = None
+            self.editor.hide()
             if df is None or df.empty or self._last is None:
                 self.item_pick.options, self.item_pick.layout.display = [], "none"
                 return
@@ -828,13 +834,16 @@ class ExplorerPanel:
 
         if self.result is None or self._last is None:
             return None
-        remote = self._remote(_result_table(self.result, self._last))
+        table = _result_table(self.result, self._last)
+        remote = self._remote(table)
         info = remote.describe()
         values = self.result.iloc[row]
+        self.editor.hide()
         try:
             key = {name: key_value(name, info.key.type_of(name), _python_value(values[name]),
                                    f"table {info.name}") for name in info.key.names}
-            item = remote.call("GetItem", Key=key).get("Item")
+            # strongly consistent: the item view (and an edit's condition) starts from the latest item
+            item = remote.call("GetItem", Key=key, ConsistentRead=True).get("Item")
         except XacctError as err:
             self._show_item(f"<span style='color:#b00'>{_html(str(err))}</span>", "", "")
             return None
@@ -844,7 +853,36 @@ class ExplorerPanel:
             return None
         self.item = item
         self._show_item(tree_html(item), plain_json(item), dynamodb_json(item))
+        self.editor.show(table, item, row)
         return item
+
+    def _edited(self, table: str, row: int | None, result: Any) -> None:
+        """An edit was applied: the item view shows the item as DynamoDB returned it (ALL_NEW),
+        the result's row is replaced by it, the status line says so and where it was logged."""
+        from .dynamo.to_pandas import items_to_frame
+        from .item_view import dynamodb_json, plain_json, tree_html
+
+        self.item = result.item
+        self._show_item(tree_html(result.item), plain_json(result.item), dynamodb_json(result.item))
+        df = self.result
+        note = ""
+        if df is not None and row is not None and 0 <= row < len(df):
+            fresh = items_to_frame([result.item], key_names=self._remote(table).describe().key.names)
+            projected = bool(self._last and self._last.inputs.projection.strip()) \
+                or (self._last is not None and self._last.inputs.mode == "partiql")
+            if projected:  # the Run chose its columns: the row keeps them
+                fresh = fresh.reindex(columns=[c for c in df.columns if c in fresh.columns])
+            updated = pd.concat([df.iloc[:row], fresh, df.iloc[row + 1:]], ignore_index=True)
+            updated = updated.reindex(columns=list(dict.fromkeys([*df.columns, *updated.columns])))
+            updated.attrs = df.attrs
+            self.result = df = updated
+            self.output.outputs = (_html_output(self._result_html(df)),)
+            note = f" — row {row + 1} of the result shows it"
+        where = f" (logged to <code>{_html(str(result.log))}</code>)" if result.log else " (not logged)"
+        key = ", ".join(f"{k}={_key_text(v)}" for k, v in result.plan.key.items())
+        line = (f"<span class='xacct-edited'>updated {_html(table)} {_html(key)}: "
+                f"{_html(result.plan.summary())}{where}{note}</span>")
+        self.status.value = (self._status_line(df) + "<br>" if df is not None else "") + line
 
     def _show_item(self, tree: str, plain: str, wire: str) -> None:
         self.item_tree.value = tree
@@ -1043,6 +1081,13 @@ def _set_text(box: Any, text: str) -> None:
 def _result_table(df: pd.DataFrame, record: RunRecord) -> str:
     """The table a result was read from (a PartiQL statement names its own)."""
     return df.attrs.get("xacct", {}).get("table") or record.inputs.table
+
+
+def _key_text(wire: Mapping[str, Any]) -> str:
+    """A key value as the item view writes it (binary as base64)."""
+    from .item_edit import value_text
+
+    return value_text(wire)[1]
 
 
 def _python_value(value: Any) -> Any:
