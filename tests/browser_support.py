@@ -502,3 +502,22 @@ def wait_for_status(page, pattern: str, timeout_ms: int = 30_000) -> str:
                            "(document.querySelector(sel)?.innerText || '').trim())",
                            arg=[STATUS, pattern], timeout=timeout_ms)
     return panel_status(page)
+
+
+EDIT = f"{PANEL} .xacct-edit"
+
+
+def edit_box(page, kind: str, label: str):
+    tag = {"text": "input", "textarea": "textarea", "dropdown": "select"}[kind]
+    return page.locator(f"{EDIT} .widget-{kind}:has(label:text-is('{label}')) {tag}").first
+
+
+def edit_attribute(page, attribute: str, value: str) -> None:
+    """Pick an attribute, wait for its current value to come back in the Value box, type the new one."""
+    from playwright.sync_api import expect
+
+    value_box = edit_box(page, "textarea", "Value")
+    edit_box(page, "text", "Attribute").fill(attribute)
+    expect(value_box).not_to_have_value("", timeout=10_000)  # its current value, to edit
+    value_box.fill(value)
+    page.wait_for_timeout(300)  # the kernel takes the typed text (continuous_update)

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 import browser_support
 from browser_support import (
     CHROMIUM,
+    EDIT,
     KERNEL_DISPLAY_NAME,
     KERNEL_READY,
     NOTEBOOK,
@@ -30,6 +31,7 @@ from browser_support import (
     SandboxProcess,
     assert_no_errors,
     assert_tables_rendered,
+    edit_attribute,
     keep_running_kernel,
     open_notebook,
     run_all_cells,
@@ -513,23 +515,6 @@ def test_explorer_follows_switches_loads_more_shows_code_items_and_history(lab, 
 
 # -- 03: item edit under ReadWriteUpdate/Full (issue 23) ------------------------------------------
 
-EDIT = f"{PANEL} .xacct-edit"
-
-
-def _edit_box(page, kind: str, label: str):
-    tag = {"text": "input", "textarea": "textarea", "dropdown": "select"}[kind]
-    return page.locator(f"{EDIT} .widget-{kind}:has(label:text-is('{label}')) {tag}").first
-
-
-def _edit(page, attribute: str, value: str) -> None:
-    """Pick an attribute, wait for its current value to come back in the Value box, type the new one."""
-    value_box = _edit_box(page, "textarea", "Value")
-    _edit_box(page, "text", "Attribute").fill(attribute)
-    expect(value_box).not_to_have_value("", timeout=10_000)  # its current value, to edit
-    value_box.fill(value)
-    page.wait_for_timeout(300)  # the kernel takes the typed text (continuous_update)
-
-
 def test_an_item_is_edited_and_a_stale_edit_is_refused(lab, page):
     sandbox, jupyter = lab
     jupyter.end_sessions()
@@ -555,7 +540,7 @@ def test_an_item_is_edited_and_a_stale_edit_is_refused(lab, page):
         widget(page, "dropdown", "Item").select_option(index=1)
         expect(page.locator(EDIT)).to_be_visible(timeout=10_000)
         expect(page.locator(EDIT)).to_contain_text("granted ReadWriteUpdate")
-        _edit(page, "tier", "diamond")
+        edit_attribute(page, "tier", "diamond")
         page.locator(f"{EDIT} button.widget-button", has_text="Review").click()
         request = page.locator(f"{EDIT} .xacct-edit-request")
         expect(request.locator("textarea").first).to_have_value(re.compile(r'"UpdateExpression": "SET #n0 = :v0"'),
@@ -580,7 +565,7 @@ def test_an_item_is_edited_and_a_stale_edit_is_refused(lab, page):
         # another writer changes the item behind the panel's back: the next edit is refused
         admin.update_item(TableName="customers", Key=key, UpdateExpression="SET balance = :b",
                           ExpressionAttributeValues={":b": {"N": "1.00"}})
-        _edit(page, "name", "Changed by the panel")
+        edit_attribute(page, "name", "Changed by the panel")
         page.locator(f"{EDIT} button.widget-button", has_text="Review").click()
         expect(request).to_be_visible(timeout=10_000)
         page.wait_for_timeout(300)

@@ -3,7 +3,8 @@
 Every seeded table granted by params/local.yaml (orders with its by_status index, customers,
 payments with number keys, the KMS-encrypted ledger); table and index switches, a filter, a
 column selection, a Load more, PartiQL, a history restore, a saved query (also run with
-`xacct-nb query --saved`), a page reload mid-session, a Run on the never-granted payroll and
+`xacct-nb query --saved`), an item edit (confirmed, then found by a later Run), a page reload
+mid-session, a Run on the never-granted payroll and
 a bad input. After each Run the status line and the result table on screen are checked against
 an independent read of the same thing with boto3 as the main account's admin (not through
 xacct-nb): the keys exactly, `partial` exactly when the row budget stopped the read, and what
@@ -30,6 +31,7 @@ from playwright.sync_api import expect
 import browser_support
 from browser_support import (
     CHROMIUM,
+    EDIT,
     KERNEL_DISPLAY_NAME,
     KERNEL_READY,
     NOTEBOOK,
@@ -39,6 +41,7 @@ from browser_support import (
     STATUS,
     SandboxProcess,
     assert_no_errors,
+    edit_attribute,
     keep_running_kernel,
     open_notebook,
     run_all_cells,
@@ -374,6 +377,32 @@ def test_thirty_runs_of_a_new_operator(lab, page):
     assert re.match(rf"{len(c7_range[0])}\s*rows", status), f"the result's line went on Save: {status!r}"
     set_controls(page, "customers", "scan", "", "", "", (), "", "")
     op.check(op.run(), "customers", truth.keys("customers", customers), says=("scan customers",))
+
+    # An edit (customers is granted ReadWriteUpdate): a row of this result that is not gold is made
+    # gold, reviewed and confirmed; Run 30 (filter tier=gold) must then find it.
+    admin = truth.ddb
+    tiers = {text(i, "customer_id"): text(i, "tier") for i in customers}
+    options = [o.replace("\xa0", " ") for o in
+               widget(page, "dropdown", "Item").locator("option").all_text_contents()]
+    rows = [o for o in options if re.fullmatch(r"\d+: C\d+", o)]
+    assert rows, f"no rows to pick in Item: {options[:3]}"
+    label = next(o for o in rows if tiers[o.split(": ")[1]] != "gold")
+    edited = label.split(": ")[1]
+    before = admin.get_item(TableName="customers", Key={"customer_id": {"S": edited}})["Item"]
+    widget(page, "dropdown", "Item").select_option(label=label)
+    expect(page.locator(EDIT)).to_be_visible(timeout=10_000)
+    edit_attribute(page, "tier", "gold")
+    page.locator(f"{EDIT} button.widget-button", has_text="Review").click()
+    expect(page.locator(f"{EDIT} .xacct-edit-request textarea").first).to_have_value(
+        re.compile(r'"ConditionExpression"'), timeout=10_000)
+    page.locator(f"{EDIT} button.widget-button", has_text="Confirm").click()
+    updated = wait_for_status(page, f"updated customers customer_id={edited}")
+    assert "set tier = gold" in updated and "edits.jsonl" in updated, updated
+    after = admin.get_item(TableName="customers", Key={"customer_id": {"S": edited}})["Item"]
+    assert after == {**before, "tier": {"S": "gold"}}, after
+    op.shot("24-edited")
+    customers = truth.scan("customers")  # the truth from now on has the edit
+
     widget(page, "dropdown", "Saved").select_option(label="c7 range")
     wait_for_status(page, "loaded saved query c7 range")
     op.shot("25-saved-loaded")
@@ -381,9 +410,6 @@ def test_thirty_runs_of_a_new_operator(lab, page):
     batch = sandbox.cli("query", "--params", str(jupyter.notebook_dir.parent / "params" / "local.yaml"),
                         "--saved", "c7 range")
     assert re.search(rf"^{len(c7_range[0])} rows × .* sort between O000100 O000500 .* complete$", batch, re.M), batch
-
-    # EDIT STEP (added after w3-edit merges): pick a customers row in Item, edit an attribute,
-    # confirm; then the Run below must show the new value (customers is ReadWriteUpdate).
 
     # A reload mid-session: the panel comes back from the kernel, with its history, and runs on.
     widget_errors = [e for e in page.console_errors if "widget" in e.lower()]
@@ -421,8 +447,10 @@ def test_thirty_runs_of_a_new_operator(lab, page):
              truth.keys("orders", delivered, where=lambda i: "2026-03" <= text(i, "created_at") <= "2026-08"),
              says=("index by_status", "key DELIVERED", "sort between 2026-03 2026-08"))
     set_controls(page, "customers", "scan", "", "", "", (), "tier=gold", "")
-    op.check(op.run(), "customers", truth.keys("customers", customers, where=lambda i: text(i, "tier") == "gold"),
-             says=("scan customers", "filter tier=gold"))
+    gold = truth.keys("customers", customers, where=lambda i: text(i, "tier") == "gold")
+    assert (edited,) in gold[0], f"the edited {edited} is not gold in the table"
+    op.check(op.run(), "customers", gold, says=("scan customers", "filter tier=gold"))
+    admin.put_item(TableName="customers", Item=before)  # the next test sees the seeded item
     op.shot("30-last")
 
     assert op.runs == 30, op.runs
