@@ -190,3 +190,19 @@ def test_verification_matrix_in_resource_policy_mode_passes_and_flags_drift(spec
     assert "not attached" in drifted.cell("grant", "consumer-side policy attached").detail
     assert drifted.cell("grant", "consumer-side policy attached").result == "FAIL"
     ddb.put_resource_policy(ResourceArn=arn, Policy=json.dumps(document))  # destroy keeps foreign ones
+
+
+def test_the_panels_partiql_is_refused_in_resource_policy_mode(spec, aws, sandbox):
+    """A statement names the bare table: with the analyst's own session it would run in the
+    consumer account (on a table of the same name there, or none) — refused in one line."""
+    from xacct_nb.widgets import ExplorerPanel
+
+    apply(spec, yes=True, wait=False, **aws)
+    panel = ExplorerPanel(reading_session(spec, source=sandbox.session("sandbox-analyst")), spec.read_names,
+                          limit=20)
+    panel.mode.value = "partiql"
+    panel.statement.value = 'SELECT * FROM "orders"'
+    panel.run()
+    assert panel.result is None
+    assert panel.error is not None and "not available through a resource policy" in panel.error
+    assert "grant_mode: role" in panel.error and "\n" not in panel.error

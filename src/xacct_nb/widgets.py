@@ -99,6 +99,12 @@ def read_partiql(remote_for: Callable[[str], RemoteTable], statement: str, *, li
         raise refused
     _, table, index = aimed
     remote = remote_for(table)
+    if remote.name.startswith("arn:"):
+        # resource_policy mode reads by ARN with the caller's own session: a statement naming the
+        # bare table would run in the caller's account (another table of that name, or none), and
+        # AWS serves PartiQL only in the table's own account
+        raise InputError(f"PartiQL on {table}: not available through a resource policy (AWS runs "
+                         "PartiQL only in the table's own account) — use Scan or Query, or grant_mode: role")
     info = remote.describe()
     key_names = list(dict.fromkeys([*info.key_for(index).names, *info.key.names]))
     started = time.perf_counter()
