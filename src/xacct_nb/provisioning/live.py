@@ -7,6 +7,7 @@ recorded as present but never looked into, since it will never be touched.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ class IamClients:
         self.consumer_s3 = (make_client(consumer_session, "s3")
                             if consumer_session is not None else None)
         self.writes = 0
+        # A spec with a `consumers:` list: the IAM client of each consumer account (`for_consumer`).
+        self.consumer_accounts: dict[str, Any] = {}
         for client in (main, consumer):
             if client is not None:
                 client.meta.events.register("before-call.iam.*", self._count)
@@ -55,15 +58,30 @@ class IamClients:
         if self.main_ddb is not None:
             self.main_ddb.meta.events.register("before-call.dynamodb.*", self._count)
 
+    def add_consumer_account(self, account: str, client: Any) -> None:
+        client.meta.events.register("before-call.iam.*", self._count)
+        self.consumer_accounts[account] = client
+
+    def for_consumer(self, account: str) -> IamClients:
+        """These clients with `consumer` being the IAM client of `account` (a consumer of the
+        spec's list); itself when the spec has no list (or the consumer side is not planned)."""
+        if account not in self.consumer_accounts:
+            return self
+        view = copy.copy(self)
+        view.consumer = self.consumer_accounts[account]
+        return view
+
     @property
     def sides(self) -> tuple[str, ...]:
         return tuple(side for side in SIDES if self.client(side) is not None)
 
-    def client(self, side: str, resource: str = "") -> Any:
+    def client(self, side: str, resource: str = "", account: str = "") -> Any:
         if side == "consumer" and resource == "bucket-policy":
             return self.consumer_s3
         if side == "main" and resource in ("resource-policy", "stream-policy"):
             return self.main_ddb
+        if side == "consumer" and account:
+            return self.consumer_accounts[account]
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
@@ -88,8 +106,21 @@ def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessio
             require_account(session, account, f"{side}_profile")
             clients[side] = make_client(session, "iam")
             connected[side] = session
-    return IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"),
-                      connected.get("consumer") if spec.export is not None else None)
+    iam = IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"),
+                     connected.get("consumer") if spec.export is not None else None)
+    if spec.consumers and "consumer" in sides:
+        iam.add_consumer_account(spec.consumer_account_id, clients["consumer"])
+        for i, entry in enumerate(spec.consumers):
+            if entry.account_id in iam.consumer_accounts:
+                continue
+            if not entry.consumer_profile:
+                raise SpecError(f"consumers[{i}].consumer_profile", f"is needed: no consumer listed before it "
+                                f"names a profile of account {entry.account_id}",
+                                "name the admin profile of its account (it attaches the consumer's policy)")
+            other = profile_session(entry.consumer_profile, spec.region, field=f"consumers[{i}].consumer_profile")
+            require_account(other, entry.account_id, f"consumers[{i}].consumer_profile")
+            iam.add_consumer_account(entry.account_id, make_client(other, "iam"))
+    return iam
 
 
 def table_keys(spec: AccessSpec, iam: IamClients) -> dict[str, kms.TableKey]:
