@@ -1,0 +1,180 @@
+"""Many consumers in one spec (issue 24) against the sandbox (IAM enforced), both grant modes:
+apply a two-consumer spec, each consumer reads exactly its tables at its levels and is denied the
+rest, an unchanged spec plans no change (same id), removing a consumer deletes only its resources,
+destroy leaves nothing of ours. Each test uses its own env and destroys at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from botocore.exceptions import ClientError
+
+from xacct_nb.errors import AccessDenied, RoleNotFound, is_access_denied
+from xacct_nb.provisioning import apply, destroy, plan, plan_destroy
+from xacct_nb.sessions import reading_session
+from xacct_nb.spec import AccessSpec, parse_spec
+
+ANALYST = "arn:aws:iam::222222222222:user/analyst"
+ANALYST2 = "arn:aws:iam::222222222222:user/analyst2"
+
+
+def two_consumers(mode: str, **extra: Any) -> AccessSpec:
+    return parse_spec({
+        "env": f"m{uuid4().hex[:6]}", "region": "us-east-1", "main_account_id": "111111111111",
+        "main_profile": "sandbox-main", "outsider_profile": "sandbox-outsider", "grant_mode": mode,
+        "table_access_list": [{"table_name": "orders", "access_type": "Read"},
+                              {"table_name": "customers", "access_type": "ReadWriteUpdate"},
+                              {"table_name": "payments", "access_type": "Read"}],
+        "consumers": [
+            {"account_id": "222222222222", "principal": ANALYST, "consumer_profile": "sandbox-consumer",
+             "analyst_profile": "sandbox-analyst", "tables": {"orders": "Read", "customers": "ReadWriteUpdate"}},
+            {"account_id": "222222222222", "principal": ANALYST2, "analyst_profile": "sandbox-analyst2",
+             "tables": {"customers": "Read", "payments": "Read"}},
+        ], **extra})
+
+
+def only_first(spec: AccessSpec) -> AccessSpec:
+    data = spec.to_dict()
+    data["consumers"] = data["consumers"][:1]
+    return parse_spec(data)
+
+
+def can(ddb: Any, call: str, **params: Any) -> bool:
+    try:
+        getattr(ddb, call)(**params)
+    except ClientError as err:
+        if is_access_denied(err):
+            return False
+        raise
+    return True
+
+
+def access(sandbox, spec: AccessSpec, profile: str) -> dict[str, set[str]]:
+    """What `profile` can do on each seeded table through the spec's grant (role mode: the role
+    its consumer gets; resource_policy: its own session by ARN)."""
+    sub = spec.consumer_spec(profile)
+    ddb = reading_session(spec, source=sandbox.session(profile), wait=30).client("dynamodb")
+    out: dict[str, set[str]] = {}
+    for table in ("orders", "customers", "payments", "payroll"):
+        name = sub.read_name(table)
+        done = set()
+        if can(ddb, "scan", TableName=name, Limit=1):
+            done.add("read")
+        key = {"customers": {"customer_id": {"S": "C-test-only"}}}.get(table)
+        if key and can(ddb, "update_item", TableName=name, Key=key, UpdateExpression="SET #n = :v",
+                       ExpressionAttributeNames={"#n": "note"}, ExpressionAttributeValues={":v": {"S": "x"}}):
+            done.add("write")
+        out[table] = done
+    return out
+
+
+def leftovers(sandbox, spec: AccessSpec) -> list[str]:
+    """Every IAM name (both accounts) and resource-policy statement of the spec's env."""
+    names = []
+    for profile in ("sandbox-main", "sandbox-consumer"):
+        iam = sandbox.session(profile).client("iam")
+        names += [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(spec.env)]
+        names += [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]
+                  if p["PolicyName"].startswith(spec.env)]
+    from xacct_nb import policies
+    ddb = sandbox.session("sandbox-main").client("dynamodb")
+    for table in spec.table_names:
+        try:
+            document = ddb.get_resource_policy(ResourceArn=spec.table_arn(table))["Policy"]
+        except ClientError:
+            continue
+        import json
+        names += [s["Sid"] for s in policies.our_statements(spec, json.loads(document))]
+    return names
+
+
+@pytest.mark.parametrize("mode", ["role", "resource_policy"])
+def test_two_consumers_read_exactly_their_tables_then_one_is_removed_then_destroy(sandbox, mode):
+    spec = two_consumers(mode)
+    first, second = spec.consumer_specs
+    try:
+        the_plan = plan(spec)
+        assert the_plan.has_changes and "2 consumers" in the_plan.headline()
+        result = apply(spec, confirm=the_plan.id, wait=True, progress=lambda _line: None)
+        assert result.assumable is True, result.text()  # both analysts were checked
+        assert len(result.checked) == 2
+        again = plan(spec)
+        assert not again.has_changes, again.text()
+        assert plan(spec).id == again.id  # an unchanged spec: the same id
+
+        want_first = {"orders": {"read"}, "customers": {"read", "write"}, "payments": set(), "payroll": set()}
+        want_second = {"orders": set(), "customers": {"read"}, "payments": {"read"}, "payroll": set()}
+        assert access(sandbox, spec, "sandbox-analyst") == want_first
+        assert access(sandbox, spec, "sandbox-analyst2") == want_second  # customers narrowed to Read
+
+        # An unlisted principal and the outsider get nothing of either consumer's grant.
+        for profile in ("sandbox-outsider", "sandbox-consumer"):
+            ddb = sandbox.session(profile).client("dynamodb")
+            for sub in (first, second):
+                assert not can(ddb, "scan", TableName=sub.table_arn("customers"), Limit=1)
+                if mode == "role":
+                    with pytest.raises(ClientError) as err:
+                        sandbox.session(profile).client("sts").assume_role(RoleArn=sub.role_arn,
+                                                                           RoleSessionName="probe")
+                    assert is_access_denied(err.value)
+        if mode == "role":  # one consumer cannot take the other's role
+            with pytest.raises(AccessDenied):
+                from xacct_nb.sessions import assume_from_spec
+                assume_from_spec(first, source=sandbox.session("sandbox-analyst2"))
+
+        # Remove the second consumer: its resources (and only those) are deleted by the next plan.
+        fewer = only_first(spec)
+        shrink = plan(fewer)
+        changing = [c for c in shrink.changes if c.action in ("create", "update", "delete")]
+        assert changing and all(c.action in ("delete", "update") for c in changing), shrink.text()
+        if mode == "role":
+            assert {c.name for c in changing if c.resource in ("role", "policy")} == {
+                second.role_name, second.consumer_policy_name,
+                second.table_policy_name("customers"), second.table_policy_name("payments")}
+        else:
+            assert {(c.resource, c.name) for c in changing} >= {("policy", second.grant_policy_name)}
+            assert all(c.resource in ("resource-policy", "policy", "attachment") for c in changing)
+            assert not any(c.name == first.grant_policy_name for c in changing)
+        apply(fewer, confirm=shrink.id, wait=False)
+        assert not plan(fewer).has_changes
+        assert access(sandbox, fewer, "sandbox-analyst") == want_first
+        if mode == "role":  # its role is gone
+            with pytest.raises(RoleNotFound):
+                access(sandbox, spec, "sandbox-analyst2")
+        else:
+            assert access(sandbox, spec, "sandbox-analyst2") == {t: set() for t in want_second}
+    finally:
+        gone = plan_destroy(spec)
+        destroy(spec, confirm=gone.id)
+    assert leftovers(sandbox, spec) == []
+    assert not plan_destroy(spec).has_changes
+
+
+def test_destroy_of_a_two_consumer_spec_removes_every_consumers_resources(sandbox):
+    spec = two_consumers("role")
+    apply(spec, yes=True, wait=False)
+    assert len(leftovers(sandbox, spec)) == 2 + 2 + 2 + 2  # 2 roles, 2+2 table policies, 2 consumer policies
+    gone = plan_destroy(spec)
+    assert {c.name for c in gone.changes if c.resource == "role" and c.action == "delete"} == \
+        {sub.role_name for sub in spec.consumer_specs}
+    destroy(spec, confirm=gone.id)
+    assert leftovers(sandbox, spec) == []
+
+
+def test_switching_a_two_consumer_spec_between_modes_keeps_both_readers(sandbox):
+    spec = two_consumers("role")
+    try:
+        apply(spec, yes=True, wait=False)
+        switched = parse_spec({**spec.to_dict(), "grant_mode": "resource_policy"})
+        the_plan = plan(switched)
+        deletes = {c.name for c in the_plan.changes if c.resource == "role" and c.action == "delete"}
+        assert deletes == {sub.role_name for sub in spec.consumer_specs}
+        apply(switched, confirm=the_plan.id, wait=True, progress=lambda _line: None)
+        assert access(sandbox, switched, "sandbox-analyst2")["payments"] == {"read"}
+        assert access(sandbox, switched, "sandbox-analyst2")["orders"] == set()
+    finally:
+        destroy(spec, yes=True)
+        destroy(parse_spec({**spec.to_dict(), "grant_mode": "resource_policy"}), yes=True)
+    assert leftovers(sandbox, spec) == []
