@@ -223,3 +223,71 @@ def test_any_consumers_list_is_refused_in_one_line_or_means_no_more_than_the_spe
         assert len(sub.role_name) <= MAX_ROLE_NAME
     assert len(names) == 2 * len(spec.consumers)  # no two consumers share a role or a consumer policy
     assert len({sub.role_name for sub in spec.consumer_specs}) == len(spec.consumers)
+
+
+# --- the picture and the Terraform export cover every consumer ------------------------------------
+
+def test_diagram_draws_every_consumer_at_its_levels_and_a_removed_one_deleted():
+    from xacct_nb.diagram import diagram
+
+    spec = parse_spec(listed(FIRST, SECOND))
+    first, second = spec.consumer_specs
+    rows = (Change("main", "role", first.role_name, "no-op"),
+            Change("main", "role", second.role_name, "create"),
+            Change("main", "role", "dev-ddb_cross_acc_access_role-222222222222.abcdef", "delete"))
+    text = diagram(Plan(spec, rows))
+    assert "P0([\"user/analyst · consumer 222222222222\"])" in text
+    assert "P1([\"user/analyst2 · consumer 222222222222\"])" in text
+    assert f'G1["role {second.role_name}"]' in text and "P1 -->|\"sts:AssumeRole\"| G1" in text
+    assert 'G1 -->|"ReadWriteUpdate"| T1' in text  # customers at SECOND's level (null: the table's)
+    assert 'G1 -->|"Read"| T2' in text and 'G -->|"Full"| T2' in text  # payments: narrowed / the table's
+    assert "G1 -->" not in text.split("T0")[1].split("\n")[0]  # no edge of SECOND to orders
+    assert not any(line.startswith("  G1 -->") and line.endswith("T0") for line in text.splitlines())
+    assert "(consumer removed)" in text and "class G1 create" in text and "X0" in text.split("class ")[-1]
+    rp = diagram(Plan(parse_spec(listed(FIRST, SECOND, grant_mode="resource_policy")), ()))
+    assert 'P1 -->|"Read"| R2' in rp and 'P0 -->|"Full"| R2' in rp and "P1 -->" not in rp.split("R0")[1][:40]
+
+
+def test_terraform_exports_every_consumer_with_stable_keys_and_providers():
+    from xacct_nb.terraform import export_terraform
+
+    other = {"account_id": "333333333333", "principal": OUTSIDER, "consumer_profile": "sandbox-outsider",
+             "tables": ["orders"]}
+    spec = parse_spec(listed(FIRST, SECOND, other))
+    _, second, third = spec.consumer_specs
+    tf = export_terraform(spec)
+    roles = tf["resource"]["aws_iam_role"]
+    tag2, tag3 = second.name_suffix[1:], third.name_suffix[1:]
+    assert {key: role["name"] for key, role in roles.items()} == {
+        "ddb_access_role": spec.role_name, f"ddb_access_role_{tag2}": second.role_name,
+        f"ddb_access_role_{tag3}": third.role_name}
+    attachments = tf["resource"]["aws_iam_role_policy_attachment"]
+    assert attachments[f"ddb_access_policy_attachment_payments_{tag2}"] == {
+        "provider": "aws.main", "role": f"${{aws_iam_role.ddb_access_role_{tag2}.name}}",
+        "policy_arn": f"${{aws_iam_policy.ddb_table_policy_payments_{tag2}.arn}}"}
+    assert f"ddb_access_policy_attachment_orders_{tag2}" not in attachments
+    user_attachments = tf["resource"]["aws_iam_user_policy_attachment"]
+    assert user_attachments[f"ddb_cross_acc_assume_attachment_{tag3}"]["provider"] == "aws.consumer_333333333333"
+    assert user_attachments[f"ddb_cross_acc_assume_attachment_{tag2}"]["user"] == "analyst2"
+    providers = {p["alias"]: p for p in tf["provider"]["aws"]}
+    assert providers["consumer_333333333333"]["allowed_account_ids"] == ["333333333333"]
+    assert providers["consumer_333333333333"]["profile"] == "sandbox-outsider"
+    assert set(export_terraform(spec, "main")["provider"]["aws"][0]) >= {"alias"}
+    assert [p["alias"] for p in export_terraform(spec, "main")["provider"]["aws"]] == ["main"]
+    rp = export_terraform(parse_spec(listed(FIRST, SECOND, grant_mode="resource_policy")))
+    document = json.loads(rp["resource"]["aws_dynamodb_resource_policy"]["ddb_resource_policy_customers"]["policy"])
+    assert [s["Principal"]["AWS"] for s in document["Statement"]] == [ANALYST, ANALYST2]
+    assert set(rp["resource"]["aws_iam_policy"]) == {"ddb_cross_acc_table_access_policy",
+                                                     f"ddb_cross_acc_table_access_policy_{tag2}"}
+
+
+def test_terraform_of_a_single_key_spec_is_unchanged():
+    from xacct_nb.terraform import export_terraform
+
+    for mode in ("role", "resource_policy"):
+        single = parse_spec({**SINGLE, "grant_mode": mode})
+        as_list = parse_spec(listed(FIRST, grant_mode=mode))
+        one, other = export_terraform(single), export_terraform(as_list)
+        # the same blocks; only the listed consumer's tag marks it as one of a list
+        assert json.dumps(one).replace('"consumer-account": "222222222222"}', "") == json.dumps(other).replace(
+            f'"consumer-account": "222222222222", "{CONSUMER_KEY_TAG}": "222222222222"}}', "")
