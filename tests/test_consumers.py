@@ -15,6 +15,7 @@ from xacct_nb.errors import AccessDenied, RoleNotFound, is_access_denied
 from xacct_nb.provisioning import apply, destroy, plan, plan_destroy
 from xacct_nb.sessions import reading_session
 from xacct_nb.spec import AccessSpec, parse_spec
+from xacct_nb.verify import verify_access
 
 ANALYST = "arn:aws:iam::222222222222:user/analyst"
 ANALYST2 = "arn:aws:iam::222222222222:user/analyst2"
@@ -108,6 +109,18 @@ def test_two_consumers_read_exactly_their_tables_then_one_is_removed_then_destro
         want_second = {"orders": set(), "customers": {"read"}, "payments": {"read"}, "payroll": set()}
         assert access(sandbox, spec, "sandbox-analyst") == want_first
         assert access(sandbox, spec, "sandbox-analyst2") == want_second  # customers narrowed to Read
+
+        # The access matrix runs for every consumer: its tables allowed at its levels, the rest denied.
+        matrix = verify_access(spec, wait=30)
+        assert matrix.ok, matrix.failures
+        targets = {c.target.split(": ")[0] for c in matrix.cells}
+        assert targets == {"user/analyst", "user/analyst2"}
+        orders_of_second = [c for c in matrix.cells if c.target == "user/analyst2: orders"]
+        assert orders_of_second and all(c.expected == "denied" and c.result == "PASS" for c in orders_of_second)
+        assert any(c.target == "user/analyst2: customers" and c.check == "write" and c.expected == "denied"
+                   and c.result == "PASS" for c in matrix.cells)  # narrowed to Read: its write is denied
+        outsider = [c for c in matrix.cells if "outsider" in c.check and c.result != "SKIPPED"]
+        assert len(outsider) >= 2 and all(c.expected == "denied" and c.result == "PASS" for c in outsider)
 
         # An unlisted principal and the outsider get nothing of either consumer's grant.
         for profile in ("sandbox-outsider", "sandbox-consumer"):
