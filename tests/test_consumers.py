@@ -9,8 +9,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 
+from xacct_nb.cli import main
 from xacct_nb.errors import AccessDenied, RoleNotFound, is_access_denied
 from xacct_nb.provisioning import apply, destroy, plan, plan_destroy
 from xacct_nb.sessions import reading_session
@@ -165,10 +167,24 @@ def test_two_consumers_read_exactly_their_tables_then_one_is_removed_then_destro
     assert not plan_destroy(spec).has_changes
 
 
-def test_destroy_of_a_two_consumer_spec_removes_every_consumers_resources(sandbox):
+def test_destroy_of_a_two_consumer_spec_removes_every_consumers_resources(sandbox, tmp_path, capsys):
     spec = two_consumers("role")
-    apply(spec, yes=True, wait=False)
+    apply(spec, yes=True, wait=True, progress=lambda _line: None)
     assert len(leftovers(sandbox, spec)) == 2 + 2 + 2 + 2  # 2 roles, 2+2 table policies, 2 consumer policies
+    # The CLI reads as the consumer its --consumer names: its grant, its tables only.
+    params = tmp_path / "two.yaml"
+    params.write_text(yaml.safe_dump(spec.to_dict()))
+    out = tmp_path / "payments.csv"
+    assert main(["scan", "--params", str(params), "--consumer", "sandbox-analyst2", "--table", "payments",
+                 "--limit", "3", "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 4
+    capsys.readouterr()
+    assert main(["scan", "--params", str(params), "--consumer", "sandbox-analyst2", "--table", "orders",
+                 "--limit", "3", "--out", str(tmp_path / "orders.csv")]) != 0
+    assert "orders" in capsys.readouterr().err and not (tmp_path / "orders.csv").exists()
+    assert main(["scan", "--params", str(params), "--consumer", "nobody", "--table", "orders",
+                 "--limit", "3", "--out", str(tmp_path / "o.csv")]) != 0
+    assert "--consumer: 'nobody' is the analyst_profile of no consumer" in capsys.readouterr().err
     gone = plan_destroy(spec)
     assert {c.name for c in gone.changes if c.resource == "role" and c.action == "delete"} == \
         {sub.role_name for sub in spec.consumer_specs}
@@ -191,3 +207,10 @@ def test_switching_a_two_consumer_spec_between_modes_keeps_both_readers(sandbox)
         destroy(spec, yes=True)
         destroy(parse_spec({**spec.to_dict(), "grant_mode": "resource_policy"}), yes=True)
     assert leftovers(sandbox, spec) == []
+
+
+def test_run_records_redact_every_consumers_profile_secrets(sandbox):
+    from xacct_nb.runbook import _profile_secrets
+
+    secret = sandbox.session("sandbox-analyst2").get_credentials().get_frozen_credentials().secret_key
+    assert secret in _profile_secrets(two_consumers("role"))  # a second consumer's analyst profile

@@ -213,7 +213,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 def _read_table(args: argparse.Namespace, mode: str) -> int:
     from .sessions import reading_session
 
-    spec = _spec_from_params(args)
+    # The consumer whose grant the read goes through (its tables, its read names, its analyst).
+    spec = _spec_from_params(args).consumer_spec(args.consumer, "--consumer")
     request = read_request(mode, args, granted=spec.table_names)  # checked before any AWS call
     # grant_mode resource_policy: the analyst's own session, the table named by its ARN.
     request["table"] = spec.read_name(request["table"])
@@ -460,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "into a .csv/.parquet/.jsonl file; one summary line on stderr")
         _params_arguments(p)
         p.add_argument("--table", required=True, help="a table of the spec's table_access_list")
+        p.add_argument("--consumer", metavar="PROFILE",
+                       help="with a consumers: list, read as the consumer whose analyst_profile this is "
+                            "(default: the first consumer)")
         p.add_argument("--index", help="read this GSI/LSI instead of the table")
         if name == "query":
             p.add_argument("--key", required=True, metavar="NAME=VALUE",

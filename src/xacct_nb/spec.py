@@ -353,14 +353,14 @@ class AccessSpec:
             table_access_list=c.tables, consumers=(), name_suffix="" if i == 0 else consumer_suffix(c.principal),
             listed_consumer=True) for i, c in enumerate(self.consumers))
 
-    def consumer_spec(self, profile: str | None) -> AccessSpec:
+    def consumer_spec(self, profile: str | None, field_name: str = "analyst_profile") -> AccessSpec:
         """The consumer whose analyst_profile is `profile` (None: the first): who reads decides
-        which grant the reading goes through."""
+        which grant the reading goes through. `field_name`: what the error names (a CLI flag)."""
         for sub in self.consumer_specs:
             if profile is None or sub.analyst_profile == profile:
                 return sub
         known = ", ".join(str(s.analyst_profile) for s in self.consumer_specs)
-        raise SpecError("analyst_profile", f"{_show(profile)} is the profile of no consumer of the spec",
+        raise SpecError(field_name, f"{_show(profile)} is the analyst_profile of no consumer of the spec",
                         f"use one of: {known}")
 
     def to_dict(self) -> dict[str, Any]:
