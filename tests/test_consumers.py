@@ -214,3 +214,38 @@ def test_run_records_redact_every_consumers_profile_secrets(sandbox):
 
     secret = sandbox.session("sandbox-analyst2").get_credentials().get_frozen_credentials().secret_key
     assert secret in _profile_secrets(two_consumers("role"))  # a second consumer's analyst profile
+
+
+def test_a_consumer_in_another_account_is_provisioned_there_and_removed_from_there(sandbox):
+    outsider = "arn:aws:iam::333333333333:user/admin"
+    data = two_consumers("role").to_dict()
+    data["consumers"][1] = {"account_id": "333333333333", "principal": outsider,
+                            "consumer_profile": "sandbox-outsider", "analyst_profile": "sandbox-outsider",
+                            "tables": ["payments"]}
+    spec = parse_spec(data)
+    second = spec.consumer_specs[1]
+    try:
+        the_plan = plan(spec)
+        theirs = [c for c in the_plan.changes if c.side == "consumer" and c.account == "333333333333"]
+        assert {c.name for c in theirs} == {second.consumer_policy_name}, the_plan.text()
+        apply(spec, confirm=the_plan.id, wait=True, progress=lambda _line: None)
+        iam = sandbox.session("sandbox-outsider").client("iam")
+        assert iam.get_policy(PolicyArn=second.consumer_policy_arn)["Policy"]["AttachmentCount"] == 1
+        assert access(sandbox, spec, "sandbox-outsider")["payments"] == {"read"}
+        assert access(sandbox, spec, "sandbox-outsider")["orders"] == set()
+        # Removed from the list: its role and table policies go. Its assume policy is in an account
+        # the shorter spec no longer names, which that plan cannot see (docs/grants.md says so): it
+        # stays, harmless without the role, until a spec naming that account (here: the full
+        # spec's destroy) removes it.
+        fewer = only_first(spec)
+        shrink = plan(fewer)
+        assert second.role_name in {c.name for c in shrink.changes if c.action == "delete"}
+        assert not any(c.account == "333333333333" for c in shrink.changes)
+        apply(fewer, confirm=shrink.id, wait=False)
+        assert iam.get_policy(PolicyArn=second.consumer_policy_arn)["Policy"]["AttachmentCount"] == 1
+    finally:
+        destroy(spec, yes=True)
+    assert leftovers(sandbox, spec) == []
+    outsider_policies = [p["PolicyName"] for p in sandbox.session("sandbox-outsider").client("iam").list_policies(
+        Scope="Local")["Policies"] if p["PolicyName"].startswith(spec.env)]
+    assert outsider_policies == []  # destroy of the two-consumer spec reaches the other account

@@ -125,7 +125,8 @@ class Plan:
     def headline(self) -> str:
         verb = "destroy" if self.destroy else "apply"
         s = self.spec
-        to = (f"{len(s.consumers)} consumers in " + ", ".join(sorted({c.account_id for c in s.consumers}))
+        count = f"{len(s.consumers)} consumer{'s' if len(s.consumers) > 1 else ''}"
+        to = (f"{count} in " + ", ".join(sorted({c.account_id for c in s.consumers}))
               if s.consumers else f"consumer {s.consumer_account_id}")
         head = f"Plan {self.id} — {verb} env {s.env} (main {s.main_account_id} → {to})"
         if not self.has_changes:
