@@ -192,17 +192,23 @@ def test_the_policy_name_limit_counts_the_suffix():
 
 LEVEL = st.sampled_from([*ACCESS_LEVELS, "read", "All", None, 3])
 TABLE = st.sampled_from(["orders", "customers", "payments", "payroll", "Orders", ""])
-ENTRY = st.fixed_dictionaries(
-    {"account_id": st.sampled_from(["222222222222", "333333333333", "111111111111", "22", 222222222222]),
-     "principal": st.sampled_from([ANALYST, ANALYST2, OUTSIDER, "arn:aws:iam::333333333333:role/p/r", "*"])},
+# Mostly a consistent (account, principal) pair, so that many generated lists are valid and the
+# property's second half (what an accepted list means) is exercised, not only the refusals.
+PAIR = st.one_of(
+    st.sampled_from([("222222222222", ANALYST), ("222222222222", ANALYST2), ("333333333333", OUTSIDER),
+                     ("333333333333", "arn:aws:iam::333333333333:role/p/r")]),
+    st.tuples(st.sampled_from(["222222222222", "111111111111", "22", 222222222222]),
+              st.sampled_from([ANALYST, OUTSIDER, "*", "arn:aws:iam::222222222222:root"])))
+ENTRY = st.builds(lambda pair, rest: {"account_id": pair[0], "principal": pair[1], **rest}, PAIR, st.fixed_dictionaries(
+    {},
     optional={"tables": st.one_of(st.dictionaries(TABLE, LEVEL, max_size=4), st.lists(TABLE, max_size=4),
                                   st.none(), st.integers()),
               "analyst_profile": st.sampled_from(["a", "b", "", None]),
-              "consumer_profile": st.sampled_from(["c", " c", None])})
+              "consumer_profile": st.sampled_from(["c", " c", None])}))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ENTRY, max_size=4))
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ENTRY, max_size=3))
 def test_any_consumers_list_is_refused_in_one_line_or_means_no_more_than_the_spec(entries):
     try:
         spec = parse_spec(listed(*entries))
@@ -291,3 +297,29 @@ def test_terraform_of_a_single_key_spec_is_unchanged():
         # the same blocks; only the listed consumer's tag marks it as one of a list
         assert json.dumps(one).replace('"consumer-account": "222222222222"}', "") == json.dumps(other).replace(
             f'"consumer-account": "222222222222", "{CONSUMER_KEY_TAG}": "222222222222"}}', "")
+
+
+def test_hostile_yaml_in_a_consumers_list(tmp_path):
+    path = tmp_path / "p.yaml"
+    base = yaml.safe_dump(BASE)
+    # a duplicated key inside an entry: refused (safe_load would keep the last silently)
+    path.write_text(base + "consumers:\n  - account_id: '222222222222'\n    principal: " + ANALYST
+                    + "\n    principal: " + ANALYST2 + "\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert "principal" in str(err.value) and "\n" not in str(err.value)
+    # an alias repeating an entry: the same principal twice, refused
+    path.write_text(base + "consumers:\n  - &one {account_id: '222222222222', principal: " + ANALYST
+                    + "}\n  - *one\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert err.value.field == "consumers[1].principal"
+    # a YAML 1.1 boolean, a number, a nested list where a level goes
+    for tables, field in [("{orders: yes}", "consumers[0].tables.orders"),
+                          ("{orders: [Read]}", "consumers[0].tables.orders"),
+                          ("{12: Read}", "consumers[0].tables.12")]:
+        path.write_text(base + "consumers:\n  - {account_id: '222222222222', principal: " + ANALYST
+                        + ", tables: " + tables + "}\n")
+        with pytest.raises(SpecError) as err:
+            load_spec(path)
+        assert err.value.field == field, str(err.value)
