@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from xacct_nb.cli import main
 from xacct_nb.errors import AccessDenied, RoleNotFound, is_access_denied
-from xacct_nb.provisioning import apply, destroy, plan, plan_destroy
+from xacct_nb.provisioning import apply, destroy, live_state, plan, plan_destroy
 from xacct_nb.sessions import reading_session
 from xacct_nb.spec import AccessSpec, parse_spec
 from xacct_nb.verify import verify_access
@@ -111,6 +111,19 @@ def test_two_consumers_read_exactly_their_tables_then_one_is_removed_then_destro
         want_second = {"orders": set(), "customers": {"read"}, "payments": {"read"}, "payroll": set()}
         assert access(sandbox, spec, "sandbox-analyst") == want_first
         assert access(sandbox, spec, "sandbox-analyst2") == want_second  # customers narrowed to Read
+
+        # live_state shows every consumer's resources, each granting what the spec says.
+        state = live_state(spec)
+        if mode == "role":
+            assert {first.role_name, second.role_name} <= set(state["name"])
+            assert set(state[state["name"] == second.table_policy_name("customers")]["grants"]) == {
+                "Read on customers (+ its indexes)"}
+        else:
+            assert {first.grant_policy_name, second.grant_policy_name} <= set(state["name"])
+            grants = set(state[state["resource"] == "resource-policy"]["grants"])
+            assert f"Read on customers (+ its indexes) to {ANALYST2}" in grants
+            assert f"ReadWriteUpdate on customers (+ its indexes) to {ANALYST}" in grants
+        assert not state["grants"].str.contains("spec says|match no level|differs").any(), state.to_string()
 
         # The access matrix runs for every consumer: its tables allowed at its levels, the rest denied.
         matrix = verify_access(spec, wait=30)

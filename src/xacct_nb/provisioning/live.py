@@ -249,9 +249,15 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
     import pandas as pd
 
     iam = connect(spec, main, consumer, sides)
+    # Every consumer of a `consumers:` list, one after the other (each with its own names and grants).
+    rows = [row for sub in spec.consumer_specs for row in _state_rows(sub, iam.for_consumer(sub.consumer_account_id))]
+    return pd.DataFrame(rows, columns=_STATE_COLUMNS)
+
+
+def _state_rows(spec: AccessSpec, iam: IamClients) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if spec.uses_resource_policy:
-        return pd.DataFrame(_resource_policy_state(spec, iam), columns=_STATE_COLUMNS)
+        return _resource_policy_state(spec, iam)
     if iam.main is not None:
         with aws_errors("reading the main account's IAM state and table keys"):
             rows += _main_state(spec, iam.main, table_keys(spec, iam))
@@ -261,7 +267,7 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
             rows.append(_policy_row("consumer", spec.consumer_policy_name, live,
                                     "sts:AssumeRole on the role" if live and live.ours and policies.same_document(
                                         live.document, policies.consumer_policy(spec)) else "differs from spec"))
-    return pd.DataFrame(rows, columns=_STATE_COLUMNS)
+    return rows
 
 
 _STATE_COLUMNS = ["side", "resource", "name", "exists", "ours", "grants", "attached_to", "detail"]
@@ -280,6 +286,9 @@ def _resource_policy_state(spec: AccessSpec, iam: IamClients) -> list[dict[str, 
             state = live[table.table_name]
             document = state.policy.document if state.policy else None
             ours = policies.our_statements(spec, document)
+            if spec.listed_consumer:  # the other consumers' statements are ours too: this one's Sids
+                sids = {st["Sid"] for st in policies.rp_table_statements(spec, table)}
+                ours = [st for st in ours if st.get("Sid") in sids]
             statements = (document or {}).get("Statement", [])
             others = (1 if isinstance(statements, dict) else len(statements)) - len(ours)
             level = next((lvl for lvl in ACCESS_LEVELS if policies.canonical(ours) == policies.canonical(
