@@ -4,6 +4,7 @@ limits), the per-consumer specs, and the resource-policy statements of many cons
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -323,3 +324,12 @@ def test_hostile_yaml_in_a_consumers_list(tmp_path):
         with pytest.raises(SpecError) as err:
             load_spec(path)
         assert err.value.field == field, str(err.value)
+
+
+def test_a_listed_consumers_plan_rows_name_their_account():
+    spec = parse_spec(listed(FIRST, SECOND))
+    row = Change("consumer", "policy", spec.consumer_specs[1].consumer_policy_name, "create", account="222222222222")
+    assert row.row()["side"] == "consumer 222222222222"
+    assert Change("consumer", "policy", "p", "create").row()["side"] == "consumer"  # single consumer: as before
+    # the account is part of what the plan id confirms
+    assert Plan(spec, (row,)).id != Plan(spec, (dataclasses.replace(row, account="333333333333"),)).id

@@ -61,7 +61,9 @@ class Change:
         return f"{self.action} {self.resource} {self.name} ({self.side})"
 
     def row(self) -> dict[str, str]:
-        return {"side": self.side, "resource": self.resource, "name": self.name,
+        # A listed consumer's row says which consumer account it is made in.
+        side = f"{self.side} {self.account}" if self.account else self.side
+        return {"side": side, "resource": self.resource, "name": self.name,
                 "action": self.action, "detail": self.detail}
 
 
