@@ -243,7 +243,8 @@ def _run_saved(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_out_path(args.out)
     params = _params_path(args)
-    spec = _spec_from_params(args)
+    # the consumer whose grant the read goes through (with a consumers: list; else the spec)
+    spec = _spec_from_params(args).consumer_spec(args.consumer, "--consumer")
     saved_query(queries_file_for(params), args.saved, spec.table_names)  # refused before any AWS call
     done = run_saved(reading_session(spec), spec, queries_file_for(params), args.saved,
                      progress=_page_lines)
@@ -275,7 +276,8 @@ def _page_lines(event: ProgressEvent) -> None:
 def _read_table(args: argparse.Namespace, mode: str) -> int:
     from .sessions import reading_session
 
-    spec = _spec_from_params(args)
+    # The consumer whose grant the read goes through (its tables, its read names, its analyst).
+    spec = _spec_from_params(args).consumer_spec(args.consumer, "--consumer")
     request = read_request(mode, args, granted=spec.table_names)  # checked before any AWS call
     # grant_mode resource_policy: the analyst's own session, the table named by its ARN.
     request["table"] = spec.read_name(request["table"])
@@ -527,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "into a .csv/.parquet/.jsonl file; one summary line on stderr")
         _params_arguments(p, env=True)
         p.add_argument("--table", required=name == "scan", help="a table of the spec's table_access_list")
+        p.add_argument("--consumer", metavar="PROFILE",
+                       help="with a consumers: list, read as the consumer whose analyst_profile this is "
+                            "(default: the first consumer)")
         p.add_argument("--index", help="read this GSI/LSI instead of the table")
         if name == "query":
             p.add_argument("--saved", metavar="NAME",

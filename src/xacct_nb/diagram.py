@@ -34,7 +34,12 @@ def _action(changes: list[Change]) -> str | None:
 
 
 def diagram(plan: Plan) -> str:
+    """Every consumer of the spec (a `consumers:` list draws one principal — and in role mode one
+    role — per consumer, each edge at that consumer's level; a consumer the plan removes is drawn
+    deleted)."""
     spec = plan.spec
+    subs = spec.consumer_specs
+    multi = bool(spec.consumers)
     lines = ["flowchart LR"]
     classes: dict[str, str] = {}
     rows = list(plan.changes)
@@ -42,43 +47,60 @@ def diagram(plan: Plan) -> str:
     def rows_named(resource: tuple[str, ...], name: str) -> list[Change]:
         return [c for c in rows if c.resource in resource and c.name.split(" ")[0] == name]
 
-    principal = "P0"
-    kind, name = spec.principal_kind, spec.principal_name
-    lines.append(f"  {principal}([{_label(f'{kind}/{name} · consumer {spec.consumer_account_id}')}])")
+    def role_node(k: int) -> str:
+        return "G" if k == 0 else f"G{k}"
+
+    for k, sub in enumerate(subs):
+        kind, name = sub.principal_kind, sub.principal_name
+        lines.append(f"  P{k}([{_label(f'{kind}/{name} · consumer {sub.consumer_account_id}')}])")
+        consumer_policy = rows_named(("policy", "attachment", "policy-version"),
+                                     sub.grant_policy_name if sub.uses_resource_policy else sub.consumer_policy_name)
+        if _action(consumer_policy):
+            classes[f"P{k}"] = _action(consumer_policy) or ""
     if spec.organization_id and spec.uses_resource_policy:
         lines.append(f"  O0([{_label(f'every principal of organization {spec.organization_id}')}])")
     rp_rows = [c for c in rows if c.resource == "resource-policy"]
-    role_rows = [c for c in rows if c.name == spec.role_name and c.resource in ("role", "trust-policy")]
+    role_names = {sub.role_name for sub in subs}
+    role_rows = [c for c in rows if c.name in role_names and c.resource in ("role", "trust-policy")]
     show_rp = spec.uses_resource_policy or any(c.action in CHANGING for c in rp_rows)
     show_role = not spec.uses_resource_policy or any(c.action in CHANGING for c in role_rows)
-    consumer_policy = rows_named(("policy", "attachment", "policy-version"),
-                                 spec.grant_policy_name if spec.uses_resource_policy else spec.consumer_policy_name)
-    if _action(consumer_policy):
-        classes[principal] = _action(consumer_policy) or ""
     for i, table in enumerate(spec.table_access_list):
         node = f"T{i}"
         lines.append(f"  {node}[({_label(f'{table.table_name} · main {spec.main_account_id}')})]")
+        granted = [(k, t.access_type) for k, sub in enumerate(subs)
+                   for t in sub.table_access_list if t.table_name == table.table_name]
         if show_rp:
             policy_node = f"R{i}"
             lines.append(f"  {policy_node}{{{{{_label(f'resource policy of {table.table_name}')}}}}}")
-            lines.append(f"  {principal} -->|{_label(table.access_type)}| {policy_node} --> {node}")
+            if multi:
+                lines += [f"  P{k} -->|{_label(level)}| {policy_node}" for k, level in granted]
+                lines.append(f"  {policy_node} --> {node}")
+            else:
+                lines.append(f"  P0 -->|{_label(table.access_type)}| {policy_node} --> {node}")
             if spec.organization_id and spec.uses_resource_policy:
                 lines.append(f"  O0 -->|{_label(table.access_type)}| {policy_node}")
             action = _action(rows_named(("resource-policy", "stream-policy"), table.table_name))
             if action:
                 classes[policy_node] = action
         if show_role:
-            action = _action(rows_named(("policy", "policy-version", "attachment"),
-                                        spec.table_policy_name(table.table_name)))
-            lines.append(f"  G -->|{_label(table.access_type)}| {node}")
-            if action and not spec.uses_resource_policy:  # the table's policy on the role, not the table
-                classes[node] = action
+            for k, level in granted:
+                action = _action(rows_named(("policy", "policy-version", "attachment"),
+                                            subs[k].table_policy_name(table.table_name)))
+                lines.append(f"  {role_node(k)} -->|{_label(level)}| {node}")
+                if action and not spec.uses_resource_policy:  # the table's policy on the role, not the table
+                    classes[node] = max(action, classes.get(node, action), key=_RANK.__getitem__)
     if show_role:
-        lines.insert(2, f"  G[{_label(f'role {spec.role_name}')}]")
-        lines.insert(3, f"  {principal} -->|{_label('sts:AssumeRole')}| G")
-        action = _action(role_rows)
-        if action:
-            classes["G"] = action
+        for k, sub in reversed(list(enumerate(subs))):
+            lines.insert(1 + len(subs), f"  {role_node(k)}[{_label(f'role {sub.role_name}')}]")
+            lines.insert(2 + len(subs), f"  P{k} -->|{_label('sts:AssumeRole')}| {role_node(k)}")
+            action = _action([c for c in role_rows if c.name == sub.role_name])
+            if action:
+                classes[role_node(k)] = action
+    # Consumers the plan removes (no longer in the list): their roles, drawn deleted.
+    gone = sorted({c.name for c in rows if c.resource == "role" and c.action == "delete"} - role_names)
+    for j, name in enumerate(gone):
+        lines.append(f"  X{j}[{_label(f'role {name} (consumer removed)')}]")
+        classes[f"X{j}"] = "delete"
     for j, change in enumerate(c for c in rows if c.resource == "kms-key"):
         key_table, _, key = change.name.partition(" ")
         if key_table in spec.table_names:

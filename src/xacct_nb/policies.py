@@ -416,6 +416,29 @@ def rp_stream_statements(spec: AccessSpec, table: TableAccess, stream_arn: str |
     return statements
 
 
+def rp_wanted_statements(spec: AccessSpec, table_name: str, stream_arn: str | None = None, *,
+                         stream: bool = False) -> list[dict[str, Any]]:
+    """Every statement of ours the table's (or, `stream`, its stream's) resource policy should
+    hold: one per consumer granted the table (at that consumer's level, under its own Sid), then
+    the organization's (at the table's level). Just `rp_table_statements`/`rp_stream_statements`
+    for a spec without a `consumers:` list."""
+    table = spec.table(table_name)
+    if not spec.consumers:
+        return rp_stream_statements(spec, table, stream_arn) if stream else rp_table_statements(spec, table)
+    kind = "Stream" if stream else "Table"
+    out: list[dict[str, Any]] = []
+    for sub in spec.consumer_specs:
+        mine = [t for t in sub.table_access_list if t.table_name == table_name]
+        if not mine:
+            continue
+        made = rp_stream_statements(sub, mine[0], stream_arn) if stream else rp_table_statements(sub, mine[0])
+        out += [st for st in made if st["Sid"] == rp_sid(sub, sub.consumer_principal, kind)]
+    if spec.organization_id:
+        made = rp_stream_statements(spec, table, stream_arn) if stream else rp_table_statements(spec, table)
+        out += [st for st in made if st["Sid"] == rp_sid(spec, f"org:{spec.organization_id}", kind)]
+    return out
+
+
 def merge_statements(spec: AccessSpec, live: dict[str, Any] | None,
                      ours: list[dict[str, Any]]) -> dict[str, Any] | None:
     """`live` (a resource policy, or None) with this env's statements replaced by `ours`; every

@@ -463,7 +463,10 @@ def _profile_secrets(spec) -> frozenset[str]:
     from botocore.exceptions import BotoCoreError
 
     found: set[str] = set()
-    for profile in {spec.main_profile, spec.consumer_profile, spec.analyst_profile, spec.outsider_profile} - {None}:
+    profiles = {spec.main_profile, spec.consumer_profile, spec.analyst_profile, spec.outsider_profile}
+    # Every consumer of a `consumers:` list reads or attaches with profiles of its own.
+    profiles |= {p for c in getattr(spec, "consumers", ()) for p in (c.consumer_profile, c.analyst_profile)}
+    for profile in profiles - {None}:
         try:
             creds = boto3.Session(profile_name=profile).get_credentials()
         except (BotoCoreError, OSError):

@@ -272,7 +272,9 @@ def assumed_role(session: boto3.Session) -> AssumedRole | None:
 def assume_from_spec(spec: AccessSpec, *, source: boto3.Session | None = None, wait: float = 0,
                      progress: ProgressCallback | None = None) -> boto3.Session:
     """A session of the spec's role for its analyst profile (or `source`), in the spec's region:
-    the source itself when it already is the role, else the role assumed with a SourceIdentity."""
+    the source itself when it already is the role, else the role assumed with a SourceIdentity.
+    With a `consumers:` list, the consumer that `source` is decides the role (`reader_spec`)."""
+    spec = reader_spec(spec, source)
     if source is None:
         source = profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
     _refuse_role_profile_without_source_identity(spec, source)
@@ -292,6 +294,7 @@ def reading_session(spec: AccessSpec, *, source: boto3.Session | None = None, wa
     a principal of the consumer account — no AssumeRole. Name the tables with
     ``spec.read_name(table)`` (their ARNs in resource_policy mode: a bare name would be a table of
     the analyst's own account). `wait` is only used in role mode (for AssumeRole)."""
+    spec = reader_spec(spec, source)
     if not spec.uses_resource_policy:
         return assume_from_spec(spec, source=source, wait=wait, progress=progress)
     if source is None:
@@ -306,6 +309,31 @@ def reading_session(spec: AccessSpec, *, source: boto3.Session | None = None, wa
         raise InputError(f"the analyst session is in region {source.region_name}, the spec's tables in "
                          f"{spec.region} — pass a session with region_name={spec.region!r}")
     return source
+
+
+def reader_spec(spec: AccessSpec, source: boto3.Session | None = None) -> AccessSpec:
+    """The single-consumer spec a reading goes through: `spec` itself without a `consumers:` list;
+    with one, the consumer that `source` is (its principal, ignoring the path, or a session of its
+    role), else the first consumer (whose analyst_profile is the default)."""
+    if not spec.consumers:
+        return spec
+    subs = spec.consumer_specs
+    if source is None:
+        return subs[0]
+    ident = whoami(source)
+    for sub in subs:
+        if is_granted_role(sub, ident) or _same_principal(ident.principal_arn, sub.consumer_principal):
+            return sub
+    return subs[0]  # a principal the list does not name: AWS denies it whatever is tried
+
+
+def _same_principal(a: str, b: str) -> bool:
+    """Same account, kind and name (IAM answers the ARN of a user with its path, specs may omit it)."""
+    def key(arn: str) -> tuple[str, ...]:
+        *_, account, resource = arn.split(":", 5)
+        kind, _, rest = resource.partition("/")
+        return account, kind, rest.rsplit("/", 1)[-1]
+    return key(a) == key(b)
 
 
 def role_exists(spec: AccessSpec) -> bool | None:

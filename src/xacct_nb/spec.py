@@ -55,7 +55,8 @@ MAX_TAGS = 40              # IAM allows 50 per resource; we add RESERVED_TAG_KEY
 MAX_ROLE_NAME = 64
 MAX_POLICY_NAME = 128
 SESSION_DURATION_RANGE = (3600, 43200)  # IAM's MaxSessionDuration bounds, in seconds
-RESERVED_TAG_KEYS = ("managed-by", "env", "consumer-account")
+CONSUMER_KEY_TAG = "consumer-key"
+RESERVED_TAG_KEYS = ("managed-by", "env", "consumer-account", CONSUMER_KEY_TAG)
 
 # fullmatch everywhere (a `$` would accept a trailing newline) and ASCII classes only (`\d`
 # and `\w` would otherwise accept e.g. Arabic-Indic digits, which AWS rejects later).
@@ -92,6 +93,15 @@ def consumer_policy_name(env: str, main_account_id: str) -> str:
 
 def grant_policy_name(env: str, main_account_id: str) -> str:
     return f"{env}-DdbCrossAccTableAccess-{main_account_id}"
+
+
+def consumer_suffix(principal: str) -> str:
+    """The name suffix of every consumer of a `consumers:` list but the first: "." and 6 hex
+    digits of the principal ARN's SHA-256 — deterministic, the same wherever the consumer is
+    listed (after the first), and "." keeps a suffixed name from starting with another's prefix."""
+    import hashlib
+
+    return "." + hashlib.sha256(principal.encode()).hexdigest()[:6]
 
 
 def table_arn(region: str, account: str, table: str) -> str:
@@ -157,6 +167,20 @@ class ExportTarget:
 
 
 @dataclass(frozen=True)
+class Consumer:
+    """One entry of the spec's ``consumers:`` list: a principal of `account_id` granted `tables`
+    (the spec's tables, or a subset of them at the same or a narrower level)."""
+
+    account_id: str
+    principal: str
+    tables: tuple[TableAccess, ...]
+    consumer_profile: str | None = None
+    analyst_profile: str | None = None
+    trusted_principal_arns: tuple[str, ...] = ()
+    trust_whole_account: bool = False
+
+
+@dataclass(frozen=True)
 class AccessSpec:
     """Who (consumer_principal in consumer_account_id) may do what (access_type) to which tables
     of main_account_id. Build it with `parse_spec`/`load_spec`, which validate every field."""
@@ -189,6 +213,14 @@ class AccessSpec:
     # resource_policy mode only: also admit every principal of this AWS Organization (through an
     # aws:PrincipalOrgID condition; each still needs an identity policy of its own account).
     organization_id: str | None = None
+    # Many consumers in one spec (`consumers:`); empty: the single-consumer keys above say it all.
+    # With a list, the single-consumer fields above hold its FIRST consumer (so what is not
+    # consumer-aware acts on it) and `consumer_specs` gives one single-consumer spec per entry.
+    consumers: tuple[Consumer, ...] = ()
+    # Set only on the specs `consumer_specs` returns (never parsed from a file): "" for the first
+    # consumer (today's names exactly), "." + a digest of the principal for the others.
+    name_suffix: str = ""
+    listed_consumer: bool = False
 
     def __post_init__(self) -> None:
         # Copy, so a caller mutating the dict it passed cannot change a frozen spec.
@@ -196,8 +228,13 @@ class AccessSpec:
 
     # names and ARNs -------------------------------------------------------------------------
     @property
+    def consumer_key(self) -> str:
+        """The consumer's part of IAM names: its account id (+ `name_suffix` after the first)."""
+        return self.consumer_account_id + self.name_suffix
+
+    @property
     def role_name(self) -> str:
-        return role_name(self.env, self.consumer_account_id)
+        return role_name(self.env, self.consumer_key)
 
     @property
     def role_arn(self) -> str:
@@ -205,14 +242,14 @@ class AccessSpec:
 
     @property
     def consumer_policy_name(self) -> str:
-        return consumer_policy_name(self.env, self.main_account_id)
+        return consumer_policy_name(self.env, self.main_account_id) + self.name_suffix
 
     @property
     def consumer_policy_arn(self) -> str:
         return iam_arn(self.consumer_account_id, "policy", self.consumer_policy_name)
 
     def table_policy_name(self, table_name: str) -> str:
-        return table_policy_name(self.env, self.consumer_account_id, table_name)
+        return table_policy_name(self.env, self.consumer_key, table_name)
 
     def table_policy_arn(self, table_name: str) -> str:
         return iam_arn(self.main_account_id, "policy", self.table_policy_name(table_name))
@@ -238,7 +275,7 @@ class AccessSpec:
     def grant_policy_name(self) -> str:
         """The consumer-side managed policy of resource_policy mode (the same actions as the tables'
         resource policies grant, on the main account's table ARNs)."""
-        return grant_policy_name(self.env, self.main_account_id)
+        return grant_policy_name(self.env, self.main_account_id) + self.name_suffix
 
     @property
     def grant_policy_arn(self) -> str:
@@ -297,15 +334,55 @@ class AccessSpec:
     def resource_tags(self) -> dict[str, str]:
         """Tags for every IAM resource we create; ours come last so user tags cannot override them
         (`parse_spec` also rejects user tags with our keys)."""
-        return {**self.tags, "managed-by": MANAGED_BY, "env": self.env,
+        tags = {**self.tags, "managed-by": MANAGED_BY, "env": self.env,
                 "consumer-account": self.consumer_account_id}
+        if self.listed_consumer:  # how the next plan finds what a consumer removed from the list left
+            tags[CONSUMER_KEY_TAG] = self.consumer_key
+        return tags
+
+    @property
+    def consumer_specs(self) -> tuple[AccessSpec, ...]:
+        """One single-consumer spec per consumer (just this spec without a `consumers:` list):
+        its account, principal, profiles, trust and tables, and its names (`name_suffix`)."""
+        if not self.consumers:
+            return (self,)
+        return tuple(dataclasses.replace(
+            self, consumer_account_id=c.account_id, consumer_principal=c.principal,
+            consumer_profile=c.consumer_profile, analyst_profile=c.analyst_profile,
+            trusted_principal_arns=c.trusted_principal_arns, trust_whole_consumer_account=c.trust_whole_account,
+            table_access_list=c.tables, consumers=(), name_suffix="" if i == 0 else consumer_suffix(c.principal),
+            listed_consumer=True) for i, c in enumerate(self.consumers))
+
+    def consumer_spec(self, profile: str | None, field_name: str = "analyst_profile") -> AccessSpec:
+        """The consumer whose analyst_profile is `profile` (None: the first): who reads decides
+        which grant the reading goes through. `field_name`: what the error names (a CLI flag)."""
+        for sub in self.consumer_specs:
+            if profile is None or sub.analyst_profile == profile:
+                return sub
+        known = ", ".join(str(s.analyst_profile) for s in self.consumer_specs)
+        raise SpecError(field_name, f"{_show(profile)} is the analyst_profile of no consumer of the spec",
+                        f"use one of: {known}")
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (YAML/JSON-ready) that `parse_spec` turns back into an equal spec."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """Plain dict (YAML/JSON-ready) that `parse_spec` turns back into an equal spec. A spec
+        without a `consumers:` list gives exactly the keys it always gave (the plan id hashes this)."""
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
+               if f.name not in _INTERNAL_FIELDS}
+        if not self.consumers:
+            del out["consumers"]
+        else:
+            for key in CONSUMER_SINGLE_KEYS:
+                del out[key]
+        return out
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Consumer):
+        return {"account_id": value.account_id, "principal": value.principal,
+                "consumer_profile": value.consumer_profile, "analyst_profile": value.analyst_profile,
+                "tables": {t.table_name: t.access_type for t in value.tables},
+                "trusted_principal_arns": list(value.trusted_principal_arns),
+                "trust_whole_account": value.trust_whole_account}
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, TableAccess):
@@ -320,9 +397,16 @@ def _plain(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Parsing
 
-FIELDS = tuple(f.name for f in dataclasses.fields(AccessSpec))
+_INTERNAL_FIELDS = ("name_suffix", "listed_consumer")
+FIELDS = tuple(f.name for f in dataclasses.fields(AccessSpec) if f.name not in _INTERNAL_FIELDS)
 REQUIRED = ("env", "region", "main_account_id", "consumer_account_id", "consumer_principal",
             "table_access_list")
+# What a `consumers:` entry says for each consumer: with the list, these top-level keys are refused.
+CONSUMER_SINGLE_KEYS = ("consumer_account_id", "consumer_principal", "consumer_profile", "analyst_profile",
+                        "trusted_principal_arns", "trust_whole_consumer_account")
+CONSUMER_KEYS = ("account_id", "principal", "consumer_profile", "analyst_profile", "tables",
+                 "trusted_principal_arns", "trust_whole_account")
+MAX_CONSUMERS = 20
 TABLE_KEYS = ("table_name", "access_type")
 _INT_FIELDS = frozenset({"max_session_duration"})
 _BOOL_FIELDS = frozenset({"trust_whole_consumer_account", "require_source_identity"})
@@ -370,16 +454,29 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
                         f"write `key: value` lines with the keys {', '.join(REQUIRED)}")
     data = {**data, **_coerce_overrides(overrides)}
     _reject_unknown(data, FIELDS, "")
+    listed = data.get("consumers") is not None
+    if listed:
+        both = [key for key in CONSUMER_SINGLE_KEYS if data.get(key) is not None]
+        if both:
+            raise SpecError(both[0], "is a single-consumer key, and the spec has a consumers: list",
+                            "say it in each consumers entry (account_id, principal, consumer_profile, "
+                            "analyst_profile, ...) or remove the consumers: list")
+        first = _first_consumer_keys(data["consumers"])
+        data = {**data, **first}
     for key in REQUIRED:
         if data.get(key) is None:
             raise SpecError(key, "is required", _HINTS[key])
 
     main = _account(data["main_account_id"], "main_account_id")
-    consumer = _account(data["consumer_account_id"], "consumer_account_id")
+    consumer = _account(data["consumer_account_id"], "consumers[0].account_id" if listed else "consumer_account_id")
     if main == consumer:
-        raise SpecError("consumer_account_id", "equals main_account_id",
+        raise SpecError("consumers[0].account_id" if listed else "consumer_account_id", "equals main_account_id",
                         "cross-account access needs two different accounts")
     env = _env(data["env"], consumer)
+    listed_consumers: tuple[Consumer, ...] = ()
+    if listed:  # validated here, so an error names consumers[0].KEY rather than a key the file lacks
+        tables = _table_access_list(data["table_access_list"], env, consumer)
+        listed_consumers = _consumers(data["consumers"], main, env, tables)
     spec = AccessSpec(
         env=env,
         region=_region(data["region"]),
@@ -407,6 +504,11 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
         grant_mode=_optional(data, "grant_mode", _grant_mode, "role"),
         organization_id=_optional(data, "organization_id", _organization_id),
     )
+    if listed:
+        spec = dataclasses.replace(spec, consumers=listed_consumers)
+        if spec.export is not None:
+            raise SpecError("export", "is not supported with a consumers: list yet (the bucket policy names "
+                            "one role)", "export from a single-consumer spec, or remove export")
     _check_trust_admits_principal(spec)
     if spec.uses_resource_policy:
         _check_resource_policy_mode(spec)
@@ -414,6 +516,138 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
         raise SpecError("organization_id", "grants through a resource policy, and grant_mode is role",
                         "set grant_mode: resource_policy, or remove organization_id")
     return spec
+
+
+def _first_consumer_keys(value: Any) -> dict[str, Any]:
+    """The first consumer's entry as the single-consumer keys (checked again, fully, by `_consumers`)."""
+    if not isinstance(value, list):
+        raise SpecError("consumers", f"must be a list, got {_type(value)}",
+                        "e.g. consumers: [{account_id: '222222222222', principal: arn:aws:iam::222222222222:user/a}]")
+    if not value:
+        raise SpecError("consumers", "is empty", "list at least one consumer, or use the single-consumer keys")
+    if len(value) > MAX_CONSUMERS:
+        raise SpecError("consumers", f"has {len(value)} entries; at most {MAX_CONSUMERS} are allowed",
+                        "split the consumers over several specs (each with its own env)")
+    first = value[0]
+    if not isinstance(first, Mapping):
+        raise SpecError("consumers[0]", f"must be a mapping, got {_type(first)}",
+                        "write {account_id: '222222222222', principal: ARN, analyst_profile: NAME}")
+    for key in ("account_id", "principal"):
+        if first.get(key) is None:
+            raise SpecError(f"consumers[0].{key}", "is required",
+                            "each consumer names its account_id and principal")
+    keys = {"consumer_account_id": first["account_id"], "consumer_principal": first["principal"]}
+    for key in ("consumer_profile", "analyst_profile", "trusted_principal_arns"):
+        keys[key] = first.get(key)
+    keys["trust_whole_consumer_account"] = first.get("trust_whole_account")
+    return keys
+
+
+def _consumers(value: list[Any], main: str, env: str,
+               table_access_list: tuple[TableAccess, ...]) -> tuple[Consumer, ...]:
+    """Every entry of `consumers:`, validated like the single-consumer keys, each error naming its
+    path (``consumers[1].tables.orders``)."""
+    out: list[Consumer] = []
+    seen: dict[tuple[str, str], int] = {}
+    suffixes: dict[str, int] = {}
+    levels = {t.table_name: t.access_type for t in table_access_list}
+    for i, entry in enumerate(value):
+        path = f"consumers[{i}]"
+        if not isinstance(entry, Mapping):
+            raise SpecError(path, f"must be a mapping, got {_type(entry)}",
+                            "write {account_id: '222222222222', principal: ARN, analyst_profile: NAME}")
+        _reject_unknown(entry, CONSUMER_KEYS, path + ".")
+        for key in ("account_id", "principal"):
+            if entry.get(key) is None:
+                raise SpecError(f"{path}.{key}", "is required", "each consumer names its account_id and principal")
+        account = _account(entry["account_id"], f"{path}.account_id")
+        if account == main:
+            raise SpecError(f"{path}.account_id", "equals main_account_id",
+                            "cross-account access needs two different accounts")
+        principal = _consumer_principal(entry["principal"], account, f"{path}.principal")
+        identity = (account, principal)
+        if identity in seen:
+            raise SpecError(f"{path}.principal", f"{principal} is already consumers[{seen[identity]}]",
+                            "list each principal once, with every table it needs")
+        seen[identity] = i
+        suffix = "" if i == 0 else consumer_suffix(principal)
+        if suffix in suffixes:  # 6 hex digits of two ARNs' SHA-256 can coincide; then names would too
+            raise SpecError(f"{path}.principal", f"gets the same IAM names as consumers[{suffixes[suffix]}]",
+                            "list it in another spec (another env)")
+        suffixes[suffix] = i
+        raw = entry.get("trust_whole_account")
+        trust_whole = False if raw is None else _flag(raw, f"{path}.trust_whole_account")
+        raw = entry.get("trusted_principal_arns")
+        trusted = () if raw is None else _trusted_arns(raw, account, f"{path}.trusted_principal_arns")
+        if trust_whole and trusted:
+            raise SpecError(f"{path}.trust_whole_account", "is true but trusted_principal_arns narrows the trust",
+                            "set one of them: the whole consumer account, or the listed principals")
+        if trusted and not any(arn_like(p, principal) for p in trusted):
+            raise SpecError(f"{path}.trusted_principal_arns", "does not include the consumer's principal",
+                            f"add {principal} (or a pattern matching it)")
+        key = account + suffix
+        if len(role_name(env, key)) > MAX_ROLE_NAME:
+            room = MAX_ROLE_NAME - len(role_name("", key))
+            raise SpecError("env", f"makes the role name of {path} {len(role_name(env, key))} characters; "
+                            f"IAM allows {MAX_ROLE_NAME}", f"shorten env to at most {room} characters")
+        tables = _consumer_tables(entry.get("tables"), f"{path}.tables", levels, env, key)
+        out.append(Consumer(account, principal, tables,
+                            consumer_profile=_profile(entry, "consumer_profile", f"{path}.consumer_profile"),
+                            analyst_profile=_profile(entry, "analyst_profile", f"{path}.analyst_profile"),
+                            trusted_principal_arns=trusted, trust_whole_account=trust_whole))
+    profiles: dict[str, int] = {}
+    for i, consumer in enumerate(out):
+        if consumer.analyst_profile is None:
+            continue
+        if consumer.analyst_profile in profiles:  # reading picks the consumer by its profile
+            raise SpecError(f"consumers[{i}].analyst_profile", f"is also the analyst_profile of "
+                            f"consumers[{profiles[consumer.analyst_profile]}]",
+                            "give each consumer the profile of its own principal")
+        profiles[consumer.analyst_profile] = i
+    return tuple(out)
+
+
+def _consumer_tables(value: Any, path: str, levels: dict[str, str], env: str, key: str) -> tuple[TableAccess, ...]:
+    """A consumer's tables: absent/null = every table of the spec at its level; a list of names =
+    those tables at the spec's level; a mapping name → level = those tables at that level, which
+    may only narrow (never widen) the spec's level for the table."""
+    if value is None:
+        names: dict[str, Any] = dict.fromkeys(levels)
+    elif isinstance(value, list):
+        names = {}
+        for i, name in enumerate(value):
+            name = _string(name, f"{path}[{i}]")
+            if name in names:
+                raise SpecError(f"{path}[{i}]", f"{_show(name)} is listed twice", "list each table once")
+            names[name] = None
+    elif isinstance(value, Mapping):
+        names = dict(value)
+    else:
+        raise SpecError(path, f"must be a list of table names or a mapping of table name to level, got "
+                        f"{_type(value)}", "e.g. tables: {orders: Read} (or leave it out: every table)")
+    if not names:
+        raise SpecError(path, "is empty", "name at least one table of table_access_list, or leave tables out")
+    order = list(ACCESS_LEVELS)
+    out = []
+    for name, level in names.items():
+        where = f"{path}.{_key(name)}"
+        if not isinstance(name, str) or name not in levels:
+            close = difflib.get_close_matches(str(name), list(levels), n=1)
+            raise SpecError(where, "is not a table of table_access_list",
+                            f"did you mean {close[0]}?" if close else f"use one of: {', '.join(levels)}")
+        granted = levels[name]
+        level = granted if level is None else _access_type(level, where)
+        if order.index(level) > order.index(granted):
+            raise SpecError(where, f"{level} is wider than table_access_list's {granted} for {name}",
+                            f"a consumer's level may only narrow the table's: use {granted} or lower, or raise "
+                            "the table's access_type")
+        policy = table_policy_name(env, key, name)
+        if len(policy) > MAX_POLICY_NAME:
+            raise SpecError(where, f"makes the policy name {len(policy)} characters; IAM allows {MAX_POLICY_NAME}",
+                            "shorten env or grant a table with a shorter name")
+        out.append(TableAccess(name, level))
+    position = list(levels)  # the spec's order: the same consumer however its tables are written
+    return tuple(sorted(out, key=lambda t: position.index(t.table_name)))
 
 
 _ORGANIZATION = re.compile(r"o-[a-z0-9]{10,32}")
@@ -436,6 +670,12 @@ def _grant_mode(value: Any) -> str:
 
 def _check_resource_policy_mode(spec: AccessSpec) -> None:
     """What a resource policy cannot do cross-account is refused here, naming the way that can."""
+    for i, consumer in enumerate(spec.consumers):
+        for key, value in (("trusted_principal_arns", consumer.trusted_principal_arns),
+                           ("trust_whole_account", consumer.trust_whole_account)):
+            if value:
+                raise SpecError(f"consumers[{i}].{key}", "configures the role, and grant_mode resource_policy "
+                                "has none", "remove it, or set grant_mode: role")
     if spec.export is not None:
         raise SpecError("export", "needs DynamoDB exports, which a resource policy cannot grant "
                         "cross-account", "set grant_mode: role (or remove export)")
@@ -520,26 +760,28 @@ def _region(value: Any) -> str:
     return value
 
 
-def _profile(data: Mapping[Any, Any], key: str) -> str | None:
+def _profile(data: Mapping[Any, Any], key: str, path: str | None = None) -> str | None:
     value = data.get(key)
     if value is None:
         return None
-    value = _string(value, key)
+    path = path or key
+    value = _string(value, path)
     if not value or value != value.strip() or not value.isprintable():
-        raise SpecError(key, f"{_show(value)} is not a usable profile name",
+        raise SpecError(path, f"{_show(value)} is not a usable profile name",
                         "use the profile's name as in ~/.aws/config, or remove the key")
     return value
 
 
-def _consumer_principal(value: Any, consumer: str) -> str:
-    value = _string(value, "consumer_principal")
+def _consumer_principal(value: Any, consumer: str, path: str = "consumer_principal") -> str:
+    value = _string(value, path)
     match = _PRINCIPAL.fullmatch(value)
     if not match:
-        raise SpecError("consumer_principal", f"{_show(value)} is not an IAM user or role ARN",
+        raise SpecError(path, f"{_show(value)} is not an IAM user or role ARN",
                         f"use arn:aws:iam::{consumer}:user/NAME or arn:aws:iam::{consumer}:role/NAME")
     if match["account"] != consumer:
-        raise SpecError("consumer_principal", f"is in account {match['account']}, not in "
-                        f"consumer_account_id {consumer}", "use a user or role of the consumer account")
+        raise SpecError(path, f"is in account {match['account']}, not in "
+                        f"{'its account_id' if path != 'consumer_principal' else 'consumer_account_id'} "
+                        f"{consumer}", "use a user or role of the consumer account")
     return value
 
 
@@ -708,16 +950,16 @@ WHOLE_ACCOUNT_FIX = ("name the principals (or a pattern within a name or a path 
                      "trust_whole_consumer_account: true")
 
 
-def _trusted_arns(value: Any, consumer: str) -> tuple[str, ...]:
+def _trusted_arns(value: Any, consumer: str, field_path: str = "trusted_principal_arns") -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise SpecError("trusted_principal_arns", f"must be a list of ARNs, got {_type(value)}",
+        raise SpecError(field_path, f"must be a list of ARNs, got {_type(value)}",
                         f"e.g. ['arn:aws:iam::{consumer}:role/analyst']")
     if len(value) > MAX_TRUSTED_PRINCIPALS:
-        raise SpecError("trusted_principal_arns", f"has {len(value)} entries; at most "
+        raise SpecError(field_path, f"has {len(value)} entries; at most "
                         f"{MAX_TRUSTED_PRINCIPALS} fit in a trust policy", "use a wildcard pattern (role/analysts-*)")
     arns: list[str] = []
     for i, arn in enumerate(value):
-        path = f"trusted_principal_arns[{i}]"
+        path = f"{field_path}[{i}]"
         arn = _string(arn, path)
         match = _TRUSTED.fullmatch(arn)
         if not match:
@@ -889,7 +1131,7 @@ def _reject_unknown(data: Mapping[Any, Any], accepted: tuple[str, ...], prefix: 
         if key not in accepted:
             close = difflib.get_close_matches(str(key), accepted, n=1)
             # The suggestion alone when there is one: the full list would make the line long.
-            fix = f"did you mean {close[0]}?" if close else f"accepted keys: {', '.join(accepted)}"
+            fix = f"did you mean {close[0]}?" if close else f"one of: {', '.join(accepted)}"
             raise SpecError(f"{prefix}{_key(key)}", "is not a known key", fix)
 
 

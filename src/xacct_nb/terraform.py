@@ -11,6 +11,11 @@ A table under a customer-managed KMS key needs that key in its policy (`policies
 pass the keys as ``kms_keys`` (table → key ARN, e.g. from `kms.read_table_keys`); the CLI reads
 them with the main profile.
 
+A spec with a `consumers:` list exports every consumer: the first consumer's blocks under the
+keys above, every other's with its name suffix appended (``ddb_access_role_1a2b3c``), on a
+provider ``aws.consumer_ACCOUNT`` when its account is not the first consumer's; in resource_policy
+mode one resource policy per table holds every consumer's statements.
+
 Each side has its own aliased provider (``aws.main`` / ``aws.consumer``) pinned with
 ``allowed_account_ids``: applying with credentials of the wrong account fails before any change.
 """
@@ -46,18 +51,58 @@ def export_terraform(spec: AccessSpec, side: str = "both", kms_keys: Mapping[str
         raise InputError(f"side: {side!r} is not one of {', '.join(SIDES)}")
     sides = ("main", "consumer") if side == "both" else (side,)
     resources: dict[str, dict[str, Any]] = {}
+    providers = [_provider(spec, name) for name in sides]
     for name in sides:
-        if spec.uses_resource_policy:
-            part = _rp_main_resources(spec) if name == "main" else _rp_consumer_resources(spec)
+        if spec.uses_resource_policy and name == "main":
+            parts = [_rp_main_resources(spec)]  # one policy per table holding every consumer's statements
         else:
-            part = _main_resources(spec, kms_keys or {}) if name == "main" else _consumer_resources(spec)
-        for rtype, blocks in part.items():
-            resources.setdefault(rtype, {}).update(blocks)
+            parts = []
+            for sub in spec.consumer_specs:
+                if spec.uses_resource_policy:
+                    part = _rp_consumer_resources(sub)
+                else:
+                    part = _main_resources(sub, kms_keys or {}) if name == "main" else _consumer_resources(sub)
+                parts.append(_for_consumer(spec, sub, part, providers) if sub.name_suffix or (
+                    name == "consumer" and sub.consumer_account_id != spec.consumer_account_id) else part)
+        for part in parts:
+            for rtype, blocks in part.items():
+                resources.setdefault(rtype, {}).update(blocks)
     return {
         "terraform": {"required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}},
-        "provider": {"aws": [_provider(spec, name) for name in sides]},
+        "provider": {"aws": providers},
         "resource": resources,
     }
+
+
+def _for_consumer(spec: AccessSpec, sub: AccessSpec, part: dict[str, dict[str, Any]],
+                  providers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A listed consumer's blocks (after the first): keys suffixed with its name suffix (references
+    between them rewritten), and consumer-side blocks of another account on a provider of that
+    account (``aws.consumer_ACCOUNT``, added to `providers`)."""
+    tag = sub.name_suffix.lstrip(".")
+    renames = {f"{rtype}.{key}.": f"{rtype}.{key}_{tag}." for rtype, blocks in part.items() for key in blocks} \
+        if tag else {}
+    account = sub.consumer_account_id
+    alias = "consumer" if account == spec.consumer_account_id else f"consumer_{account}"
+    consumer_side = any(b.get("provider") == "aws.consumer" for blocks in part.values() for b in blocks.values())
+    if consumer_side and alias != "consumer" and not any(p["alias"] == alias for p in providers):
+        block: dict[str, Any] = {"alias": alias, "region": spec.region, "allowed_account_ids": [account]}
+        if sub.consumer_profile:
+            block["profile"] = _literal(sub.consumer_profile)
+        providers.append(block)
+    out: dict[str, dict[str, Any]] = {}
+    for rtype, blocks in part.items():
+        for key, block in blocks.items():
+            block = dict(block)
+            for field, value in block.items():
+                if isinstance(value, str):
+                    for old, new in renames.items():
+                        value = value.replace("${" + old, "${" + new)
+                    block[field] = value
+            if block.get("provider") == "aws.consumer":
+                block["provider"] = f"aws.{alias}"
+            out.setdefault(rtype, {})[f"{key}_{tag}" if tag else key] = block
+    return out
 
 
 def write_terraform(spec: AccessSpec, path: str | Path, side: str = "both",
@@ -156,7 +201,7 @@ def _rp_main_resources(spec: AccessSpec) -> dict[str, dict[str, Any]]:
     """grant_mode resource_policy: one ``aws_dynamodb_resource_policy`` per table with our statement."""
     blocks = {}
     for table in spec.table_access_list:
-        document = policies.merge_statements(spec, None, policies.rp_table_statements(spec, table))
+        document = policies.merge_statements(spec, None, policies.rp_wanted_statements(spec, table.table_name))
         blocks[f"ddb_resource_policy_{table_key(table.table_name)}"] = {
             # Terraform JSON's comment key: kept in the file, ignored by terraform.
             "//": ("aws_dynamodb_resource_policy owns the table's WHOLE resource policy: merge the table's "

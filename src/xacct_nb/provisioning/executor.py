@@ -49,12 +49,20 @@ def apply(spec: AccessSpec, confirm: str = "", *, main: boto3.Session | None = N
     if the_plan.blocked:
         raise InputError(f"apply refused: {blocked_message(the_plan.blocked)}")
     result = execute(the_plan, confirm, iam, yes=yes)
-    if wait and spec.uses_resource_policy and any(_affects_read(c) for c in result.done):
-        result.assumable = wait_until_readable(spec, analyst=analyst, timeout=wait_timeout,
-                                               progress=progress)
-    elif wait and not spec.uses_resource_policy and any(_affects_assume(c) for c in result.done):
-        result.assumable = wait_until_assumable(spec, analyst=analyst, timeout=wait_timeout,
-                                                progress=progress)
+    checked = []
+    # Each consumer's analyst (its analyst_profile; `analyst` stands for the first consumer's).
+    for i, sub in enumerate(spec.consumer_specs):
+        who = analyst if i == 0 else None
+        outcome = None
+        if wait and sub.uses_resource_policy and any(_affects_read(c) for c in result.done):
+            outcome = wait_until_readable(sub, analyst=who, timeout=wait_timeout, progress=progress)
+        elif wait and not sub.uses_resource_policy and any(_affects_assume(c) for c in result.done):
+            outcome = wait_until_assumable(sub, analyst=who, timeout=wait_timeout, progress=progress)
+        checked.append((sub, outcome))
+    outcomes = [o for _, o in checked if o is not None]
+    result.assumable = checked[0][1] if not spec.consumers else (all(outcomes) if outcomes else None)
+    if spec.consumers:
+        result.checked = tuple(checked)
     return result
 
 
@@ -74,7 +82,7 @@ def execute(the_plan: Plan, confirm: str, iam: IamClients, *, yes: bool = False)
         check_confirmation(the_plan, confirm)
     done: list[Change] = []
     for change in the_plan.pending:
-        client = iam.client(change.side, change.resource)
+        client = iam.client(change.side, change.resource, change.account)
         try:
             for call in change.calls:
                 logger.debug("%s: %s", change, call.operation)

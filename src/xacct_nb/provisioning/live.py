@@ -7,6 +7,7 @@ recorded as present but never looked into, since it will never be touched.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ class IamClients:
         self.consumer_s3 = (make_client(consumer_session, "s3")
                             if consumer_session is not None else None)
         self.writes = 0
+        # A spec with a `consumers:` list: the IAM client of each consumer account (`for_consumer`).
+        self.consumer_accounts: dict[str, Any] = {}
         for client in (main, consumer):
             if client is not None:
                 client.meta.events.register("before-call.iam.*", self._count)
@@ -55,15 +58,30 @@ class IamClients:
         if self.main_ddb is not None:
             self.main_ddb.meta.events.register("before-call.dynamodb.*", self._count)
 
+    def add_consumer_account(self, account: str, client: Any) -> None:
+        client.meta.events.register("before-call.iam.*", self._count)
+        self.consumer_accounts[account] = client
+
+    def for_consumer(self, account: str) -> IamClients:
+        """These clients with `consumer` being the IAM client of `account` (a consumer of the
+        spec's list); itself when the spec has no list (or the consumer side is not planned)."""
+        if account not in self.consumer_accounts:
+            return self
+        view = copy.copy(self)
+        view.consumer = self.consumer_accounts[account]
+        return view
+
     @property
     def sides(self) -> tuple[str, ...]:
         return tuple(side for side in SIDES if self.client(side) is not None)
 
-    def client(self, side: str, resource: str = "") -> Any:
+    def client(self, side: str, resource: str = "", account: str = "") -> Any:
         if side == "consumer" and resource == "bucket-policy":
             return self.consumer_s3
         if side == "main" and resource in ("resource-policy", "stream-policy"):
             return self.main_ddb
+        if side == "consumer" and account:
+            return self.consumer_accounts[account]
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
@@ -88,8 +106,21 @@ def connect(spec: AccessSpec, main: boto3.Session | None, consumer: boto3.Sessio
             require_account(session, account, f"{side}_profile")
             clients[side] = make_client(session, "iam")
             connected[side] = session
-    return IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"),
-                      connected.get("consumer") if spec.export is not None else None)
+    iam = IamClients(clients.get("main"), clients.get("consumer"), connected.get("main"),
+                     connected.get("consumer") if spec.export is not None else None)
+    if spec.consumers and "consumer" in sides:
+        iam.add_consumer_account(spec.consumer_account_id, clients["consumer"])
+        for i, entry in enumerate(spec.consumers):
+            if entry.account_id in iam.consumer_accounts:
+                continue
+            if not entry.consumer_profile:
+                raise SpecError(f"consumers[{i}].consumer_profile", f"is needed: no consumer listed before it "
+                                f"names a profile of account {entry.account_id}",
+                                "name the admin profile of its account (it attaches the consumer's policy)")
+            other = profile_session(entry.consumer_profile, spec.region, field=f"consumers[{i}].consumer_profile")
+            require_account(other, entry.account_id, f"consumers[{i}].consumer_profile")
+            iam.add_consumer_account(entry.account_id, make_client(other, "iam"))
+    return iam
 
 
 def table_keys(spec: AccessSpec, iam: IamClients) -> dict[str, kms.TableKey]:
@@ -218,9 +249,15 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
     import pandas as pd
 
     iam = connect(spec, main, consumer, sides)
+    # Every consumer of a `consumers:` list, one after the other (each with its own names and grants).
+    rows = [row for sub in spec.consumer_specs for row in _state_rows(sub, iam.for_consumer(sub.consumer_account_id))]
+    return pd.DataFrame(rows, columns=_STATE_COLUMNS)
+
+
+def _state_rows(spec: AccessSpec, iam: IamClients) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if spec.uses_resource_policy:
-        return pd.DataFrame(_resource_policy_state(spec, iam), columns=_STATE_COLUMNS)
+        return _resource_policy_state(spec, iam)
     if iam.main is not None:
         with aws_errors("reading the main account's IAM state and table keys"):
             rows += _main_state(spec, iam.main, table_keys(spec, iam))
@@ -230,7 +267,7 @@ def live_state(spec: AccessSpec, *, main: boto3.Session | None = None,
             rows.append(_policy_row("consumer", spec.consumer_policy_name, live,
                                     "sts:AssumeRole on the role" if live and live.ours and policies.same_document(
                                         live.document, policies.consumer_policy(spec)) else "differs from spec"))
-    return pd.DataFrame(rows, columns=_STATE_COLUMNS)
+    return rows
 
 
 _STATE_COLUMNS = ["side", "resource", "name", "exists", "ours", "grants", "attached_to", "detail"]
@@ -249,6 +286,9 @@ def _resource_policy_state(spec: AccessSpec, iam: IamClients) -> list[dict[str, 
             state = live[table.table_name]
             document = state.policy.document if state.policy else None
             ours = policies.our_statements(spec, document)
+            if spec.listed_consumer:  # the other consumers' statements are ours too: this one's Sids
+                sids = {st["Sid"] for st in policies.rp_table_statements(spec, table)}
+                ours = [st for st in ours if st.get("Sid") in sids]
             statements = (document or {}).get("Statement", [])
             others = (1 if isinstance(statements, dict) else len(statements)) - len(ours)
             level = next((lvl for lvl in ACCESS_LEVELS if policies.canonical(ours) == policies.canonical(

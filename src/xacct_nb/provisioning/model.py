@@ -53,12 +53,17 @@ class Change:
     action: str    # one of ACTIONS
     detail: str = ""
     calls: tuple[IamCall, ...] = field(default=(), compare=False, repr=False)
+    # The consumer account whose IAM client makes the calls, for consumer-side rows of a spec with a
+    # `consumers:` list ("" otherwise: the one consumer account).
+    account: str = ""
 
     def __str__(self) -> str:
         return f"{self.action} {self.resource} {self.name} ({self.side})"
 
     def row(self) -> dict[str, str]:
-        return {"side": self.side, "resource": self.resource, "name": self.name,
+        # A listed consumer's row says which consumer account it is made in.
+        side = f"{self.side} {self.account}" if self.account else self.side
+        return {"side": side, "resource": self.resource, "name": self.name,
                 "action": self.action, "detail": self.detail}
 
 
@@ -80,7 +85,7 @@ class Plan:
     def id(self) -> str:
         payload = {"spec": self.spec.to_dict(), "destroy": self.destroy,
                    "changes": [[c.row(), [[call.operation, call.params] for call in c.calls]]
-                               for c in self.changes],
+                               + ([c.account] if c.account else []) for c in self.changes],
                    "observed": dict(self.observed)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
@@ -104,11 +109,13 @@ class Plan:
         """Untagged resources that carry a name apply needs: apply refuses while they exist."""
         if self.destroy:
             return []
-        if self.spec.uses_resource_policy:
-            needed = {self.spec.grant_policy_name}
-        else:
-            needed = {self.spec.role_name, self.spec.consumer_policy_name,
-                      *(self.spec.table_policy_name(t) for t in self.spec.table_names)}
+        needed: set[str] = set()
+        for spec in self.spec.consumer_specs:
+            if spec.uses_resource_policy:
+                needed |= {spec.grant_policy_name}
+            else:
+                needed |= {spec.role_name, spec.consumer_policy_name,
+                           *(spec.table_policy_name(t) for t in spec.table_names)}
         return [c for c in self.changes if c.action == "left-alone" and c.name in needed]
 
     def summary(self) -> dict[str, int]:
@@ -120,8 +127,10 @@ class Plan:
     def headline(self) -> str:
         verb = "destroy" if self.destroy else "apply"
         s = self.spec
-        head = (f"Plan {self.id} — {verb} env {s.env} (main {s.main_account_id} → consumer "
-                f"{s.consumer_account_id})")
+        count = f"{len(s.consumers)} consumer{'s' if len(s.consumers) > 1 else ''}"
+        to = (f"{count} in " + ", ".join(sorted({c.account_id for c in s.consumers}))
+              if s.consumers else f"consumer {s.consumer_account_id}")
+        head = f"Plan {self.id} — {verb} env {s.env} (main {s.main_account_id} → {to})"
         if not self.has_changes:
             return f"{head}: no changes"
         counts = self.summary()
@@ -158,6 +167,9 @@ class ApplyResult:
     done: tuple[Change, ...]
     calls: int                     # IAM write calls made
     assumable: bool | None = None  # None: not checked (no analyst_profile, or nothing to wait for)
+    # A spec with a `consumers:` list: (consumer's spec, its outcome) per consumer; `assumable` is
+    # then False if any is False, None if none was checked, else True.
+    checked: tuple[tuple[AccessSpec, bool | None], ...] = ()
 
     def frame(self) -> pd.DataFrame:
         return changes_frame(self.done)
@@ -172,12 +184,13 @@ class ApplyResult:
         if left:
             names = ", ".join(f"{c.resource} {c.name}" for c in left)
             lines.append(f"left alone (not tagged managed-by={MANAGED_BY}): {names}")
-        if self.assumable is not None and self.plan.spec.uses_resource_policy:
-            state = "readable" if self.assumable else "NOT readable yet"
-            lines.append(f"the granted tables are {state} by {self.plan.spec.consumer_principal}")
-        elif self.assumable is not None:
-            state = "assumable" if self.assumable else "NOT assumable yet"
-            lines.append(f"role {self.plan.spec.role_arn} is {state}")
+        for spec, assumable in self.checked or ((self.plan.spec, self.assumable),):
+            if assumable is not None and spec.uses_resource_policy:
+                state = "readable" if assumable else "NOT readable yet"
+                lines.append(f"the granted tables are {state} by {spec.consumer_principal}")
+            elif assumable is not None:
+                state = "assumable" if assumable else "NOT assumable yet"
+                lines.append(f"role {spec.role_arn} is {state}")
         return "\n".join(lines)
 
     __str__ = text

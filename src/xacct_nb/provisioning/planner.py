@@ -8,6 +8,7 @@ and deleted (before new ones are attached, freeing the role's attachment slots).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,17 @@ import boto3
 
 from .. import kms, policies
 from ..errors import AccessDenied
-from ..spec import ACCESS_LEVELS, MANAGED_BY, AccessSpec, TableAccess
+from ..spec import (
+    ACCESS_LEVELS,
+    CONSUMER_KEY_TAG,
+    MANAGED_BY,
+    AccessSpec,
+    TableAccess,
+    consumer_policy_name,
+    grant_policy_name,
+    role_name,
+    table_policy_name,
+)
 from .export_grants import bucket_policy_changes, pitr_changes
 from .live import (
     IamClients,
@@ -57,9 +68,16 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
     any of ours exists) is removed after it — so switching grant_mode is one plan that adds the
     new grant before removing the old one, and destroy removes whatever of ours either mode left."""
     rp_mode = spec.uses_resource_policy
-    role = _role_plan(spec, iam, destroy or rp_mode)
+    # One role grant per consumer (a spec without a `consumers:` list has one: itself).
+    role_main: list[Change] = []
+    role_consumer: list[Change] = []
+    role_observed: list[dict[str, str]] = []
+    for sub in spec.consumer_specs:
+        part = _role_plan(sub, iam.for_consumer(sub.consumer_account_id), destroy or rp_mode)
+        role_main += _side(part, "main")
+        role_consumer += _in_account(spec, sub, _side(part, "consumer"))
+        role_observed.append(dict(part.observed))
     rp = _rp_halves(spec, iam, keep=rp_mode and not destroy)
-    role_main, role_consumer = _side(role, "main"), _side(role, "consumer")
     if rp_mode:
         new_main, new_consumer, old_main, old_consumer = rp.main, rp.consumer, role_main, role_consumer
     else:
@@ -77,9 +95,79 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
                                "kept for now: a plan of the main side alone cannot see whether the consumer "
                                "side has the new grant yet; a plan of both sides removes it")]
         changes = new_main + new_consumer + old_consumer + old_main
-    digests = dict(role.observed)
+    if spec.consumers:  # what consumers removed from the list left: revoked first, like destroy
+        gone_main, gone_consumer, gone_seen = _removed_consumers(spec, iam)
+        changes = gone_consumer + changes + gone_main
+        role_observed.append(gone_seen)
+    if len(role_observed) == 1:
+        digests = role_observed[0]
+    else:
+        digests = {side: state_digest([d.get(side, "") for d in role_observed]) for side in iam.sides}
     observed = tuple((side, state_digest(digests.get(side, ""), rp.seen[side])) for side in iam.sides)
     return Plan(spec, tuple(changes), destroy=destroy, sides=iam.sides, observed=observed)
+
+
+def _in_account(spec: AccessSpec, sub: AccessSpec, changes: list[Change]) -> list[Change]:
+    """Consumer-side rows of a listed consumer name its account (the executor's client for them)."""
+    if not spec.consumers:
+        return changes
+    return [dataclasses.replace(c, account=sub.consumer_account_id) for c in changes]
+
+
+def _removed_consumers(spec: AccessSpec, iam: IamClients) -> tuple[list[Change], list[Change], dict[str, str]]:
+    """Rows deleting what consumers no longer in the `consumers:` list left: IAM resources of this
+    env tagged with a consumer key (only a listed consumer's resources carry one, so a
+    single-consumer spec's — another spec's — are never taken for them) whose key no consumer of
+    the spec has. Consumer-side ones are found in the consumer accounts the spec still names;
+    those of an account the spec no longer names cannot be seen (the docs say so)."""
+    keys = {sub.consumer_key for sub in spec.consumer_specs}
+    names = {name for sub in spec.consumer_specs for name in (sub.consumer_policy_name, sub.grant_policy_name)}
+    main: list[Change] = []
+    consumer: list[Change] = []
+    seen: dict[str, list[Any]] = {"main": [], "consumer": []}
+
+    def gone(live: LivePolicy | LiveRole | None) -> str | None:
+        if live is None or not live.ours or live.tags.get("env") != spec.env:
+            return None
+        key = live.tags.get(CONSUMER_KEY_TAG)
+        return key if key is not None and key not in keys else None
+
+    if iam.main is not None:
+        with aws_errors("reading the main account's IAM state (consumers removed from the spec)"):
+            found = prefixed_policies(iam.main, table_policy_name(spec.env, "", "")[:-1])  # "{env}-...Access-"
+            roles = _prefixed_roles(iam.main, role_name(spec.env, ""))
+            removed_policies = {name: read_policy(iam.main, arn) for name, arn in sorted(found.items())}
+            removed_roles = {name: read_role(iam.main, name) for name in sorted(roles) if name not in
+                             {sub.role_name for sub in spec.consumer_specs}}
+        seen["main"] += [found, roles, removed_policies, removed_roles]
+        ours: set[str] = set()
+        for name, live in removed_policies.items():
+            if gone(live):
+                main += _policy_changes(None, "main", name, live)
+                ours.add(live.arn)  # type: ignore[union-attr]
+        for role in removed_roles.values():
+            key = gone(role)
+            if key:
+                account, _, suffix = key.partition(".")
+                former = dataclasses.replace(spec, consumer_account_id=account, name_suffix="." + suffix
+                                             if suffix else "", consumers=())
+                main += _role_teardown(former, role, ours)
+    for account, client in sorted(iam.consumer_accounts.items()):
+        with aws_errors(f"reading consumer account {account}'s IAM state (consumers removed from the spec)"):
+            found = {**prefixed_policies(client, consumer_policy_name(spec.env, spec.main_account_id)),
+                     **prefixed_policies(client, grant_policy_name(spec.env, spec.main_account_id))}
+            live_policies = {name: read_policy(client, arn) for name, arn in sorted(found.items()) if name not in names}
+        seen["consumer"] += [account, found, live_policies]
+        for name, live in live_policies.items():
+            if gone(live):
+                consumer += [dataclasses.replace(c, account=account)
+                             for c in _policy_changes(None, "consumer", name, live)]
+    return main, consumer, {side: state_digest(seen[side]) for side in iam.sides}
+
+
+def _prefixed_roles(iam: Any, prefix: str) -> list[str]:
+    return [r["RoleName"] for page in iam.get_paginator("list_roles").paginate()
+            for r in page["Roles"] if r["RoleName"].startswith(prefix)]
 
 
 def _role_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
@@ -139,14 +227,18 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
             halves.main = resource_policy_changes(spec, live, keep=keep)
         if keep:
             halves.main += _rp_main_notes(spec, iam)
-    if iam.consumer is not None:
+    for sub in spec.consumer_specs:
+        client = iam.for_consumer(sub.consumer_account_id).consumer
+        if client is None:
+            continue
         with aws_errors("reading the consumer account's IAM state"):
-            grant = read_policy(iam.consumer, spec.grant_policy_arn)
+            grant = read_policy(client, sub.grant_policy_arn)
             if keep:
-                require_principal(spec, iam.consumer)
+                require_principal(sub, client)
         halves.seen["consumer"].append(grant)
-        want = _grant_want(spec) if keep else None
-        halves.consumer = _policy_changes(want, "consumer", spec.grant_policy_name, grant, spec.grant_policy_arn)
+        want = _grant_want(sub) if keep else None
+        halves.consumer += _in_account(spec, sub, _policy_changes(want, "consumer", sub.grant_policy_name, grant,
+                                                                  sub.grant_policy_arn))
     return halves
 
 

@@ -89,11 +89,12 @@ def resource_policy_changes(spec: AccessSpec, live: dict[str, LiveTablePolicies]
                                  "the table: create it first or fix the name")
             continue
         assert state.policy is not None
-        want = policies.rp_table_statements(spec, table) if keep else []
+        want = policies.rp_wanted_statements(spec, table.table_name) if keep else []
         changes.append(_converge(spec, "resource-policy", table.table_name, state.policy, want,
                                  _label(spec, table, want)))
         if state.stream is not None:
-            stream_want = policies.rp_stream_statements(spec, table, state.stream.arn) if keep else []
+            stream_want = (policies.rp_wanted_statements(spec, table.table_name, state.stream.arn, stream=True)
+                           if keep else [])
             label = "stream reads (Full)" if stream_want else "no stream access"
             changes.append(_converge(spec, "stream-policy", f"{table.table_name} stream", state.stream,
                                      stream_want, label))
@@ -104,12 +105,18 @@ def _label(spec: AccessSpec, table: TableAccess, want: list[dict[str, Any]]) -> 
     if not want:
         return "no access"
     org = f" and every principal of {spec.organization_id}" if spec.organization_id else ""
+    if spec.consumers:
+        who = "; ".join(f"{t.access_type} to {sub.consumer_principal}" for sub in spec.consumer_specs
+                        for t in sub.table_access_list if t.table_name == table.table_name)
+        return f"{table.table_name} (+ its indexes): {who or 'no consumer'}{org}"
     return f"{table.access_type} on {table.table_name} (+ its indexes) to {spec.consumer_principal}{org}"
 
 
 def _was(spec: AccessSpec, table: str, ours: list[dict[str, Any]]) -> str:
     if not ours:
         return "none of ours"
+    if spec.consumers:
+        return f"{len(ours)} statement(s) of ours"
     sid = policies.rp_sid(spec, spec.consumer_principal, "Table")
     mine = [s for s in ours if s.get("Sid") == sid]
     level = policies.rp_level_of(spec, mine[0], table) if len(mine) == 1 else None

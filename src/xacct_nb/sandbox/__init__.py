@@ -1,7 +1,8 @@
 """A local rehearsal of the two-account world: moto's server on loopback with IAM enforcement on.
 
 Three accounts — main (owns the tables), consumer (gets access), outsider (must never get in) —
-each with an admin user, plus an unprivileged `analyst` user in the consumer account. The sandbox
+each with an admin user, plus two unprivileged users in the consumer account: `analyst`, and
+`analyst2` (a second consumer of a spec's `consumers:` list, reading other tables). The sandbox
 writes an ordinary AWS config + credentials file pair whose profiles carry `endpoint_url`, so plain
 `boto3.Session(profile_name="sandbox-main")` reaches it: the same code path as a real account.
 
@@ -49,12 +50,13 @@ ACCOUNTS = {"main": "111111111111", "consumer": "222222222222", "outsider": "333
 # main and consumer share one; the outsider belongs to another, so a grant to the organization
 # is proved not to reach it. The sandbox has no Organizations API: this is configuration.
 ORGANIZATIONS = {"main": "o-xacctsandbox", "consumer": "o-xacctsandbox", "outsider": "o-elsewhere01"}
-# profile -> (account, IAM user); admins get full rights, the analyst gets nothing until
+# profile -> (account, IAM user); admins get full rights, the analysts get nothing until
 # provisioning attaches the assume-role policy.
 PROFILES = {
     "sandbox-main": ("main", "admin"),
     "sandbox-consumer": ("consumer", "admin"),
     "sandbox-analyst": ("consumer", "analyst"),
+    "sandbox-analyst2": ("consumer", "analyst2"),
     "sandbox-outsider": ("outsider", "admin"),
 }
 ADMIN_POLICY = {"Version": "2012-10-17",

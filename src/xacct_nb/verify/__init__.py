@@ -61,6 +61,7 @@ behaviour for a few seconds — re-run before trusting a FAIL that contradicts t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable
 
@@ -118,6 +119,10 @@ def verify_access(spec: AccessSpec, *, analyst: boto3.Session | None = None,
     each table, foreign statements granting our principal more, and the consumer-side policy
     (`consumer`, default consumer_profile).
     """
+    if spec.consumers:
+        return _verify_consumers(spec, analyst=analyst, outsider=outsider, extra_tables=extra_tables, main=main,
+                                 unlisted_principal=unlisted_principal, wait=wait, progress=progress,
+                                 consumer=consumer)
     analyst = analyst or profile_session(spec.analyst_profile, spec.region, field="analyst_profile")
     main, main_note = _main_session(spec, main)
     if spec.uses_resource_policy:
@@ -183,6 +188,36 @@ def _verify_resource_policy(spec: AccessSpec, analyst: boto3.Session, outsider: 
         report(progress, f"probing {name} (not in the spec) by ARN", logger)
         cells += table_cells(name, NOT_GRANTED, frozenset(), ddb, main_ddb, address=spec.table_arn(name))
     return AccessMatrix(spec.env, f"resource policies for {spec.consumer_principal}", tuple(cells))
+
+
+def _verify_consumers(spec: AccessSpec, *, analyst: boto3.Session | None, outsider: boto3.Session | None,
+                      extra_tables: Iterable[str] | None, main: boto3.Session | None,
+                      unlisted_principal: boto3.Session | None, wait: float, progress: ProgressCallback | None,
+                      consumer: boto3.Session | None) -> AccessMatrix:
+    """A spec with a `consumers:` list: the whole matrix once per consumer, as that consumer's
+    analyst (its analyst_profile; `analyst` stands for the first's), every cell's target prefixed
+    with the consumer's principal name — its tables at its levels allowed, every other table
+    (the other consumers' too) denied, the outsider and an unlisted principal denied."""
+    cells: list[Cell] = []
+    grants = []
+    for k, sub in enumerate(spec.consumer_specs):
+        who = f"{sub.principal_kind}/{sub.principal_name}"
+        grants.append(who)
+        source = analyst if k == 0 else None
+        if source is None and not sub.analyst_profile:
+            cells.append(cell(f"{who}: {ROLE}", "analyst reads", "trust", "allowed",
+                              Outcome("skipped", f"consumers[{k}].analyst_profile is not set")))
+            continue
+        report(progress, f"verifying consumer {k}: {sub.consumer_principal}", logger)
+        # The admin session of the first consumer's account also serves a consumer of that account.
+        same = consumer if sub.consumer_account_id == spec.consumer_account_id else None
+        if same is None and sub.consumer_account_id == spec.consumer_account_id and spec.consumer_profile:
+            same = profile_session(spec.consumer_profile, spec.region, field="consumers[0].consumer_profile")
+        matrix = verify_access(sub, analyst=source, outsider=outsider, extra_tables=extra_tables, main=main,
+                               unlisted_principal=unlisted_principal if k == 0 else None, wait=wait,
+                               progress=progress, consumer=same)
+        cells += [dataclasses.replace(c, target=f"{who}: {c.target}") for c in matrix.cells]
+    return AccessMatrix(spec.env, f"{len(grants)} consumers: " + ", ".join(grants), tuple(cells))
 
 
 def _main_session(spec: AccessSpec, main: boto3.Session | None) -> tuple[boto3.Session | None, str]:

@@ -65,6 +65,8 @@ def _table_drift(spec: AccessSpec, ddb: Any, table: TableAccess) -> list[Cell]:
         return [cell(name, "our statement as in spec", table.access_type, "allowed", Outcome("error", str(err)))]
     ours = policies.our_statements(spec, document)
     want = policies.rp_table_statements(spec, table)
+    if spec.listed_consumer:  # the other consumers' statements are ours too: compare this one's Sids
+        ours = [s for s in ours if s.get("Sid") in {w["Sid"] for w in want}]
     if policies.canonical(ours) == policies.canonical(want):
         mine = Outcome("allowed", f"{table.access_type} to {spec.consumer_principal}")
     elif not ours:
