@@ -262,3 +262,46 @@ def test_a_consumer_in_another_account_is_provisioned_there_and_removed_from_the
     outsider_policies = [p["PolicyName"] for p in sandbox.session("sandbox-outsider").client("iam").list_policies(
         Scope="Local")["Policies"] if p["PolicyName"].startswith(spec.env)]
     assert outsider_policies == []  # destroy of the two-consumer spec reaches the other account
+
+
+def single_keys_of_the_first(spec: AccessSpec) -> AccessSpec:
+    """The same env written with today's single-consumer keys: the first consumer at its levels."""
+    data = spec.to_dict()
+    first = data.pop("consumers")[0]
+    data.update(consumer_account_id=first["account_id"], consumer_principal=first["principal"],
+                consumer_profile=first["consumer_profile"], analyst_profile=first["analyst_profile"],
+                table_access_list=[{"table_name": t, "access_type": level} for t, level in first["tables"].items()])
+    return parse_spec(data)
+
+
+@pytest.mark.parametrize("mode", ["role", "resource_policy"])
+def test_going_back_from_a_list_to_single_keys_removes_the_other_consumers_grants(sandbox, mode):
+    """A spec rewritten from a `consumers:` list to the single keys keeps only its consumer: the
+    others' grants are deleted by the next plan, not left in place unseen."""
+    spec = two_consumers(mode)
+    first, second = spec.consumer_specs
+    single = single_keys_of_the_first(spec)
+    try:
+        apply(spec, yes=True, wait=True, progress=lambda _line: None)
+        assert access(sandbox, spec, "sandbox-analyst2")["payments"] == {"read"}
+        back = plan(single)
+        deleted = {c.name for c in back.changes if c.action == "delete"}
+        if mode == "role":
+            assert {second.role_name, second.table_policy_name("payments")} <= deleted, back.text()
+        else:
+            assert second.grant_policy_name in deleted, back.text()
+        assert not any(first.role_name == c.name and c.action == "delete" for c in back.changes)
+        apply(single, confirm=back.id, wait=False)
+        assert not plan(single).has_changes, plan(single).text()
+        assert access(sandbox, single, "sandbox-analyst") == {
+            "orders": {"read"}, "customers": {"read", "write"}, "payments": set(), "payroll": set()}
+        if mode == "role":
+            with pytest.raises(RoleNotFound):
+                access(sandbox, spec, "sandbox-analyst2")
+        else:
+            assert access(sandbox, spec, "sandbox-analyst2") == {
+                "orders": set(), "customers": set(), "payments": set(), "payroll": set()}
+    finally:
+        destroy(spec, confirm=plan_destroy(spec).id)
+        destroy(single, confirm=plan_destroy(single).id)
+    assert leftovers(sandbox, spec) == []

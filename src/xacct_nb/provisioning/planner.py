@@ -95,7 +95,10 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
                                "kept for now: a plan of the main side alone cannot see whether the consumer "
                                "side has the new grant yet; a plan of both sides removes it")]
         changes = new_main + new_consumer + old_consumer + old_main
-    if spec.consumers:  # what consumers removed from the list left: revoked first, like destroy
+    # What consumers removed from a `consumers:` list left (revoked first, like destroy) — looked
+    # for with single-consumer keys too: a spec that went back from a list to the single keys
+    # must not leave the other consumers' grants in place.
+    if True:
         gone_main, gone_consumer, gone_seen = _removed_consumers(spec, iam)
         changes = gone_consumer + changes + gone_main
         role_observed.append(gone_seen)
@@ -152,7 +155,8 @@ def _removed_consumers(spec: AccessSpec, iam: IamClients) -> tuple[list[Change],
                 former = dataclasses.replace(spec, consumer_account_id=account, name_suffix="." + suffix
                                              if suffix else "", consumers=())
                 main += _role_teardown(former, role, ours)
-    for account, client in sorted(iam.consumer_accounts.items()):
+    accounts = iam.consumer_accounts or ({spec.consumer_account_id: iam.consumer} if iam.consumer else {})
+    for account, client in sorted(accounts.items()):
         with aws_errors(f"reading consumer account {account}'s IAM state (consumers removed from the spec)"):
             found = {**prefixed_policies(client, consumer_policy_name(spec.env, spec.main_account_id)),
                      **prefixed_policies(client, grant_policy_name(spec.env, spec.main_account_id))}
@@ -160,8 +164,9 @@ def _removed_consumers(spec: AccessSpec, iam: IamClients) -> tuple[list[Change],
         seen["consumer"] += [account, found, live_policies]
         for name, live in live_policies.items():
             if gone(live):
-                consumer += [dataclasses.replace(c, account=account)
-                             for c in _policy_changes(None, "consumer", name, live)]
+                rows = _policy_changes(None, "consumer", name, live)
+                # a listed consumer's account has its own client; single keys: the consumer client
+                consumer += [dataclasses.replace(c, account=account) for c in rows] if iam.consumer_accounts else rows
     return main, consumer, {side: state_digest(seen[side]) for side in iam.sides}
 
 

@@ -358,7 +358,7 @@ IAM = _moto("iam", "AddUserToGroup", "AttachGroupPolicy", "AttachRolePolicy", "A
             "GetUserPolicy", "ListAccessKeys", "ListAttachedRolePolicies", "ListAttachedUserPolicies",
             "ListEntitiesForPolicy", "ListPolicies", "ListPolicyVersions", "ListRolePolicies", "ListRoleTags",
             "ListRoles", "ListUserPolicies", "ListUsers", "PutGroupPolicy", "PutRolePolicy", "PutUserPolicy",
-            "RemoveUserFromGroup", "SetDefaultPolicyVersion", "TagRole", "TagPolicy", "UntagRole",
+            "RemoveUserFromGroup", "SetDefaultPolicyVersion", "TagRole", "TagPolicy", "UntagPolicy", "UntagRole",
             "UpdateAssumeRolePolicy", "UpdateRole",
             implied={"CreateRole": ("Tags", "iam:TagRole"), "CreateUser": ("Tags", "iam:TagUser"),
                      "CreatePolicy": ("Tags", "iam:TagPolicy")})
