@@ -441,3 +441,27 @@ def test_a_role_plan_whose_main_profile_cannot_read_resource_policies_says_so(aw
     assert note.action == "no-op" and "not checked" in note.detail and "access denied" in note.detail
     with pytest.raises(AccessDenied):  # in resource_policy mode the read is needed: refused
         plan(new_spec(), main=main, consumer=aws["consumer"])
+
+
+def test_a_table_taken_out_of_the_spec_loses_our_statements_and_keeps_foreign_ones(
+        spec, aws, ddb, sandbox, foreign_on_orders):
+    """Our statements cannot be tagged: the consumer-side grant policy of the last apply is the
+    record of which tables were granted, so a table removed from the spec is found and revoked."""
+    apply(spec, yes=True, wait=False, **aws)
+    analyst = sandbox.session("sandbox-analyst").client("dynamodb")
+    analyst.scan(TableName=spec.table_arn("orders"), Limit=1)  # granted
+    data = spec.to_dict()
+    data["table_access_list"] = [t for t in data["table_access_list"] if t["table_name"] != "orders"]
+    fewer = parse_spec(data)
+    shrink = plan(fewer, **aws)
+    rows = {(c.resource, c.name): c for c in shrink.changes}
+    assert rows[("resource-policy", "orders")].action in ("update", "delete"), shrink.text()
+    assert "no longer in the spec" in rows[("resource-policy", "orders")].detail
+    apply(fewer, confirm=shrink.id, wait=False, **aws)
+    orders, _ = resource_policy(ddb, spec, "orders")
+    assert orders["Statement"] == foreign_on_orders["Statement"]  # only ours went
+    with pytest.raises(ClientError) as denied:
+        analyst.scan(TableName=spec.table_arn("orders"), Limit=1)
+    assert is_access_denied(denied.value)
+    assert not plan(fewer, **aws).has_changes  # the record no longer names orders: nothing left to find
+    analyst.scan(TableName=spec.table_arn("customers"), Limit=1)  # still granted

@@ -9,6 +9,7 @@ and deleted (before new ones are attached, freeing the role's attachment slots).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,10 +214,12 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
     from .resource_grants import read_table_policies, resource_policy_changes
 
     halves = _Halves([], [], {"main": [], "consumer": []})
+    former = _former_rp_tables(spec, iam)
+    halves.seen["consumer"].append(former)
     if iam.main_ddb is not None:
         try:
             with aws_errors("reading the granted tables' resource policies"):
-                live = read_table_policies(spec, iam.main_ddb)
+                live = read_table_policies(spec, iam.main_ddb, former=former)
         except AccessDenied as err:
             if keep:
                 raise
@@ -245,6 +248,31 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
         halves.consumer += _in_account(spec, sub, _policy_changes(want, "consumer", sub.grant_policy_name, grant,
                                                                   sub.grant_policy_arn))
     return halves
+
+
+def _former_rp_tables(spec: AccessSpec, iam: IamClients) -> tuple[str, ...]:
+    """Tables no longer in the spec that our consumer-side grant policies (every consumer's of
+    this env, as last applied) still name: their statements of ours must go too, or a table
+    taken out of the spec would stay granted. Our statements cannot be tagged and listing every
+    table's resource policy would need rights on tables that are none of ours, so the
+    consumer-side policy — written by every apply with the statements — is the record."""
+    accounts = iam.consumer_accounts or ({spec.consumer_account_id: iam.consumer} if iam.consumer else {})
+    table_arn = re.compile(rf"^arn:[^:]+:dynamodb:{re.escape(spec.region)}:{spec.main_account_id}:table/([^/]+)")
+    found: set[str] = set()
+    for account, client in sorted(accounts.items()):
+        with aws_errors(f"reading consumer account {account}'s grant policies (tables granted before)"):
+            for arn in prefixed_policies(client, grant_policy_name(spec.env, spec.main_account_id)).values():
+                live = read_policy(client, arn)
+                if live is None or not live.ours or live.tags.get("env") != spec.env:
+                    continue
+                statements = (live.document or {}).get("Statement", [])
+                for statement in [statements] if isinstance(statements, dict) else statements:
+                    resources = statement.get("Resource", [])
+                    for resource in [resources] if isinstance(resources, str) else resources:
+                        match = table_arn.match(str(resource))
+                        if match:
+                            found.add(match.group(1))
+    return tuple(sorted(found - set(spec.table_names)))
 
 
 def _rp_main_notes(spec: AccessSpec, iam: IamClients) -> list[Change]:

@@ -13,6 +13,7 @@ policy that would lock the table's owner out is refused by DynamoDB.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -46,10 +47,11 @@ class LiveTablePolicies:
     stream: LiveResourcePolicy | None = None  # None: the table has no stream
 
 
-def read_table_policies(spec: AccessSpec, ddb: Any) -> dict[str, LiveTablePolicies]:
-    """The granted tables' resource policies (and their streams'), read as the main account."""
+def read_table_policies(spec: AccessSpec, ddb: Any, former: tuple[str, ...] = ()) -> dict[str, LiveTablePolicies]:
+    """The granted tables' resource policies (and their streams'), read as the main account;
+    `former`: tables no longer in the spec whose statements of ours are to be removed."""
     out = {}
-    for table in spec.table_names:
+    for table in (*spec.table_names, *former):
         arn = spec.table_arn(table)
         try:
             described = ddb.describe_table(TableName=table)["Table"]
@@ -80,6 +82,15 @@ def resource_policy_changes(spec: AccessSpec, live: dict[str, LiveTablePolicies]
     """Rows converging our statements on each table to the spec (`keep`) or removing them
     (destroy, or the old half of a switch to role mode)."""
     changes: list[Change] = []
+    granted = {t.table_name for t in spec.table_access_list}
+    for name, state in live.items():  # a table no longer in the spec: our statements go
+        if name not in granted and state.exists:
+            assert state.policy is not None
+            rows = [_converge(spec, "resource-policy", name, state.policy, [], "no access")]
+            if state.stream is not None:
+                rows.append(_converge(spec, "stream-policy", f"{name} stream", state.stream, [], "no stream access"))
+            changes += [dataclasses.replace(row, detail=f"{name} is no longer in the spec: {row.detail}")
+                        for row in rows]
     for table in spec.table_access_list:
         state = live[table.table_name]
         if not state.exists:
