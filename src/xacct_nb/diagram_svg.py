@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 __all__ = ["Graph", "parse", "render"]
 
 FONT = 13
-CHAR_W = 7.4          # an upper estimate of a 13 px sans-serif character's width
+CHAR_W = 7.2          # an upper estimate of a 13 px sans-serif character's width
 LINE_H = 17
 PAD_X, PAD_Y = 14, 9
 ROW_GAP = 30          # between the nodes of a column (≥ 2 label heights: fanned-out labels never touch)
@@ -121,22 +121,32 @@ def _edges(line: str, graph: Graph) -> None:
 
 # --- layout -------------------------------------------------------------------------------------
 
-WRAP = 30  # characters: a longer part of a label breaks at its spaces
+WRAP = 24        # characters per line of a node label: longer parts break at spaces, then after - _ /
+EDGE_WRAP = 16   # the same for edge labels, which sit between columns and widen them
 
 
-def _lines(label: str) -> list[str]:
+def _lines(label: str, wrap: int = WRAP) -> list[str]:
     lines: list[str] = []
     for part in label.split(" · "):
-        words = part.split(" ")
-        line = words[0]
-        for word in words[1:]:
-            if len(line) + 1 + len(word) > WRAP:
+        # (text, glued to the previous piece: a cut inside one long word)
+        pieces = [(piece, i > 0) for word in part.split(" ") for i, piece in enumerate(_pieces(word, wrap))]
+        line = pieces[0][0]
+        for piece, glued in pieces[1:]:
+            joined = line + piece if glued else f"{line} {piece}"
+            if len(joined) > wrap:
                 lines.append(line)
-                line = word
+                line = piece
             else:
-                line += " " + word
+                line = joined
         lines.append(line)
     return lines
+
+
+def _pieces(word: str, wrap: int) -> list[str]:
+    """A word longer than `wrap` cut after each - _ / (an ARN-like name), else kept whole."""
+    if len(word) <= wrap:
+        return [word]
+    return [p for p in re.split(r"(?<=[-_/])", word) if p]
 
 
 def _text_width(text: str) -> float:
@@ -191,7 +201,8 @@ def _layout(graph: Graph) -> tuple[dict[str, _Box], float, float]:
             boxes[node_id] = _Box(x + (width - w) / 2, y + h / 2, w, h)
             position[node_id] = order
             y += h + ROW_GAP
-        labels = [_text_width(e.label) for e in graph.edges if e.src in column and e.label]
+        labels = [max(map(_text_width, _lines(e.label, EDGE_WRAP))) for e in graph.edges
+                  if e.src in column and e.label]
         x += width + max(60.0, max(labels, default=0.0) + 40)
     return boxes, x - 40, total_h + 2 * MARGIN
 
@@ -249,9 +260,10 @@ def _ends(boxes: dict[str, _Box], edge: Edge) -> tuple[float, float, float, floa
 Rect = tuple[float, float, float, float]
 
 
-def _clashes(spot: tuple[float, float], width: float, taken: list[Rect], lines: list[Rect]) -> tuple[int, int]:
+def _clashes(spot: tuple[float, float], width: float, half: float, taken: list[Rect],
+             lines: list[Rect]) -> tuple[int, int]:
     """How many labels or nodes, then how many points of other edges, a label at `spot` covers."""
-    rect = (spot[0] - width / 2, spot[1] - 10, spot[0] + width / 2, spot[1] + 10)
+    rect = (spot[0] - width / 2, spot[1] - half, spot[0] + width / 2, spot[1] + half)
     return sum(_overlaps(rect, r) for r in taken), sum(_overlaps(rect, r) for r in lines)
 
 
@@ -285,17 +297,19 @@ def render(text: str) -> str:
         out.append(f'<path d="M{x1:.1f},{y1:.1f} C{mx:.1f},{y1:.1f} {mx:.1f},{y2:.1f} {x2:.1f},{y2:.1f}" '
                    f'fill="none" stroke="#4a5a7a" stroke-width="1.4"{dash} marker-end="url(#{uid}a)"/>')
         if edge.label:
-            w = _text_width(edge.label) + 10
+            label_lines = _lines(edge.label, EDGE_WRAP)
+            w = max(map(_text_width, label_lines)) + 10
+            half = len(label_lines) * LINE_H / 2 + 1
             # the middle of the curve, else the first point along it where the label touches no
             # other label and no node (fanned-in edges would otherwise stack their labels)
             spots = [_bezier(t, x1, y1, mx, x2, y2) for t in (0.5, 0.62, 0.38, 0.74, 0.26, 0.84, 0.16)]
             lines = [(px - 1, py - 1, px + 1, py + 1) for e in graph.edges if e is not edge
                      for px, py in curves[id(e)]]
-            cx, cy = min(spots, key=lambda spot: _clashes(spot, w, taken, lines))  # earliest of equals
-            taken.append((cx - w / 2, cy - 10, cx + w / 2, cy + 10))
-            labels.append(f'<g class="edge-label"><rect x="{cx - w / 2:.1f}" y="{cy - 10:.1f}" width="{w:.1f}" '
-                          f'height="20" rx="3" fill="#ffffff" stroke="#d0d5e0"/>'
-                          + _text([edge.label], cx, cy, "#1f2937") + "</g>")
+            cx, cy = min(spots, key=lambda spot: _clashes(spot, w, half, taken, lines))  # earliest of equals
+            taken.append((cx - w / 2, cy - half, cx + w / 2, cy + half))
+            labels.append(f'<g class="edge-label"><rect x="{cx - w / 2:.1f}" y="{cy - half:.1f}" width="{w:.1f}" '
+                          f'height="{2 * half:.1f}" rx="3" fill="#ffffff" stroke="#d0d5e0"/>'
+                          + _text(label_lines, cx, cy, "#1f2937") + "</g>")
     out += labels  # over every line, so no line crosses a label's text
     for node in graph.nodes.values():
         box, style = boxes[node.id], _style(graph, node)
