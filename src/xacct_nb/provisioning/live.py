@@ -43,6 +43,9 @@ class IamClients:
         # The tables' resource policies (grant_mode resource_policy) are DynamoDB's, not IAM's.
         self.main_ddb = (make_client(main_session, "dynamodb")
                          if main_session is not None else None)
+        # Key policies (grant_mode resource_policy with manage_key_policy) are KMS's.
+        self.main_kms = (make_client(main_session, "kms")
+                         if main_session is not None else None)
         # The export bucket's policy is S3's, not IAM's: its one client, made when first needed.
         self.consumer_s3 = (make_client(consumer_session, "s3")
                             if consumer_session is not None else None)
@@ -54,6 +57,8 @@ class IamClients:
             self.consumer_s3.meta.events.register("before-call.s3.*", self._count)
         if self.main_ddb is not None:
             self.main_ddb.meta.events.register("before-call.dynamodb.*", self._count)
+        if self.main_kms is not None:
+            self.main_kms.meta.events.register("before-call.kms.*", self._count)
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -64,6 +69,8 @@ class IamClients:
             return self.consumer_s3
         if side == "main" and resource in ("resource-policy", "stream-policy"):
             return self.main_ddb
+        if side == "main" and resource == "key-policy":
+            return self.main_kms
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
