@@ -5,6 +5,7 @@ key policies for cross-account decrypts through DynamoDB as AWS does."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from uuid import uuid4
 
@@ -139,3 +140,15 @@ def test_manage_key_policy_is_a_resource_policy_flag():
     with pytest.raises(SpecError) as err:
         parse_spec({**BASE, "grant_mode": "resource_policy", "manage_key_policy": "yes"})
     assert err.value.field == "manage_key_policy"
+
+
+def test_the_diagram_draws_the_managed_key_and_highlights_our_statement(spec, aws):
+    from xacct_nb.diagram import diagram
+    from xacct_nb.diagram_svg import render
+
+    text = diagram(plan(managed(spec), **aws))
+    node = re.search(r'^  (KP\d+)\{\{"KMS key [0-9a-f-]+"\}\}$', text, re.M)
+    assert node, text
+    assert f'-.->|"kms:Decrypt via DynamoDB"| {node[1]}' in text
+    assert re.search(rf"^  class (\S+,)?{node[1]}(,\S+)? create$", text, re.M)  # the statement the plan adds
+    assert "KMS key" in render(text)

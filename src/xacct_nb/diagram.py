@@ -90,6 +90,17 @@ def diagram(plan: Plan) -> str:
             lines.append(f"  T{i} -.->|{_label('kms:Decrypt via DynamoDB')}| K{j}")
             if change.action == "left-alone":
                 classes[f"K{j}"] = "update"
+    # manage_key_policy: one key-policy row per key, named "KEY_ARN (table, table)"; highlighted
+    # when the plan writes our statement there
+    for j, change in enumerate(c for c in rows if c.resource == "key-policy"):
+        key, _, tables = change.name.partition(" (")
+        node, edge = f"KP{j}", _label("kms:Decrypt via DynamoDB")
+        lines.append(f"  {node}{{{{{_label('KMS key ' + key.rsplit('/', 1)[-1])}}}}}")
+        for key_table in tables.rstrip(")").split(", "):
+            if key_table in spec.table_names:
+                lines.append(f"  T{spec.table_names.index(key_table)} -.->|{edge}| {node}")
+        if change.action in CHANGING:
+            classes[node] = change.action
     if spec.export is not None:
         lines.append(f"  B0[/{_label(f's3://{spec.export.bucket}/{spec.export.prefix}/')}/]")
         lines.append(f"  G -.->|{_label('exports')}| B0")
