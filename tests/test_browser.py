@@ -37,7 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 ARTIFACTS = REPO / "artifacts" / "browser"
 GALLERY = REPO / "docs" / "gallery"  # docs/gallery.md shows these; tests/test_docs.py checks the page
-GALLERY_SHOTS = ("03-panel-after", "03-error-after-result", "04-matrix", "03-record-html")
+GALLERY_SHOTS = ("03-panel-after", "03-error-after-result", "04-matrix", "03-record-html", "01-diagram")
 PARAMS = REPO / "params" / "local.yaml"
 ORDERS = 1200          # 24 orders per customer (50 customers): more than one page of the result table
 CUSTOMER = "C0007"
