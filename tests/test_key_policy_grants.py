@@ -152,3 +152,16 @@ def test_the_diagram_draws_the_managed_key_and_highlights_our_statement(spec, aw
     assert f'-.->|"kms:Decrypt via DynamoDB"| {node[1]}' in text
     assert re.search(rf"^  class (\S+,)?{node[1]}(,\S+)? create$", text, re.M)  # the statement the plan adds
     assert "KMS key" in render(text)
+
+
+def test_kms_refusing_the_key_policy_stops_apply_with_one_line_saying_it_is_unchanged(spec):
+    from botocore.exceptions import ClientError
+
+    from xacct_nb.provisioning.executor import _interrupted
+    from xacct_nb.provisioning.model import Change, IamCall, Plan
+
+    change = Change("main", "key-policy", "arn:aws:kms:us-east-1:111111111111:key/k (ledger)", "create", "",
+                    (IamCall("PutKeyPolicy", {}),))
+    err = ClientError({"Error": {"Code": "MalformedPolicyDocumentException", "Message": "lockout"}}, "PutKeyPolicy")
+    stopped = str(_interrupted(Plan(spec, (change,)), change, [], err))
+    assert "\n" not in stopped and "key policy is unchanged" in stopped
