@@ -203,7 +203,9 @@ def _layout(graph: Graph) -> tuple[dict[str, _Box], float, float]:
             y += h + ROW_GAP
         labels = [max(map(_text_width, _lines(e.label, EDGE_WRAP))) for e in graph.edges
                   if e.src in column and e.label]
-        x += width + max(60.0, max(labels, default=0.0) + 40)
+        # room for the labels; wider when labelled edges of several nodes cross there
+        crossing = len({e.src for e in graph.edges if e.src in column and e.label}) > 1
+        x += width + max(60.0, max(labels, default=0.0) + 40 + (30 * max(0, len(labels) - 3) if crossing else 0))
     return boxes, x - 40, total_h + 2 * MARGIN
 
 
