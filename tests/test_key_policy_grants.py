@@ -165,3 +165,17 @@ def test_kms_refusing_the_key_policy_stops_apply_with_one_line_saying_it_is_unch
     err = ClientError({"Error": {"Code": "MalformedPolicyDocumentException", "Message": "lockout"}}, "PutKeyPolicy")
     stopped = str(_interrupted(Plan(spec, (change,)), change, [], err))
     assert "\n" not in stopped and "key policy is unchanged" in stopped
+
+
+def test_switching_to_role_mode_removes_our_key_statement(spec, aws, sandbox):
+    with_key = managed(spec)
+    apply(with_key, yes=True, wait=False, **aws)
+    role_spec = parse_spec({**spec.to_dict(), "grant_mode": "role"})
+    try:
+        row = next(c for c in plan(role_spec, **aws).changes if c.resource == "key-policy")
+        assert row.action == "delete"
+        apply(role_spec, yes=True, wait=False, **aws)
+        _, after = key_policy(aws["main"])
+        assert not any(str(s.get("Sid", "")).startswith(rp_sid_prefix(spec.env)) for s in after["Statement"])
+    finally:
+        destroy(role_spec, yes=True, **aws)
