@@ -179,3 +179,12 @@ def test_switching_to_role_mode_removes_our_key_statement(spec, aws, sandbox):
         assert not any(str(s.get("Sid", "")).startswith(rp_sid_prefix(spec.env)) for s in after["Statement"])
     finally:
         destroy(role_spec, yes=True, **aws)
+
+
+def test_live_state_shows_the_key_policy_with_our_statement(spec, aws):
+    from xacct_nb.provisioning import live_state
+
+    apply(managed(spec), yes=True, wait=False, **aws)
+    state = live_state(managed(spec), **aws)
+    row = state[state.resource == "key-policy"].iloc[0]
+    assert row["ours"] and row["attached_to"] == "ledger" and "kms:Decrypt via DynamoDB" in row["grants"]

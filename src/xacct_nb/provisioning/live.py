@@ -270,12 +270,37 @@ def _resource_policy_state(spec: AccessSpec, iam: IamClients) -> list[dict[str, 
                          "detail": (f"revision {state.policy.revision}, {others} other statement(s)"
                                     if state.policy and state.policy.revision else
                                     "the table does not exist" if not state.exists else "no resource policy")})
+    if iam.main_session is not None:
+        rows += _key_policy_state(spec, iam.main_session)
     if iam.consumer is not None:
         with aws_errors("reading the consumer account's IAM state"):
             grant = read_policy(iam.consumer, spec.grant_policy_arn)
         same = bool(grant and grant.ours and policies.same_document(grant.document, policies.grant_policy(spec)))
         rows.append(_policy_row("consumer", spec.grant_policy_name, grant,
                                 "the tables' actions on their main-account ARNs" if same else "differs from spec"))
+    return rows
+
+
+def _key_policy_state(spec: AccessSpec, main: boto3.Session) -> list[dict[str, Any]]:
+    """grant_mode resource_policy: each customer-managed key of the granted tables, and whether its
+    key policy has our statement (manage_key_policy) as the spec writes it."""
+    from .key_policy_grants import key_policy_statements, read_key_policies
+
+    with aws_errors("reading the key policies of the granted tables' customer-managed KMS keys"):
+        keys = read_key_policies(spec, main)
+    rows = []
+    for key in keys.values():
+        ours = policies.our_statements(spec, key.document)
+        same = policies.canonical(ours) == policies.canonical(key_policy_statements(spec, key.tables))
+        grants = (f"kms:Decrypt via DynamoDB to {spec.consumer_principal}" if ours and same else
+                  "statements of ours that differ from the spec" if ours else "")
+        statements = key.document.get("Statement", [])
+        others = (1 if isinstance(statements, dict) else len(statements)) - len(ours)
+        rows.append({"side": "main", "resource": "key-policy", "name": key.key_arn, "exists": True,
+                     "ours": bool(ours), "grants": grants, "attached_to": ", ".join(key.tables),
+                     "detail": f"{others} other statement(s)" + (
+                         "" if spec.manage_key_policy or ours else
+                         "; manage_key_policy is off: the plan names the statement to add")})
     return rows
 
 
