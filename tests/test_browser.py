@@ -733,6 +733,7 @@ def test_plan_diagram_renders_in_jupyterlab_and_in_the_html_record(lab, page):
                       str(jupyter.notebook_dir.parent / "runs"), timeout=240)
     html = Path(re.search(r"html: (\S+)", out).group(1))
     page.goto(html.as_uri())
+    (ARTIFACTS / "01-record.html").unlink(missing_ok=True)  # records are read-only: a copy too
     shutil.copy(html, ARTIFACTS / "01-record.html")  # for a reviewer: the page as written
     image = page.locator("div.jp-RenderedSVG[data-mime-type='image/svg+xml'] > img").first
     image.wait_for(state="attached", timeout=20_000)
