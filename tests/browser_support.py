@@ -26,7 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts" / "browser"
 GALLERY = REPO / "docs" / "gallery"  # docs/gallery.md shows these; tests/test_docs.py checks the page
-GALLERY_SHOTS = ("03-panel-after", "03-error-after-result", "04-matrix", "03-record-html")
+GALLERY_SHOTS = ("03-panel-after", "03-error-after-result", "04-matrix", "03-record-html", "01-diagram")
 PARAMS = REPO / "params" / "local.yaml"
 ORDERS = 1200          # 24 orders per customer (50 customers): more than one page of the result table
 CHROMIUM = "/usr/bin/chromium"

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 import browser_support
 from browser_support import (
+    ARTIFACTS,
     CHROMIUM,
     EDIT,
     KERNEL_DISPLAY_NAME,
@@ -24,6 +25,7 @@ from browser_support import (
     NOTEBOOK,
     ORDERS,
     PANEL,
+    PARAMS,
     REPO,
     RESULT,
     STATUS,
@@ -583,3 +585,68 @@ def test_an_item_is_edited_and_a_stale_edit_is_refused(lab, page):
         assert not widget_errors, widget_errors
     finally:
         admin.put_item(TableName="customers", Item=original)  # the next test sees the seeded item
+
+
+# -- 01: the grant as a picture ---------------------------------------------------------------------
+
+def _svg_of(image) -> str:
+    """The SVG an <img src="data:image/svg+xml..."> shows (JupyterLab's Mermaid and nbconvert's SVG
+    output both draw that way), decoded."""
+    import base64
+    from urllib.parse import unquote
+
+    src = image.get_attribute("src") or ""
+    head, _, data = src.partition(",")
+    assert head.startswith("data:image/svg+xml"), src[:80]
+    return base64.b64decode(data).decode() if head.endswith(";base64") else unquote(data)
+
+
+def test_plan_diagram_renders_in_jupyterlab_and_in_the_html_record(lab, page):
+    """Notebook 01 draws the grant with JupyterLab's own Mermaid (a table the plan would add is
+    highlighted), and the HTML record of `xacct-nb run 01` shows it as an SVG, offline."""
+    import shutil
+
+    import yaml
+
+    sandbox, jupyter = lab
+    started = time.monotonic()
+    spec = yaml.safe_load(PARAMS.read_text())
+    spec["table_access_list"].append({"table_name": UNGRANTED, "access_type": "Read"})  # a plan with a change
+    params = jupyter.notebook_dir.parent / "params" / "diagram.yaml"
+    params.write_text(yaml.safe_dump(spec))
+    notebook = jupyter.notebook_dir / "01_main_account_setup.ipynb"
+    notebook.write_text(notebook.read_text().replace("../params/local.yaml", "../params/diagram.yaml"))
+
+    open_notebook(page, jupyter, "01_main_account_setup.ipynb")
+    run_all_cells(page)
+    figure = page.locator(f"{NOTEBOOK} .jp-RenderedMermaid").first
+    figure.wait_for(timeout=30_000)
+    figure.scroll_into_view_if_needed()
+    shot(figure.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea')][1]"), "01-diagram")
+    svg = figure.locator("svg").first if figure.locator("svg").count() else None
+    drawn = svg.inner_html() if svg is not None else _svg_of(figure.locator("img").first)
+    for text in (*GRANTED, UNGRANTED, "Read", "ReadWriteUpdate", "sts:AssumeRole", "kms:Decrypt via DynamoDB"):
+        assert text in drawn, f"{text!r} is not in the flowchart JupyterLab drew"
+    assert "#c6efce" in drawn  # the policy of payroll, created by this plan, is green
+    legend = page.locator(f"{NOTEBOOK} .jp-RenderedMarkdown em", has_text="green: created by this plan")
+    expect(legend.first).to_be_visible()
+    lab_seconds = time.monotonic() - started
+
+    out = sandbox.cli("run", "01", "--env", "local", "-p", f"params_file={params}", "--html", "--runs-dir",
+                      str(jupyter.notebook_dir.parent / "runs"), timeout=240)
+    html = Path(re.search(r"html: (\S+)", out).group(1))
+    page.goto(html.as_uri())
+    (ARTIFACTS / "01-record.html").unlink(missing_ok=True)  # records are read-only: a copy too
+    shutil.copy(html, ARTIFACTS / "01-record.html")  # for a reviewer: the page as written
+    image = page.locator("div.jp-RenderedSVG[data-mime-type='image/svg+xml'] > img").first
+    image.wait_for(state="attached", timeout=20_000)
+    image.scroll_into_view_if_needed()
+    assert image.evaluate("i => i.complete && i.naturalWidth > 0"), "the record's diagram did not load"
+    shot(image, "01-record-diagram")
+    drawn = _svg_of(image)
+    for text in (*GRANTED, UNGRANTED, "Read", "ReadWriteUpdate", "sts:AssumeRole", "created by this plan"):
+        assert text in drawn, f"{text!r} is not in the record's diagram"
+    assert "#c6efce" in drawn
+    assert page.locator("pre.mermaid").count() == 0  # nothing waits for mermaid.js from a CDN
+    print(f"01 diagram: JupyterLab {lab_seconds:.1f} s; record {html.stat().st_size / 1024:.0f} KiB "
+          f"(diagram {len(drawn) / 1024:.1f} KiB) in {time.monotonic() - started - lab_seconds:.1f} s")

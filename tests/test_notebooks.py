@@ -75,6 +75,20 @@ def test_the_whole_runbook_passes(demo_run):
     assert facts["matrix"]["FAIL"] == 0 and facts["matrix"]["PASS"] > 0
 
 
+def test_plan_and_verification_records_carry_the_diagram_for_lab_and_html(demo_run):
+    """Notebooks 01 and 04 show the grant: Mermaid Markdown (JupyterLab draws it) and the same graph
+    as SVG, which the HTML record shows — no <pre class="mermaid"> waiting for mermaid.js from a CDN."""
+    records, _ = demo_run
+    for record in (r for r in records if r.notebook.startswith(("01_", "04_"))):
+        outputs = [o for c in json.loads(Path(record.output).read_text())["cells"] for o in c.get("outputs", [])]
+        pictures = [o["data"] for o in outputs if "image/svg+xml" in o.get("data", {})]
+        assert len(pictures) == 1, record.notebook
+        assert "".join(pictures[0]["text/markdown"]).startswith("```mermaid\nflowchart LR")
+        assert "ledger" in "".join(pictures[0]["image/svg+xml"])
+        page = runbook._render_html(Path(record.output)).read_text()
+        assert 'data-mime-type="image/svg+xml"' in page and 'class="mermaid"' not in page, record.notebook
+
+
 def test_teardown_left_nothing_of_ours(demo_run, sandbox):
     iam = sandbox.session("sandbox-main").client("iam")
     roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]

@@ -42,7 +42,7 @@ from xacct_nb.spec import AccessSpec, parse_spec
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params" / "local.yaml").read_text())
 # orders and customers: payments stays ungranted, and ledger's customer-managed key is left out
-# (resource_policy mode names the key-policy statement to add, it never writes it).
+# (resource_policy mode writes the key-policy statement only with manage_key_policy).
 BASE["table_access_list"] = [t for t in BASE["table_access_list"] if t["table_name"] in ("orders", "customers")]
 FOREIGN = {"Sid": "OpsTeamReadsOrders", "Effect": "Allow",
            "Principal": {"AWS": "arn:aws:iam::333333333333:root"},

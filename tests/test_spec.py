@@ -209,7 +209,7 @@ def test_each_rule_raises_one_line_spec_error_naming_the_field(data: Any, field:
     assert err.field == field
     assert message.startswith(f"{field}: ")
     assert "\n" not in message and "—" in message  # one line, and it says how to fix it
-    assert len(message) < 400
+    assert len(message) < 450  # the unknown-key line lists every accepted key, and keys get added
 
 
 @pytest.mark.parametrize("key", REQUIRED)
@@ -224,7 +224,7 @@ def test_unknown_key_suggests_the_closest_or_lists_accepted() -> None:
     message = str(spec_error(variant(consumer_principle="x")))
     assert message.endswith("did you mean consumer_principal?")  # the list would make it long
     unlike = str(spec_error(variant(zzz="x")))
-    assert all(name in unlike for name in FIELDS) and len(unlike) < 400
+    assert all(name in unlike for name in FIELDS) and len(unlike) < 450
 
 
 def test_unknown_table_entry_key_suggests_access_type() -> None:

@@ -5,14 +5,16 @@ Consumer principals → the role (grant_mode role) or each table's resource poli
 managed KMS keys and the export bucket where the plan has them. Nodes the plan changes are
 highlighted (create green, update amber, delete red, dashed); the other mode's grant appears only
 when the plan removes it (switching modes shows both halves). JupyterLab (≥ 4.1) renders it in a
-Markdown cell or output: `markdown(plan)`.
+Markdown cell or output: `markdown(plan)`. `picture(plan)` is the notebooks' output: that Markdown
+for JupyterLab plus the same diagram drawn as SVG (`diagram_svg`) for the HTML records, which have no
+Mermaid renderer and must read offline.
 """
 
 from __future__ import annotations
 
 from .provisioning.model import CHANGING, Change, Plan
 
-__all__ = ["diagram", "markdown"]
+__all__ = ["Picture", "diagram", "markdown", "picture"]
 
 _CLASSES = {
     "create": "fill:#c6efce,stroke:#006100,color:#006100",
@@ -110,6 +112,17 @@ def diagram(plan: Plan) -> str:
             lines.append(f"  T{i} -.->|{_label('kms:Decrypt via DynamoDB')}| K{j}")
             if change.action == "left-alone":
                 classes[f"K{j}"] = "update"
+    # manage_key_policy: one key-policy row per key, named "KEY_ARN (table, table)"; highlighted
+    # when the plan writes our statement there
+    for j, change in enumerate(c for c in rows if c.resource == "key-policy"):
+        key, _, tables = change.name.partition(" (")
+        node, edge = f"KP{j}", _label("kms:Decrypt via DynamoDB")
+        lines.append(f"  {node}{{{{{_label('KMS key ' + key.rsplit('/', 1)[-1])}}}}}")
+        for key_table in tables.rstrip(")").split(", "):
+            if key_table in spec.table_names:
+                lines.append(f"  T{spec.table_names.index(key_table)} -.->|{edge}| {node}")
+        if change.action in CHANGING:
+            classes[node] = change.action
     if spec.export is not None:
         lines.append(f"  B0[/{_label(f's3://{spec.export.bucket}/{spec.export.prefix}/')}/]")
         lines.append(f"  G -.->|{_label('exports')}| B0")
@@ -127,3 +140,42 @@ def diagram(plan: Plan) -> str:
 def markdown(plan: Plan) -> str:
     """The diagram as a Markdown fenced block, which JupyterLab renders as a picture."""
     return f"```mermaid\n{diagram(plan)}\n```"
+
+
+_MEANING = {"create": "green: created by this plan", "update": "amber: changed by this plan",
+            "delete": "red, dashed: removed by this plan"}
+
+
+class Picture:
+    """A diagram as a notebook output: JupyterLab shows the Mermaid block (text/markdown ranks
+    above image/svg+xml there), the HTML record the SVG (runbook's exporter ranks SVG first)."""
+
+    def __init__(self, mermaid: str):
+        self.mermaid = mermaid
+
+    def svg(self) -> str | None:
+        from .diagram_svg import render
+
+        try:
+            return render(self.mermaid)
+        except ValueError:  # a form the SVG drawer does not know: the record shows the source instead
+            return None
+
+    def markdown(self) -> str:
+        lines = self.mermaid.splitlines()
+        used = [meaning for action, meaning in _MEANING.items()
+                if any(line.startswith("  class ") and line.endswith(f" {action}") for line in lines)]
+        legend = f"\n\n*{' · '.join(used)}*" if used else ""
+        return f"```mermaid\n{self.mermaid}\n```{legend}"
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        bundle = {"text/markdown": self.markdown(), "text/plain": self.mermaid}
+        svg = self.svg()
+        if svg is not None:
+            bundle["image/svg+xml"] = svg
+        return bundle
+
+
+def picture(plan: Plan) -> Picture:
+    """The plan's diagram as a notebook output (see :class:`Picture`)."""
+    return Picture(diagram(plan))

@@ -5,9 +5,11 @@ DynamoDB reads such a table with its key *on the caller's behalf*, so the role n
 through DynamoDB only — and the key policy must let that grant count. KMS honours an IAM grant
 only when the key policy delegates to the account's IAM (a statement for the account root, as
 AWS's default key policy has) or itself allows the role, e.g. a ``kms:CallerAccount`` +
-``kms:ViaService`` statement like the one of AWS-managed keys. xacct-nb never changes key
-policies (they belong to whoever owns the key): `key_policy_admits` tells the plan whether one
-lets the role in, and `key_policy_advice` what to add when it does not.
+``kms:ViaService`` statement like the one of AWS-managed keys. In grant_mode role xacct-nb never
+changes key policies (they belong to whoever owns the key): `key_policy_admits` tells the plan
+whether one lets the role in, and `key_policy_advice` what to add when it does not. In grant_mode
+resource_policy the spec may ask for our statement in the key policy (``manage_key_policy``:
+provisioning/key_policy_grants.py).
 
 AWS-owned and AWS-managed keys (``alias/aws/dynamodb``) need nothing: their policies already
 admit every principal of the account through DynamoDB. DynamoDB caches a table's key for about
@@ -60,6 +62,12 @@ def customer_managed_keys(spec: AccessSpec, ddb: Any, kms: Any) -> dict[str, Tab
         via = key_policy_admits(policy, spec)
         keys[table] = TableKey(table, key_arn, via is not None, via or key_policy_advice(spec, key_arn))
     return keys
+
+
+def table_key_arn(ddb: Any, kms: Any, table: str) -> str | None:
+    """The ARN of `table`'s customer-managed key; None for an AWS-owned or AWS-managed key or a
+    table that does not exist (yet)."""
+    return _customer_managed_key(ddb, kms, table)
 
 
 def _customer_managed_key(ddb: Any, kms: Any, table: str) -> str | None:

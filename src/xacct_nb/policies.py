@@ -486,7 +486,21 @@ def grant_policy(spec: AccessSpec, stream_arns: dict[str, str] | None = None,
         key = (kms_keys or {}).get(table.table_name)
         if key:
             statements.append(kms_statement(spec, table.table_name, key))
+    if spec.manage_key_policy and kms_keys is None:
+        statements.append(consumer_kms_statement(spec))
     return {"Version": VERSION, "Statement": statements}
+
+
+def consumer_kms_statement(spec: AccessSpec) -> dict[str, Any]:
+    """manage_key_policy: the consumer principal's own half of a cross-account decrypt — kms:Decrypt
+    and kms:DescribeKey on the main account's keys in the region, only through DynamoDB and only
+    for the granted tables (the encryption context DynamoDB sends). The consumer side cannot read
+    which key a table uses; the key policies (our statement there) decide which keys admit it."""
+    return {"Sid": "DecryptViaDynamoDBForGrantedTables", "Effect": "Allow", "Action": list(KMS_ACTIONS),
+            "Resource": f"arn:aws:kms:{spec.region}:{spec.main_account_id}:key/*",
+            "Condition": {"StringEquals": {
+                "kms:ViaService": dynamodb_service(spec.region),
+                "kms:EncryptionContext:aws:dynamodb:tableName": sorted(spec.table_names)}}}
 
 
 def rp_level_of(spec: AccessSpec, statement: dict[str, Any], table_name: str) -> str | None:

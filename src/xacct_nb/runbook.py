@@ -512,8 +512,15 @@ def _write_sidecar(record: RunRecord, secrets: frozenset[str] = frozenset()) -> 
 
 def _render_html(output: Path, secrets: frozenset[str] = frozenset()) -> Path:
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
-    body, _ = HTMLExporter().from_filename(str(output))
+    # An output with both (the grant diagram: diagram.Picture) shows its SVG here: nbconvert
+    # would turn the Mermaid Markdown into a script that loads mermaid.js from a CDN, and a
+    # record must read offline. JupyterLab keeps preferring the Markdown (its own Mermaid).
+    priority = [t for t in HTMLExporter().default_config.NbConvertBase.display_data_priority if t != "image/svg+xml"]
+    priority.insert(priority.index("text/markdown"), "image/svg+xml")
+    exporter = HTMLExporter(config=Config({"NbConvertBase": {"display_data_priority": priority}}))
+    body, _ = exporter.from_filename(str(output))
     html = output.with_suffix(".html")
     atomic_write_text(html, _redact(body, secrets)[0], mode=0o444, exclusive=True)
     return html

@@ -213,6 +213,9 @@ class AccessSpec:
     # resource_policy mode only: also admit every principal of this AWS Organization (through an
     # aws:PrincipalOrgID condition; each still needs an identity policy of its own account).
     organization_id: str | None = None
+    # resource_policy mode only: also write (and on destroy remove) our Sid-marked statement in the
+    # key policy of each granted table's customer-managed KMS key, admitting the consumer principal.
+    manage_key_policy: bool = False
     # Many consumers in one spec (`consumers:`); empty: the single-consumer keys above say it all.
     # With a list, the single-consumer fields above hold its FIRST consumer (so what is not
     # consumer-aware acts on it) and `consumer_specs` gives one single-consumer spec per entry.
@@ -409,7 +412,7 @@ CONSUMER_KEYS = ("account_id", "principal", "consumer_profile", "analyst_profile
 MAX_CONSUMERS = 20
 TABLE_KEYS = ("table_name", "access_type")
 _INT_FIELDS = frozenset({"max_session_duration"})
-_BOOL_FIELDS = frozenset({"trust_whole_consumer_account", "require_source_identity"})
+_BOOL_FIELDS = frozenset({"trust_whole_consumer_account", "require_source_identity", "manage_key_policy"})
 _BOOL_WORDS = {"true": True, "false": False}
 _HINTS = {
     "env": "e.g. env: dev",
@@ -503,6 +506,7 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
         export=_optional(data, "export", _export_target),
         grant_mode=_optional(data, "grant_mode", _grant_mode, "role"),
         organization_id=_optional(data, "organization_id", _organization_id),
+        manage_key_policy=_optional(data, "manage_key_policy", lambda v: _flag(v, "manage_key_policy"), False),
     )
     if listed:
         spec = dataclasses.replace(spec, consumers=listed_consumers)
@@ -515,6 +519,10 @@ def parse_spec(data: Any, overrides: Mapping[str, Any] | None = None) -> AccessS
     elif spec.organization_id is not None:
         raise SpecError("organization_id", "grants through a resource policy, and grant_mode is role",
                         "set grant_mode: resource_policy, or remove organization_id")
+    elif spec.manage_key_policy:
+        raise SpecError("manage_key_policy", "writes the consumer principal into KMS key policies, which "
+                        "grant_mode role never needs (the role is in the key's own account)",
+                        "set grant_mode: resource_policy, or remove manage_key_policy")
     return spec
 
 

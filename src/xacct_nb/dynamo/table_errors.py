@@ -74,11 +74,20 @@ def translate(session: boto3.Session, table: str, err: BaseException, operation:
                 "trusts this caller (assuming it again is denied too): run `xacct-nb verify` "
                 "to see which, then re-provision (xacct-nb apply) or ask the main account's "
                 "owner", error_code(err) or "AccessDenied")
+        if isinstance(err, ClientError) and "KMS key access denied" in aws_message(err):  # KMS refused, via DynamoDB
+            return explain(err, action, _kms_fix(table))
         return explain(err, action, _denied_fix(table, operation, index))
     if isinstance(err, ClientError) and code == "ValidationException" \
             and "key schema" in aws_message(err).lower() and key_for is not None:
         return InputError(f"{action}: the key condition does not match the key: {key_for()}")
     return explain(err, action)
+
+
+def _kms_fix(table: str) -> str:
+    return (f"{table} is encrypted with a customer-managed KMS key, and its key policy (or this caller's "
+            "own policy) does not let this caller use kms:Decrypt through DynamoDB — grant_mode resource_policy: "
+            "set manage_key_policy: true and apply (or add the statement the plan names to the key policy); "
+            "grant_mode role: see the plan's kms-key row")
 
 
 def _denied_fix(table: str, operation: str, index: str | None) -> str:

@@ -198,6 +198,10 @@ def _interrupted(the_plan: Plan, change: Change, done: list[Change],
         # ExpectedRevisionId did not match: someone changed the policy after it was read.
         fix = ("the resource policy changed since it was read (a concurrent change, not overwritten) — "
                "review it, then plan again")
+    if change.resource == "key-policy" and error_code(err) == "MalformedPolicyDocumentException":
+        # KMS's own checks: the lockout safety check, or a principal it cannot resolve.
+        fix = ("KMS refused the key policy as written (its lockout check, or a principal that does not exist) — "
+               "the key policy is unchanged; check consumer_principal, then plan again")
     cause = explain(err, f"{verb} stopped at '{change}'", fix)
     made = "; ".join(str(c) for c in done) or "nothing"
     left = len(the_plan.pending) - len(done)

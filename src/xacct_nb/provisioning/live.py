@@ -44,6 +44,9 @@ class IamClients:
         # The tables' resource policies (grant_mode resource_policy) are DynamoDB's, not IAM's.
         self.main_ddb = (make_client(main_session, "dynamodb")
                          if main_session is not None else None)
+        # Key policies (grant_mode resource_policy with manage_key_policy) are KMS's.
+        self.main_kms = (make_client(main_session, "kms")
+                         if main_session is not None else None)
         # The export bucket's policy is S3's, not IAM's: its one client, made when first needed.
         self.consumer_s3 = (make_client(consumer_session, "s3")
                             if consumer_session is not None else None)
@@ -57,6 +60,8 @@ class IamClients:
             self.consumer_s3.meta.events.register("before-call.s3.*", self._count)
         if self.main_ddb is not None:
             self.main_ddb.meta.events.register("before-call.dynamodb.*", self._count)
+        if self.main_kms is not None:
+            self.main_kms.meta.events.register("before-call.kms.*", self._count)
 
     def add_consumer_account(self, account: str, client: Any) -> None:
         client.meta.events.register("before-call.iam.*", self._count)
@@ -82,6 +87,8 @@ class IamClients:
             return self.main_ddb
         if side == "consumer" and account:
             return self.consumer_accounts[account]
+        if side == "main" and resource == "key-policy":
+            return self.main_kms
         return self.main if side == "main" else self.consumer
 
     def _count(self, model: Any, **_: Any) -> None:
@@ -303,12 +310,37 @@ def _resource_policy_state(spec: AccessSpec, iam: IamClients) -> list[dict[str, 
                          "detail": (f"revision {state.policy.revision}, {others} other statement(s)"
                                     if state.policy and state.policy.revision else
                                     "the table does not exist" if not state.exists else "no resource policy")})
+    if iam.main_session is not None:
+        rows += _key_policy_state(spec, iam.main_session)
     if iam.consumer is not None:
         with aws_errors("reading the consumer account's IAM state"):
             grant = read_policy(iam.consumer, spec.grant_policy_arn)
         same = bool(grant and grant.ours and policies.same_document(grant.document, policies.grant_policy(spec)))
         rows.append(_policy_row("consumer", spec.grant_policy_name, grant,
                                 "the tables' actions on their main-account ARNs" if same else "differs from spec"))
+    return rows
+
+
+def _key_policy_state(spec: AccessSpec, main: boto3.Session) -> list[dict[str, Any]]:
+    """grant_mode resource_policy: each customer-managed key of the granted tables, and whether its
+    key policy has our statement (manage_key_policy) as the spec writes it."""
+    from .key_policy_grants import key_policy_statements, read_key_policies
+
+    with aws_errors("reading the key policies of the granted tables' customer-managed KMS keys"):
+        keys = read_key_policies(spec, main)
+    rows = []
+    for key in keys.values():
+        ours = policies.our_statements(spec, key.document)
+        same = policies.canonical(ours) == policies.canonical(key_policy_statements(spec, key.tables))
+        grants = (f"kms:Decrypt via DynamoDB to {spec.consumer_principal}" if ours and same else
+                  "statements of ours that differ from the spec" if ours else "")
+        statements = key.document.get("Statement", [])
+        others = (1 if isinstance(statements, dict) else len(statements)) - len(ours)
+        rows.append({"side": "main", "resource": "key-policy", "name": key.key_arn, "exists": True,
+                     "ours": bool(ours), "grants": grants, "attached_to": ", ".join(key.tables),
+                     "detail": f"{others} other statement(s)" + (
+                         "" if spec.manage_key_policy or ours else
+                         "; manage_key_policy is off: the plan names the statement to add")})
     return rows
 
 

@@ -25,7 +25,7 @@ __all__ = ["ACTIONS", "CHANGING", "COLUMNS", "RESOURCES", "SIDES", "ApplyResult"
 SIDES = ("main", "consumer")
 RESOURCES = ("role", "trust-policy", "role-settings", "tags", "policy", "policy-version",
              "attachment", "kms-key", "bucket-policy", "pitr", "trust-match", "resource-policy",
-             "stream-policy", "grant-limits", "old-grant")
+             "stream-policy", "grant-limits", "old-grant", "key-policy")
 ACTIONS = ("create", "update", "delete", "no-op", "left-alone")
 CHANGING = frozenset({"create", "update", "delete"})
 COLUMNS = ("side", "resource", "name", "action", "detail")

@@ -211,6 +211,7 @@ class _Halves:
 def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
     """Rows of the resource_policy grant: our statements on the tables (main) and the managed
     policy of the consumer principal (consumer); `keep` False: their removal."""
+    from .key_policy_grants import key_policy_changes, read_key_policies
     from .resource_grants import read_table_policies, resource_policy_changes
 
     halves = _Halves([], [], {"main": [], "consumer": []})
@@ -220,6 +221,8 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
         try:
             with aws_errors("reading the granted tables' resource policies"):
                 live = read_table_policies(spec, iam.main_ddb, former=former)
+            with aws_errors("reading the key policies of the granted tables' customer-managed KMS keys"):
+                keys = read_key_policies(spec, iam.main_session) if iam.main_session is not None else {}
         except AccessDenied as err:
             if keep:
                 raise
@@ -232,7 +235,8 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
             live = None
         if live is not None:
             halves.seen["main"].append(live)
-            halves.main = resource_policy_changes(spec, live, keep=keep)
+            halves.seen["main"].append(keys)
+            halves.main = resource_policy_changes(spec, live, keep=keep) + key_policy_changes(spec, keys, keep=keep)
         if keep:
             halves.main += _rp_main_notes(spec, iam)
     for sub in spec.consumer_specs:
@@ -283,14 +287,14 @@ def _rp_main_notes(spec: AccessSpec, iam: IamClients) -> list[Change]:
                             "Full through a resource policy grants the data plane, DescribeTable, UpdateTable, "
                             "DeleteTable and stream reads; it cannot include "
                             + "; ".join(policies.RP_FULL_CANNOT) + " — use grant_mode: role for those"))
-    keys = table_keys(spec, iam)
+    keys = {} if spec.manage_key_policy else table_keys(spec, iam)  # managed: the key-policy rows say it
     for key in keys.values():
         statement = {"Sid": policies.rp_sid(spec, spec.consumer_principal, "Kms"), "Effect": "Allow",
                      "Principal": {"AWS": spec.consumer_principal}, "Action": list(policies.KMS_ACTIONS),
                      "Resource": "*",
                      "Condition": {"StringEquals": {"kms:ViaService": policies.dynamodb_service(spec.region)}}}
         notes.append(Change("main", "kms-key", f"{key.table} {key.key_arn}", "left-alone",
-                            "customer-managed key: grant_mode resource_policy does not manage key policies yet — "
+                            "customer-managed key: set manage_key_policy: true to let xacct-nb manage this, or "
                             f"add to the key policy {policies.to_json(statement)} and let the principal's identity "
                             f"policy allow the same actions on {key.key_arn}, or the reads of {key.table} fail"))
     return notes

@@ -159,7 +159,7 @@ def _verify_resource_policy(spec: AccessSpec, analyst: boto3.Session, outsider: 
                             extra_tables: Iterable[str] | None, main: boto3.Session | None, main_note: str,
                             unlisted: boto3.Session | None, consumer: boto3.Session | None,
                             progress: ProgressCallback | None) -> AccessMatrix:
-    from .grants import GRANT, drift_cells, reader_cells
+    from .grants import GRANT, drift_cells, key_cells, kms_decrypt_cell, reader_cells
 
     own = reading_session(spec, source=analyst)  # refuses a session outside the consumer account
     cells = [cell(GRANT, "analyst reads with its own session", "trust", "allowed", Outcome("allowed"))]
@@ -178,10 +178,15 @@ def _verify_resource_policy(spec: AccessSpec, analyst: boto3.Session, outsider: 
     cells += drift_cells(spec, main, consumer, main_note)
     ddb = make_client(own, "dynamodb", region_name=spec.region, attempts=PROBE_ATTEMPTS)
     main_ddb = make_client(main, "dynamodb", region_name=spec.region, attempts=PROBE_ATTEMPTS) if main else None
+    keys, key_problems = key_cells(spec, main)
+    cells += key_problems
     for entry in spec.table_access_list:
         report(progress, f"probing {entry.table_name} ({entry.access_type}) by ARN", logger)
-        cells += table_cells(entry.table_name, entry.access_type, EXPECTED_ALLOWED[entry.access_type],
+        probed = table_cells(entry.table_name, entry.access_type, EXPECTED_ALLOWED[entry.access_type],
                              ddb, main_ddb, address=spec.table_arn(entry.table_name))
+        cells += probed
+        if entry.table_name in keys:  # the Scan probe decrypted with the key, as the analyst
+            cells.append(kms_decrypt_cell(spec, keys[entry.table_name], probed))
     others, discovery = other_tables(spec, extra_tables, main_ddb, main_note)
     cells += discovery
     for name in others:

@@ -11,15 +11,50 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import policies
+from .. import kms, policies
 from ..clients import make_client
 from ..errors import error_code
 from ..provisioning.live import read_policy
 from ..spec import AccessSpec, TableAccess
 from .model import Cell, Outcome, cell
-from .probes import attempt
+from .probes import KMS_KEYS, attempt
 
 GRANT = "grant"  # target of the grant's own checks
+
+
+def key_cells(spec: AccessSpec, main: boto3.Session | None) -> tuple[dict[str, Any], list[Cell]]:
+    """Granted table → its customer-managed key's policy as read (key_policy_grants.LiveKeyPolicy),
+    or a cell saying why the keys could not be read."""
+    from ..provisioning.key_policy_grants import read_key_policies
+
+    if main is None:
+        return {}, []
+    try:
+        keys = read_key_policies(spec, main)
+    except (ClientError, BotoCoreError) as err:
+        outcome = Outcome("error", f"reading the tables' KMS keys as the main account: {err}")
+        return {}, [cell(KMS_KEYS, "discover", "kms", "allowed", outcome)]
+    return {table: key for key in keys.values() for table in key.tables}, []
+
+
+def kms_decrypt_cell(spec: AccessSpec, key: Any, probed: list[Cell]) -> Cell:
+    """The Scan probe by ARN decrypted with the table's key as the analyst: its answer, with what
+    the key policy says about the consumer principal."""
+    from ..provisioning.key_policy_grants import key_policy_statements
+
+    ours = policies.our_statements(spec, key.document)
+    if ours and policies.canonical(ours) == policies.canonical(key_policy_statements(spec, key.tables)):
+        says = "the key policy has our statement for the consumer principal (manage_key_policy)"
+    elif ours:
+        says = "our key-policy statement differs from the spec (edited by hand?) — run plan to see"
+    else:
+        says = ("the key policy has no statement of ours: another statement must admit the consumer principal "
+                "(or set manage_key_policy: true)")
+    scan = next(c for c in probed if c.check == "scan")
+    detail = (f"customer-managed key {key.key_arn}: {says}. DynamoDB caches the table key ~{kms.KEY_CACHE_MINUTES} "
+              "min, so a revoked kms:Decrypt keeps reading that long")
+    return Cell(scan.target, "kms_decrypt", scan.access, scan.expected, scan.actual, scan.result,
+                f"{detail}; {scan.detail}" if scan.detail else detail)
 
 
 def reader_cells(spec: AccessSpec, label: str, session: boto3.Session | None, missing: str) -> list[Cell]:
