@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from boto3.dynamodb.types import Binary, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -176,6 +176,36 @@ def test_projection_still_works_on_the_matching_items(ddb):
     rows = ddb.execute_statement(Statement=f'SELECT sk FROM "{TABLE}" WHERE begins_with(sk, \'O00\') AND pk = \'P1\'')
     assert sorted(row["sk"]["S"] for row in rows["Items"]) == ["O001", "O002"]
     assert all(set(row) == {"sk"} for row in rows["Items"])
+
+
+@pytest.mark.parametrize(("projection", "names"), [
+    ("pk, n", ["pk", "n"]),
+    ('"Upper"', ["Upper"]),  # moto: {} (quoted names were dropped)
+    ("upper", ["upper"]),  # moto: Upper (names compared case-insensitively)
+    ("m", ["m"]),
+    ('"nul", flag, nope', ["nul", "flag", "nope"]),
+])
+def test_projection_takes_exactly_the_named_attributes(ddb, projection, names):
+    rows = ddb.execute_statement(Statement=f'SELECT {projection} FROM "{TABLE}" WHERE pk = \'P1\'')["Items"]
+    deserialize = TypeDeserializer().deserialize
+    got = sorted(({k: deserialize(v) for k, v in row.items()} for row in rows), key=repr)
+    expected = sorted(({n: item[n] for n in names if n in item} for item in ITEMS if item["pk"] == "P1"), key=repr)
+    assert got == expected
+
+
+def test_projection_with_a_hyphenated_name(ddb):
+    ddb.put_item(TableName=TABLE, Item={"pk": {"S": "P8"}, "sk": {"S": "H"}, "a-b": {"S": "hy"}})
+    try:
+        rows = ddb.execute_statement(Statement=f'SELECT "a-b", sk FROM "{TABLE}" WHERE pk = \'P8\'')["Items"]
+        assert rows == [{"a-b": {"S": "hy"}, "sk": {"S": "H"}}]  # moto: [{"sk": …}]
+    finally:
+        ddb.delete_item(TableName=TABLE, Key={"pk": {"S": "P8"}, "sk": {"S": "H"}})
+
+
+@pytest.mark.parametrize("projection", ["m.x", "l[1]", "COUNT(*)", "pk AS k", "n + 1"])
+def test_projections_the_sandbox_cannot_evaluate_are_refused(ddb, projection):
+    message = _refusal(lambda: ddb.execute_statement(Statement=f'SELECT {projection} FROM "{TABLE}"'))
+    assert "projection" in message and "sandbox" in message
 
 
 def test_update_and_delete_moto_would_match_differently_are_refused(ddb):

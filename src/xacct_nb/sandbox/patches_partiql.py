@@ -10,8 +10,10 @@ even `pk = 'P1'` loses items that hold a set or a nested map; `<`, `<=`, `>`, `>
 `patches_errors`); attribute names are compared case-insensitively.
 
 So moto never sees the WHERE clause of a SELECT: `partiql_where` reads and evaluates it on the
-table's items, and moto runs the statement without it on the items that match (moto still does
-the projection). What the evaluator cannot decide as DynamoDB would is refused with
+table's items, and moto runs `SELECT * FROM …` on the items that match. The projection is the
+sandbox's too: moto matched names case-insensitively and answered `"a-b"`, `"Upper"` (quoted) and
+`m.x` with `{}`; top-level names are projected exactly, anything else (nested paths, functions,
+aliases) is refused. What the evaluator cannot decide as DynamoDB would is refused with
 `PartiQLRefused` (ValidationException; in BatchExecuteStatement the statement's ValidationError),
 one line naming the construct. A SELECT with ORDER BY is refused (moto ignores it).
 
@@ -85,18 +87,45 @@ def _select(statement: str, table: str, index: str | None, clause: Any, without_
     if any(token.keyword == "ORDER" for token in partiql.tokens(without_where)):
         raise Unsupported("the sandbox cannot evaluate ORDER BY in PartiQL (moto ignores it); sort the result "
                           "yourself or rehearse without ORDER BY")
-    if clause is None:
-        if parameters:
-            raise partiql.Malformed(_PARAMETER_COUNT)
-        return _ORIGINAL(statement, source_data, parameters)
-    where = partiql_where.parse(clause)
-    if where.parameters != len(parameters):
+    names, every_attribute = _projection(without_where)
+    where = partiql_where.parse(clause) if clause is not None else None
+    if (where.parameters if where else 0) != len(parameters):
         raise partiql.Malformed(_PARAMETER_COUNT)
     source = f"{table}.{index}" if index else table  # moto's key for an index's items
-    if source not in source_data:
-        return _ORIGINAL(without_where, source_data, [])  # moto's own ResourceNotFound
-    matching = [item for item in source_data[source] if where.matches(item, parameters)]
-    return _ORIGINAL(without_where, {**source_data, source: matching}, [])
+    if source in source_data and where is not None:
+        source_data = {**source_data, source: [item for item in source_data[source]
+                                               if where.matches(item, parameters)]}
+    rows, changes = _ORIGINAL(every_attribute, source_data, [])  # moto: ResourceNotFound for an index
+    if names is not None:
+        rows = [{name: row[name] for name in names if name in row} for row in rows]
+    return rows, changes
+
+
+def _projection(without_where: str) -> tuple[list[str] | None, str]:
+    """(the attribute names a SELECT projects, None for `*`; the statement as `SELECT * FROM …`).
+
+    moto projects by case-insensitive name and drops quoted, hyphenated and nested names (`"a-b"`,
+    `"Upper"`, `m.x` came back as `{}`), and answers COUNT(*) with whole items; the sandbox projects
+    top-level names exactly and refuses the rest."""
+    located = partiql.located_tokens(without_where)
+    start = next(at for at, (token, _) in enumerate(located) if token.keyword == "FROM")
+    every_attribute = "SELECT * " + without_where[located[start][1]:]
+    entries: list[list[partiql.Token]] = [[]]
+    for token, _ in located[1:start]:
+        if token.text == "," and token.kind == "symbol":
+            entries.append([])
+        else:
+            entries[-1].append(token)
+    if [[t.text for t in entry] for entry in entries] == [["*"]]:
+        return None, every_attribute
+    names = []
+    for entry in entries:
+        if len(entry) != 1 or entry[0].name is None or entry[0].keyword in ("DISTINCT", "VALUE"):
+            shown = " ".join(t.text for t in entry) or "an empty projection"
+            raise Unsupported(f"the sandbox cannot evaluate {shown!r} in a PartiQL projection; it projects `*` "
+                              "and top-level attribute names (bare or in double quotes)")
+        names.append(entry[0].name or "")
+    return names, every_attribute
 
 
 def _check_moto_can_match(verb: str, where: partiql_where.Where, keys: list[str]) -> None:
