@@ -234,6 +234,25 @@ def test_update_and_delete_moto_would_match_differently_are_refused(ddb):
             ddb.delete_item(TableName=TABLE, Key={"pk": {"S": "P9"}, "sk": {"S": sk}})
 
 
+def test_insert_of_an_existing_key_is_duplicate_item_and_a_transaction_writes_nothing(ddb):
+    insert = "INSERT INTO \"" + TABLE + "\" VALUE {'pk': 'P7', 'sk': '%s', 'v': '%s'}"
+    try:
+        ddb.execute_statement(Statement=insert % ("I1", "first"))
+        with pytest.raises(ClientError) as duplicate:  # moto alone: overwrote the item
+            ddb.execute_statement(Statement=insert % ("I1", "second"))
+        assert duplicate.value.response["Error"]["Code"] == "DuplicateItemException"
+        with pytest.raises(ClientError) as cancelled:  # moto alone: wrote I2, then overwrote I1
+            ddb.execute_transaction(TransactStatements=[{"Statement": insert % ("I2", "new")},
+                                                        {"Statement": insert % ("I1", "third")}])
+        assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+        assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == ["None", "DuplicateItem"]
+        stored = {i["sk"]["S"]: i["v"]["S"] for i in ddb.scan(TableName=TABLE)["Items"] if i["pk"]["S"] == "P7"}
+        assert stored == {"I1": "first"}
+    finally:
+        for sk in ("I1", "I2"):
+            ddb.delete_item(TableName=TABLE, Key={"pk": {"S": "P7"}, "sk": {"S": sk}})
+
+
 def test_batch_statement_refusal_is_that_statements_error(ddb):
     # moto's BatchExecuteStatement finds a table only by an unquoted name (a quoted one is its
     # ResourceNotFound): the seeded `orders`

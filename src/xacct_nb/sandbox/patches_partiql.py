@@ -20,14 +20,16 @@ one line naming the construct. A SELECT with ORDER BY is refused (moto ignores i
 UPDATE and DELETE keep moto's own matching, which handles only `name = value` joined by AND and
 changes every item that matches: a WHERE clause of another form (moto: `sk BETWEEN …` updated
 every item of the table), one that does not give the full primary key, a number written in the
-statement, `?` in a DELETE, or no WHERE at all is refused the same way.
+statement, `?` in a DELETE, or no WHERE at all is refused the same way. An INSERT of an item whose
+key exists is DynamoDB's DuplicateItemException (moto overwrote the item). ExecuteTransaction
+checks every statement before any runs (moto kept the writes made before a failing statement).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from moto.dynamodb.exceptions import MockValidationException
+from moto.dynamodb.exceptions import DynamodbException, MockValidationException, TransactionCanceledException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.parsing import partiql as moto_partiql
 
@@ -35,11 +37,22 @@ from .. import partiql
 from . import partiql_where
 from .partiql_where import And, Compare, Literal, Param, Path, Unsupported
 
-__all__ = ["PartiQLRefused", "install", "query"]
+__all__ = ["DuplicateItem", "PartiQLRefused", "install", "query"]
 
 _ORIGINAL = moto_partiql.query
 _ORIGINAL_EXECUTE = DynamoDBBackend.execute_statement
+_ORIGINAL_TRANSACTION = DynamoDBBackend.execute_transaction
 _PARAMETER_COUNT = "Number of parameters in request and statement don't match."
+
+
+class DuplicateItem(DynamodbException):
+    """AWS's answer to a PartiQL INSERT of an item whose primary key exists (moto overwrote it)."""
+
+    name = "DuplicateItem"  # BatchExecuteStatement's per-statement code
+
+    def __init__(self) -> None:
+        super().__init__("DuplicateItemException", "Duplicate primary key exists in table")
+        self.message = "Duplicate primary key exists in table"
 
 
 class PartiQLRefused(MockValidationException):
@@ -64,22 +77,49 @@ def query(statement: str, source_data: dict[str, Any], parameters: list[dict[str
 
 
 def execute_statement(self: DynamoDBBackend, statement: str, parameters: list[dict[str, Any]]) -> Any:
-    """moto's ExecuteStatement (also run per statement by the batch and the transaction), refusing
-    an UPDATE or DELETE whose WHERE moto would match differently from DynamoDB."""
+    """moto's ExecuteStatement (also run per statement by BatchExecuteStatement), after `_check`."""
+    _check(self, statement, parameters)
+    return _ORIGINAL_EXECUTE(self, statement, parameters)
+
+
+def execute_transaction(self: DynamoDBBackend, statements: list[dict[str, Any]]) -> Any:
+    """moto's ExecuteTransaction runs its statements one by one and keeps what ran before a
+    failure; DynamoDB writes all or nothing. So every statement is checked before any runs."""
+    reasons: list[tuple[str | None, str | None, None]] = []
+    for entry in statements:
+        try:
+            _check(self, entry["Statement"], entry.get("Parameters", []))
+            reasons.append((None, None, None))
+        except DuplicateItem as duplicate:
+            reasons.append(("DuplicateItem", duplicate.message, None))
+    if any(code for code, _, _ in reasons):
+        raise TransactionCanceledException(reasons)  # as AWS: one reason per statement
+    return _ORIGINAL_TRANSACTION(self, statements)
+
+
+def _check(backend: DynamoDBBackend, statement: str, parameters: list[dict[str, Any]]) -> None:
+    """Refuse a write moto would run differently from DynamoDB: an UPDATE or DELETE whose WHERE
+    moto matches otherwise, an INSERT of an item that exists (moto overwrote it)."""
     try:
         action, table_name, _ = partiql.target(statement)
-        table = self.tables.get(table_name)
-        if action in ("PartiQLUpdate", "PartiQLDelete") and table is not None:
-            verb = action.removeprefix("PartiQL").upper()
-            clause, _ = partiql_where.split_where(statement)
-            if clause is None:
-                raise Unsupported(f"the sandbox cannot run a PartiQL {verb} without WHERE (DynamoDB needs the item's "
-                                  "full primary key there)")
-            keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
-            _check_moto_can_match(verb, partiql_where.parse(clause), keys)
+        table = backend.tables.get(table_name)
+        if table is None or action == "PartiQLSelect":
+            return
+        keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+        if action == "PartiQLInsert":
+            _, inserted = _ORIGINAL(statement, {}, list(parameters or []))  # moto's parse; nothing is written
+            for _, item in inserted.get(table_name, []):
+                if item and all(k in item for k in keys) and backend.get_item(table_name, {k: item[k] for k in keys}):
+                    raise DuplicateItem()
+            return
+        verb = action.removeprefix("PartiQL").upper()
+        clause, _ = partiql_where.split_where(statement)
+        if clause is None:
+            raise Unsupported(f"the sandbox cannot run a PartiQL {verb} without WHERE (DynamoDB needs the item's "
+                              "full primary key there)")
+        _check_moto_can_match(verb, partiql_where.parse(clause), keys)
     except (Unsupported, partiql.Malformed) as refused:
         raise PartiQLRefused(str(refused)) from None
-    return _ORIGINAL_EXECUTE(self, statement, parameters)
 
 
 def _select(statement: str, table: str, index: str | None, clause: Any, without_where: str,
@@ -159,3 +199,4 @@ def _check_moto_can_match(verb: str, where: partiql_where.Where, keys: list[str]
 def install() -> None:
     moto_partiql.query = query
     DynamoDBBackend.execute_statement = execute_statement  # type: ignore[method-assign]
+    DynamoDBBackend.execute_transaction = execute_transaction  # type: ignore[method-assign]
