@@ -172,6 +172,11 @@ def test_parameters_must_match_the_placeholders(ddb):
         Statement=f'SELECT * FROM "{TABLE}" WHERE pk = ?'))
 
 
+def test_limit_is_refused_not_ignored(ddb):
+    # moto returned every match whatever Limit said; the panel and the CLI page with NextToken only
+    assert "Limit=2" in _refusal(lambda: ddb.execute_statement(Statement=f'SELECT * FROM "{TABLE}"', Limit=2))
+
+
 def test_projection_still_works_on_the_matching_items(ddb):
     rows = ddb.execute_statement(Statement=f'SELECT sk FROM "{TABLE}" WHERE begins_with(sk, \'O00\') AND pk = \'P1\'')
     assert sorted(row["sk"]["S"] for row in rows["Items"]) == ["O001", "O002"]

@@ -122,6 +122,15 @@ def _check(backend: DynamoDBBackend, statement: str, parameters: list[dict[str, 
         raise PartiQLRefused(str(refused)) from None
 
 
+def check_request(body: dict[str, Any]) -> None:
+    """What moto would silently ignore in an ExecuteStatement request: `Limit` (AWS evaluates at
+    most that many items and pages on with NextToken; moto returns every match in one page)."""
+    if "Limit" in body:
+        raise PartiQLRefused(f"the sandbox cannot honour Limit={body['Limit']} in ExecuteStatement (its engine "
+                             "returns every matching item in one page) — leave Limit out and stop reading "
+                             "after the items you need")
+
+
 def _select(statement: str, table: str, index: str | None, clause: Any, without_where: str,
             source_data: dict[str, Any], parameters: list[dict[str, Any]]) -> Any:
     if any(token.keyword == "ORDER" for token in partiql.tokens(without_where)):
