@@ -268,6 +268,16 @@ def test_batch_statement_refusal_is_that_statements_error(ddb):
     assert responses[1]["Error"]["Code"] == "ValidationError" and "sandbox" in responses[1]["Error"]["Message"]
 
 
+def test_batch_select_needs_the_full_primary_key_with_equality(ddb):
+    # moto checked only that the key's names appear: the BETWEEN answered one of several items
+    ranged = "SELECT * FROM orders WHERE customer_id = 'C0001' AND order_id BETWEEN 'O0' AND 'O9'"
+    exact = "SELECT * FROM orders WHERE customer_id = 'C0001' AND order_id = 'O000001' AND quantity > 0"
+    responses = ddb.batch_execute_statement(Statements=[{"Statement": ranged}, {"Statement": exact}])["Responses"]
+    assert responses[0]["Error"]["Code"] == "ValidationError" and "order_id" in responses[0]["Error"]["Message"]
+    assert "Item" not in responses[0]
+    assert "Error" not in responses[1]
+
+
 # --- random comparisons against a Python oracle -------------------------------------------------
 
 # the items' own values (so bounds and equalities hit them exactly) and their neighbours

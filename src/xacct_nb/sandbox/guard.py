@@ -94,6 +94,8 @@ TARGETS: tuple[Target, ...] = (
            "DynamoDBBackend.execute_statement", ("self", "statement", "parameters")),
     Target("patches_partiql 16 (PartiQL WHERE as DynamoDB evaluates it)", "moto.dynamodb.models",
            "DynamoDBBackend.execute_transaction", ("self", "statements")),
+    Target("patches_partiql 16 (PartiQL WHERE as DynamoDB evaluates it)", "moto.dynamodb.models",
+           "DynamoDBBackend.batch_execute_statement", ("self", "statements")),
     Target("patches_projection (names are names)", _DDB, "ProjectionExpressionParser.parse", ("self",)),
     Target("patches_projection (names are names)", "moto.dynamodb.models.dynamo_type", "Item.project",
            ("self", "projection_expressions")),

@@ -42,6 +42,7 @@ __all__ = ["DuplicateItem", "PartiQLRefused", "install", "query"]
 _ORIGINAL = moto_partiql.query
 _ORIGINAL_EXECUTE = DynamoDBBackend.execute_statement
 _ORIGINAL_TRANSACTION = DynamoDBBackend.execute_transaction
+_ORIGINAL_BATCH = DynamoDBBackend.batch_execute_statement
 _PARAMETER_COUNT = "Number of parameters in request and statement don't match."
 
 
@@ -95,6 +96,46 @@ def execute_transaction(self: DynamoDBBackend, statements: list[dict[str, Any]])
     if any(code for code, _, _ in reasons):
         raise TransactionCanceledException(reasons)  # as AWS: one reason per statement
     return _ORIGINAL_TRANSACTION(self, statements)
+
+
+def batch_execute_statement(self: DynamoDBBackend, statements: list[dict[str, Any]]) -> Any:
+    """moto's BatchExecuteStatement, where a SELECT must give its table's full primary key with `=`
+    (AWS's rule; moto checked only that the key's names appear, so `sk BETWEEN …` passed and the
+    statement answered one of several items)."""
+    responses = _ORIGINAL_BATCH(self, statements)
+    for at, entry in enumerate(statements):
+        problem = _batch_select_problem(self, entry["Statement"])
+        if problem and at < len(responses) and "Error" not in responses[at]:
+            responses[at] = {"TableName": responses[at].get("TableName"),
+                             "Error": {"Code": "ValidationError", "Message": problem}}
+    return responses
+
+
+def _batch_select_problem(backend: DynamoDBBackend, statement: str) -> str | None:
+    try:
+        action, table_name, index = partiql.target(statement)
+        table = backend.tables.get(table_name)
+        if action != "PartiQLSelect" or table is None or index:
+            return None
+        clause, _ = partiql_where.split_where(statement)
+        where = partiql_where.parse(clause) if clause is not None else None
+    except (Unsupported, partiql.Malformed):
+        return None  # the statement itself answers that
+    keys = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+    pending: list[Any] = [where.condition] if where else []
+    given: set[str] = set()
+    while pending:
+        condition = pending.pop()
+        if isinstance(condition, And):
+            pending += [condition.left, condition.right]
+        elif isinstance(condition, Compare) and condition.op == "=" and isinstance(condition.left, Path) \
+                and len(condition.left.segments) == 1 and isinstance(condition.right, (Literal, Param)):
+            given.add(str(condition.left.segments[0]))
+    missing = [key for key in keys if key not in given]
+    if not missing:
+        return None
+    return ("Select statements within BatchExecuteStatement must specify the primary key in the where clause "
+            f"(with =; missing {', '.join(missing)})")
 
 
 def _check(backend: DynamoDBBackend, statement: str, parameters: list[dict[str, Any]]) -> None:
@@ -209,3 +250,4 @@ def install() -> None:
     moto_partiql.query = query
     DynamoDBBackend.execute_statement = execute_statement  # type: ignore[method-assign]
     DynamoDBBackend.execute_transaction = execute_transaction  # type: ignore[method-assign]
+    DynamoDBBackend.batch_execute_statement = batch_execute_statement  # type: ignore[method-assign]
