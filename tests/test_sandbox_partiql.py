@@ -278,6 +278,24 @@ def test_batch_select_needs_the_full_primary_key_with_equality(ddb):
     assert "Error" not in responses[1]
 
 
+def test_a_statement_hands_moto_only_its_own_table(ddb, monkeypatch):
+    """moto serialised every table of the account for each statement (1.3-1.9 s beside the seeded
+    tables); the sandbox hands it the one table the statement names (and its indexes)."""
+    from xacct_nb.sandbox import patches_partiql
+
+    seen = []
+    original = patches_partiql._ORIGINAL
+
+    def spy(statement, source_data, parameters):
+        seen.append(sorted(source_data))
+        return original(statement, source_data, parameters)
+
+    monkeypatch.setattr(patches_partiql, "_ORIGINAL", spy)
+    assert _select(ddb, "pk = 'P2'") == [("P2", "O003"), ("P2", "O004")]
+    ddb.execute_statement(Statement="SELECT order_id FROM orders WHERE customer_id = 'C0001'")
+    assert seen == [[TABLE], ["orders", "orders.by_status"]]
+
+
 # --- random comparisons against a Python oracle -------------------------------------------------
 
 # the items' own values (so bounds and equalities hit them exactly) and their neighbours
