@@ -226,6 +226,9 @@ def test_update_and_delete_moto_would_match_differently_are_refused(ddb):
             Statement=f"UPDATE \"{TABLE}\" SET v = 'new' WHERE pk = 'P9'"))
         assert "full primary key" in _refusal(lambda: ddb.execute_statement(
             Statement=f"DELETE FROM \"{TABLE}\" WHERE pk = 'P9'"))
+        # RETURNING: moto cannot parse it, refused before it runs (authorisation)
+        assert "cannot parse" in _refusal(lambda: ddb.execute_statement(
+            Statement=f"UPDATE \"{TABLE}\" SET v = 'new' WHERE pk = 'P9' AND sk = 'X1' RETURNING ALL NEW *"))
         values = sorted(i["v"]["S"] for i in ddb.scan(TableName=TABLE)["Items"] if i["pk"]["S"] == "P9")
         assert values == ["old", "old"]
         # the forms moto matches as DynamoDB does still work

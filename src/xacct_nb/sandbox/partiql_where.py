@@ -140,7 +140,7 @@ class Where:
 def split_where(statement: str) -> tuple[list[Token] | None, str]:
     """(the WHERE clause's tokens or None, the statement without it) for a SELECT or DELETE/UPDATE.
 
-    The clause ends at a top-level ORDER BY or the final `;`; what follows it is kept."""
+    The clause ends at ORDER BY, RETURNING or the final `;`; what follows it is kept."""
     located = located_tokens(statement)
     depth, start = 0, None
     for position, (token, _) in enumerate(located):
@@ -156,7 +156,7 @@ def split_where(statement: str) -> tuple[list[Token] | None, str]:
     end = len(located)
     for position in range(start + 1, len(located)):
         token = located[position][0]
-        if token.keyword == "ORDER" or token.text == ";":
+        if token.keyword in ("ORDER", "RETURNING") or token.text == ";":
             end = position
             break
     clause = [token for token, _ in located[start + 1:end]]
