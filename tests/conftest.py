@@ -7,6 +7,7 @@ user with real accounts; nothing is stubbed.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -31,3 +32,24 @@ def sandbox(tmp_path_factory):
         else:
             os.environ[k] = v
     sb.stop()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_widgets_of_the_module():
+    """Close every ipywidget still open when a test module ends.
+
+    ipywidgets keeps each open widget in its registry (`ipywidgets.widgets.widget._instances`), so
+    a panel a test built lives until the interpreter exits. By then the `comm` package has dropped
+    its comm manager; `Widget.__del__` closes the widget through a new, empty manager and prints
+    `Exception ignored in: Widget.__del__ … KeyError: '<comm id>'` for each one. Closed here, while
+    the manager that registered them is alive, they leave nothing to do at exit
+    (tests/test_widgets.py::test_open_widgets_at_exit_are_noise_closed_ones_are_not)."""
+    yield
+    close_open_widgets()
+
+
+def close_open_widgets() -> None:
+    """Close every open ipywidget of this process (nothing to do if ipywidgets was never imported)."""
+    widgets = sys.modules.get("ipywidgets")
+    if widgets is not None:
+        widgets.Widget.close_all()

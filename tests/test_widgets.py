@@ -6,6 +6,9 @@ The same panel in a real browser is tests/test_browser.py; this proves the Pytho
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,6 +22,24 @@ ORDERS = list(items("orders", 2000))
 @pytest.fixture(scope="module")
 def panel(sandbox):
     return ExplorerPanel(sandbox.session("sandbox-main"), ["orders", "customers"], limit=100)
+
+
+def test_open_widgets_at_exit_are_noise_closed_ones_are_not():
+    """Why tests/conftest.py closes every module's widgets: an open widget lives in ipywidgets'
+    registry until the interpreter exits, when `comm` has dropped its manager, and its `__del__`
+    then fails with KeyError (printed as "Exception ignored"). A closed one has nothing to do."""
+    script = ("import comm, ipywidgets as w\n"
+              "kept = [w.Output(), w.Button(), w.Tab(children=[w.Label('x')])]\n"
+              "{close}"
+              "comm._comm_manager = None  # what interpreter teardown leaves behind\n"
+              "del kept\n")
+    def stderr(close: str) -> str:
+        return subprocess.run([sys.executable, "-c", script.format(close=close)], capture_output=True, text=True,
+                              timeout=120, check=True).stderr
+    assert "KeyError" in stderr("") and "Widget.__del__" in stderr("")
+    tests = str(Path(__file__).parent)
+    assert stderr(f"import sys; sys.path.insert(0, {tests!r}); from conftest import close_open_widgets\n"
+                  "close_open_widgets()\n") == ""
 
 
 def _expected(customer, predicate=lambda item: True):

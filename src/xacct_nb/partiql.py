@@ -66,6 +66,11 @@ class Token:
 
 def tokens(statement: str) -> list[Token]:
     """The statement's tokens without spaces and comments; Malformed on anything unreadable."""
+    return [token for token, _ in located_tokens(statement)]
+
+
+def located_tokens(statement: str) -> list[tuple[Token, int]]:
+    """Each token with the offset where it starts in `statement` (to cut a statement at a token)."""
     found, position = [], 0
     while position < len(statement):
         match = _TOKEN.match(statement, position)
@@ -75,7 +80,7 @@ def tokens(statement: str) -> list[Token]:
         if kind == "unterminated":
             raise Malformed(f"{MALFORMED}unterminated {match.group()} at {position}")
         if kind not in ("space", "comment"):
-            found.append(Token(kind, match.group()))
+            found.append((Token(kind, match.group()), position))
         position = match.end()
     return found
 

@@ -39,7 +39,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
 from .. import partiql
-from . import authz_table, patches_delay, resource_policy
+from . import authz_table, patches_delay, patches_partiql, resource_policy
 from .arns import account_of
 from .evaluation import combined
 
@@ -200,6 +200,7 @@ def after_authorised(handler: Any) -> None:
     if handler._get_action() in PARTIQL_OPERATIONS and isinstance(handler.body, dict):
         for statement in partiql.statements(handler.body):
             _moto_reads_the_same_table(statement)
+        patches_partiql.check_request(handler.body)
 
 
 PARTIQL_OPERATIONS = frozenset({"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"})

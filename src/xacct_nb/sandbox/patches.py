@@ -66,6 +66,11 @@ What moto gets wrong, and what we do about it:
 15. S3 requests ignore identity-policy conditions (no request context) -> `s3:x-amz-acl`,
    `s3:prefix` and the principal keys are supplied, and an ACL on PutObject needs PutObjectAcl
    too (`patches_s3`).
+16. PartiQL: moto's engine silently answers wrongly for BETWEEN, IN, begins_with, NOT, <>,
+   numbers, nested paths (and more), projects names case-insensitively, overwrites on INSERT and
+   keeps half a failed transaction -> the sandbox evaluates a SELECT's WHERE and projection itself,
+   as DynamoDB does, answers DuplicateItem, checks a transaction whole, and refuses in one line what
+   it cannot decide (`patches_partiql`, `partiql_where`).
 Every patched moto target is checked before any is installed (`guard`): moto's version must be
 the pinned one and each target must exist with the signature the fix was written for.
 
@@ -99,6 +104,7 @@ from . import (
     patches_errors,
     patches_export,
     patches_kms,
+    patches_partiql,
     patches_projection,
     patches_rbac,
     patches_s3,
@@ -281,6 +287,7 @@ def apply() -> None:
     authorisation.install()
     patches_rbac.install()
     patches_projection.install()
+    patches_partiql.install()
     patches_s3.install()
     _APPLIED = True
 

@@ -43,6 +43,9 @@ DELAYED_CHANGES = (
 )
 
 _delay_seconds = 0.0
+# The clock changes are timed by (seconds, monotonic). Tests put a manual clock here to place a
+# request exactly before or at the end of the delay, whatever the machine's load.
+clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def _delayed_view(backend: IAMBackend) -> AccountView | None:
     """The account before the oldest change still within the delay; None when all are in effect."""
     with _history_lock:
         changes = _history.get(backend.account_id, [])
-        horizon = time.monotonic() - _delay_seconds
+        horizon = clock() - _delay_seconds
         while changes and changes[0][0] <= horizon:
             changes.pop(0)  # in effect by now
         return changes[0][1] if changes else None
@@ -130,7 +133,7 @@ def _recorded(change: Callable[..., Any]) -> Callable[..., Any]:
         before = view_of(self)
         result = change(self, *args, **kwargs)
         with _history_lock:
-            _history.setdefault(self.account_id, []).append((time.monotonic(), before))
+            _history.setdefault(self.account_id, []).append((clock(), before))
         return result
     return record_then_change
 
