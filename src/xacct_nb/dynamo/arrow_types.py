@@ -39,8 +39,9 @@ included — a member that has an explicit ``NULL`` gets a ``bool`` child ``"<me
 right after it (metadata ``xacct.null_of``), true exactly where the map had ``{"NULL": true}``;
 a null member without a true marker is absent. Numbers that are not all int64 integers stay
 their exact text (``xacct.number=text``, no ``decimal128``), so nested numbers keep their
-written form (``"1E+2"``). Top-level columns get no markers (an absent attribute and NULL are
-both missing in a frame).
+written form (``"1E+2"``). Values of several types are a sparse union with one typed child per
+type tag (named by the tag) instead of DynamoDB JSON text. Top-level columns get no markers
+(an absent attribute and NULL are both missing in a frame).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -144,7 +146,7 @@ def _typed(wire: pa.Array, name: str, lossless: bool) -> tuple[pa.Array, pa.Fiel
     if not present:
         return pa.nulls(len(wire)), pa.field(name, pa.null())
     if len(present) > 1:
-        return _as_dynamodb_json(wire, name)
+        return _union(present, name, len(wire)) if lossless else _as_dynamodb_json(wire, name)
     ((tag, payload),) = present.items()
     if tag in ("S", "BOOL"):
         return payload, pa.field(name, payload.type)
@@ -198,6 +200,25 @@ def _list(lists: pa.ListArray, wire: pa.Array, name: str,
                                      mask=lists.is_null())
     return array, pa.field(name, array.type)
 
+
+
+def _union(present: dict[str, pa.Array], name: str, length: int) -> tuple[pa.Array, pa.Field]:
+    """Values of several types (lossless): a sparse union with one typed child per type tag,
+    named by its tag; a child is null wherever the row has another type (or NULL, or nothing)."""
+    codes = np.zeros(length, np.int8)
+    children: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for code, (tag, payload) in enumerate(present.items()):
+        here = payload.is_valid()
+        codes[here.to_numpy(zero_copy_only=False)] = code
+        alone = pa.StructArray.from_arrays([payload], names=[tag], mask=pc.invert(here))
+        child, field = _typed(alone, tag, True)
+        children.append(child)
+        fields.append(field)
+    union = pa.sparse_union(fields, list(range(len(fields))))
+    array = pa.UnionArray.from_buffers(union, length, [None, pa.py_buffer(codes)],
+                                       children=children)
+    return array, pa.field(name, union)
 
 
 def _as_dynamodb_json(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:

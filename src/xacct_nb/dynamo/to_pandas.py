@@ -13,7 +13,8 @@ page arrives, :class:`FrameBuilder` has it typed — :func:`.arrow_types.typed_t
 ``"<key>/NULL"`` marker next to each map member that has an explicit NULL — and turns every typed
 column into a *chunk*, while the next page downloads; :meth:`FrameBuilder.to_frame` only decides
 each column's final dtype from its chunks' kinds and joins them. Typed Arrow is the only
-intermediate: this module never reads a type tag.
+intermediate: apart from ``flatten_maps`` (a reshape of the parsed items before typing), this
+module never reads a type tag.
 
 Columns
     Every attribute that appears in any item becomes a column: key attributes first (in
@@ -227,6 +228,8 @@ def _kind(typed: pa.Array, field: pa.Field) -> str:
         return "set" if SET in metadata else "list"
     if pa.types.is_struct(type_):
         return "map"
+    if pa.types.is_union(type_):
+        return "union"
     raise ValueError(f"{field.name}: no pandas conversion for the Arrow type {type_}")
 
 
@@ -266,6 +269,14 @@ def _values(typed: pa.Array, field: pa.Field, sets: Sets, kind: str | None = Non
                 for t in typed.to_pylist()]
     if kind == "map":
         return _maps(typed, sets)
+    if kind == "union":  # values of several types: each type's values converted together
+        values: list = [None] * len(typed)
+        for position, field in enumerate(typed.type):
+            child = typed.field(position)
+            converted = _values(child, field, sets)
+            for row in np.flatnonzero(child.is_valid().to_numpy(zero_copy_only=False)).tolist():
+                values[row] = converted[row]
+        return values
     element = typed.type.value_field
     members = _values(typed.flatten(), element, sets)
     if kind == "list":
@@ -273,11 +284,23 @@ def _values(typed: pa.Array, field: pa.Field, sets: Sets, kind: str | None = Non
     return split_lists(typed, members, set if sets == "set" else sorted)
 
 
+def _valid(typed: pa.Array) -> pa.BooleanArray:
+    """Where a typed array holds a value (a union: where one of its children does)."""
+    if not pa.types.is_union(typed.type):
+        return typed.is_valid()
+    valid = typed.field(0).is_valid()
+    for position in range(1, typed.type.num_fields):
+        valid = pc.or_(valid, typed.field(position).is_valid())
+    return valid
+
+
 def _maps(structs: pa.StructArray, sets: Sets) -> list:
     """dicts; a key is in a row's dict exactly when that map had it (a NULL value → None): a
     member is there where it is valid or its ``"<key>/NULL"`` marker (the child after it) is
     true."""
-    children = structs.flatten()  # null where the map itself is null
+    # The lossless table's members are null wherever their map is (typed from the flattened tag
+    # structs); flatten() would also abort on a union member, which has no validity bitmap.
+    children = [structs.field(position) for position in range(structs.type.num_fields)]
     names: list[str] = []
     columns: list[list] = []
     present: list[pa.Array] = []
@@ -287,8 +310,8 @@ def _maps(structs: pa.StructArray, sets: Sets) -> list:
             continue
         names.append(field.name)
         columns.append(_values(child, field, sets))
-        present.append(child.is_valid())
-    if not structs.null_count and not any(child.null_count for child in children):
+        present.append(_valid(child))
+    if not structs.null_count and not any(here.false_count for here in present):
         if len(names) <= MAX_RECORD_WIDTH:  # every map has every key: dict displays
             return records_maker(len(names))(tuple(names), columns)
         return [dict(zip(names, row)) for row in zip(*columns)]
