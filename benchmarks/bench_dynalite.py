@@ -121,12 +121,12 @@ def _request(session, table, max_items) -> dict:
 
 
 def floor(session, table, max_items=None):
-    from xacct_nb.dynamo import rawpages
+    import raw_items
 
     client = session.client("dynamodb")
     count = 0
     request = _request(session, table, max_items)
-    for page in rawpages.iter_pages(client, "scan", **request):
+    for page in raw_items.iter_pages(client, "scan", **request):
         count += len(page["Items"])
         if max_items:
             break

@@ -14,7 +14,8 @@ once, after a one-page warm-up (imports, models, clients). Ways:
 4. ours: ``RemoteTable.scan(allow_full_scan=True)`` (raw bodies parsed by ``pyarrow.json``,
    each page typed while the next downloads), 5. ours with ``segments=4``
 6. ours ``RemoteTable.to_arrow`` (the typed ``pyarrow.Table``, no DataFrame)
-7. the floor: ``rawpages.iter_pages`` — raw pages + ``json.loads``, no DataFrame at all
+7. the floor: ``raw_items.iter_pages`` (benchmarks/raw_items.py) — raw pages + ``json.loads``,
+   no DataFrame at all
 8. ours ``read_export`` of a full export of the same items (DYNAMODB_JSON in AWS's layout, put in
    the sandbox's S3 before the timing, 5,000 items per data file): its CPU per item is compared
    with way 4's (target ≤ 1.0×: both parse with ``pyarrow.json`` and convert with one converter)
@@ -132,12 +133,12 @@ def ours_arrow(session, table, max_items=None):
 
 
 def floor(session, table, max_items=None):
-    from xacct_nb.dynamo import rawpages
+    import raw_items
 
     client = session.client("dynamodb")
     kwargs = {"Limit": max_items} if max_items else {}
     count = 0
-    for page in rawpages.iter_pages(client, "scan", TableName=table, **kwargs):
+    for page in raw_items.iter_pages(client, "scan", TableName=table, **kwargs):
         count += len(page["Items"])
         if max_items:
             break
@@ -155,9 +156,9 @@ def put_export(session, table: str) -> str:
     import gzip
     import hashlib
 
-    from xacct_nb.dynamo import rawpages
+    import raw_items
 
-    items = [item for page in rawpages.iter_pages(session.client("dynamodb"), "scan", TableName=table)
+    items = [item for page in raw_items.iter_pages(session.client("dynamodb"), "scan", TableName=table)
              for item in page["Items"]]
     s3 = session.client("s3")
     s3.create_bucket(Bucket=EXPORT_BUCKET)

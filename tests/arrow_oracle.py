@@ -1,10 +1,11 @@
 """The second converter, kept as a TEST ORACLE only: the typed Arrow table → pandas.
 
-The package has one converter to pandas (:mod:`xacct_nb.dynamo.to_pandas`, working on the parsed
-pages). This is an independent implementation of the same dtype rules working on the *typed*
-table instead (:func:`xacct_nb.dynamo.arrow_parse.pages_to_arrow`, or a Parquet file read back):
-tests compare the pipeline's frames with it (tests/test_arrow.py runs the converter's tests
-through it), and read typed Parquet datasets back with it. Where it differs by design: inside
+The package has one converter to pandas (:mod:`xacct_nb.dynamo.to_pandas`, working on each
+page's *lossless* typed table). This is an independent implementation of the same dtype rules
+working on the *default* typed table of a whole read instead
+(:func:`xacct_nb.dynamo.arrow_parse.pages_to_arrow`, or a Parquet file read back): tests
+compare the pipeline's frames with it (tests/test_arrow.py runs the converter's tests through
+it), and read typed Parquet datasets back with it. Where it differs by design: inside
 maps a NULL is an absent key, and nested numbers keep no written form (``"1E+2"`` → ``100``).
 """
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from xacct_nb.sandbox import Sandbox
+
+# benchmarks/raw_items.py (raw pages as dicts: the benchmarks' floor) is imported by tests too.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 # Ambient credentials on a developer's machine must never leak into a test.
 for _var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",

@@ -1,9 +1,11 @@
 """Reading DynamoDB tables: one pipeline, describe → request → pages → Arrow → DataFrame → file.
 
     RemoteTable.scan/query ─ ReadOptions ─▶ PageReader ─ raw bodies ─▶ ArrowPages (pyarrow.json)
-        ├─▶ FrameBuilder (to_pandas): THE converter → every DataFrame (each dtype_backend,
-        │     iter_pages, Dask partitions and their meta, export reads)
-        └─▶ typed_table (arrow_types) → to_arrow, Parquet (parquet), dtype_backend="pyarrow"
+        ─ tag structs ─▶ typed_table (arrow_types): THE typed Arrow table, the only intermediate
+            ├─ per page, lossless (NULL markers in maps, number text) ─▶ FrameBuilder
+            │     (to_pandas): every DataFrame — default and numpy_nullable dtypes, iter_pages,
+            │     Dask partitions and their meta, export reads
+            └─ whole read ─▶ to_arrow, Parquet (parquet), dtype_backend="pyarrow" (to_pandas)
 
 Where things live (every module of the package):
 
@@ -14,10 +16,10 @@ Where things live (every module of the package):
     schema         KeySchema / IndexInfo / TableInfo: what DescribeTable says, shaped for readers
     expressions    names and values as placeholders; filter, projection and key wire forms
     reader         PageReader: one Scan/Query over segments, budgets, progress
-    rawpages       raw Scan/Query page bodies (botocore's parser bypassed for speed)
+    rawpages       raw Scan/Query page bodies (botocore's parser bypassed for speed), checked
     arrow_parse    parsing: page bodies → tag structs (pyarrow.json), ArrowItems, ArrowPages
     arrow_types    typing: tag structs → the typed Arrow table (int64, decimal128, structs...)
-    to_pandas      conversion: parsed pages → pandas (FrameBuilder), the only converter
+    to_pandas      conversion: typed tables → pandas (FrameBuilder), the only converter
     parquet        the typed table as a Parquet file; a read's stats in its metadata
     convert        single wire values ↔ Python (deserialize_value, to_wire, key_to_wire)
     _wire          private: the type tags and the number rules (when a number may be a float),

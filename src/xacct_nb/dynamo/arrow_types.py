@@ -32,6 +32,16 @@ one rule in :mod:`._wire`); :mod:`.distributed` merges them across a dataset's p
 ``bool`` column ``"<name>/NULL"`` that is true exactly where the item had ``{"NULL": true}``
 (the column itself is null there and where the attribute is absent). Inside maps and lists NULL
 and absent are both null.
+
+``lossless=True`` is the table the pandas converter (:mod:`.to_pandas`) reads, one page at a
+time: every DataFrame value can be recovered from it. Inside maps — at any depth, lists of maps
+included — a member that has an explicit ``NULL`` gets a ``bool`` child ``"<member>/NULL"``
+right after it (metadata ``xacct.null_of``), true exactly where the map had ``{"NULL": true}``;
+a null member without a true marker is absent. Numbers that are not all int64 integers stay
+their exact text (``xacct.number=text``, no ``decimal128``), so nested numbers keep their
+written form (``"1E+2"``). Values of several types are a sparse union with one typed child per
+type tag (named by the tag) instead of DynamoDB JSON text. Top-level columns get no markers
+(an absent attribute and NULL are both missing in a frame).
 """
 
 from __future__ import annotations
@@ -39,10 +49,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._wire import all_survive_float, decode_base64, rebased_offsets, tags, union, unknown_tag, wire_value
+from ._wire import (
+    INT64_SAFE,
+    INTEGER,
+    MAX_EXACT_INT,
+    all_survive_float,
+    decode_base64,
+    rebased_offsets,
+    tags,
+    union,
+    unknown_tag,
+    wire_value,
+)
 
 __all__ = ["DYNAMODB_JSON", "ENCODING", "FLOAT_EXACT", "INTEGERS", "NULL_OF", "NULL_SUFFIX",
            "NUMBER", "SET", "concat_items", "typed_table"]
@@ -58,13 +80,15 @@ DYNAMODB_JSON = b"dynamodb-json"
 NULL_SUFFIX = "/NULL"
 
 _DECIMAL_DIGITS = 38
+# a digit before or after the point, an optional exponent ("", ".", "NaN", "+1" are no numbers)
+_NUMBER_LITERAL = r"^-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
 _NUMBER_PARTS = (
     r"^-?(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[-+]?[0-9]+))?$"
 )
 
 
 def typed_table(raw: pa.StructArray, *, key_names: Iterable[str] = (),
-                explicit_nulls: bool = False) -> pa.Table:
+                explicit_nulls: bool = False, lossless: bool = False) -> pa.Table:
     """Parsed items (one struct array) → the typed table (see the module docstring)."""
     attributes = tags(raw)
     names = list(dict.fromkeys([*key_names, *attributes]))
@@ -76,16 +100,24 @@ def typed_table(raw: pa.StructArray, *, key_names: Iterable[str] = (),
             columns.append(pa.nulls(len(raw)))
             fields.append(pa.field(name, pa.null()))
             continue
-        typed, field = _typed(wire, name)
+        typed, field = _typed(wire, name, lossless)
         columns.append(typed)
         fields.append(field)
-        if explicit_nulls and "NULL" in (f.name for f in wire.type):
-            marker = pc.fill_null(tags(wire)["NULL"], False)
-            if pc.any(marker).as_py():
-                columns.append(marker)
-                fields.append(pa.field(name + NULL_SUFFIX, pa.bool_(), nullable=False,
-                                       metadata={NULL_OF: name.encode()}))
+        if explicit_nulls:
+            _add_null_marker(wire, name, columns, fields)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _add_null_marker(wire: pa.Array, name: str, arrays: list[pa.Array],
+                     fields: list[pa.Field]) -> None:
+    """Append ``"<name>/NULL"`` (true where the value was ``{"NULL": true}``) if there is one."""
+    if not pa.types.is_struct(wire.type) or "NULL" not in (f.name for f in wire.type):
+        return
+    marker = pc.fill_null(tags(wire)["NULL"], False)
+    if pc.any(marker).as_py():
+        arrays.append(marker)
+        fields.append(pa.field(name + NULL_SUFFIX, pa.bool_(), nullable=False,
+                               metadata={NULL_OF: name.encode()}))
 
 
 def concat_items(pages: list[pa.StructArray]) -> pa.StructArray:
@@ -100,7 +132,7 @@ def concat_items(pages: list[pa.StructArray]) -> pa.StructArray:
 
 
 
-def _typed(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
+def _typed(wire: pa.Array, name: str, lossless: bool) -> tuple[pa.Array, pa.Field]:
     """One column of tag structs → (typed array, its field with metadata)."""
     if pa.types.is_null(wire.type):  # the elements of lists that are all empty: no tag to read
         return pa.nulls(len(wire)), pa.field(name, pa.null())
@@ -114,27 +146,27 @@ def _typed(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
     if not present:
         return pa.nulls(len(wire)), pa.field(name, pa.null())
     if len(present) > 1:
-        return _as_dynamodb_json(wire, name)
+        return _union(present, name, len(wire)) if lossless else _as_dynamodb_json(wire, name)
     ((tag, payload),) = present.items()
     if tag in ("S", "BOOL"):
         return payload, pa.field(name, payload.type)
     if tag == "N":
-        numbers, metadata = _numbers(payload)
+        numbers, metadata = _numbers(payload, lossless)
         return numbers, pa.field(name, numbers.type, metadata=metadata)
     if tag == "B":
         return decode_base64(payload), pa.field(name, pa.binary())
     if tag in ("SS", "NS", "BS"):
-        return _set(tag, payload, name)
+        return _set(tag, payload, name, lossless)
     if tag == "M":
-        return _map(payload, wire, name)
-    return _list(payload, wire, name)
+        return _map(payload, wire, name, lossless)
+    return _list(payload, wire, name, lossless)
 
 
-def _set(tag: str, lists: pa.ListArray, name: str) -> tuple[pa.Array, pa.Field]:
+def _set(tag: str, lists: pa.ListArray, name: str, lossless: bool) -> tuple[pa.Array, pa.Field]:
     values = lists.flatten()
     metadata: dict[bytes, bytes] = {}
     if tag == "NS":
-        values, metadata = _numbers(values)
+        values, metadata = _numbers(values, lossless)
     elif tag == "BS":
         values = decode_base64(values)
     element = pa.field("element", values.type, metadata=metadata or None)
@@ -143,26 +175,50 @@ def _set(tag: str, lists: pa.ListArray, name: str) -> tuple[pa.Array, pa.Field]:
     return array, pa.field(name, array.type, metadata={SET: tag.encode()})
 
 
-def _map(structs: pa.StructArray, wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
+def _map(structs: pa.StructArray, wire: pa.Array, name: str,
+         lossless: bool) -> tuple[pa.Array, pa.Field]:
     if not structs.type.num_fields:  # only empty maps: Parquet cannot store an empty struct
         return _as_dynamodb_json(wire, name)
-    children, fields = [], []
+    children: list[pa.Array] = []
+    fields: list[pa.Field] = []
     for key, wire_values in tags(structs).items():
-        child, field = _typed(wire_values, key)
+        child, field = _typed(wire_values, key, lossless)
         children.append(child)
         fields.append(field)
+        if lossless:
+            _add_null_marker(wire_values, key, children, fields)
     array = pa.StructArray.from_arrays(children, fields=fields, mask=structs.is_null())
     return array, pa.field(name, array.type)
 
 
-def _list(lists: pa.ListArray, wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
-    elements, element = _typed(lists.flatten(), "element")
+def _list(lists: pa.ListArray, wire: pa.Array, name: str,
+          lossless: bool) -> tuple[pa.Array, pa.Field]:
+    elements, element = _typed(lists.flatten(), "element", lossless)
     if element.metadata and element.metadata.get(ENCODING) == DYNAMODB_JSON:
         return _as_dynamodb_json(wire, name)  # no common element type: the whole list as text
     array = pa.ListArray.from_arrays(rebased_offsets(lists), elements, pa.list_(element),
                                      mask=lists.is_null())
     return array, pa.field(name, array.type)
 
+
+
+def _union(present: dict[str, pa.Array], name: str, length: int) -> tuple[pa.Array, pa.Field]:
+    """Values of several types (lossless): a sparse union with one typed child per type tag,
+    named by its tag; a child is null wherever the row has another type (or NULL, or nothing)."""
+    codes = np.zeros(length, np.int8)
+    children: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for code, (tag, payload) in enumerate(present.items()):
+        here = payload.is_valid()
+        codes[here.to_numpy(zero_copy_only=False)] = code
+        alone = pa.StructArray.from_arrays([payload], names=[tag], mask=pc.invert(here))
+        child, field = _typed(alone, tag, True)
+        children.append(child)
+        fields.append(field)
+    union = pa.sparse_union(fields, list(range(len(fields))))
+    array = pa.UnionArray.from_buffers(union, length, [None, pa.py_buffer(codes)],
+                                       children=children)
+    return array, pa.field(name, union)
 
 
 def _as_dynamodb_json(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
@@ -178,27 +234,50 @@ def _as_dynamodb_json(wire: pa.Array, name: str) -> tuple[pa.Array, pa.Field]:
 
 
 
-def _numbers(texts: pa.Array) -> tuple[pa.Array, dict[bytes, bytes]]:
-    """Number texts → int64, decimal128(38, s) or exact text; metadata says which (docstring)."""
+def _numbers(texts: pa.Array, lossless: bool) -> tuple[pa.Array, dict[bytes, bytes]]:
+    """Number texts → int64, decimal128(38, s) or exact text; metadata says which (docstring).
+    ``lossless``: never decimal128 (the text keeps each number's written form)."""
     texts = texts.cast(pa.string()) if texts.type != pa.string() else texts
-    parts = pc.extract_regex(texts, _NUMBER_PARTS)
-    if parts.null_count > texts.null_count:
-        bad = pc.filter(texts, pc.and_(parts.is_null(), texts.is_valid()))[0].as_py()
-        raise ValueError(f"not a DynamoDB number: {bad!r}")
-    integers = pc.all(pc.match_substring_regex(texts, r"^-?[0-9]+$")).as_py() is not False
+    if pc.all(pc.match_substring_regex(texts, INT64_SAFE)).as_py() is not False:
+        # up to 18 digits: surely an int64 integer, no need to check the number's form; the
+        # float rule for integers (|x| <= 2**53) on the values, one pass
+        ints = pc.cast(texts, pa.int64())
+        low, high = pc.min_max(ints).values()
+        exact = low.as_py() is None or -MAX_EXACT_INT <= low.as_py() and high.as_py() <= MAX_EXACT_INT
+        return ints, {NUMBER: b"int", INTEGERS: b"true", FLOAT_EXACT: _flag(exact)}
+    _check_numbers(texts)
+    # Some text is no integer of up to 18 digits: unless one is longer, some is no integer.
+    longest = pc.max(pc.utf8_length(texts)).as_py() or 0
+    integers = longest > 18 and pc.all(pc.match_substring_regex(texts, INTEGER)).as_py() is not False
     metadata = {INTEGERS: _flag(integers), FLOAT_EXACT: _flag(all_survive_float(texts))}
     if integers:
         try:
             return pc.cast(texts, pa.int64()), {NUMBER: b"int", **metadata}
         except (pa.ArrowInvalid, OverflowError):
             pass  # beyond int64: decimal128(38, 0) when it fits
-    decimal_type = _decimal_type(parts)
+    if lossless:
+        return texts, {NUMBER: b"text", **metadata}
+    decimal_type = _decimal_type(pc.extract_regex(texts, _NUMBER_PARTS))
     if decimal_type is not None:
         try:
             return pc.cast(texts, decimal_type), {NUMBER: b"decimal", **metadata}
         except pa.ArrowInvalid:
             pass
     return texts, {NUMBER: b"text", **metadata}
+
+
+def _check_numbers(texts: pa.Array) -> None:
+    """Every text a number literal (:data:`_NUMBER_LITERAL`), else ValueError naming one that is
+    not. Arrow's float parser takes exactly those, plus a leading "+" and NaN/infinities (which it
+    makes non-finite): a few times cheaper than the regex, which names the culprit."""
+    try:
+        floats = pc.cast(texts, pa.float64())
+        valid = pc.and_(pc.is_finite(floats), pc.invert(pc.starts_with(texts, "+")))
+    except pa.ArrowInvalid:
+        valid = pc.match_substring_regex(texts, _NUMBER_LITERAL)
+    if pc.all(valid).as_py() is False:
+        bad = pc.filter(texts, pc.invert(valid))[0].as_py()
+        raise ValueError(f"not a DynamoDB number: {bad!r}")
 
 
 def _decimal_type(parts: pa.StructArray) -> pa.Decimal128Type | None:

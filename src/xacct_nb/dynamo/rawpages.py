@@ -5,9 +5,10 @@ which makes it the main client-side cost of a large read. botocore emits
 ``before-parse.dynamodb.<Op>`` just before parsing, with the HTTP ``response_dict`` and a
 ``customized_response_dict`` that ``Endpoint._do_get_response`` merges over the parsed result
 (``parsed_response.update(customized_response_dict)``; a private behaviour, listed in
-``xacct_nb._botocore_private``). The handler here decodes a 200 body
-itself, puts the decoded keys in ``customized_response_dict`` and empties ``response_dict['body']``
-so the parser, which still runs, has nothing to walk and only adds ``ResponseMetadata``.
+``xacct_nb._botocore_private``). For our page calls the handler here puts the 200 body's bytes
+in ``customized_response_dict`` and empties ``response_dict['body']``, so the parser, which still
+runs, has nothing to walk and only adds ``ResponseMetadata``; the caller's decoder
+(``pyarrow.json`` in :class:`.arrow_parse.ArrowPages`) reads the bytes.
 
 What keeps working unchanged:
 
@@ -24,25 +25,22 @@ What keeps working unchanged:
   ``total_max_attempts``, and then fails with one :class:`GarbledBody` line (``after-call``).
   Raw Scan/Query bodies for Arrow (:func:`page_body`) are checked cheaply here (their end) and
   then by the caller's own decoder (:func:`decoded_body`), which resends one it cannot read.
-* Other callers: the decoding acts only inside :func:`scan_page` / :func:`query_page` /
-  :func:`page_body` on the calling thread, so ``client.scan()`` and every other call keep
-  botocore's normal output (their bodies are only checked), and other clients are untouched.
+* Other callers: the bypass acts only inside :func:`decoded_body` / :func:`page_body` on the
+  calling thread, so ``client.scan()`` and every other call keep botocore's normal output (their
+  bodies are only checked), and other clients are untouched.
 
-Differences from the normal low-level client output: ``B`` and ``BS`` values in ``Items`` stay
-base64 text (``xacct_nb.dynamo.convert`` decodes them), and ``LastEvaluatedKey`` is converted back to
-the client's *input* form (``B`` as bytes; everything else already is the input wire format), so
-it can be passed as ``ExclusiveStartKey`` as is.
+The bytes are the wire format as sent: ``B`` and ``BS`` values are base64 text. (Pages decoded
+into dicts by ``json.loads``, the benchmarks' floor, are benchmarks/raw_items.py's.)
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Literal
 
 from .. import retries
@@ -62,12 +60,11 @@ def _json_loads() -> Callable[[bytes], Any]:
 
 _loads = _json_loads()
 
-__all__ = ["GarbledBody", "decoded_body", "enable_raw_pages", "iter_pages", "page_body",
-           "query_page", "scan_page"]
+__all__ = ["GarbledBody", "decoded_body", "enable_raw_pages", "page_body"]
 
 _OPERATIONS = ("Scan", "Query")
 _HANDLER_ID = "xacct-nb-raw-pages-{}"
-# Set only while scan_page/query_page ("items") or page_body ("body") run on this thread.
+# Set ("body") only while decoded_body runs on this thread.
 # botocore sends, retries and parses a call on the calling thread, so the flag scopes the
 # handler to exactly our calls.
 _active = threading.local()
@@ -80,7 +77,7 @@ _GARBLED_BACKOFF_BASE, _GARBLED_BACKOFF_CAP = 0.05, 1.0
 
 def enable_raw_pages(client: Any) -> None:
     """Register the raw-page and body-integrity handlers on this client's own event system
-    (idempotent). :func:`scan_page` and :func:`query_page` call it; calling it up front is
+    (idempotent). :func:`decoded_body` calls it; calling it up front is
     optional, and makes every DynamoDB call of the client resend a damaged body."""
     events = client.meta.events
     events.register("before-parse.dynamodb", _check_and_decode, unique_id=_HANDLER_ID.format("parse"))
@@ -119,9 +116,6 @@ def _check_and_decode(response_dict: dict, customized_response_dict: dict, opera
             decoded = None
         if not isinstance(decoded, dict):  # a 200 from DynamoDB is always one JSON object
             _damaged(response_dict, customized_response_dict, "it is not one whole JSON object")
-        elif mode == "items":
-            customized_response_dict.update(decoded)
-            response_dict["body"] = b""
         # else: botocore parses it as always (the check cost one decode of its own)
 
 
@@ -156,37 +150,10 @@ def _raise_damaged(parsed: dict, model: Any, **_: Any) -> None:
         raise GarbledBody(operation=model.name, attempts=tries, problem=problem)
 
 
-def scan_page(client: Any, **kwargs: Any) -> dict[str, Any]:
-    """One ``client.scan(**kwargs)`` page with raw ``Items`` (see the module docstring).
-
-    Returns ``Items``, ``Count``, ``ScannedCount``, and ``LastEvaluatedKey`` /
-    ``ConsumedCapacity`` when DynamoDB sent them, plus botocore's ``ResponseMetadata``.
-    """
-    return _raw_call(client, "scan", kwargs)
-
-
-def query_page(client: Any, **kwargs: Any) -> dict[str, Any]:
-    """One ``client.query(**kwargs)`` page with raw ``Items``; as :func:`scan_page`."""
-    return _raw_call(client, "query", kwargs)
-
-
-def iter_pages(
-    client: Any, operation: Literal["scan", "query"] = "scan", **kwargs: Any
-) -> Iterator[dict[str, Any]]:
-    """Raw pages of a whole Scan or Query, following ``LastEvaluatedKey``."""
-    kwargs = dict(kwargs)
-    while True:
-        page = _raw_call(client, operation, kwargs)
-        yield page
-        if not page.get("LastEvaluatedKey"):
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def page_body(client: Any, operation: Literal["scan", "query"], **kwargs: Any) -> bytes:
     """One Scan/Query response body as the raw JSON bytes the server sent (HTTP 200 only).
 
-    Errors and retries are botocore's, as for :func:`scan_page`; the body's CRC32 and ending are
+    Errors and retries are botocore's, as for any call; the body's CRC32 and ending are
     checked (see the module docstring), nothing else of it is decoded here (``LastEvaluatedKey``
     included: the caller's decoder has it) — :func:`decoded_body` resends one that its decoder
     cannot read.
@@ -208,15 +175,13 @@ def _same(body: bytes) -> bytes:
 
 
 def _call(client: Any, operation: str, kwargs: dict[str, Any], mode: str,
-          decode: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+          decode: Callable[[dict[str, Any]], Any]) -> Any:
     method = getattr(client, operation)
     attempts = _attempts(client)
     for attempt in range(1, attempts + 1):
         _active.on, _active.crc = mode, None
         try:
             page = method(**kwargs)
-            if decode is None:
-                return page
             try:
                 return decode(page)
             except ValueError as err:
@@ -235,21 +200,3 @@ def _attempts(client: Any) -> int:
     mismatch would."""
     configured = (getattr(client.meta.config, "retries", None) or {}).get("total_max_attempts")
     return int(configured or retries.DYNAMODB_ATTEMPTS)
-
-
-def _raw_call(client: Any, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    enable_raw_pages(client)
-    page = _call(client, operation, kwargs, "items")
-    if page.get("LastEvaluatedKey"):
-        page["LastEvaluatedKey"] = {
-            name: _blob_to_bytes(value) for name, value in page["LastEvaluatedKey"].items()
-        }
-    return page
-
-
-def _blob_to_bytes(value: dict[str, Any]) -> dict[str, Any]:
-    # botocore base64-encodes a B input value, even one given as text: base64 text from the
-    # raw body would be encoded twice. Key attributes are S, N or B only.
-    if "B" in value and isinstance(value["B"], str):
-        return {"B": base64.b64decode(value["B"])}
-    return value

@@ -1,4 +1,4 @@
-"""THE converter to pandas: pages parsed by Arrow → one DataFrame, converted page by page.
+"""THE converter to pandas: typed Arrow tables → one DataFrame, converted page by page.
 
 Every frame the package makes comes from here — ``scan``/``query``/``get`` (each
 ``dtype_backend``), ``iter_pages``, the Dask partitions and their meta, export reads — so they
@@ -8,9 +8,13 @@ nullable dtypes (:func:`with_nullable_dtypes`); ``"pyarrow"`` is the typed Arrow
 
 Each page's body is parsed by ``pyarrow.json`` (:class:`.arrow_parse.ArrowPages`): every attribute is
 a column of type-tag structs (``struct<S: string, N: string, M: struct<..>, ...>``). As each
-page arrives, :class:`FrameBuilder` turns every column into a *chunk* — typed as far as that
-page allows — while the next page downloads; :meth:`FrameBuilder.to_frame` only decides each
-column's final dtype from its chunks' kinds and joins them.
+page arrives, :class:`FrameBuilder` has it typed — :func:`.arrow_types.typed_table` with
+``lossless=True``: int64, bool, string, binary, structs, lists, exact number text, and a
+``"<key>/NULL"`` marker next to each map member that has an explicit NULL — and turns every typed
+column into a *chunk*, while the next page downloads; :meth:`FrameBuilder.to_frame` only decides
+each column's final dtype from its chunks' kinds and joins them. Typed Arrow is the only
+intermediate: apart from ``flatten_maps`` (a reshape of the parsed items before typing), this
+module never reads a type tag.
 
 Columns
     Every attribute that appears in any item becomes a column: key attributes first (in
@@ -37,16 +41,17 @@ Types, per column (decided over ALL rows, so every page of a read agrees)
       Python type (see :func:`.convert.deserialize_value`).
     * Object columns hold ``None`` for missing values; a column with no values at all is object.
 
-Nested values are converted column-wise too: a map attribute's keys are columns of tag structs,
-a list attribute's elements one column, each converted as a whole and put back together; nested
-numbers keep their written form (``"1E+2"`` → ``Decimal("1E+2")``, ``"7"`` → ``int``).
+Nested values are converted column-wise too: a map attribute's keys are struct children, a list
+attribute's elements one array, each converted as a whole and put back together (a member is in
+a row's dict where its child is valid or its NULL marker is true); nested numbers keep their
+written form (``"1E+2"`` → ``Decimal("1E+2")``, ``"7"`` → ``int``).
 
 ``flatten_maps=True`` spreads map values into dotted columns (``address.city``), recursively; a
 non-map value of the same attribute stays in the column named after it, an empty or NULL map
 contributes nothing, and if an item has both an attribute literally named ``a.b`` and a map
 ``a`` with key ``b``, the literal attribute's value is kept. Dotted columns follow their map's
 column in order of first appearance, page by page (a key first seen in a later page comes after
-the columns of earlier pages).
+the columns of earlier pages). Flattening reshapes the parsed tag structs, before typing.
 """
 
 from __future__ import annotations
@@ -64,12 +69,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._wire import (
-    INT64_SAFE,
-    INTEGER,
     MAX_RECORD_WIDTH,
     STR_DTYPE,
-    all_survive_float,
-    decode_base64,
     ints_survive_float,
     number,
     object_column,
@@ -77,10 +78,10 @@ from ._wire import (
     split_lists,
     tags,
     union,
-    unknown_tag,
 )
 from .arrow_parse import ArrowItems, ArrowPages
-from .convert import Numbers, Sets
+from .arrow_types import DYNAMODB_JSON, ENCODING, FLOAT_EXACT, INTEGERS, NULL_OF, NUMBER, SET, typed_table
+from .convert import Numbers, Sets, deserialize_value
 from .gcpause import gc_paused
 
 __all__ = ["DtypeBackend", "FrameBuilder", "arrow_dtype_frame", "items_to_frame",
@@ -188,57 +189,57 @@ class _Objects(_Chunk):
 
 
 # ---------------------------------------------------------------------------------------------
-# one page's column of tag structs → a chunk
+# one page's typed column (arrow_types, lossless) → a chunk
 
 
-def _present_tags(wire: pa.Array) -> dict[str, pa.Array]:
-    """The column's type tags that hold a value somewhere (NULL left out), checked."""
-    if not pa.types.is_struct(wire.type):
-        raise ValueError(
-            "items must be DynamoDB wire format ({'attr': {'S': 'x'}}), as from the low-level "
-            f"client; found values of type {wire.type}")
-    tag_arrays = tags(wire)
-    unknown = unknown_tag(tag_arrays)
-    if unknown:
-        raise ValueError(f"not a DynamoDB type tag: {unknown!r}")
-    return {t: a for t, a in tag_arrays.items() if t != "NULL" and a.null_count < len(a)}
+def _to_chunk(typed: pa.Array, field: pa.Field, numbers: Numbers, sets: Sets) -> _Chunk:
+    kind = _kind(typed, field)
+    if kind == "null":
+        return _Null(len(typed))
+    if kind == "str":
+        return _Str(typed.cast(pa.large_string()))
+    if kind == "int":
+        return _Int(*_masked_numpy(typed, 0))
+    if kind == "bool":
+        return _Bool(*_masked_numpy(typed, False))
+    if kind == "number":
+        return _number_chunk(typed, field.metadata, numbers)
+    return _Objects("object", _values(typed, field, sets, kind))
 
 
-def _to_chunk(wire: pa.Array, numbers: Numbers, sets: Sets) -> _Chunk:
-    present = _present_tags(wire)
-    if not present:
-        return _Null(len(wire))
-    if len(present) > 1:
-        return _Objects("object", _mixed_values(wire, present, sets))
-    ((tag, payload),) = present.items()
-    if tag == "S":
-        return _Str(payload.cast(pa.large_string()))
-    if tag == "N":
-        return _number_chunk(_texts(payload), numbers)
-    if tag == "BOOL":
-        return _Bool(*_masked_numpy(payload, False))
-    return _Objects("object", _payload_values(tag, payload, sets))
+def _kind(typed: pa.Array, field: pa.Field) -> str:
+    """What a typed column holds: null, str, int, bool, number (exact text), json (DynamoDB
+    JSON text of values of several types), binary, set, list or map."""
+    type_ = typed.type
+    metadata = field.metadata or {}
+    if pa.types.is_null(type_):
+        return "null"
+    if pa.types.is_string(type_):
+        if metadata.get(ENCODING) == DYNAMODB_JSON:
+            return "json"
+        return "number" if metadata.get(NUMBER) == b"text" else "str"
+    if pa.types.is_int64(type_):
+        return "int"
+    if pa.types.is_boolean(type_):
+        return "bool"
+    if pa.types.is_binary(type_):
+        return "binary"
+    if pa.types.is_list(type_):
+        return "set" if SET in metadata else "list"
+    if pa.types.is_struct(type_):
+        return "map"
+    if pa.types.is_union(type_):
+        return "union"
+    raise ValueError(f"{field.name}: no pandas conversion for the Arrow type {type_}")
 
 
-def _texts(payload: pa.Array) -> pa.Array:
-    return payload if payload.type == pa.string() else payload.cast(pa.string())
-
-
-def _number_chunk(texts: pa.Array, numbers: Numbers) -> _Chunk:
-    # Up to 18 digits always fits int64: Arrow then parses in C.
-    if pc.all(pc.match_substring_regex(texts, INT64_SAFE)).as_py():
-        return _Int(*_masked_numpy(pc.cast(texts, pa.int64()), 0))
-    if pc.all(pc.match_substring_regex(texts, INTEGER)).as_py():
-        try:  # 19-digit values within int64
-            return _Int(*_masked_numpy(pc.cast(texts, pa.int64()), 0))
-        except pa.ArrowInvalid:
-            return _Objects("bigint", [None if t is None else int(t) for t in texts.to_pylist()])
-    if numbers == "float" and all_survive_float(texts):
-        try:
-            floats = pc.cast(texts, pa.float64())
-        except pa.ArrowInvalid:
-            raise ValueError(f"not a DynamoDB number among {texts.to_pylist()[:5]!r}…") from None
-        return _Float(floats.to_numpy(zero_copy_only=False), None)  # nulls become NaN
+def _number_chunk(texts: pa.Array, metadata: Mapping[bytes, bytes], numbers: Numbers) -> _Chunk:
+    """Exact number texts (those not all int64 integers) → bigint, float or decimal chunk."""
+    if metadata.get(INTEGERS) == b"true":  # integers beyond int64
+        return _Objects("bigint", [None if t is None else int(t) for t in texts.to_pylist()])
+    if numbers == "float" and metadata.get(FLOAT_EXACT) == b"true":
+        # nulls become NaN; every value survives the trip (the flag's rule, in _wire)
+        return _Float(pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False), None)
     return _Objects("decimal", [None if t is None else Decimal(t) for t in texts.to_pylist()])
 
 
@@ -251,73 +252,70 @@ def _masked_numpy(arrow: pa.Array, fill: Any) -> tuple[np.ndarray, np.ndarray | 
 
 
 # ---------------------------------------------------------------------------------------------
-# natural Python values of tag structs, column-wise
+# natural Python values of typed arrays, column-wise
 
 
-def _natural_values(wire: pa.Array, sets: Sets) -> list:
-    """Natural Python values of a column of tag structs (None for NULL and absent)."""
-    if pa.types.is_null(wire.type):  # e.g. the elements of lists that are all empty
-        return [None] * len(wire)
-    present = _present_tags(wire)
-    if not present:
-        return [None] * len(wire)
-    if len(present) > 1:
-        return _mixed_values(wire, present, sets)
-    ((tag, payload),) = present.items()
-    return _payload_values(tag, payload, sets)
+def _values(typed: pa.Array, field: pa.Field, sets: Sets, kind: str | None = None) -> list:
+    """Natural Python values of a typed column (None for NULL and absent)."""
+    kind = kind or _kind(typed, field)
+    if kind == "null":
+        return [None] * len(typed)
+    if kind in ("str", "int", "bool", "binary"):
+        return typed.to_pylist()
+    if kind == "number":
+        return [None if t is None else number(t) for t in typed.to_pylist()]
+    if kind == "json":
+        return [None if t is None else deserialize_value(json.loads(t), sets=sets)
+                for t in typed.to_pylist()]
+    if kind == "map":
+        return _maps(typed, sets)
+    if kind == "union":  # values of several types: each type's values converted together
+        values: list = [None] * len(typed)
+        for position, field in enumerate(typed.type):
+            child = typed.field(position)
+            converted = _values(child, field, sets)
+            for row in np.flatnonzero(child.is_valid().to_numpy(zero_copy_only=False)).tolist():
+                values[row] = converted[row]
+        return values
+    element = typed.type.value_field
+    members = _values(typed.flatten(), element, sets)
+    if kind == "list":
+        return split_lists(typed, members, None)
+    return split_lists(typed, members, set if sets == "set" else sorted)
 
 
-def _mixed_values(wire: pa.Array, present: Mapping[str, pa.Array], sets: Sets) -> list:
-    """A column of several types: each tag's values converted together, then put in place."""
-    values: list = [None] * len(wire)
-    for tag, payload in present.items():
-        converted = _payload_values(tag, payload, sets)
-        for row in np.flatnonzero(payload.is_valid().to_numpy(zero_copy_only=False)).tolist():
-            values[row] = converted[row]
-    return values
-
-
-def _payload_values(tag: str, payload: pa.Array, sets: Sets) -> list:
-    """The values under one type tag (None where a row has another tag, NULL or nothing)."""
-    if tag in ("S", "BOOL"):
-        return payload.to_pylist()
-    if tag == "N":
-        return _numbers(_texts(payload))
-    if tag == "B":
-        return decode_base64(payload).to_pylist()
-    if tag == "M":
-        return _maps(payload, sets)
-    if tag == "L":
-        return split_lists(payload, _natural_values(payload.flatten(), sets), None)
-    elements = payload.flatten()  # a set: SS, NS or BS
-    if tag == "NS":
-        members = _numbers(_texts(elements))
-    elif tag == "BS":
-        members = decode_base64(elements).to_pylist()
-    else:
-        members = elements.to_pylist()
-    return split_lists(payload, members, set if sets == "set" else sorted)
-
-
-def _numbers(texts: pa.Array) -> list:
-    """``int`` for integer literals, ``Decimal`` for the others (their written form kept)."""
-    if pc.all(pc.match_substring_regex(texts, INT64_SAFE)).as_py() is not False:
-        return pc.cast(texts, pa.int64()).to_pylist()
-    return [None if t is None else number(t) for t in texts.to_pylist()]
+def _valid(typed: pa.Array) -> pa.BooleanArray:
+    """Where a typed array holds a value (a union: where one of its children does)."""
+    if not pa.types.is_union(typed.type):
+        return typed.is_valid()
+    valid = typed.field(0).is_valid()
+    for position in range(1, typed.type.num_fields):
+        valid = pc.or_(valid, typed.field(position).is_valid())
+    return valid
 
 
 def _maps(structs: pa.StructArray, sets: Sets) -> list:
-    """dicts; a key is in a row's dict exactly when that map had it (a NULL value → None)."""
-    values = tags(structs)  # per key, a column of tag structs: null where the key is absent
-    if not values:  # only empty maps
-        return [{} if ok else None for ok in structs.is_valid().to_pylist()]
-    columns = [_natural_values(wire, sets) for wire in values.values()]
-    names = tuple(values)
-    if not structs.null_count and not any(wire.null_count for wire in values.values()):
+    """dicts; a key is in a row's dict exactly when that map had it (a NULL value → None): a
+    member is there where it is valid or its ``"<key>/NULL"`` marker (the child after it) is
+    true."""
+    # The lossless table's members are null wherever their map is (typed from the flattened tag
+    # structs); flatten() would also abort on a union member, which has no validity bitmap.
+    children = [structs.field(position) for position in range(structs.type.num_fields)]
+    names: list[str] = []
+    columns: list[list] = []
+    present: list[pa.Array] = []
+    for field, child in zip(structs.type, children):
+        if field.metadata and NULL_OF in field.metadata:
+            present[-1] = pc.or_(present[-1], child)  # the marker follows its member
+            continue
+        names.append(field.name)
+        columns.append(_values(child, field, sets))
+        present.append(_valid(child))
+    if not structs.null_count and not any(here.false_count for here in present):
         if len(names) <= MAX_RECORD_WIDTH:  # every map has every key: dict displays
-            return records_maker(len(names))(names, columns)
+            return records_maker(len(names))(tuple(names), columns)
         return [dict(zip(names, row)) for row in zip(*columns)]
-    has = [wire.is_valid().to_pylist() for wire in values.values()]
+    has = [here.to_pylist() for here in present]
     return [
         {n: v for n, v, here in zip(names, row, keys) if here} if ok else None
         for ok, row, keys in zip(structs.is_valid().to_pylist(), zip(*columns), zip(*has))
@@ -423,7 +421,8 @@ def _as_float(chunk: _Chunk) -> np.ndarray:
 
 
 class FrameBuilder:
-    """Turns pages into typed column chunks as they arrive; :meth:`to_frame` at the end.
+    """Types pages as they arrive (the lossless typed table) and turns them into column chunks;
+    :meth:`to_frame` at the end.
 
     Feed it page by page (``add_items`` with a parsed page's :class:`.arrow_parse.ArrowItems`, or
     ``add_page`` / ``add_items`` with wire-format dicts, which are parsed the same way) and drop
@@ -463,16 +462,24 @@ class FrameBuilder:
         if not n:
             return
         with gc_paused():  # many containers, no cycles: see gcpause.gc_paused
-            columns = tags(items.array)
+            parsed = items.array
             if self.flatten_maps:
-                columns = _flatten(columns)
-            for name, wire in columns.items():
-                chunks = self._chunks.get(name)
+                columns = _flatten(tags(parsed))
+                parsed = pa.StructArray.from_arrays(list(columns.values()), names=list(columns))
+            for field in parsed.type:
+                if not pa.types.is_struct(field.type):
+                    raise ValueError(
+                        "items must be DynamoDB wire format ({'attr': {'S': 'x'}}), as from the "
+                        f"low-level client; found values of type {field.type}")
+            typed = typed_table(parsed, lossless=True)
+            for field, column in zip(typed.schema, typed.columns):
+                chunks = self._chunks.get(field.name)
                 if chunks is None:
-                    chunks = self._chunks[name] = [_Null(self.rows)] if self.rows else []
-                chunks.append(_to_chunk(wire, self.numbers, self.sets))
+                    chunks = self._chunks[field.name] = [_Null(self.rows)] if self.rows else []
+                chunks.append(_to_chunk(column.chunk(0), field, self.numbers, self.sets))
+        here = set(typed.schema.names)
         for name, chunks in self._chunks.items():
-            if name not in columns:
+            if name not in here:
                 chunks.append(_Null(n))
         self.rows += n
 
