@@ -117,12 +117,14 @@ def reads(table, tmp_path_factory):
         "scan segments=2": table.scan(segments=2, **SCAN),
         "to_arrow": arrow.to_pandas(),
         "parquet (scan --out)": pq.read_table(folder / "cli.parquet").to_pandas(),
+        "parquet (to_parquet of the frame)": pq.read_table(folder / "frame.parquet").to_pandas(),
         "to_dask": table.to_dask(segments=2, page_size=3).compute(scheduler="sync"),
     }
 
 
 @pytest.mark.parametrize("path", ["scan", "scan numpy_nullable", "scan pyarrow", "scan segments=2",
-                                  "to_arrow", "parquet (scan --out)", "to_dask"])
+                                  "to_arrow", "parquet (scan --out)", "parquet (to_parquet of the frame)",
+                                  "to_dask"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_every_case_through_every_path(reads, path, case):
     values = ARROW_TYPED.get(case, CASES[case][1]) if path in ARROW_PATHS else CASES[case][1]
@@ -135,7 +137,7 @@ def test_every_case_through_every_path(reads, path, case):
 
 # The typed Arrow paths store a map that is empty in every item as its exact DynamoDB JSON text
 # (Parquet cannot store a struct without fields; documented in xacct_nb.dynamo.arrow_types).
-ARROW_PATHS = ("scan pyarrow", "to_arrow", "parquet (scan --out)")
+ARROW_PATHS = ("scan pyarrow", "to_arrow", "parquet (scan --out)", "parquet (to_parquet of the frame)")
 ARROW_TYPED = {"empty_map": ['{"M":{}}'] * N,
                "map_of_empties": [{"l": [], "m": '{"M":{}}', "z": None}] * N}
 

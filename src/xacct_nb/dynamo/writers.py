@@ -1,9 +1,12 @@
 """Write a frame to a file: CSV, Parquet or JSON Lines, chosen by the file name.
 
-:func:`frame_for_export` makes a frame's object columns writable as text (CSV, Parquet); JSON
-Lines keeps maps and lists as JSON. Numbers stay numbers in JSON where that is exact (the rule of
-:mod:`._wire`), else they become strings. (A read's typed Arrow table, nested columns and all,
-is written by :func:`.parquet.write_parquet`.)"""
+:func:`frame_for_export` makes a frame's object columns writable as text (CSV); JSON Lines keeps
+maps and lists as JSON. Numbers stay numbers in JSON where that is exact (the rule of
+:mod:`._wire`), else they become strings. Parquet is typed as ``scan --out x.parquet`` writes it:
+:func:`frame_to_arrow` turns the frame's object columns back into DynamoDB values and types them
+with the one typing of :mod:`.arrow_types` (maps as structs, lists as lists, sets as lists,
+numbers as int64/decimal128, binary as binary), so a frame written by ``to_parquet`` and a read
+written by :func:`.parquet.write_parquet` agree."""
 
 from __future__ import annotations
 
@@ -16,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
-from ..atomicfile import atomic_path, atomic_write
+from ..atomicfile import atomic_write
 from ..errors import InputError
 from ._wire import survives_float
+from .convert import to_wire
 
-__all__ = ["EXPORT_FORMATS", "export_format", "frame_for_export", "to_csv", "to_jsonl",
-           "to_parquet", "write_frame"]
+__all__ = ["EXPORT_FORMATS", "export_format", "frame_for_export", "frame_to_arrow", "to_csv",
+           "to_jsonl", "to_parquet", "write_frame"]
 
 EXPORT_FORMATS = (".csv", ".parquet", ".jsonl")
 
@@ -37,12 +42,77 @@ def to_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def to_parquet(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Parquet: typed columns stay typed; object columns become text as in :func:`to_csv`."""
-    out = frame_for_export(df)
-    out.attrs = {}  # read stats are not data; pyarrow would store them as file metadata
-    with atomic_path(path) as temp:
-        out.to_parquet(temp, index=False)
-    return Path(path)
+    """Parquet typed as ``scan --out x.parquet`` writes it (:func:`frame_to_arrow`); the read's
+    stats (``df.attrs``) are left out: they describe the read, not the data."""
+    from .parquet import write_parquet
+
+    return write_parquet(frame_to_arrow(df), path)
+
+
+def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
+    """The frame as a typed Arrow table: typed columns as they are (``Int64``, ``float64``,
+    ``boolean``, strings, Arrow dtypes); each object column's values turned back into DynamoDB
+    values (:func:`.convert.to_wire`) and typed by :func:`.arrow_types.typed_table` — the typing
+    every read's ``to_arrow``/Parquet has. A missing value (None, NaN, NA) is null."""
+    from .arrow_parse import ArrowPages
+
+    if not df.columns.is_unique:
+        raise InputError("cannot write a frame with duplicate column names to Parquet — rename them")
+    names = [str(name) for name in df.columns]
+    objects = [n for n, dtype in zip(names, df.dtypes) if dtype == object]  # noqa: E721
+    typed: dict[str, tuple[pa.Array, pa.Field]] = {}
+    if objects:
+        items = [{name: _wire_json(value) for name, value in zip(objects, row) if not _missing(value)}
+                 for row in df[objects].itertuples(index=False, name=None)]
+        pages = ArrowPages()
+        pages.add(json.dumps({"Count": len(items), "Items": items}, ensure_ascii=False).encode())
+        table = pages.table()
+        for name in objects:
+            if name in table.column_names:
+                position = table.schema.get_field_index(name)
+                typed[name] = (table.column(position).combine_chunks(), table.schema.field(position))
+            else:  # missing in every row
+                typed[name] = (pa.nulls(len(df)), pa.field(name, pa.null()))
+    # pandas' own metadata for the typed columns: read back with pandas, Int64/boolean/str
+    # columns come back as they were (a nullable int as float64 would lose digits past 2**53)
+    plain = [original for name, original in zip(names, df.columns) if name not in typed]
+    metadata = pa.Schema.from_pandas(df[plain], preserve_index=False).metadata if plain else None
+    arrays, fields = [], []
+    for name, original in zip(names, df.columns):
+        if name in typed:
+            array, field = typed[name]
+        else:
+            array = pa.Array.from_pandas(df[original])
+            if pa.types.is_large_string(array.type):  # pandas' str dtype; reads type text as string
+                array = array.cast(pa.string())
+            field = pa.field(name, array.type)
+        arrays.append(array)
+        fields.append(field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+def _wire_json(value: Any) -> dict[str, Any]:
+    """A Python value as DynamoDB JSON as a Scan response writes it (binary as base64)."""
+    return _response_form(to_wire(_plain_value(value)))
+
+
+def _plain_value(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, (bytes, str)):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _response_form(wire: dict[str, Any]) -> dict[str, Any]:
+    (tag, payload), = wire.items()
+    if tag == "B":
+        return {"B": base64.b64encode(payload).decode("ascii")}
+    if tag == "BS":
+        return {"BS": [base64.b64encode(v).decode("ascii") for v in payload]}
+    if tag == "M":
+        return {"M": {k: _response_form(v) for k, v in payload.items()}}
+    if tag == "L":
+        return {"L": [_response_form(v) for v in payload]}
+    return wire
 
 
 def to_jsonl(df: pd.DataFrame, path: str | os.PathLike) -> Path:
