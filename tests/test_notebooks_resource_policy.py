@@ -38,3 +38,25 @@ def test_the_runbook_in_resource_policy_mode(sandbox, tmp_path):
         except main.exceptions.PolicyNotFoundException:
             continue
         assert "XacctNbrpolXX" not in policy
+
+
+@pytest.mark.parametrize("mode", ["role", "resource_policy"])
+def test_the_runbook_with_a_consumers_list_reads_as_the_chosen_consumer(sandbox, tmp_path, mode):
+    """params/consumers.yaml.example as it ships; notebook 03 with `consumer` = the second
+    analyst reads through that consumer's grant (its role, or its own session by ARN) and only
+    its tables; 04 verifies every consumer; 05 removes it all."""
+    params = tmp_path / "params"
+    params.mkdir()
+    example = yaml.safe_load((ROOT / "params" / "consumers.yaml.example").read_text())
+    env = "mc" + mode[0]
+    (params / f"{env}.yaml").write_text(yaml.safe_dump({**example, "env": env, "grant_mode": mode}))
+    records = runbook.run_all(env, {"consumer": "sandbox-analyst2"}, notebooks=runbook.RUNBOOK, yes=True,
+                              notebooks_dir=ROOT / "notebooks", params_dir=params, runs_dir=tmp_path / "runs")
+    assert [r.ok for r in records] == [True] * 5, [r.error for r in records if not r.ok]
+    read = {r.notebook[:2]: r.recorded for r in records}["03"]
+    assert read["table_read"] == "customers" and read["rows_read"] > 0  # its first table (narrowed to Read)
+    if mode == "role":  # the second consumer's own role (its name carries the principal's digest)
+        assert read["caller_arn"].startswith(
+            "arn:aws:sts::222222222222:assumed-role/mcr-ddb_cross_acc_access_role-222222222222.")
+    else:
+        assert read["caller_arn"] == "arn:aws:iam::222222222222:user/analyst2"
