@@ -57,6 +57,6 @@ def test_the_runbook_with_a_consumers_list_reads_as_the_chosen_consumer(sandbox,
     assert read["table_read"] == "customers" and read["rows_read"] > 0  # its first table (narrowed to Read)
     if mode == "role":  # the second consumer's own role (its name carries the principal's digest)
         assert read["caller_arn"].startswith(
-            "arn:aws:sts::222222222222:assumed-role/mcr-ddb_cross_acc_access_role-222222222222.")
+            "arn:aws:sts::111111111111:assumed-role/mcr-ddb_cross_acc_access_role-222222222222.")
     else:
         assert read["caller_arn"] == "arn:aws:iam::222222222222:user/analyst2"
