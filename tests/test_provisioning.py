@@ -408,13 +408,25 @@ def test_cli_plan_apply_export_destroy(sandbox, tmp_path, capsys, monkeypatch):
         shown = cli("plan", "--params", str(params))
         assert shown.returncode == 0 and f"Plan {plan(spec).id}" in shown.stdout and "create" in shown.stdout
         dry = cli("apply", "--params", str(params))
-        assert dry.returncode == 0 and "dry run: nothing changed; re-run with --yes" in dry.stdout
+        reviewed = plan(spec).id
+        assert dry.returncode == 0 and f"dry run: nothing changed; to apply exactly this plan: --confirm {reviewed}" \
+            in dry.stdout
         assert {c.action for c in plan(spec).changes} == {"create"}
 
-        done = cli("apply", "--params", str(params), "--yes")
+        # the plan changes after the review (another table granted): the reviewed id is refused
+        wider = tmp_path / "wider.yaml"
+        wider.write_text(yaml.safe_dump({**BASE, "env": env, "table_access_list": [
+            *BASE["table_access_list"], {"table_name": "payroll", "access_type": "Read"}]}))
+        stale = cli("apply", "--params", str(wider), "--confirm", reviewed)
+        assert stale.returncode == 2 and "the plan changed since it was reviewed" in stale.stderr, stale.stderr
+        assert plan(spec).changes and {c.action for c in plan(spec).changes} == {"create"}  # nothing made
+        both = cli("apply", "--params", str(params), "--confirm", reviewed, "--yes")
+        assert both.returncode == 2 and "--confirm and --yes: give one" in both.stderr
+
+        done = cli("apply", "--params", str(params), "--confirm", reviewed)
         assert done.returncode == 0, done.stderr
         assert "Applied plan" in done.stdout and "is assumable" in done.stdout
-        assert done.stdout.count("SIDE") == 1, "apply --yes prints the change table twice"
+        assert done.stdout.count("SIDE") == 1, "apply prints the change table twice"
         assert not plan(spec).has_changes
 
         # In-process from here on (a child process costs ~1.5 s): same main(), same exit codes.

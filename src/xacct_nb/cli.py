@@ -154,18 +154,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed_id(args: argparse.Namespace, shown: Any) -> str | None:
+    """The plan id this run confirms: --confirm's (the plan reviewed in an earlier dry run: a
+    plan that changed since is refused by apply/destroy), --yes's (the plan just computed:
+    automation), or None (a dry run)."""
+    if args.confirm is not None and args.yes:
+        raise InputError("--confirm and --yes: give one — --confirm PLAN_ID applies the plan you reviewed, "
+                         "--yes the plan computed now (automation)")
+    if args.confirm is not None:
+        return str(args.confirm)
+    return shown.id if args.yes else None
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from .provisioning import apply, plan
 
     spec = _spec_from_params(args)
     shown = plan(spec)
-    # With --yes the result lists the changes made, so the plan shows only its headline.
-    print(shown.headline() if args.yes and shown.has_changes else shown.text())
-    if not args.yes and shown.has_changes:
-        print(f"dry run: nothing changed; re-run with --yes to apply plan {shown.id}")
+    confirm = _confirmed_id(args, shown)
+    # When changes are made the result lists them, so the plan shows only its headline.
+    print(shown.headline() if confirm and shown.has_changes else shown.text())
+    if confirm is None and shown.has_changes:
+        print(f"dry run: nothing changed; to apply exactly this plan: --confirm {shown.id} "
+              "(a plan that changed meanwhile is refused)")
         return 0
-    # Confirms exactly the plan shown: if the live state moved meanwhile, apply refuses (exit 2).
-    result = apply(spec, confirm=shown.id, wait=not args.no_wait, progress=_progress)
+    # A stale --confirm id is refused by apply, naming the new plan's id (exit 2).
+    result = apply(spec, confirm=confirm or shown.id, wait=not args.no_wait, progress=_progress)
     print(result.text())
     return 1 if result.assumable is False else 0
 
@@ -175,11 +189,13 @@ def cmd_destroy(args: argparse.Namespace) -> int:
 
     spec = _spec_from_params(args)
     shown = plan_destroy(spec)
+    confirm = _confirmed_id(args, shown)
     print(shown.text())
-    if not args.yes and shown.has_changes:
-        print(f"dry run: nothing changed; re-run with --yes to destroy plan {shown.id}")
+    if confirm is None and shown.has_changes:
+        print(f"dry run: nothing changed; to destroy exactly this plan: --confirm {shown.id} "
+              "(a plan that changed meanwhile is refused)")
         return 0
-    print(destroy(spec, confirm=shown.id).text())
+    print(destroy(spec, confirm=confirm or shown.id).text())
     return 0
 
 
@@ -507,15 +523,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("apply", help="create/update the role, table policies and consumer policy "
-                                      "(dry run without --yes)")
+                                      "(dry run without --confirm PLAN_ID or --yes)")
     _params_arguments(p)
-    p.add_argument("--yes", action="store_true", help="apply the plan shown")
+    p.add_argument("--confirm", metavar="PLAN_ID",
+                   help="apply the plan with this id (from the dry run you reviewed); refused if it changed")
+    p.add_argument("--yes", action="store_true", help="automation: apply the plan computed now, unreviewed")
     p.add_argument("--no-wait", action="store_true", help="do not wait until the analyst can assume the role")
     p.set_defaults(func=cmd_apply)
 
-    p = sub.add_parser("destroy", help="delete what xacct-nb created for the env (dry run without --yes)")
+    p = sub.add_parser("destroy", help="delete what xacct-nb created for the env (dry run without "
+                                        "--confirm PLAN_ID or --yes)")
     _params_arguments(p)
-    p.add_argument("--yes", action="store_true", help="destroy the plan shown")
+    p.add_argument("--confirm", metavar="PLAN_ID",
+                   help="destroy the plan with this id (from the dry run you reviewed); refused if it changed")
+    p.add_argument("--yes", action="store_true", help="automation: destroy the plan computed now, unreviewed")
     p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("export-terraform", help="write the same IAM resources as Terraform JSON (*.tf.json)")
