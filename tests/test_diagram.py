@@ -135,3 +135,6 @@ def test_html_record_shows_the_svg_offline_not_a_mermaid_script(tmp_path):
     images = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', page)
     assert len(images) == 1 and "orders" in base64.b64decode(images[0]).decode()
     assert 'class="mermaid"' not in page
+    # nor anything else that reaches a CDN when the record is opened (require.js, MathJax, widgets)
+    assert "cdnjs.cloudflare.com" not in page and "unpkg.com" not in page
+    assert not re.search(r"<script[^>]*\bsrc=\"https?://", page)

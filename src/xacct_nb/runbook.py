@@ -522,8 +522,20 @@ def _render_html(output: Path, secrets: frozenset[str] = frozenset()) -> Path:
     exporter = HTMLExporter(config=Config({"NbConvertBase": {"display_data_priority": priority}}))
     body, _ = exporter.from_filename(str(output))
     html = output.with_suffix(".html")
-    atomic_write_text(html, _redact(body, secrets)[0], mode=0o444, exclusive=True)
+    atomic_write_text(html, _redact(_offline(body), secrets)[0], mode=0o444, exclusive=True)
     return html
+
+
+# nbconvert's page loads require.js, MathJax and mermaid.js from cdnjs and the widget renderer
+# from unpkg whenever it is opened: an audit record would tell a third party each time someone
+# reads it, and read differently offline. The records need none of them (tables carry their own
+# bundle, the diagram is an SVG, LaTeX and live widgets are not used), so those scripts go.
+_CDN_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
+_CDN_HOSTS = ("cdnjs.cloudflare.com", "unpkg.com")
+
+
+def _offline(page: str) -> str:
+    return _CDN_SCRIPT.sub(lambda m: "" if any(h in m.group(0) for h in _CDN_HOSTS) else m.group(0), page)
 
 
 def _git_commit(where: Path) -> str | None:
