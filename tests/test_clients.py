@@ -18,7 +18,7 @@ FACTORY = SRC / "clients.py"
 # subclass that forwards to boto3's (reached only through make_client).
 NOT_CLIENTS = {
     "self.client(side)",                        # provisioning.live: the IAM client of one side
-    "iam.client(change.side, change.resource)",  # provisioning.executor: same
+    "iam.client(change.side, change.resource, change.account)",  # provisioning.executor: same
     "super().client(*args, **kwargs)",          # dynamo: a boto3.Session subclass's own client()
 }
 
