@@ -7,7 +7,6 @@ so they cannot drift from what the panel does; the Python form is the API call t
 
 from __future__ import annotations
 
-import base64
 import json
 import pprint
 import re
@@ -17,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from .dynamo import KeySchema, RemoteTable
+from .dynamo.convert import wire_json
 from .dynamo.read_options import ReadOptions
 from .errors import NoPartiQLForm
 
@@ -61,11 +61,8 @@ def partiql_code(statement: str, limit: int | None, *, session_variable: str = "
               f"# {session_variable}: the assumed role's boto3.Session (notebook 03: remote)\n"
               f"df = read_partiql(lambda table: RemoteTable({session_variable}, table), {statement!r},\n"
               f"                  limit={limit!r})\n")
-    words = ["aws", "dynamodb", "execute-statement", "--statement", statement,
-             "--profile", cli_profile or "ROLE_PROFILE"] + (["--region", region] if region else []) \
-        + ["--output", "json"]
-    note = "" if cli_profile else "# ROLE_PROFILE: an AWS CLI profile whose credentials are the granted role's\n"
-    cli = note + "# one page; repeat with --next-token for more\n" + " \\\n    ".join(_pairs(words)) + "\n"
+    cli = aws_cli(["aws", "dynamodb", "execute-statement", "--statement", statement], cli_profile, region,
+                  comment="# one page; repeat with --next-token for more\n")
     return {"Python": python, "boto3": loop, "AWS CLI": cli, "PartiQL": statement + "\n"}
 
 
@@ -122,18 +119,22 @@ def _cli(operation: str, request: dict[str, Any], limit: int | None, profile: st
         if isinstance(value, bool):
             words.append(option)
         elif isinstance(value, dict):
-            words += [option, json.dumps(_json_wire(value), ensure_ascii=False, separators=(",", ":"))]
+            words += [option, json.dumps(wire_json(value), ensure_ascii=False, separators=(",", ":"))]
         else:
             words += [option, str(value)]
     if limit:
         words += ["--max-items", str(limit)]  # the CLI pages on until this many
-    words += ["--profile", profile or "ROLE_PROFILE"]
-    if region:
-        words += ["--region", region]
-    words += ["--output", "json"]
-    note = "" if profile else ("# ROLE_PROFILE: an AWS CLI profile whose credentials are the granted "
-                               "role's\n")
-    return note + " \\\n    ".join(_pairs(words)) + "\n"
+    return aws_cli(words, profile, region)
+
+
+def aws_cli(words: list[str], profile: str | None, region: str | None, *, comment: str = "") -> str:
+    """`words` (``aws dynamodb OPERATION`` and its options) as a copyable command: with
+    ``--profile`` (``ROLE_PROFILE`` and a note saying what it stands for when there is none),
+    ``--region`` and ``--output json``, one option and its value per line."""
+    words = [*words, "--profile", profile or "ROLE_PROFILE", *(["--region", region] if region else []),
+             "--output", "json"]
+    note = "" if profile else "# ROLE_PROFILE: an AWS CLI profile whose credentials are the granted role's\n"
+    return note + comment + " \\\n    ".join(_pairs(words)) + "\n"
 
 
 def _pairs(words: list[str]) -> list[str]:
@@ -146,16 +147,6 @@ def _pairs(words: list[str]) -> list[str]:
             lines[-1] += " " + shlex.quote(word)
     return lines
 
-
-def _json_wire(value: Any) -> Any:
-    """Request values as the CLI's JSON takes them (binary as base64)."""
-    if isinstance(value, dict):
-        return {k: _json_wire(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_wire(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
-    return value
 
 
 def _partiql(table: str, args: Mapping[str, Any], key_schema: KeySchema) -> str:

@@ -22,7 +22,6 @@ import base64
 import binascii
 import json
 import os
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from .dynamo.convert import wire_json
 from .errors import AccessDenied, AwsError, InputError, ItemChanged, XacctError
 from .grammar import AttributePath, literal, parse_path, show_path, split_list
 
@@ -85,26 +85,22 @@ def typed_value(text: str, type_: str = "auto", *, field: str = "value") -> dict
             return {"NS": numbers}
         return {"SS": parts}
     if type_ == "JSON":
-        try:
-            parsed = json.loads(text, parse_float=_JsonNumber, parse_int=_JsonNumber,
-                                parse_constant=_no_constant)
-        except (ValueError, TypeError) as err:
-            raise InputError(f"{field}: not JSON ({_short(err)}) — e.g. {{\"city\": \"Kyiv\", "
-                             "\"zip\": \"01001\"}} or [1, 2]") from None
-        return _from_json(parsed, field)
+        return _from_json(_exact_json(text, field, "JSON", '{"city": "Kyiv", "zip": "01001"} or [1, 2]'), field)
     if type_ == "DynamoDB JSON":
-        try:
-            parsed = json.loads(text, parse_float=_JsonNumber, parse_int=_JsonNumber,
-                                parse_constant=_no_constant)
-        except (ValueError, TypeError) as err:
-            raise InputError(f"{field}: not DynamoDB JSON ({_short(err)}) — e.g. "
-                             '{"M": {"city": {"S": "Kyiv"}}}') from None
-        return _check_wire(parsed, field)
+        return _check_wire(_exact_json(text, field, "DynamoDB JSON", '{"M": {"city": {"S": "Kyiv"}}}'), field)
     raise InputError(f"{field}: unknown value type {type_!r} — one of {', '.join(VALUE_TYPES)}")
 
 
 class _JsonNumber(str):
     """A number in JSON text, kept as its exact text (json's float would round it)."""
+
+
+def _exact_json(text: str, field: str, kind: str, example: str) -> Any:
+    """JSON with every number kept as its text (no float rounding); NaN/Infinity refused."""
+    try:
+        return json.loads(text, parse_float=_JsonNumber, parse_int=_JsonNumber, parse_constant=_no_constant)
+    except (ValueError, TypeError) as err:
+        raise InputError(f"{field}: not {kind} ({_short(err)}) — e.g. {example}") from None
 
 
 def _no_constant(name: str) -> Any:
@@ -206,7 +202,7 @@ def value_text(wire: Mapping[str, Any]) -> tuple[str, str]:
         return tag, ", ".join(str(v) for v in value)
     if tag in ("M", "L") and _plain(wire):
         return "JSON", _plain_json(wire)
-    return "DynamoDB JSON", json.dumps(_jsonable(wire), ensure_ascii=False, indent=1)
+    return "DynamoDB JSON", json.dumps(wire_json(wire), ensure_ascii=False, indent=1)
 
 
 def _plain(wire: Mapping[str, Any]) -> bool:
@@ -241,16 +237,6 @@ def _plain_json(wire: Mapping[str, Any]) -> str:
         text = text.replace(json.dumps(token), number)
     return text
 
-
-def _jsonable(value: Any) -> Any:
-    """Wire values as JSON takes them: binary as base64 text (what the AWS CLI prints)."""
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
-    return value
 
 
 # -- edits -----------------------------------------------------------------------------------------
@@ -304,33 +290,22 @@ class EditPlan:
 
     def request_json(self) -> str:
         """The request as JSON (binary as base64), as the API reference writes it."""
-        return json.dumps(_jsonable(self.request), ensure_ascii=False, indent=2)
+        return json.dumps(wire_json(self.request), ensure_ascii=False, indent=2)
 
     def cli(self, profile: str | None = None, region: str | None = None) -> str:
         """The same request as an AWS CLI command."""
+        from .explorer_code import aws_cli
+
         words = ["aws", "dynamodb", "update-item" if self.operation == "UpdateItem" else "put-item"]
         for name, value in self.request.items():
             option = "--" + "".join("-" + c.lower() if c.isupper() else c for c in name).lstrip("-")
-            words += [option, json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+            words += [option, json.dumps(wire_json(value), ensure_ascii=False, separators=(",", ":"))
                       if isinstance(value, dict) else str(value)]
-        words += ["--profile", profile or "ROLE_PROFILE"] + (["--region", region] if region else [])
-        note = "" if profile else ("# ROLE_PROFILE: an AWS CLI profile whose credentials are the "
-                                   "reading session's (the granted role's)\n")
-        return note + " \\\n    ".join(_pairs(words)) + "\n"
+        return aws_cli(words, profile, region)
 
     def summary(self) -> str:
         return "; ".join(self.changes)
 
-
-def _pairs(words: list[str]) -> list[str]:
-    """`aws dynamodb update-item` on the first line, then one option (and its value) per line."""
-    lines = [" ".join(shlex.quote(w) for w in words[:3])]
-    for word in words[3:]:
-        if word.startswith("--"):
-            lines.append(shlex.quote(word))
-        else:
-            lines[-1] += " " + shlex.quote(word)
-    return lines
 
 
 class _Names:
@@ -564,7 +539,7 @@ class EditLog:
 
     @staticmethod
     def append(fd: int, record: Mapping[str, Any]) -> None:
-        line = (json.dumps(_jsonable(record), ensure_ascii=False, sort_keys=False) + "\n").encode()
+        line = (json.dumps(wire_json(record), ensure_ascii=False, sort_keys=False) + "\n").encode()
         written = os.write(fd, line)
         if written != len(line):  # a short write on a regular file: the disk is full
             raise OSError(f"short write to the edit log ({written} of {len(line)} bytes)")

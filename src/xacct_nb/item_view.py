@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from .dynamo.convert import wire_json
+
 __all__ = ["dynamodb_json", "plain_json", "tree_html"]
 
 _TYPE_TITLES = {"S": "string", "N": "number", "B": "binary", "BOOL": "boolean", "NULL": "null",
@@ -64,17 +66,8 @@ def _scalar_text(type_: str, value: Any) -> str:
 
 def dynamodb_json(item: Mapping[str, Any]) -> str:
     """The item as DynamoDB JSON (what the CLI prints and takes; binary as base64)."""
-    return json.dumps(_wire_json(item), ensure_ascii=False, indent=2)
+    return json.dumps(wire_json(item), ensure_ascii=False, indent=2)
 
-
-def _wire_json(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _wire_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_wire_json(v) for v in value]
-    if isinstance(value, (bytes, bytearray)):
-        return base64.b64encode(bytes(value)).decode()
-    return value
 
 
 def plain_json(item: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ __all__ = [
     "deserialize_value",
     "key_to_wire",
     "to_wire",
+    "wire_json",
 ]
 
 Numbers = Literal["float", "decimal"]
@@ -119,6 +120,18 @@ def _set_to_wire(values: set | frozenset) -> dict[str, list]:
     if all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in values):
         return {"NS": [_number_text(v) for v in sorted(values)]}
     raise TypeError(f"a DynamoDB set holds only strings, only numbers or only bytes: {values!r}")
+
+
+def wire_json(value: Any) -> Any:
+    """Wire values in the client's input form (``B`` as bytes) as DynamoDB JSON writes them:
+    binary as base64 text — what the AWS CLI takes and prints, and what a response body holds."""
+    if isinstance(value, Mapping):
+        return {k: wire_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [wire_json(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
 
 
 def key_to_wire(key: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

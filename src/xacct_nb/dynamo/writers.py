@@ -24,7 +24,7 @@ import pyarrow as pa
 from ..atomicfile import atomic_write
 from ..errors import InputError
 from ._wire import survives_float
-from .convert import to_wire
+from .convert import to_wire, wire_json
 
 __all__ = ["EXPORT_FORMATS", "export_format", "frame_for_export", "frame_to_arrow", "to_csv",
            "to_jsonl", "to_parquet", "write_frame"]
@@ -93,7 +93,7 @@ def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
 
 def _wire_json(value: Any) -> dict[str, Any]:
     """A Python value as DynamoDB JSON as a Scan response writes it (binary as base64)."""
-    return _response_form(to_wire(_plain_value(value)))
+    return wire_json(to_wire(_plain_value(value)))
 
 
 def _plain_value(value: Any) -> Any:
@@ -101,18 +101,6 @@ def _plain_value(value: Any) -> Any:
         return value.item()
     return value
 
-
-def _response_form(wire: dict[str, Any]) -> dict[str, Any]:
-    (tag, payload), = wire.items()
-    if tag == "B":
-        return {"B": base64.b64encode(payload).decode("ascii")}
-    if tag == "BS":
-        return {"BS": [base64.b64encode(v).decode("ascii") for v in payload]}
-    if tag == "M":
-        return {"M": {k: _response_form(v) for k, v in payload.items()}}
-    if tag == "L":
-        return {"L": [_response_form(v) for v in payload]}
-    return wire
 
 
 def to_jsonl(df: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -67,6 +67,13 @@ class IamClients:
         client.meta.events.register("before-call.iam.*", self._count)
         self.consumer_accounts[account] = client
 
+    def consumer_clients(self, spec_account: str) -> dict[str, Any]:
+        """The consumer side's IAM client per account: a listed consumer's account each, or
+        (single-consumer keys) the one consumer client, under the spec's consumer account."""
+        if self.consumer_accounts:
+            return dict(self.consumer_accounts)
+        return {spec_account: self.consumer} if self.consumer is not None else {}
+
     def for_consumer(self, account: str) -> IamClients:
         """These clients with `consumer` being the IAM client of `account` (a consumer of the
         spec's list); itself when the spec has no list (or the consumer side is not planned)."""

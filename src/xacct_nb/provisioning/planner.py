@@ -99,10 +99,9 @@ def build_plan(spec: AccessSpec, iam: IamClients, destroy: bool) -> Plan:
     # What consumers removed from a `consumers:` list left (revoked first, like destroy) — looked
     # for with single-consumer keys too: a spec that went back from a list to the single keys
     # must not leave the other consumers' grants in place.
-    if True:
-        gone_main, gone_consumer, gone_seen = _removed_consumers(spec, iam)
-        changes = gone_consumer + changes + gone_main
-        role_observed.append(gone_seen)
+    gone_main, gone_consumer, gone_seen = _removed_consumers(spec, iam)
+    changes = gone_consumer + changes + gone_main
+    role_observed.append(gone_seen)
     if len(role_observed) == 1:
         digests = role_observed[0]
     else:
@@ -156,8 +155,7 @@ def _removed_consumers(spec: AccessSpec, iam: IamClients) -> tuple[list[Change],
                 former = dataclasses.replace(spec, consumer_account_id=account, name_suffix="." + suffix
                                              if suffix else "", consumers=())
                 main += _role_teardown(former, role, ours)
-    accounts = iam.consumer_accounts or ({spec.consumer_account_id: iam.consumer} if iam.consumer else {})
-    for account, client in sorted(accounts.items()):
+    for account, client in sorted(iam.consumer_clients(spec.consumer_account_id).items()):
         with aws_errors(f"reading consumer account {account}'s IAM state (consumers removed from the spec)"):
             found = {**prefixed_policies(client, consumer_policy_name(spec.env, spec.main_account_id)),
                      **prefixed_policies(client, grant_policy_name(spec.env, spec.main_account_id))}
@@ -215,7 +213,15 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
     from .resource_grants import read_table_policies, resource_policy_changes
 
     halves = _Halves([], [], {"main": [], "consumer": []})
-    former = _former_rp_tables(spec, iam)
+    # Each consumer's grant policy, read once: the consumer half converges it, and every grant
+    # policy of the env names the tables granted last time (see _former_rp_tables).
+    grants: dict[tuple[str, str], LivePolicy | None] = {}
+    for sub in spec.consumer_specs:
+        client = iam.for_consumer(sub.consumer_account_id).consumer
+        if client is not None:
+            with aws_errors("reading the consumer account's IAM state"):
+                grants[(sub.consumer_account_id, sub.grant_policy_name)] = read_policy(client, sub.grant_policy_arn)
+    former = _former_rp_tables(spec, iam, grants)
     halves.seen["consumer"].append(former)
     if iam.main_ddb is not None:
         try:
@@ -243,9 +249,9 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
         client = iam.for_consumer(sub.consumer_account_id).consumer
         if client is None:
             continue
-        with aws_errors("reading the consumer account's IAM state"):
-            grant = read_policy(client, sub.grant_policy_arn)
-            if keep:
+        grant = grants[(sub.consumer_account_id, sub.grant_policy_name)]
+        if keep:
+            with aws_errors("reading the consumer account's IAM state"):
                 require_principal(sub, client)
         halves.seen["consumer"].append(grant)
         want = _grant_want(sub) if keep else None
@@ -254,19 +260,23 @@ def _rp_halves(spec: AccessSpec, iam: IamClients, *, keep: bool) -> _Halves:
     return halves
 
 
-def _former_rp_tables(spec: AccessSpec, iam: IamClients) -> tuple[str, ...]:
+def _former_rp_tables(spec: AccessSpec, iam: IamClients,
+                      read: dict[tuple[str, str], LivePolicy | None]) -> tuple[str, ...]:
     """Tables no longer in the spec that our consumer-side grant policies (every consumer's of
     this env, as last applied) still name: their statements of ours must go too, or a table
     taken out of the spec would stay granted. Our statements cannot be tagged and listing every
     table's resource policy would need rights on tables that are none of ours, so the
-    consumer-side policy — written by every apply with the statements — is the record."""
-    accounts = iam.consumer_accounts or ({spec.consumer_account_id: iam.consumer} if iam.consumer else {})
+    consumer-side policy — written by every apply with the statements — is the record. `read`:
+    the grant policies already read, by (account, name)."""
     table_arn = re.compile(rf"^arn:[^:]+:dynamodb:{re.escape(spec.region)}:{spec.main_account_id}:table/([^/]+)")
     found: set[str] = set()
-    for account, client in sorted(accounts.items()):
+    for account, client in sorted(iam.consumer_clients(spec.consumer_account_id).items()):
         with aws_errors(f"reading consumer account {account}'s grant policies (tables granted before)"):
-            for arn in prefixed_policies(client, grant_policy_name(spec.env, spec.main_account_id)).values():
-                live = read_policy(client, arn)
+            listed = prefixed_policies(client, grant_policy_name(spec.env, spec.main_account_id))
+            lives = [read[(account, name)] if (account, name) in read else read_policy(client, arn)
+                     for name, arn in sorted(listed.items())]
+            lives += [live for (where, name), live in read.items() if where == account and name not in listed]
+            for live in lives:
                 if live is None or not live.ours or live.tags.get("env") != spec.env:
                     continue
                 statements = (live.document or {}).get("Statement", [])
